@@ -1,0 +1,56 @@
+"""Statuses, as enums: what an object's `cosguard-status` tag says, and what one piece of work ended as."""
+from __future__ import annotations
+
+import enum
+
+
+class StrEnum(str, enum.Enum):
+    """`enum.StrEnum` is 3.11+; SCF runs 3.9."""
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+class ScanStatus(StrEnum):
+    """The value of an object's `cosguard-status` tag (and of its ledger entry)."""
+
+    PENDING = "pending"          # a CI job was submitted; no verdict yet
+    CLEAN = "clean"              # CI said normal
+    INFECTED = "infected"        # CI said block
+    UNSCANNABLE = "unscannable"  # CI cannot scan it (size, storage class, format)
+    ERROR = "error"              # submission or job failed; see the reason
+    RELEASED = "released"        # put back from quarantine by a human decision
+
+
+class Outcome(StrEnum):
+    """What handling one record, callback or object ended as (log lines and summaries)."""
+
+    SUBMITTED = "submitted"
+    SKIPPED = "skipped"
+    DUPLICATE = "duplicate"
+    UNSCANNABLE = "unscannable"
+    ERROR = "error"
+    PENDING = "pending"
+    CLEAN = "clean"
+    PROMOTED = "promoted"
+    INFECTED = "infected"
+    QUARANTINED = "quarantined"
+    DELETED = "deleted"
+    STALE = "stale"
+    GONE = "gone"
+    ALREADY_DONE = "already_done"
+    RELEASED = "released"
+
+
+class Action(StrEnum):
+    """What to do with an infected, unscannable or failed object."""
+
+    MOVE = "move"
+    DELETE = "delete"
+    TAG = "tag"
+    QUARANTINE = "quarantine"
+
+
+STATUS_TAG = "cosguard-status"
+JOB_TAG = "cosguard-job"
+MAX_TAGS = 10
