@@ -10,6 +10,7 @@
     │   └── CloudPermanentError    will not heal by retrying: 4xx such as AccessDenied
     │       └── NotFoundError          the object, job or key does not exist
     ├── QuarantineError        an infected object could not be moved or deleted; original kept
+    ├── StaleObjectError       the object changed since it was scanned; the verdict is not its own
     └── SubmissionError        some records of an event could not be submitted (raised once, at the end)
 """
 from __future__ import annotations
@@ -80,6 +81,10 @@ class PreconditionFailed(CloudPermanentError):
 
 class QuarantineError(CosguardError):
     """An infected object could not be moved or deleted; the original stays where it was."""
+
+
+class StaleObjectError(CosguardError):
+    """The object at the key is no longer the version that was scanned: leave it to its own job."""
 
 
 class SubmissionError(CosguardError):

@@ -1,0 +1,129 @@
+"""What cosguard does to an object: tag it, quarantine it, delete it, promote it.
+
+Server-side copies only: no object byte passes through a function. A copy that fails never deletes
+the original; every step is safe to repeat.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Dict, Mapping, Optional
+from urllib.parse import quote, unquote
+
+from .cloud import CloudGateway, ObjectInfo
+from .config import Settings
+from .errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
+from .jobs import VirusJob
+from .status import ScanStatus
+from .tags import merge
+
+MANIFEST_META = "cosguard-manifest"
+MAX_MANIFEST_BYTES = 1800  # COS user metadata is capped at 2 KB per object
+
+
+def build_manifest(info: ObjectInfo, job: Optional[VirusJob], reason: str = "") -> Dict[str, Any]:
+    """Where a quarantined object came from and why it is there (restore reads this back)."""
+    return {
+        "bucket": info.bucket, "key": info.key, "version_id": info.version_id, "etag": info.etag,
+        "size": info.size, "job_id": job.job_id if job else None, "reason": reason,
+        "findings": [{"file": f, "virus": v} for f, v in (job.findings if job else ())],
+        "quarantined_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def encode_manifest(manifest: Mapping[str, Any]) -> str:
+    """Percent-encoded compact JSON (metadata must be ASCII), findings trimmed to fit 2 KB."""
+    doc = dict(manifest)
+    findings = list(doc.get("findings") or [])
+    while True:
+        encoded = quote(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), safe="")
+        if len(encoded) <= MAX_MANIFEST_BYTES or not findings:
+            return encoded
+        findings.pop()
+        doc["findings"] = findings
+        doc["findings_truncated"] = len(manifest.get("findings") or []) - len(findings)
+
+
+def decode_manifest(metadata: Mapping[str, str]) -> Optional[Dict[str, Any]]:
+    raw = metadata.get(MANIFEST_META)
+    if not raw:
+        return None
+    try:
+        return json.loads(unquote(raw))
+    except ValueError:
+        return None
+
+
+class Actions:
+    """The object operations behind every verdict, shared by callback, sweep, backfill and CLI."""
+
+    def __init__(self, settings: Settings, gateway: CloudGateway):
+        self.settings = settings
+        self.gateway = gateway
+
+    def tag(self, info: ObjectInfo, status: ScanStatus, job_id: Optional[str] = None,
+            existing: Optional[Mapping[str, str]] = None) -> bool:
+        """Merge cosguard's tags into the object's; False when they did not fit (10-tag limit)."""
+        if existing is None:
+            existing = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
+        merged, fitted = merge(existing, status, job_id)
+        if merged != dict(existing):
+            self.gateway.put_tags(info.bucket, info.key, merged, info.version_id)
+        return fitted
+
+    def quarantine_location(self, info: ObjectInfo) -> str:
+        return self.settings.quarantine_bucket_for(info.bucket), self.settings.quarantine_prefix + info.key
+
+    def quarantine(self, info: ObjectInfo, manifest: Mapping[str, Any],
+                   status: ScanStatus = ScanStatus.INFECTED) -> str:
+        """Copy the scanned version to quarantine with its manifest, tag it, then delete it.
+
+        Raises QuarantineError (original untouched) when the copy or its tagging fails.
+        """
+        bucket, key = self.quarantine_location(info)
+        try:
+            self.gateway.copy(info, bucket, key, metadata={MANIFEST_META: encode_manifest(manifest)})
+            copied = self.gateway.head(bucket, key)
+            self.tag(copied, status, manifest.get("job_id"), existing={})
+        except PreconditionFailed as exc:  # CopySourceIfMatch: overwritten since it was scanned
+            raise StaleObjectError(f"{info.bucket}/{info.key} changed before quarantine") from exc
+        except CloudError as exc:
+            raise QuarantineError(f"copy to {bucket}/{key} failed, original kept: {exc}") from exc
+        self._delete_original(info)
+        return f"{bucket}/{key}"
+
+    def delete(self, info: ObjectInfo) -> None:
+        self._delete_original(info)
+
+    def promote(self, info: ObjectInfo, job_id: str) -> str:
+        """Fail-closed mode: copy a clean object to the destination, tag it, remove the intake copy."""
+        destination = self.settings.clean_destination
+        assert destination is not None
+        bucket, key = destination.for_source(info.bucket), destination.prefix + info.key
+        try:
+            self.gateway.copy(info, bucket, key)
+            copied = self.gateway.head(bucket, key)
+            tags = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
+            self.tag(copied, ScanStatus.CLEAN, job_id, existing=tags)
+        except PreconditionFailed as exc:
+            raise StaleObjectError(f"{info.bucket}/{info.key} changed before promotion") from exc
+        except CloudError as exc:
+            raise QuarantineError(f"promotion to {bucket}/{key} failed, original kept: {exc}") from exc
+        self._delete_original(info)
+        return f"{bucket}/{key}"
+
+    def _delete_original(self, info: ObjectInfo) -> None:
+        """Delete exactly the scanned version (on a versioned bucket, not just add a delete marker).
+
+        Unversioned buckets have no conditional delete: a HEAD just before narrows the window in
+        which a fresh upload to the same key could be deleted instead of the scanned object.
+        """
+        try:
+            if not info.version_id and self.gateway.head(info.bucket, info.key).etag != info.etag:
+                raise StaleObjectError(f"{info.bucket}/{info.key} was overwritten; the copy stays, "
+                                       "the new object is left to its own job")
+            self.gateway.delete(info.bucket, info.key, info.version_id)
+        except NotFoundError:
+            pass
+        except CloudError as exc:
+            raise QuarantineError(f"copied, but deleting {info.bucket}/{info.key} failed: {exc}") from exc

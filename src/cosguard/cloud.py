@@ -1,0 +1,203 @@
+"""The one boundary to COS and CI: cos-python-sdk-v5 calls, their errors translated, retried.
+
+Everything else in cosguard calls `CloudGateway` and only ever sees cosguard's own errors.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, Mapping, Optional
+from urllib.parse import urlsplit
+
+from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+from .config import Settings
+from .errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
+                     PreconditionFailed)
+from .jobs import VirusJob
+from .retry import Backoff, Deadline, call_with_retry
+
+SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
+THROTTLE_CODES = {"SlowDown", "RequestLimitExceeded", "TooManyRequests", "Throttling", "ServiceUnavailable"}
+
+
+@contextlib.contextmanager
+def translate_sdk_errors(operation: str) -> Iterator[None]:
+    """Map the SDK's exceptions to cosguard's error family, always `from` the original."""
+    try:
+        yield
+    except CosServiceError as exc:
+        status = exc.get_status_code()
+        code = exc.get_error_code() or ""
+        message = f"{operation}: {status} {code} {exc.get_error_msg() or ''}".strip()
+        info = dict(code=code, status=status, request_id=exc.get_request_id() or "", operation=operation)
+        if status == 404 or code in ("NoSuchKey", "NoSuchResource", "NoSuchVersion", "NoSuchBucket"):
+            raise NotFoundError(message, **info) from exc
+        if status in (409, 412):
+            raise PreconditionFailed(message, **info) from exc
+        if status in (429, 408) or status >= 500 or code in THROTTLE_CODES:
+            raise CloudTransientError(message, **info) from exc
+        raise CloudPermanentError(message, **info) from exc
+    except CosClientError as exc:
+        # The SDK raises CosClientError for timeouts and broken connections (and for its own bad
+        # parameters, which our tests would catch): treat it as transient.
+        raise CloudTransientError(f"{operation}: {exc}", operation=operation) from exc
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What HEAD says about one object version."""
+
+    bucket: str
+    key: str
+    size: int
+    etag: str
+    storage_class: str
+    version_id: Optional[str]
+    tag_count: int
+    metadata: Mapping[str, str]
+
+
+def _client(settings: Settings, endpoint: Optional[str]) -> CosS3Client:
+    kwargs: Dict[str, Any] = dict(Region=settings.region, SecretId=settings.secret_id,
+                                  SecretKey=settings.secret_key, Token=settings.session_token,
+                                  Timeout=int(max(1, settings.request_timeout)))
+    if endpoint:
+        parts = urlsplit(endpoint)
+        kwargs.update(Scheme=parts.scheme, IP=parts.hostname,
+                      Port=parts.port or (443 if parts.scheme == "https" else 80))
+    else:
+        kwargs.update(Scheme="https")
+    # retry=0: cosguard retries itself, with jitter and within the invocation's deadline.
+    return CosS3Client(CosConfig(**kwargs), retry=0)
+
+
+class CloudGateway:
+    """COS and CI calls for one deployment. Thread-safe: the SDK client is shared by the pool."""
+
+    def __init__(self, settings: Settings, *, cos_client: Optional[CosS3Client] = None,
+                 ci_client: Optional[CosS3Client] = None, backoff: Optional[Backoff] = None):
+        self.settings = settings
+        self.cos = cos_client or _client(settings, settings.cos_endpoint)
+        self.ci = ci_client or _client(settings, settings.ci_endpoint or settings.cos_endpoint)
+        self.backoff = backoff or Backoff()
+        self.deadline = Deadline()
+
+    def refresh_credentials(self, env: Mapping[str, str]) -> None:
+        """SCF rotates the role's temporary keys; pick up the current ones for this invocation."""
+        secret_id, secret_key = env.get("TENCENTCLOUD_SECRETID"), env.get("TENCENTCLOUD_SECRETKEY")
+        if secret_id and secret_key:
+            token = env.get("TENCENTCLOUD_SESSIONTOKEN")
+            for client in {id(self.cos): self.cos, id(self.ci): self.ci}.values():
+                client._conf.set_credential(secret_id, secret_key, token)
+
+    def _call(self, operation: str, fn, *args, **kwargs):
+        def once():
+            with translate_sdk_errors(operation):
+                return fn(*args, **kwargs)
+        return call_with_retry(once, attempts=self.settings.max_attempts, deadline=self.deadline,
+                               backoff=self.backoff)
+
+    # -- objects ---------------------------------------------------------------------------
+    def head(self, bucket: str, key: str, version_id: Optional[str] = None) -> ObjectInfo:
+        extra = {"VersionId": version_id} if version_id else {}
+        headers = self._call("HeadObject", self.cos.head_object, Bucket=bucket, Key=key, **extra)
+        lower = {k.lower(): v for k, v in headers.items()}
+        return ObjectInfo(
+            bucket=bucket, key=key, size=int(lower.get("content-length") or 0),
+            etag=lower.get("etag", ""), storage_class=(lower.get("x-cos-storage-class") or "STANDARD").upper(),
+            version_id=lower.get("x-cos-version-id") or version_id,
+            tag_count=int(lower.get("x-cos-tagging-count") or 0),
+            metadata={k[len("x-cos-meta-"):]: v for k, v in lower.items() if k.startswith("x-cos-meta-")})
+
+    def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
+        extra = {"VersionId": version_id} if version_id else {}
+        response = self._call("GetObjectTagging", self.cos.get_object_tagging, Bucket=bucket, Key=key, **extra)
+        tags = (response or {}).get("TagSet", {}).get("Tag", []) or []
+        if isinstance(tags, dict):
+            tags = [tags]
+        return {str(t.get("Key")): str(t.get("Value") or "") for t in tags}
+
+    def put_tags(self, bucket: str, key: str, tags: Mapping[str, str], version_id: Optional[str] = None) -> None:
+        extra = {"VersionId": version_id} if version_id else {}
+        tagging = {"TagSet": {"Tag": [{"Key": k, "Value": v} for k, v in tags.items()]}}
+        self._call("PutObjectTagging", self.cos.put_object_tagging, Bucket=bucket, Key=key,
+                   Tagging=tagging, **extra)
+
+    def copy(self, source: ObjectInfo, bucket: str, key: str,
+             metadata: Optional[Mapping[str, str]] = None) -> None:
+        """Server-side copy of exactly `source` (its version); `metadata` replaces the copy's."""
+        copy_source = {"Bucket": source.bucket, "Key": source.key, "Region": self.settings.region}
+        if source.version_id:
+            copy_source["VersionId"] = source.version_id
+        kwargs: Dict[str, Any] = {}
+        status = "Copy"
+        if metadata is not None:
+            status = "Replaced"
+            kwargs["Metadata"] = {f"x-cos-meta-{k}": v for k, v in metadata.items()}
+        if source.size <= SINGLE_COPY_LIMIT:
+            if source.etag:
+                kwargs["CopySourceIfMatch"] = source.etag
+            self._call("CopyObject", self.cos.copy_object, Bucket=bucket, Key=key,
+                       CopySource=copy_source, CopyStatus=status, **kwargs)
+        else:
+            self._call("MultipartCopy", self.cos.copy, Bucket=bucket, Key=key, CopySource=copy_source,
+                       CopyStatus=status, PartSize=64, MAXThread=4, **kwargs)
+
+    def delete(self, bucket: str, key: str, version_id: Optional[str] = None) -> None:
+        extra = {"VersionId": version_id} if version_id else {}
+        self._call("DeleteObject", self.cos.delete_object, Bucket=bucket, Key=key, **extra)
+
+    def list(self, bucket: str, prefix: str = "", marker: str = "",
+             page_size: int = 1000) -> Iterator[Mapping[str, Any]]:
+        """Every object under `prefix` after `marker`, page by page (no per-object requests)."""
+        while True:
+            page = self._call("ListObjects", self.cos.list_objects, Bucket=bucket, Prefix=prefix,
+                              Marker=marker, MaxKeys=page_size)
+            contents = page.get("Contents") or []
+            for item in contents if isinstance(contents, list) else [contents]:
+                yield item
+            if str(page.get("IsTruncated", "false")).lower() != "true" or not contents:
+                return
+            marker = page.get("NextMarker") or contents[-1]["Key"]
+
+    # -- small JSON documents (the ledger) ---------------------------------------------------
+    def put_json(self, bucket: str, key: str, document: Mapping[str, Any], *, if_absent: bool = False) -> None:
+        """Write a JSON document; with `if_absent`, PreconditionFailed when the key exists."""
+        kwargs: Dict[str, Any] = {"ContentType": "application/json"}
+        if if_absent:
+            kwargs["Metadata"] = {"x-cos-forbid-overwrite": "true"}
+        body = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        self._call("PutObject", self.cos.put_object, Bucket=bucket, Key=key, Body=body, **kwargs)
+
+    def get_json(self, bucket: str, key: str) -> Dict[str, Any]:
+        def read():
+            response = self.cos.get_object(Bucket=bucket, Key=key)
+            return response["Body"].get_raw_stream().read()
+        raw = self._call("GetObject", read)
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError as exc:
+            raise CloudPermanentError(f"{bucket}/{key} is not JSON", operation="GetObject") from exc
+
+    # -- CI virus detection ------------------------------------------------------------------
+    def submit_virus_job(self, bucket: str, key: str, callback: Optional[str]) -> str:
+        response = self._call("SubmitVirusJob", self.ci.ci_auditing_virus_submit, Bucket=bucket,
+                              Key=key, Callback=callback)
+        job_id = str(((response or {}).get("JobsDetail") or {}).get("JobId") or "")
+        if not job_id:
+            raise CloudTransientError("SubmitVirusJob: answer carried no JobId", operation="SubmitVirusJob")
+        return job_id
+
+    def query_virus_job(self, bucket: str, job_id: str) -> VirusJob:
+        response = self._call("QueryVirusJob", self.ci.ci_auditing_virus_query, Bucket=bucket, JobID=job_id)
+        job = VirusJob.from_response(response or {})
+        if job.job_id and job.job_id != job_id:
+            raise CloudPermanentError(f"QueryVirusJob: asked for {job_id}, CI answered {job.job_id}",
+                                      operation="QueryVirusJob")
+        return job
+
+
+__all__ = ["CloudGateway", "ObjectInfo", "translate_sdk_errors", "CloudError"]

@@ -1,0 +1,60 @@
+"""CI virus detection job results, parsed once from the SDK's dict (spec: GET /virus/detect/<jobId>)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Mapping, Tuple
+
+FINISHED_STATES = ("Success", "Failed")
+CLEAN_SUGGESTIONS = ("normal", "nomal")  # one Chinese doc page spells it `nomal`
+
+
+@dataclass(frozen=True)
+class VirusJob:
+    """A queried job: the only source of truth for a verdict (callback bodies are never trusted)."""
+
+    job_id: str
+    state: str
+    suggestion: str = ""
+    code: str = ""
+    message: str = ""
+    object_key: str = ""
+    creation_time: str = ""
+    findings: Tuple[Tuple[str, str], ...] = ()  # (file name inside the object or archive, virus name)
+
+    @classmethod
+    def from_response(cls, response: Mapping[str, Any]) -> "VirusJob":
+        detail = response.get("JobsDetail") or {}
+        if isinstance(detail, list):
+            detail = detail[0] if detail else {}
+        findings: List[Tuple[str, str]] = []
+        blocks = detail.get("DetectDetail") or []
+        for block in blocks if isinstance(blocks, list) else [blocks]:
+            results = (block or {}).get("Result") or []
+            for result in results if isinstance(results, list) else [results]:
+                if isinstance(result, Mapping):
+                    findings.append((str(result.get("FileName") or ""), str(result.get("VirusName") or "")))
+        return cls(job_id=str(detail.get("JobId") or ""), state=str(detail.get("State") or ""),
+                   suggestion=str(detail.get("Suggestion") or ""), code=str(detail.get("Code") or ""),
+                   message=str(detail.get("Message") or ""), object_key=str(detail.get("Object") or ""),
+                   creation_time=str(detail.get("CreationTime") or ""), findings=tuple(findings))
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+    @property
+    def infected(self) -> bool:
+        return self.state == "Success" and self.suggestion.lower() == "block"
+
+    @property
+    def clean(self) -> bool:
+        return self.state == "Success" and self.suggestion.lower() in CLEAN_SUGGESTIONS
+
+    @property
+    def failed(self) -> bool:
+        """Failed, or a Success whose Suggestion is neither block nor normal (never assume clean)."""
+        return self.finished and not (self.infected or self.clean)
+
+    @property
+    def virus_names(self) -> List[str]:
+        return sorted({name for _, name in self.findings if name})

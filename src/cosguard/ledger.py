@@ -1,0 +1,194 @@
+"""The ledger: small JSON documents in the state bucket that record cosguard's unfinished work.
+
+Layout under `<state bucket>/<state prefix>`:
+
+    claims/<digest>.json   one per object version (bucket, key, ETag or version id): created with
+                           forbid-overwrite, so a repeated COS event submits no second job
+    jobs/<job id>.json     one per submitted, unfinished job: what the sweep lists, so its cost is
+                           proportional to the number of unfinished jobs, never to the bucket's size
+    retry/<digest>.json    submissions that failed and may heal: the sweep resubmits them
+    closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
+
+The ledger never triggers a scan: its keys are under the bookkeeping prefix, which the skip rules
+and the trigger filter both exclude.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, Iterator, Optional
+
+from .cloud import CloudGateway, ObjectInfo
+from .errors import NotFoundError, PreconditionFailed
+
+CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
+
+
+def version_token(info: ObjectInfo) -> str:
+    """What distinguishes one upload from another of the same key: version id, else ETag."""
+    return info.version_id or info.etag.strip('"')
+
+
+def digest(bucket: str, key: str, token: str) -> str:
+    return hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:40]
+
+
+@dataclass
+class JobEntry:
+    """One submitted job, as the callback, the sweep and restore need it."""
+
+    job_id: str
+    bucket: str
+    key: str
+    etag: str
+    version_id: Optional[str]
+    size: int
+    submitted_at: float
+    tagged: bool = True          # False: the object had no room for cosguard's tags
+    outcome: Optional[str] = None
+    closed_at: Optional[float] = None
+    manifest: Dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_doc(cls, doc: Dict[str, Any]) -> "JobEntry":
+        known = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc}
+        return cls(**known)
+
+
+class Ledger:
+    """Reads and writes the ledger of one state bucket."""
+
+    def __init__(self, gateway: CloudGateway, bucket: str, prefix: str, clock=time.time):
+        self.gateway = gateway
+        self.bucket = bucket
+        self.prefix = prefix
+        self.clock = clock
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self.prefix}{kind}/{name}.json"
+
+    # -- claims: exactly one job per object version, one action per verdict ----------------
+    def acquire(self, name: str, doc: Dict[str, Any], lease: float = CLAIM_LEASE_SECONDS) -> Optional[Dict[str, Any]]:
+        """Create `<prefix><name>.json` unless it exists; None when someone else holds it.
+
+        Forbid-overwrite makes the create atomic. An existing claim in state `failed`, or still
+        `submitting`/`acting` past its lease (its holder died), is taken over.
+        """
+        key = f"{self.prefix}{name}.json"
+        doc = {**doc, "claimed_at": self.clock(), "nonce": uuid.uuid4().hex}
+        try:
+            self.gateway.put_json(self.bucket, key, doc, if_absent=True)
+            return doc
+        except PreconditionFailed:
+            pass
+        try:
+            current = self.gateway.get_json(self.bucket, key)
+        except NotFoundError:  # released between our write and read: the next delivery claims it
+            return None
+        age = self.clock() - float(current.get("claimed_at", 0) or 0)
+        if current.get("state") == "failed" or (current.get("state") in ("submitting", "acting")
+                                                and age > lease):
+            doc["previous_state"] = current.get("state")
+            self.gateway.put_json(self.bucket, key, doc)
+            return doc
+        return None
+
+    def claim(self, info: ObjectInfo) -> Optional[Dict[str, Any]]:
+        """Claim the right to submit a job for this object version (None: already submitted)."""
+        return self.acquire(self._claim_name(info), {
+            "bucket": info.bucket, "key": info.key, "etag": info.etag,
+            "version_id": info.version_id, "state": "submitting"})
+
+    def _claim_name(self, info: ObjectInfo) -> str:
+        return "claims/" + digest(info.bucket, info.key, version_token(info))
+
+    def settle_claim(self, info: ObjectInfo, state: str, job_id: Optional[str] = None,
+                     reason: str = "") -> None:
+        """Mark the claim `submitted` (with its job) or `failed` (a later delivery may retry)."""
+        self.gateway.put_json(self.bucket, f"{self.prefix}{self._claim_name(info)}.json", {
+            "bucket": info.bucket, "key": info.key, "etag": info.etag, "version_id": info.version_id,
+            "state": state, "job_id": job_id, "reason": reason, "settled_at": self.clock()})
+
+    def claim_action(self, job_id: str) -> Optional[Dict[str, Any]]:
+        """One delivery at a time acts on a verdict (duplicate callbacks arrive concurrently)."""
+        return self.acquire(f"actions/{job_id}", {"job_id": job_id, "state": "acting"}, lease=300)
+
+    def release_action(self, job_id: str, done: bool) -> None:
+        key = f"{self.prefix}actions/{job_id}.json"
+        if done:
+            self.gateway.put_json(self.bucket, key, {"job_id": job_id, "state": "done",
+                                                     "claimed_at": self.clock()})
+        else:
+            try:
+                self.gateway.delete(self.bucket, key)
+            except NotFoundError:
+                pass
+
+    def claimed_job(self, info: ObjectInfo) -> Optional[str]:
+        """The job already submitted for this exact object version, if any (backfill uses it)."""
+        try:
+            doc = self.gateway.get_json(self.bucket, f"{self.prefix}{self._claim_name(info)}.json")
+        except NotFoundError:
+            return None
+        return doc.get("job_id") if doc.get("state") == "submitted" else None
+
+    # -- jobs -------------------------------------------------------------------------------
+    def open_job(self, entry: JobEntry) -> None:
+        self.gateway.put_json(self.bucket, self._key("jobs", entry.job_id), asdict(entry))
+
+    def get_job(self, job_id: str) -> Optional[JobEntry]:
+        """The open entry, else the closed one, else None."""
+        for kind in ("jobs", "closed"):
+            try:
+                return JobEntry.from_doc(self.gateway.get_json(self.bucket, self._key(kind, job_id)))
+            except NotFoundError:
+                continue
+        return None
+
+    def close_job(self, entry: JobEntry, outcome: str, manifest: Optional[Dict[str, Any]] = None) -> None:
+        """Move the entry to closed/ with its outcome; the sweep never sees it again."""
+        entry.outcome = outcome
+        entry.closed_at = self.clock()
+        if manifest:
+            entry.manifest = manifest
+        self.gateway.put_json(self.bucket, self._key("closed", entry.job_id), asdict(entry))
+        try:
+            self.gateway.delete(self.bucket, self._key("jobs", entry.job_id))
+        except NotFoundError:
+            pass
+
+    def open_jobs(self) -> Iterator[JobEntry]:
+        """Every unfinished job: one listing of jobs/ plus one read per entry."""
+        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}jobs/"):
+            try:
+                yield JobEntry.from_doc(self.gateway.get_json(self.bucket, item["Key"]))
+            except NotFoundError:  # closed while we listed
+                continue
+
+    def closed_jobs(self) -> Iterator[JobEntry]:
+        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}closed/"):
+            try:
+                yield JobEntry.from_doc(self.gateway.get_json(self.bucket, item["Key"]))
+            except NotFoundError:
+                continue
+
+    # -- failed submissions -----------------------------------------------------------------
+    def record_retry(self, bucket: str, key: str, token: str, reason: str, retryable: bool) -> None:
+        self.gateway.put_json(self.bucket, self._key("retry", digest(bucket, key, token)), {
+            "bucket": bucket, "key": key, "token": token, "reason": reason, "retryable": retryable,
+            "failed_at": self.clock()})
+
+    def clear_retry(self, bucket: str, key: str, token: str) -> None:
+        try:
+            self.gateway.delete(self.bucket, self._key("retry", digest(bucket, key, token)))
+        except NotFoundError:
+            pass
+
+    def retries(self) -> Iterator[Dict[str, Any]]:
+        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}retry/"):
+            try:
+                yield self.gateway.get_json(self.bucket, item["Key"])
+            except NotFoundError:
+                continue

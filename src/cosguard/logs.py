@@ -1,0 +1,95 @@
+"""JSON log lines with context bound once (request id, bucket, ...) and secrets masked.
+
+`bind(request_id=...)` sets fields for the current invocation (contextvars, so pool threads started
+with `contextvars.copy_context()` inherit them); every line the `cosguard` loggers write is one JSON
+object. Registered secrets and Authorization headers are replaced by `***` wherever they appear.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any, Dict, Iterable, Iterator, List
+
+_context: contextvars.ContextVar[Dict[str, Any]] = contextvars.ContextVar("cosguard_log_context", default={})
+_secrets: List[str] = []
+_AUTH_RE = re.compile(r"q-sign-algorithm=sha1&[^\s\"',}]*")
+_TOKEN_RE = re.compile(r"([?&]token=)[^&\s\"']+")
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Values that must never appear in a log line (keys, tokens)."""
+    for value in values:
+        if value and len(value) >= 4 and value not in _secrets:
+            _secrets.append(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with registered secrets, COS Authorization values and URL tokens masked."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
+    text = _AUTH_RE.sub("***", text)
+    return _TOKEN_RE.sub(r"\1***", text)
+
+
+def bind(**fields: Any) -> contextvars.Token:
+    """Add fields to every line logged in this context; returns a token for `unbind`."""
+    return _context.set({**_context.get(), **fields})
+
+
+def unbind(token: contextvars.Token) -> None:
+    _context.reset(token)
+
+
+@contextlib.contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    token = bind(**fields)
+    try:
+        yield
+    finally:
+        unbind(token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, bound context, `extra={"fields": {...}}`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: Dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                    + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(_context.get())
+        line.update(getattr(record, "fields", {}) or {})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return scrub(json.dumps(line, ensure_ascii=False, default=str))
+
+
+def configure(level: str = "INFO", stream: Any = None) -> None:
+    """Route the `cosguard` loggers to one JSON handler; idempotent across warm invocations."""
+    logger = logging.getLogger("cosguard")
+    logger.setLevel(level)
+    logger.propagate = False
+    if not any(getattr(h, "_cosguard", False) for h in logger.handlers):
+        handler = logging.StreamHandler(stream or sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        handler._cosguard = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    # The SDK logs request URLs and headers at INFO; keep it to real problems.
+    logging.getLogger("qcloud_cos").setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(name if name.startswith("cosguard") else f"cosguard.{name}")
+
+
+def event(logger: logging.Logger, message: str, level: int = logging.INFO, **fields: Any) -> None:
+    """Log one structured line: `fields` become top-level JSON keys."""
+    logger.log(level, message, extra={"fields": fields})

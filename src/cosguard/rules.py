@@ -1,0 +1,55 @@
+"""Which objects cosguard scans, skips, or records as unscannable: the same rules for every caller
+(upload trigger, backfill, reconcile)."""
+from __future__ import annotations
+
+import posixpath
+from typing import Optional
+
+from .cloud import ObjectInfo
+from .config import SUPPORTED_EXTENSIONS, Settings
+
+ARCHIVE_CLASSES = frozenset({"ARCHIVE", "DEEP_ARCHIVE"})
+
+
+def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
+    """Why `key` is not scanned at all, judged from its name alone (no request needed)."""
+    if key.endswith("/"):
+        return "folder marker"
+    if bucket == settings.state_bucket_for(bucket) and key.startswith(settings.state_prefix):
+        return "cosguard bookkeeping"
+    if bucket == settings.quarantine_bucket_for(bucket) and key.startswith(settings.quarantine_prefix):
+        return "quarantine area"
+    destination = settings.clean_destination
+    if destination is not None and destination.prefix and bucket == destination.for_source(bucket) \
+            and key.startswith(destination.prefix):
+        return "clean destination"
+    if settings.include_prefixes and not any(key.startswith(p) for p in settings.include_prefixes):
+        return "outside the included prefixes"
+    if any(key.startswith(p) for p in settings.exclude_prefixes):
+        return "excluded prefix"
+    lower = key.lower()
+    if settings.include_suffixes and not any(lower.endswith(s) for s in settings.include_suffixes):
+        return "outside the included suffixes"
+    if any(lower.endswith(s) for s in settings.exclude_suffixes):
+        return "excluded suffix"
+    return None
+
+
+def skip_reason_for_object(settings: Settings, info: ObjectInfo) -> Optional[str]:
+    """Why an object is not scanned, judged from HEAD."""
+    if info.size == 0 and settings.skip_empty:
+        return "empty object"
+    return None
+
+
+def unscannable_reason(settings: Settings, info: ObjectInfo) -> Optional[str]:
+    """Why CI cannot scan this object; such an object is recorded, never silently passed."""
+    if info.size >= settings.max_size:
+        return f"too_large: {info.size} bytes, CI scans objects under {settings.max_size}"
+    if info.storage_class in ARCHIVE_CLASSES:
+        return f"archived: storage class {info.storage_class} must be restored before scanning"
+    if settings.require_supported_format:
+        extension = posixpath.splitext(info.key)[1].lower().lstrip(".")
+        if extension not in SUPPORTED_EXTENSIONS:
+            return f"unsupported_format: .{extension or '(none)'} is not in CI's supported list"
+    return None

@@ -1,0 +1,200 @@
+"""Submitting objects to CI virus detection: one job per object version, never a silent pass.
+
+`Scanner.scan_event` serves the upload trigger; `Scanner.scan_object` is the same path for one
+object, shared with backfill and the sweep's resubmissions.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+from .actions import Actions, build_manifest
+from .cloud import CloudGateway, ObjectInfo
+from .config import Settings
+from .errors import CloudError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
+from .events import CosUploadEvent
+from .ledger import JobEntry, Ledger, version_token
+from .logs import event, get_logger
+from .rules import skip_reason, skip_reason_for_object, unscannable_reason
+from .security import callback_url
+from .status import Action, Outcome, ScanStatus
+from .tags import merge
+
+log = get_logger("cosguard.scan")
+
+
+@dataclass
+class ScanResult:
+    """How one object's submission ended; one JSON log line each."""
+
+    bucket: str
+    key: str
+    outcome: Outcome
+    reason: str = ""
+    job_id: Optional[str] = None
+    version: Optional[str] = None
+    retryable: bool = False
+    latency_ms: int = 0
+
+
+@dataclass
+class ScanSummary:
+    results: List[ScanResult] = field(default_factory=list)
+
+    def counts(self) -> Dict[str, int]:
+        counts: Dict[str, int] = {}
+        for result in self.results:
+            counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
+        return counts
+
+    def failures(self) -> List[ScanResult]:
+        """Records that may heal on a retry of the invocation."""
+        return [r for r in self.results if r.outcome is Outcome.ERROR and r.retryable]
+
+    def as_dict(self) -> Dict[str, object]:
+        return {"records": len(self.results), "counts": self.counts(),
+                "jobs": {r.key: r.job_id for r in self.results if r.job_id}}
+
+
+class Scanner:
+    def __init__(self, settings: Settings, gateway: CloudGateway, clock=time.time):
+        self.settings = settings
+        self.gateway = gateway
+        self.actions = Actions(settings, gateway)
+        self.clock = clock
+
+    def ledger(self, bucket: str) -> Ledger:
+        return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
+                      clock=self.clock)
+
+    def scan_event(self, event_: CosUploadEvent) -> ScanSummary:
+        """Every record, through a bounded pool; raise SubmissionError once, after all of them,
+        if any record failed in a way a retry of the invocation may heal."""
+        jobs = [(r.bucket, r.key_candidates, r.version_id) for r in event_.records]
+        summary = ScanSummary(self._run_all(jobs))
+        for index, problem in event_.invalid_records:
+            event(log, "record rejected", logging.ERROR, record=index, status=Outcome.ERROR.value,
+                  reason=problem)
+            summary.results.append(ScanResult("", f"Records[{index}]", Outcome.ERROR, reason=problem))
+        failures = summary.failures()
+        if failures:
+            raise SubmissionError([f"{r.bucket}/{r.key}: {r.reason}" for r in failures])
+        return summary
+
+    def _run_all(self, jobs: Sequence[tuple]) -> List[ScanResult]:
+        if len(jobs) == 1:
+            return [self.scan_object(*jobs[0])]
+        workers = min(self.settings.max_workers, len(jobs))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cosguard-scan") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, self.scan_object, *job) for job in jobs]
+            return [f.result() for f in futures]
+
+    def scan_object(self, bucket: str, key_candidates: Sequence[str],
+                    version_id: Optional[str] = None, info: Optional[ObjectInfo] = None) -> ScanResult:
+        """Submit one object, or record why not. Never raises for the object's own problems."""
+        started = time.monotonic()
+        key = key_candidates[0]
+        try:
+            result = self._scan(bucket, key_candidates, version_id, info)
+        except CloudError as exc:
+            result = ScanResult(bucket, key, Outcome.ERROR, reason=f"{exc.code or type(exc).__name__}: {exc}",
+                                retryable=exc.retryable)
+        result.latency_ms = int((time.monotonic() - started) * 1000)
+        level = logging.WARNING if result.outcome is Outcome.ERROR else logging.INFO
+        event(log, "record " + result.outcome.value, level, bucket=result.bucket, key=result.key,
+              version=result.version, job_id=result.job_id, status=result.outcome.value,
+              reason=result.reason, latency_ms=result.latency_ms)
+        return result
+
+    def _scan(self, bucket: str, key_candidates: Sequence[str], version_id: Optional[str],
+              info: Optional[ObjectInfo]) -> ScanResult:
+        key = key_candidates[0]
+        if not self.settings.serves(bucket):
+            return ScanResult(bucket, key, Outcome.ERROR, reason="bucket is not in COSGUARD_BUCKETS")
+        reason = skip_reason(self.settings, bucket, key)
+        if reason:
+            return ScanResult(bucket, key, Outcome.SKIPPED, reason=reason)
+        if info is None:
+            info = self._resolve(bucket, key_candidates, version_id)
+            if info is None:
+                return ScanResult(bucket, key, Outcome.GONE, reason="object no longer exists")
+            if info.key != key:
+                reason = skip_reason(self.settings, bucket, info.key)
+                if reason:
+                    return ScanResult(bucket, info.key, Outcome.SKIPPED, reason=reason)
+        version = version_token(info)
+        reason = skip_reason_for_object(self.settings, info)
+        if reason:
+            return ScanResult(bucket, info.key, Outcome.SKIPPED, reason=reason, version=version)
+        reason = unscannable_reason(self.settings, info)
+        if reason:
+            return self._unscannable(info, reason)
+        ledger = self.ledger(bucket)
+        claim = ledger.claim(info)
+        if claim is None:
+            return ScanResult(bucket, info.key, Outcome.DUPLICATE, reason="a job was already submitted",
+                              version=version)
+        tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count else {}
+        try:
+            job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket))
+        except CloudError as exc:
+            return self._submission_failed(ledger, info, exc)
+        ledger.open_job(JobEntry(job_id=job_id, bucket=bucket, key=info.key, etag=info.etag,
+                                 version_id=info.version_id, size=info.size, submitted_at=self.clock(),
+                                 tagged=self._fits(tags)))
+        ledger.settle_claim(info, "submitted", job_id)
+        if claim.get("previous_state") == "failed":
+            ledger.clear_retry(bucket, info.key, version)
+        self.actions.tag(info, ScanStatus.PENDING, job_id, existing=tags)
+        return ScanResult(bucket, info.key, Outcome.SUBMITTED, job_id=job_id, version=version)
+
+    @staticmethod
+    def _fits(tags: Dict[str, str]) -> bool:
+        return merge(tags, ScanStatus.PENDING, "job")[1]
+
+    def _callback(self, bucket: str) -> Optional[str]:
+        if not self.settings.callback_url:
+            return None
+        return callback_url(self.settings.callback_url, self.settings.callback_token, bucket)
+
+    def _resolve(self, bucket: str, candidates: Sequence[str], version_id: Optional[str]) -> Optional[ObjectInfo]:
+        """HEAD each candidate key until one exists (COS's key encoding in events is unconfirmed)."""
+        for candidate in candidates:
+            try:
+                return self.gateway.head(bucket, candidate, version_id)
+            except NotFoundError:
+                continue
+        return None
+
+    def _submission_failed(self, ledger: Ledger, info: ObjectInfo, exc: CloudError) -> ScanResult:
+        """Record the failure where the sweep finds it, mark the object `error`, report it."""
+        reason = f"{exc.code or type(exc).__name__}: {exc}"
+        ledger.settle_claim(info, "failed", reason=reason)
+        ledger.record_retry(info.bucket, info.key, version_token(info), reason, exc.retryable)
+        try:
+            self.actions.tag(info, ScanStatus.ERROR)
+        except CloudError as tag_exc:
+            reason += f" (and tagging failed: {tag_exc})"
+        return ScanResult(info.bucket, info.key, Outcome.ERROR, reason=reason, version=version_token(info),
+                          retryable=exc.retryable)
+
+    def _unscannable(self, info: ObjectInfo, reason: str) -> ScanResult:
+        """Tag it unscannable, and quarantine it too when so configured."""
+        version = version_token(info)
+        if self.settings.unscannable_action is Action.QUARANTINE:
+            try:
+                where = self.actions.quarantine(info, build_manifest(info, None, reason),
+                                                status=ScanStatus.UNSCANNABLE)
+            except StaleObjectError as exc:
+                return ScanResult(info.bucket, info.key, Outcome.STALE, reason=str(exc), version=version)
+            except QuarantineError as exc:
+                return ScanResult(info.bucket, info.key, Outcome.ERROR, reason=str(exc), version=version,
+                                  retryable=True)
+            return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, reason=f"{reason}; moved to {where}",
+                              version=version)
+        self.actions.tag(info, ScanStatus.UNSCANNABLE)
+        return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, reason=reason, version=version)
