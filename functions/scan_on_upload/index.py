@@ -1,0 +1,13 @@
+"""SCF COS upload trigger: every new object gets exactly one CI virus detection job."""
+import os
+
+from cosguard.events import CosUploadEvent
+from cosguard.runtime import Runtime
+
+RUNTIME = Runtime.from_env(os.environ)  # cold start: a bad deploy fails here, naming every bad variable
+
+
+def main_handler(event, context):
+    with RUNTIME.invocation(context):
+        summary = RUNTIME.scanner.scan_event(CosUploadEvent(event))
+    return summary.as_dict()

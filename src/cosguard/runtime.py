@@ -1,0 +1,54 @@
+"""What a function builds once at cold start and reuses on warm invocations."""
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Iterator, Mapping, Optional
+
+from . import logs
+from .callback import CallbackService
+from .cloud import CloudGateway
+from .config import Settings
+from .retry import Deadline
+from .scan import Scanner
+from .verdict import VerdictService
+
+
+def _request_id(context: Any) -> str:
+    if isinstance(context, Mapping):
+        return str(context.get("request_id", "") or "")
+    return str(getattr(context, "request_id", "") or "")
+
+
+class Runtime:
+    """Settings, the cloud gateway and the services over it, for one function instance."""
+
+    def __init__(self, settings: Settings, gateway: Optional[CloudGateway] = None):
+        self.settings = settings
+        self.gateway = gateway or CloudGateway(settings)
+        logs.configure(settings.log_level)
+        logs.register_secrets([settings.secret_key, settings.callback_token, settings.session_token or ""])
+        self.scanner = Scanner(settings, self.gateway)
+        self.verdicts = VerdictService(settings, self.gateway, notifier=self._notifier())
+        self.callbacks = CallbackService(settings, self.verdicts)
+
+    def _notifier(self):
+        if not self.settings.notify_url:
+            return None
+        from .notify import Notifier
+        return Notifier(self.settings)
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None, **kwargs: Any) -> "Runtime":
+        """Raises ConfigError naming every bad variable."""
+        return cls(Settings.from_env(os.environ if env is None else env, **kwargs))
+
+    @contextlib.contextmanager
+    def invocation(self, context: Any, env: Optional[Mapping[str, str]] = None) -> Iterator[None]:
+        """Per-invocation setup: the deadline, fresh role credentials, the request id bound to logs."""
+        self.gateway.deadline = Deadline.from_context(context)
+        self.gateway.refresh_credentials(os.environ if env is None else env)
+        logs.register_secrets([(os.environ if env is None else env).get("TENCENTCLOUD_SECRETKEY", ""),
+                               (os.environ if env is None else env).get("TENCENTCLOUD_SESSIONTOKEN", "")])
+        with logs.bound(request_id=_request_id(context)):
+            yield
