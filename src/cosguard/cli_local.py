@@ -1,0 +1,51 @@
+"""`cosguard local`: the local cloud in the foreground, until Ctrl-C or SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+
+
+def register(commands) -> None:
+    p = commands.add_parser("local", help="run local COS + CI virus detection on loopback",
+                            description="Start local COS and CI in the foreground and print one JSON "
+                                        "ready line with endpoints and keys.")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--cos-port", type=int, default=0, help="0 picks a free port (default)")
+    p.add_argument("--ci-port", type=int, default=0, help="0 picks a free port (default)")
+    p.add_argument("--region", default="ap-guangzhou")
+    p.add_argument("--bucket", action="append", default=[], metavar="NAME-APPID",
+                   help="bucket to create (repeatable; default intake-1250000000)")
+    p.add_argument("--scan-delay", type=float, default=0.2, help="seconds a scan takes (default 0.2)")
+    p.add_argument("--callback-format", choices=("xml", "json"), default="xml")
+    p.add_argument("--signatures", action="append", default=[], metavar="FILE",
+                   help="ClamAV .hdb/.hsb hash signature file (repeatable)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .config import BUCKET_RE
+    from .local.stack import DEFAULT_BUCKET, LocalCloud
+
+    buckets = args.bucket or [DEFAULT_BUCKET]
+    bad = [b for b in buckets if not BUCKET_RE.match(b)]
+    if bad:
+        print(f"cosguard local: not a bucket of the form <name>-<appid>: {', '.join(bad)}", file=sys.stderr)
+        return 2
+    cloud = LocalCloud(buckets, region=args.region, host=args.host, cos_port=args.cos_port,
+                       ci_port=args.ci_port, scan_delay=args.scan_delay,
+                       callback_format=args.callback_format, signature_files=args.signatures)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    cloud.start()
+    try:
+        print(json.dumps(cloud.info()), flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        cloud.stop()
+    print("cosguard local: stopped", file=sys.stderr)
+    return 0

@@ -1,0 +1,76 @@
+import pytest
+
+from cosguard.config import Destination, Settings
+from cosguard.errors import ConfigError
+from cosguard.status import Action
+
+GOOD = {
+    "TENCENTCLOUD_SECRETID": "AKIDexample", "TENCENTCLOUD_SECRETKEY": "secret",
+    "COSGUARD_REGION": "ap-guangzhou", "COSGUARD_BUCKETS": "intake-1250000000",
+    "COSGUARD_CALLBACK_URL": "https://1250000000-abc.ap-guangzhou.tencentscf.com/",
+    "COSGUARD_CALLBACK_TOKEN": "x" * 32,
+}
+
+
+def test_defaults_from_a_minimal_environment():
+    settings = Settings.from_env(GOOD)
+    assert settings.region == "ap-guangzhou"
+    assert settings.buckets == ("intake-1250000000",)
+    assert settings.infected_action is Action.MOVE
+    assert settings.quarantine_bucket_for("intake-1250000000") == "intake-1250000000"
+    assert settings.state_bucket_for("intake-1250000000") == "intake-1250000000"
+    assert settings.quarantine_prefix == "quarantine/"
+    assert settings.cos_endpoint is None
+
+
+def test_every_bad_variable_is_reported_at_once():
+    env = {"COSGUARD_BUCKETS": "NoAppid", "COSGUARD_CALLBACK_TOKEN": "short",
+           "COSGUARD_INFECTED_ACTION": "burn", "COSGUARD_MAX_WORKERS": "zero",
+           "COSGUARD_COS_ENDPOINT": "ftp://x", "COSGUARD_SKIP_EMPTY": "maybe"}
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    text = str(caught.value)
+    for name in ("COSGUARD_REGION", "COSGUARD_BUCKETS", "COSGUARD_CALLBACK_URL", "COSGUARD_CALLBACK_TOKEN",
+                 "TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "COSGUARD_INFECTED_ACTION",
+                 "COSGUARD_MAX_WORKERS", "COSGUARD_COS_ENDPOINT", "COSGUARD_SKIP_EMPTY"):
+        assert name in text, name
+    assert len(caught.value.problems) == 10
+
+
+def test_region_falls_back_to_tencentcloud_region():
+    env = dict(GOOD)
+    del env["COSGUARD_REGION"]
+    env["TENCENTCLOUD_REGION"] = "ap-beijing"
+    assert Settings.from_env(env).region == "ap-beijing"
+
+
+def test_callback_function_does_not_need_a_callback_url():
+    env = dict(GOOD)
+    del env["COSGUARD_CALLBACK_URL"]
+    assert Settings.from_env(env, require_callback_url=False).callback_url is None
+    with pytest.raises(ConfigError, match="COSGUARD_CALLBACK_URL"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("clean-1250000000", Destination("clean-1250000000", "")),
+    ("clean-1250000000/released", Destination("clean-1250000000", "released/")),
+    ("/clean/", Destination(None, "clean/")),
+])
+def test_clean_destination_forms(raw, expected):
+    assert Settings.from_env({**GOOD, "COSGUARD_CLEAN_DESTINATION": raw}).clean_destination == expected
+
+
+def test_same_bucket_quarantine_needs_a_prefix():
+    with pytest.raises(ConfigError, match="COSGUARD_QUARANTINE_PREFIX"):
+        Settings.from_env({**GOOD, "COSGUARD_QUARANTINE_PREFIX": "/"})
+    settings = Settings.from_env({**GOOD, "COSGUARD_QUARANTINE_PREFIX": "/",
+                                  "COSGUARD_QUARANTINE_BUCKET": "jail-1250000000"})
+    assert settings.quarantine_prefix == ""
+    assert settings.state_bucket_for("intake-1250000000") == "jail-1250000000"
+
+
+def test_secrets_stay_out_of_repr():
+    text = repr(Settings.from_env({**GOOD, "TENCENTCLOUD_SESSIONTOKEN": "tok-123456"}))
+    assert "secret" not in text.replace("secret_id", "")
+    assert "x" * 32 not in text and "tok-123456" not in text

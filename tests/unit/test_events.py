@@ -1,0 +1,89 @@
+import base64
+
+import pytest
+
+from conftest import load_event
+from cosguard.errors import CallbackRejected, EventParseError
+from cosguard.events import CosUploadEvent, HttpRequest, mask_cos_event
+
+
+def record_with_key(key, name="testpic", appid="1253970026", **object_fields):
+    return {"cos": {"cosObject": {"key": f"/{appid}/{name}/{key}", "size": 3, **object_fields},
+                    "cosBucket": {"name": name, "appid": appid, "region": "gz"}},
+            "event": {"eventName": "cos:ObjectCreated:Put"}}
+
+
+def test_documented_event_wraps_field_by_field():
+    raw = load_event("cos_put.json")
+    (record,) = list(CosUploadEvent(raw).records)
+    assert record.bucket == "testpic-1253970026"
+    assert record.raw_key == "testfile"
+    assert record.key_candidates == ["testfile"]
+    assert record.size == raw["Records"][0]["cos"]["cosObject"]["size"] == 1029
+    assert record.version_id is None
+    assert record.event_name == "cos:ObjectCreated:*"
+    assert record.request_id == "NWMxOWY4MGFfMjViMjU4NjRfMTUyMV8yNzhhZjM="
+
+
+def test_every_record_is_kept():
+    event = CosUploadEvent({"Records": [record_with_key(f"k{i}") for i in range(5)]})
+    assert [r.raw_key for r in event.records] == [f"k{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("sent, candidates", [
+    ("a b.txt", ["a b.txt"]),
+    ("a%20b.txt", ["a%20b.txt", "a b.txt"]),
+    ("c++/x+y.txt", ["c++/x+y.txt"]),
+    ("%E4%B8%AD%E6%96%87.txt", ["%E4%B8%AD%E6%96%87.txt", "中文.txt"]),
+    ("中文.txt", ["中文.txt"]),
+    ("100%.txt", ["100%.txt"]),
+])
+def test_key_candidates_keep_the_literal_key_first(sent, candidates):
+    (record,) = CosUploadEvent({"Records": [record_with_key(sent)]}).records
+    assert record.key_candidates == candidates
+
+
+def test_size_as_string_and_version_id():
+    (record,) = CosUploadEvent({"Records": [record_with_key("k", size="2048", vid="MTg0NDUx")]}).records
+    assert record.size == 2048
+    assert record.version_id == "MTg0NDUx"
+
+
+@pytest.mark.parametrize("raw", [None, [], "text", {}, {"Records": []}, {"Records": "x"},
+                                 {"Records": [{"s3": {}}]}])
+def test_non_cos_events_are_rejected_clearly(raw):
+    with pytest.raises(EventParseError):
+        CosUploadEvent(raw)
+
+
+def test_one_bad_record_does_not_sink_the_others():
+    event = CosUploadEvent({"Records": [record_with_key("good"), {"cos": {"cosObject": {}}}]})
+    assert [r.raw_key for r in event.records] == ["good"]
+    assert event.invalid_records[0][0] == 1
+
+
+def test_masking_hides_the_authorization_header():
+    masked = mask_cos_event(load_event("cos_put.json"))
+    headers = masked["Records"][0]["event"]["requestParameters"]["requestHeaders"]
+    assert headers["Authorization"] == "***"
+    assert "q-signature" not in str(masked)
+
+
+def test_function_url_and_apigw_requests():
+    url = HttpRequest(load_event("function_url_post.json"))
+    assert url.method == "POST" and url.query == {"a": "1", "b": "2"}
+    assert url.body(1024) == b'{"test":"hello world"}'
+    gw = HttpRequest(load_event("apigw_post.json"))
+    assert gw.headers["host"].startswith("service-")
+    assert gw.query == {"foo": "bar", "bob": "alice"}
+
+
+def test_base64_body_and_size_limit():
+    event = {"httpMethod": "POST", "body": base64.b64encode(b"<x/>").decode(), "isBase64Encoded": True}
+    assert HttpRequest(event).body(100) == b"<x/>"
+    with pytest.raises(CallbackRejected) as caught:
+        HttpRequest({"httpMethod": "POST", "body": "a" * 2000}).body(1000)
+    assert caught.value.status == 413
+    with pytest.raises(CallbackRejected) as caught:
+        HttpRequest({"httpMethod": "POST", "body": "!!", "isBase64Encoded": True}).body(100)
+    assert caught.value.status == 400

@@ -1,0 +1,42 @@
+import io
+import json
+import logging
+
+from cosguard import logs
+from cosguard.status import ScanStatus
+from cosguard.tags import merge
+
+
+def test_user_tags_are_kept():
+    merged, fitted = merge({"team": "a", "cosguard-status": "pending"}, ScanStatus.CLEAN, "ss1")
+    assert merged == {"team": "a", "cosguard-status": "clean", "cosguard-job": "ss1"}
+    assert fitted
+
+
+def test_ten_tags_never_drop_a_user_tag():
+    user = {f"t{i}": str(i) for i in range(10)}
+    merged, fitted = merge(user, ScanStatus.PENDING, "ss1")
+    assert merged == user and not fitted
+    nine = {f"t{i}": str(i) for i in range(9)}
+    merged, fitted = merge(nine, ScanStatus.PENDING, "ss1")
+    assert merged["cosguard-status"] == "pending" and "cosguard-job" not in merged and not fitted
+
+
+def test_json_lines_with_bound_context_and_masked_secrets():
+    stream = io.StringIO()
+    logger = logging.getLogger("cosguard.test-json")
+    logger.handlers[:] = []
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logs.register_secrets(["very-secret-key-123"])
+    with logs.bound(request_id="req-1"):
+        logs.event(logger, "record submitted", key="a.txt",
+                   reason="auth q-sign-algorithm=sha1&q-ak=AK&q-signature=abc very-secret-key-123",
+                   url="https://x/cb?bucket=b&token=deadbeef")
+    line = json.loads(stream.getvalue())
+    assert line["request_id"] == "req-1" and line["key"] == "a.txt"
+    assert "very-secret-key-123" not in stream.getvalue()
+    assert "q-signature" not in stream.getvalue()
+    assert "deadbeef" not in stream.getvalue()
