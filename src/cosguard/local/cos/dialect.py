@@ -1,0 +1,293 @@
+"""WSGI middleware that makes moto's S3 app speak COS, as cos-python-sdk-v5 sends it.
+
+In: the bucket from the virtual Host, COS's signature checked, `x-cos-*` headers and COS's
+copy-source form turned into S3's, the request re-addressed path-style to this instance's moto
+bucket and account. Out: `x-amz-*` headers as `x-cos-*`, COS storage-class and bucket names,
+COS's error body, an `x-cos-request-id` on every answer; object creations published as events.
+"""
+from __future__ import annotations
+
+import http
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from ..auth import SignatureError, verify
+from .events import ObjectCreated
+from .naming import moto_storage_class, parse_copy_source, parse_host
+from .operations import CREATION_EVENTS, classify
+from .wire import (CosError, error_body, new_request_id, new_trace_id, parse_error,
+                   translate_response_headers, translate_xml_body)
+
+log = logging.getLogger("cosguard.local.cos")
+
+_DIRECTIVES = {"copy": "COPY", "replaced": "REPLACE"}
+# Headers the dialect consumes itself, or that moto must not see.
+_CONSUMED = {"x-cos-security-token", "x-cos-forbid-overwrite", "x-cos-sdk-retry",
+             "x-cos-traffic-limit", "authorization", "host", "x-moto-account-id"}
+# Codes for moto's answers that carry no error body.
+_STATUS_ERRORS = {400: ("InvalidArgument", "Invalid argument."), 403: ("AccessDenied", "Access Denied."),
+                  404: ("NoSuchKey", "The specified key does not exist."),
+                  405: ("MethodNotAllowed", "The specified method is not allowed."),
+                  412: ("PreconditionFailed", "At least one of the preconditions does not hold.")}
+_DRAIN_LIMIT = 64 * 1024 * 1024
+_MOTO_DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+
+@dataclass
+class CosRequest:
+    """One request as COS sees it: the bucket from Host, the decoded key, lower-cased headers."""
+
+    method: str
+    host: str
+    bucket: str
+    region: Optional[str]
+    key: str
+    raw_path: str
+    query_string: str
+    query: Dict[str, str]
+    headers: Dict[str, str]
+    source_ip: str
+    body_read: bool = False     # moto has consumed the request body
+
+    @property
+    def resource(self) -> str:
+        return f"{self.host}{self.raw_path}"
+
+
+def parse_request(environ: Dict[str, Any]) -> CosRequest:
+    raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(
+        environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace"))
+    raw_path = urlsplit(raw_uri).path or "/"
+    headers = {k[5:].lower().replace("_", "-"): v for k, v in environ.items()
+               if k.startswith("HTTP_")}
+    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(name):
+            headers[name.lower().replace("_", "-")] = environ[name]
+    query_string = environ.get("QUERY_STRING", "")
+    host = headers.get("host", "")
+    virtual = parse_host(host)
+    if virtual:
+        (bucket, region), key = virtual, unquote(raw_path[1:])
+    else:   # path style on an IP or another host name: /<bucket>/<key>
+        first, _, rest = raw_path[1:].partition("/")
+        bucket, region, key = unquote(first), None, unquote(rest)
+    return CosRequest(method=environ.get("REQUEST_METHOD", "GET").upper(), host=host,
+                      bucket=bucket, region=region, key=key, raw_path=raw_path,
+                      query_string=query_string,
+                      query=dict(parse_qsl(query_string, keep_blank_values=True)),
+                      headers=headers, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"))
+
+
+class CosDialect:
+    """The WSGI app a LocalCos serves: `cos` supplies state (names, faults, counters, events)."""
+
+    def __init__(self, moto_app: Callable, cos: Any):
+        self._moto = moto_app
+        self._cos = cos
+        self._claims = threading.Lock()   # serialises forbid-overwrite check-then-write
+
+    def __call__(self, environ: Dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        request_id = new_request_id()
+        req = parse_request(environ)
+        op = classify(req.method, req.bucket, req.key, req.query, req.headers)
+        cos = self._cos
+        cos.counters.count(op)
+        if cos.faults.latency_ms > 0:
+            time.sleep(cos.faults.latency_ms / 1000.0)
+        try:
+            self._admit(req, op)
+            status, headers, body = self._forward(environ, req, op, request_id)
+        except CosError as err:
+            self._drain(environ, req)
+            status, headers = err.status, {"Content-Type": "application/xml"}
+            body = error_body(err.code, err.message, req.resource, request_id, new_trace_id())
+        except Exception:   # moto raised instead of answering: a 500, as COS would give
+            log.exception("local COS failed on %s %s", req.method, req.raw_path)
+            self._drain(environ, req)
+            status, headers = 500, {"Content-Type": "application/xml"}
+            body = error_body("InternalError", "We encountered an internal error. Please try again.",
+                              req.resource, request_id, new_trace_id())
+        headers["x-cos-request-id"] = request_id
+        if req.method == "HEAD":
+            headers.setdefault("Content-Length", "0")
+            body = b""
+        else:
+            headers["Content-Length"] = str(len(body))
+        phrase = http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else ""
+        start_response(f"{status} {phrase}", list(headers.items()))
+        return [body]
+
+    def _admit(self, req: CosRequest, op: str) -> None:
+        """Signature, deny rules and injected faults, in the order COS would apply them."""
+        cos = self._cos
+        try:
+            verify(cos.credentials, req.method, req.raw_path, req.query, req.headers)
+        except SignatureError as err:
+            raise CosError(err.status, err.code, err.message) from None
+        if req.region is not None and req.region != cos.region:
+            raise CosError(404, "NoSuchBucket", f"The specified bucket does not exist in {req.region}.")
+        if req.bucket and cos.faults.is_denied(req.bucket, op):
+            raise CosError(403, "AccessDenied", "Access Denied.")
+        fault = cos.faults.draw()
+        if fault is not None:
+            cos.counters.add_injected()
+            raise CosError(*fault)
+
+    def _forward(self, environ: Dict[str, Any], req: CosRequest, op: str, request_id: str
+                 ) -> Tuple[int, Dict[str, str], bytes]:
+        cos = self._cos
+        headers = self._translate_headers(req)
+        claim = (op in ("PutObject", "CopyObject", "CompleteMultipartUpload")
+                 and req.headers.get("x-cos-forbid-overwrite", "").lower() == "true"
+                 and not cos.versioning_enabled(req.bucket))
+        if claim:
+            with self._claims:
+                if cos.store.find(req.bucket, req.key) is not None:
+                    raise CosError(409, "FileAlreadyExists", "The object you put already exists.")
+                status, moto_headers, body = self._call_moto(environ, req, headers)
+        else:
+            status, moto_headers, body = self._call_moto(environ, req, headers)
+
+        out = translate_response_headers(moto_headers, cos.names)
+        if status >= 400:
+            parsed = parse_error(body) or _STATUS_ERRORS.get(status, ("InternalError", ""))
+            if req.method == "HEAD":
+                return status, out, b""
+            out = {"Content-Type": "application/xml"}
+            return status, out, error_body(parsed[0], parsed[1], req.resource, request_id,
+                                           new_trace_id())
+        if not body and op not in ("GetObject", "HeadObject"):
+            for name in [n for n in out if n.lower() == "content-type"]:
+                del out[name]   # Flask's text/html default on empty answers; COS sends none
+        if op == "GetObject":
+            cos.counters.add_bytes_read(len(body))
+            return status, out, body
+        if op == "HeadObject":
+            original = dict((k.lower(), v) for k, v in moto_headers)
+            size = cos.store.size_of(req.bucket, req.key, int(original.get("content-length", 0)))
+            out["Content-Length"] = str(size)
+            return status, out, b""
+        if body:
+            body = translate_xml_body(
+                body, cos.names, location=self._location(req) if op == "CompleteMultipartUpload" else None,
+                url_encoded_keys=req.query.get("encoding-type") == "url",
+                size_of=(lambda key: cos.simulated_size(req.bucket, key))
+                if op in ("GetBucket", "GetBucketObjectVersions") else None)
+        if op in CREATION_EVENTS and status == 200 and (op != "CopyObject" or b"<ETag>" in body):
+            self._publish(req, op, request_id, out)
+        return status, out, body
+
+    def _location(self, req: CosRequest) -> str:
+        return f"{req.bucket}.cos.{self._cos.region}.myqcloud.com/{quote(req.key, safe='/-_.~')}"
+
+    def _translate_headers(self, req: CosRequest) -> Dict[str, str]:
+        """COS request headers as moto's S3 wants them."""
+        out: Dict[str, str] = {}
+        for name, value in req.headers.items():
+            if name in _CONSUMED:
+                continue
+            if not name.startswith("x-cos-"):
+                out[name] = value
+                continue
+            s3_name = "x-amz-" + name[len("x-cos-"):]
+            if name == "x-cos-storage-class":
+                value = moto_storage_class(value) or ""
+                if not value:
+                    raise CosError(400, "InvalidStorageClass",
+                                   f"The storage class you specified is not valid: {req.headers[name]}")
+            elif name in ("x-cos-metadata-directive", "x-cos-tagging-directive"):
+                value = _DIRECTIVES.get(value.lower(), value)
+            elif name == "x-cos-acl" and value == "default":
+                continue   # COS's "inherit the bucket ACL"; S3 has no such canned ACL
+            elif name == "x-cos-copy-source":
+                value = self._copy_source(value)
+            out[s3_name] = value
+        out["x-moto-account-id"] = self._cos.account_id
+        out["host"] = "localhost"   # moto reads the bucket from the path for this host
+        out["authorization"] = "cosguard-local"   # checked above; without one moto acts anonymous
+        return out
+
+    def _copy_source(self, value: str) -> str:
+        source = parse_copy_source(value)
+        if source is None:
+            raise CosError(400, "InvalidArgument", f"x-cos-copy-source is malformed: {value}")
+        if source.region is not None and source.region != self._cos.region:
+            raise CosError(404, "NoSuchBucket", "The copy source bucket does not exist here.")
+        path = f"/{self._cos.names.to_moto(source.bucket)}/{quote(source.key, safe='/-_.~')}"
+        if source.version_id:
+            path += f"?versionId={quote(source.version_id, safe='')}"
+        return path
+
+    def _call_moto(self, environ: Dict[str, Any], req: CosRequest, headers: Dict[str, str]
+                   ) -> Tuple[int, List[Tuple[str, str]], bytes]:
+        env = {k: v for k, v in environ.items()
+               if not k.startswith("HTTP_") and k not in ("CONTENT_TYPE", "CONTENT_LENGTH")}
+        for name, value in headers.items():
+            key = name.upper().replace("-", "_")
+            env[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
+        path = "/"
+        if req.bucket:
+            path += self._cos.names.to_moto(req.bucket)
+            if req.key:
+                path += "/" + req.key
+        env["PATH_INFO"] = path.encode("utf-8").decode("latin-1")
+        raw = quote(path, safe="/-_.~")
+        env["RAW_URI"] = env["REQUEST_URI"] = raw + (f"?{req.query_string}" if req.query_string else "")
+        captured: Dict[str, Any] = {}
+
+        def capture(status: str, response_headers: List[Tuple[str, str]], exc_info: Any = None):
+            captured["status"], captured["headers"] = status, response_headers
+            return lambda data: None
+
+        req.body_read = True
+        result = self._moto(env, capture)
+        try:
+            body = b"".join(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return int(captured["status"].split(" ", 1)[0]), captured["headers"], body
+
+    def _publish(self, req: CosRequest, op: str, request_id: str, headers: Dict[str, str]) -> None:
+        cos = self._cos
+        version = headers.get("x-cos-version-id")
+        obj = cos.store.find(req.bucket, req.key, version)
+        if obj is None:
+            return
+        meta = obj.metadata
+        content_type = meta.get("content-type", "")
+        user_meta = {"x-cos-meta-" + k[len("x-amz-meta-"):]: v for k, v in meta.items()
+                     if k.lower().startswith("x-amz-meta-")}
+        vid = str(obj.version_id) if obj.version_id not in (None, "null") else None
+        cos.events.publish(ObjectCreated(
+            bucket=req.bucket, key=req.key, size=cos.store.size_of(req.bucket, req.key, obj.size),
+            event_name=f"cos:ObjectCreated:{CREATION_EVENTS[op]}", request_id=request_id,
+            version_id=vid,
+            content_type="" if content_type == _MOTO_DEFAULT_CONTENT_TYPE else content_type,
+            user_meta=user_meta, authorization=req.headers.get("authorization", ""),
+            source_ip=req.source_ip, time=int(time.time())))
+
+    @staticmethod
+    def _drain(environ: Dict[str, Any], req: CosRequest) -> None:
+        """Read an unread request body, so the client is not cut off mid-upload by our answer."""
+        if req.body_read:
+            return
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return
+        if length <= 0 or length > _DRAIN_LIMIT:
+            return
+        stream = environ.get("wsgi.input")
+        try:
+            while length > 0:
+                chunk = stream.read(min(length, 1 << 20))
+                if not chunk:
+                    break
+                length -= len(chunk)
+        except Exception:   # the client went away; nothing left to protect
+            pass

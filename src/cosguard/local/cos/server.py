@@ -1,0 +1,151 @@
+"""LocalCos: moto's S3 backend served over HTTP in COS's dialect, one isolated instance per object."""
+from __future__ import annotations
+
+import os
+import random
+import threading
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+from moto.s3.models import FakeKey, s3_backends
+from moto.server import create_backend_app
+
+from ..auth import Credentials
+from ..httpserver import ThreadedServer
+from .dialect import CosDialect
+from .events import Callback, EventBus, Subscription
+from .faults import Counters, Faults
+from .naming import BucketNames, split_bucket
+from .store import MotoObjectStore
+
+DEFAULT_CREDENTIALS = Credentials("AKIDcosguardLOCALexample", "cosguard-local-secret-key")
+_PARTITION = "aws"
+
+
+class LocalCos:
+    """A local COS: buckets, the official SDK's dialect, signature checks, the SCF COS trigger.
+
+    Each instance has its own moto account and bucket-name tag, faults, counters and event thread,
+    so several can run in one process without seeing each other's buckets.
+    """
+
+    def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
+                 host: str = "127.0.0.1", port: int = 0, event_key_encoding: str = "url"):
+        self.region = region
+        self.credentials = credentials or DEFAULT_CREDENTIALS
+        self.account_id = str(random.SystemRandom().randint(10 ** 11, 10 ** 12 - 1))
+        self.names = BucketNames("lc" + os.urandom(4).hex())
+        self.faults = Faults()
+        self.counters = Counters()
+        self.events = EventBus(region, event_key_encoding)
+        self._sizes: Dict[Tuple[str, str], int] = {}
+        self._sizes_lock = threading.Lock()
+        self.store = MotoObjectStore(self._backend, self.names, self._sizes)
+        self._app = CosDialect(create_backend_app("s3"), self)
+        self._host, self._port = host, port
+        self._server: Optional[ThreadedServer] = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> "LocalCos":
+        self._server = ThreadedServer(self._app, self._host, self._port).start()
+        self.events.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, deliver what is queued (bounded), and free this instance's moto buckets."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        self.events.stop()
+        self._forget_buckets()
+
+    def __enter__(self) -> "LocalCos":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise RuntimeError("LocalCos is not started")
+        return self._server.endpoint
+
+    @property
+    def host(self) -> str:
+        return self._server.host if self._server else self._host
+
+    @property
+    def port(self) -> int:
+        return self._server.port if self._server else self._port
+
+    def client_config(self, **overrides: Any) -> Any:
+        """A `qcloud_cos.CosConfig` pointed at this instance (the SDK sends the COS Host header)."""
+        from qcloud_cos import CosConfig
+
+        settings = dict(Region=self.region, SecretId=self.credentials.secret_id,
+                        SecretKey=self.credentials.secret_key, Token=self.credentials.token,
+                        Scheme="http", IP=self.host, Port=self.port)
+        settings.update(overrides)
+        return CosConfig(**settings)
+
+    # -- buckets ---------------------------------------------------------------------------
+    def _backend(self) -> Any:
+        return s3_backends[self.account_id][_PARTITION]
+
+    def create_bucket(self, bucket: str, versioning: bool = False) -> None:
+        """Create `<name>-<appid>` in this instance; versioning=True enables bucket versioning."""
+        split_bucket(bucket)
+        backend = self._backend()
+        backend.create_bucket(self.names.to_moto(bucket), "us-east-1")
+        if versioning:
+            backend.put_bucket_versioning(self.names.to_moto(bucket), "Enabled")
+
+    def buckets(self) -> List[str]:
+        return sorted(self.names.to_cos(name) for name in self._backend().buckets)
+
+    def versioning_enabled(self, bucket: str) -> bool:
+        found = self._backend().buckets.get(self.names.to_moto(bucket))
+        return found is not None and found.versioning_status == "Enabled"
+
+    def _forget_buckets(self) -> None:
+        backend = self._backend()
+        for bucket in list(backend.buckets.values()):
+            for _, versions in bucket.keys.iterlists():
+                for key in versions:
+                    if isinstance(key, FakeKey):
+                        key.dispose()
+            for part in bucket.multiparts.values():
+                part.dispose()
+            s3_backends.bucket_accounts.pop(bucket.name, None)
+        backend.buckets.clear()
+
+    # -- events ----------------------------------------------------------------------------
+    def subscribe(self, callback: Callback, bucket: Optional[str] = None, prefix: str = "",
+                  suffix: str = "", events: Iterable[str] = ("cos:ObjectCreated:*",),
+                  function: str = "cosguard", namespace: str = "default") -> Subscription:
+        """Call `callback({"Records": [record]})` after each matching object creation.
+
+        `bucket` None watches every bucket; prefix/suffix match the decoded key; `events` are
+        eventName patterns; `function`/`namespace` name the trigger's target in `eventQueue`.
+        """
+        return self.events.subscribe(callback, bucket=bucket, prefix=prefix, suffix=suffix,
+                                     events=events, function=function, namespace=namespace)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every queued event is delivered; TimeoutError otherwise."""
+        self.events.drain(timeout)
+
+    # -- knobs -----------------------------------------------------------------------------
+    def simulate_size(self, bucket: str, key: str, size: Optional[int]) -> None:
+        """Report `size` for bucket/key in HEAD, listings, events and the store; None undoes it.
+
+        The stored bytes (and GetObject) are untouched: this lets a ≥ 1 GB object be simulated.
+        """
+        with self._sizes_lock:
+            if size is None:
+                self._sizes.pop((bucket, key), None)
+            else:
+                self._sizes[(bucket, key)] = int(size)
+
+    def simulated_size(self, bucket: str, key: str) -> Optional[int]:
+        return self._sizes.get((bucket, key))
