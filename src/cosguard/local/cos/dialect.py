@@ -33,6 +33,8 @@ _STATUS_ERRORS = {400: ("InvalidArgument", "Invalid argument."), 403: ("AccessDe
                   404: ("NoSuchKey", "The specified key does not exist."),
                   405: ("MethodNotAllowed", "The specified method is not allowed."),
                   412: ("PreconditionFailed", "At least one of the preconditions does not hold.")}
+_EMPTY_MEANS_ABSENT = {"marker", "key-marker", "version-id-marker", "upload-id-marker",
+                       "part-number-marker", "delimiter"}
 _DRAIN_LIMIT = 64 * 1024 * 1024
 _MOTO_DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 
@@ -80,6 +82,16 @@ def parse_request(environ: Dict[str, Any]) -> CosRequest:
                       query_string=query_string,
                       query=dict(parse_qsl(query_string, keep_blank_values=True)),
                       headers=headers, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"))
+
+
+def _moto_query(query_string: str) -> str:
+    """The query minus empty pagination markers: COS reads `key-marker=` as absent, moto as a
+    marker that skips the first version."""
+    if not query_string:
+        return ""
+    kept = [part for part in query_string.split("&")
+            if part.split("=", 1)[0].lower() not in _EMPTY_MEANS_ABSENT or part.partition("=")[2]]
+    return "&".join(kept)
 
 
 class CosDialect:
@@ -235,8 +247,10 @@ class CosDialect:
             if req.key:
                 path += "/" + req.key
         env["PATH_INFO"] = path.encode("utf-8").decode("latin-1")
+        query = _moto_query(req.query_string)
+        env["QUERY_STRING"] = query
         raw = quote(path, safe="/-_.~")
-        env["RAW_URI"] = env["REQUEST_URI"] = raw + (f"?{req.query_string}" if req.query_string else "")
+        env["RAW_URI"] = env["REQUEST_URI"] = raw + (f"?{query}" if query else "")
         captured: Dict[str, Any] = {}
 
         def capture(status: str, response_headers: List[Tuple[str, str]], exc_info: Any = None):

@@ -78,13 +78,22 @@ class LocalCos:
     def port(self) -> int:
         return self._server.port if self._server else self._port
 
-    def client_config(self, **overrides: Any) -> Any:
-        """A `qcloud_cos.CosConfig` pointed at this instance (the SDK sends the COS Host header)."""
+    def client_config(self, proxy: bool = False, **overrides: Any) -> Any:
+        """A `qcloud_cos.CosConfig` pointed at this instance (the SDK sends the COS Host header).
+
+        By default through `IP`/`Port`. `proxy=True` instead uses this instance as the HTTP proxy
+        for COS's real host names: needed for the SDK's managed `copy()`, whose source HEAD
+        ignores `IP` and would otherwise resolve `<bucket>.cos.<region>.myqcloud.com` in DNS.
+        """
         from qcloud_cos import CosConfig
 
         settings = dict(Region=self.region, SecretId=self.credentials.secret_id,
                         SecretKey=self.credentials.secret_key, Token=self.credentials.token,
-                        Scheme="http", IP=self.host, Port=self.port)
+                        Scheme="http")
+        if proxy:
+            settings["Proxies"] = {"http": self.endpoint}
+        else:
+            settings.update(IP=self.host, Port=self.port)
         settings.update(overrides)
         return CosConfig(**settings)
 

@@ -66,6 +66,19 @@ _DROP_RESPONSE_HEADERS = {"x-amz-request-id", "x-amz-id-2", "server", "x-amzn-re
                           "content-length", "connection", "date"}
 
 
+def canonical_header(name: str) -> str:
+    """COS's spelling: `x-cos-*` lower-case, `ETag`, others capitalised (`Content-Type`).
+
+    The SDK returns `dict(response.headers)`, so callers index it with exactly these names.
+    """
+    lower = name.lower()
+    if lower.startswith("x-cos-"):
+        return lower
+    if lower == "etag":
+        return "ETag"
+    return "-".join(part.capitalize() for part in lower.split("-"))
+
+
 def translate_response_headers(headers: List[Tuple[str, str]], names: BucketNames
                                ) -> Dict[str, str]:
     """moto's headers renamed for COS: x-amz-* -> x-cos-*, storage classes by their COS names."""
@@ -75,13 +88,13 @@ def translate_response_headers(headers: List[Tuple[str, str]], names: BucketName
         if lower in _DROP_RESPONSE_HEADERS:
             continue
         if lower.startswith("x-amz-"):
-            name = "x-cos-" + lower[len("x-amz-"):]
-            if lower == "x-amz-storage-class":
+            lower = "x-cos-" + lower[len("x-amz-"):]
+            if lower == "x-cos-storage-class":
                 value = cos_storage_class(value)
             value = names.strip(value)
         elif lower == "content-type" and value == "binary/octet-stream":
             value = "application/octet-stream"   # COS's default content type
-        out[name] = value
+        out.setdefault(canonical_header(lower), value)
     return out
 
 
