@@ -19,7 +19,7 @@ from .errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
 from .events import CosUploadEvent
 from .ledger import JobEntry, Ledger, version_token
 from .logs import event, get_logger
-from .rules import skip_reason, skip_reason_for_object, unscannable_reason
+from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
 from .security import callback_url
 from .status import Action, Outcome, ScanStatus
 from .tags import merge
@@ -185,7 +185,9 @@ class Scanner:
     def _unscannable(self, info: ObjectInfo, reason: str) -> ScanResult:
         """Tag it unscannable, and quarantine it too when so configured."""
         version = version_token(info)
-        if self.settings.unscannable_action is Action.QUARANTINE:
+        if info.storage_class in ARCHIVE_CLASSES and self.settings.unscannable_action is Action.QUARANTINE:
+            reason += "; archived objects cannot be copied until restored, so it is tagged in place"
+        elif self.settings.unscannable_action is Action.QUARANTINE:
             try:
                 where = self.actions.quarantine(info, build_manifest(info, None, reason),
                                                 status=ScanStatus.UNSCANNABLE)

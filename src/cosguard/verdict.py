@@ -139,11 +139,12 @@ class VerdictService:
         tagged_job = tags.get(JOB_TAG)
         if tagged_job:
             return "bound" if tagged_job == entry.job_id else "stale"
+        same = (info.version_id == entry.version_id) if entry.version_id else (info.etag == entry.etag)
+        if not same:
+            return "stale"
         if entry.tagged and self.clock() - entry.submitted_at < TAGGING_GRACE_SECONDS:
-            return "later"
-        if entry.version_id:
-            return "bound" if info.version_id == entry.version_id else "stale"
-        return "bound" if info.etag == entry.etag else "stale"
+            return "later"  # same content, but the submitter has not written its tags yet
+        return "bound"
 
     def _execute(self, info: ObjectInfo, tags: Dict[str, str], job: VirusJob):
         """Carry out the configured action; returns (outcome, location, manifest)."""

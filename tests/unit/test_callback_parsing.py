@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from conftest import load_event
+from helpers import load_event
 from cosguard.callback import extract_job_id
 from cosguard.errors import CallbackRejected
 from cosguard.security import bucket_token, callback_url, token_matches

@@ -2,7 +2,7 @@ import base64
 
 import pytest
 
-from conftest import load_event
+from helpers import load_event
 from cosguard.errors import CallbackRejected, EventParseError
 from cosguard.events import CosUploadEvent, HttpRequest, mask_cos_event
 
