@@ -99,8 +99,9 @@ def raw(credentials):
 
     def send(ci: LocalCi, method: str, path: str, body: Optional[bytes] = None,
              host: Optional[str] = None, headers: Optional[Dict[str, str]] = None,
-             secret_key: Optional[str] = None, sign: bool = True) -> requests.Response:
-        config = CosConfig(Region=REGION, SecretId=credentials.secret_id,
+             secret_key: Optional[str] = None, secret_id: Optional[str] = None,
+             sign: bool = True) -> requests.Response:
+        config = CosConfig(Region=REGION, SecretId=secret_id or credentials.secret_id,
                            SecretKey=secret_key or credentials.secret_key)
         all_headers = {"Host": host or f"{BUCKET}.ci.{REGION}.myqcloud.com",
                        "Content-Type": "application/xml"}
