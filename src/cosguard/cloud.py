@@ -5,6 +5,7 @@ Everything else in cosguard calls `CloudGateway` and only ever sees cosguard's o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Mapping, Optional
@@ -86,12 +87,20 @@ class CloudGateway:
         self.deadline = Deadline()
 
     def refresh_credentials(self, env: Mapping[str, str]) -> None:
-        """SCF rotates the role's temporary keys; pick up the current ones for this invocation."""
+        """SCF rotates the role's temporary keys: rebuild the clients when they changed.
+
+        (The SDK's own `CosConfig.set_credential` fails when there is no token, so the clients are
+        rebuilt instead of updated.)
+        """
         secret_id, secret_key = env.get("TENCENTCLOUD_SECRETID"), env.get("TENCENTCLOUD_SECRETKEY")
-        if secret_id and secret_key:
-            token = env.get("TENCENTCLOUD_SESSIONTOKEN")
-            for client in {id(self.cos): self.cos, id(self.ci): self.ci}.values():
-                client._conf.set_credential(secret_id, secret_key, token)
+        token = env.get("TENCENTCLOUD_SESSIONTOKEN") or None
+        current = (self.settings.secret_id, self.settings.secret_key, self.settings.session_token)
+        if not (secret_id and secret_key) or (secret_id, secret_key, token) == current:
+            return
+        self.settings = dataclasses.replace(self.settings, secret_id=secret_id, secret_key=secret_key,
+                                            session_token=token)
+        self.cos = _client(self.settings, self.settings.cos_endpoint)
+        self.ci = _client(self.settings, self.settings.ci_endpoint or self.settings.cos_endpoint)
 
     def _call(self, operation: str, fn, *args, **kwargs):
         def once():
