@@ -1,6 +1,8 @@
 """A LocalCos on a free loopback port per test, and the official SDK pointed at it."""
 from __future__ import annotations
 
+from typing import Optional
+
 import pytest
 from qcloud_cos import CosConfig, CosS3Client
 
@@ -12,10 +14,11 @@ BUCKET = "examplebucket-1250000000"
 CREDENTIALS = Credentials("AKIDlocalcostest0123456789", "local-cos-test-secret-key")
 
 
-def sdk_client(cos: LocalCos, secret_key: str = CREDENTIALS.secret_key,
-               token: str = None, retry: int = 0) -> CosS3Client:
+def sdk_client(cos: LocalCos, secret_key: Optional[str] = None,
+               token: Optional[str] = None, retry: int = 0) -> CosS3Client:
     """How cosguard points the SDK at a COS endpoint: IP/Port, http, the real region."""
-    config = CosConfig(Region=REGION, SecretId=cos.credentials.secret_id, SecretKey=secret_key,
+    config = CosConfig(Region=REGION, SecretId=cos.credentials.secret_id,
+                       SecretKey=secret_key or cos.credentials.secret_key,
                        Token=token, Scheme="http", IP="127.0.0.1", Port=cos.port)
     return CosS3Client(config, retry=retry)
 
