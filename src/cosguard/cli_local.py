@@ -1,4 +1,5 @@
-"""`cosguard local`: the local cloud in the foreground, until Ctrl-C or SIGTERM."""
+"""`cosguard local`: the local cloud and cosguard deployed on it, in the foreground, until Ctrl-C
+or SIGTERM. Upload to the bucket with any COS client and watch quarantine happen."""
 from __future__ import annotations
 
 import argparse
@@ -9,15 +10,19 @@ import threading
 
 
 def register(commands) -> None:
-    p = commands.add_parser("local", help="run local COS + CI virus detection on loopback",
-                            description="Start local COS and CI in the foreground and print one JSON "
-                                        "ready line with endpoints and keys.")
+    p = commands.add_parser("local", help="run local COS + CI + cosguard's functions on loopback",
+                            description="Start local COS, CI and the SCF runtime with cosguard deployed, "
+                                        "in the foreground; print one JSON ready line with endpoints and keys.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--cos-port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--ci-port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--region", default="ap-guangzhou")
     p.add_argument("--bucket", action="append", default=[], metavar="NAME-APPID",
-                   help="bucket to create (repeatable; default intake-1250000000)")
+                   help="bucket to create and protect (repeatable; default intake-1250000000)")
+    p.add_argument("--quarantine-bucket", default="quarantine-1250000000", metavar="NAME-APPID")
+    p.add_argument("--callback-port", type=int, default=0, help="the callback function's URL port")
+    p.add_argument("--function-logs", metavar="FILE", help="append the functions' JSON logs here "
+                   "(default: stderr)")
     p.add_argument("--scan-delay", type=float, default=0.2, help="seconds a scan takes (default 0.2)")
     p.add_argument("--callback-format", choices=("xml", "json"), default="xml")
     p.add_argument("--signatures", action="append", default=[], metavar="FILE",
@@ -27,16 +32,20 @@ def register(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .config import BUCKET_RE
-    from .local.stack import DEFAULT_BUCKET, LocalCloud
+    from .local.deployment import LocalDeployment
+    from .local.stack import DEFAULT_BUCKET
 
     buckets = args.bucket or [DEFAULT_BUCKET]
-    bad = [b for b in buckets if not BUCKET_RE.match(b)]
+    bad = [b for b in buckets + [args.quarantine_bucket] if not BUCKET_RE.match(b)]
     if bad:
         print(f"cosguard local: not a bucket of the form <name>-<appid>: {', '.join(bad)}", file=sys.stderr)
         return 2
-    cloud = LocalCloud(buckets, region=args.region, host=args.host, cos_port=args.cos_port,
-                       ci_port=args.ci_port, scan_delay=args.scan_delay,
-                       callback_format=args.callback_format, signature_files=args.signatures)
+    log_stream = open(args.function_logs, "a", encoding="utf-8") if args.function_logs else sys.stderr
+    cloud = LocalDeployment(buckets, quarantine_bucket=args.quarantine_bucket, region=args.region,
+                            host=args.host, cos_port=args.cos_port, ci_port=args.ci_port,
+                            callback_port=args.callback_port, scan_delay=args.scan_delay,
+                            callback_format=args.callback_format, signature_files=args.signatures,
+                            log_stream=log_stream)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -1,0 +1,67 @@
+"""cosguard deployed on the local cloud: COS + CI + both functions on the local SCF runtime,
+configured as production would be. What `cosguard local` and `cosguard demo` run."""
+from __future__ import annotations
+
+import secrets
+from typing import IO, Dict, Mapping, Optional, Sequence
+
+from .scf import LocalScf
+from .stack import DEFAULT_BUCKET, LocalCloud
+
+DEFAULT_QUARANTINE = "quarantine-1250000000"
+
+
+class LocalDeployment:
+    def __init__(self, buckets: Sequence[str] = (DEFAULT_BUCKET,), *, quarantine_bucket: str = DEFAULT_QUARANTINE,
+                 region: str = "ap-guangzhou", host: str = "127.0.0.1", cos_port: int = 0, ci_port: int = 0,
+                 callback_port: int = 0, scan_delay: float = 0.2, callback_format: str = "xml",
+                 signature_files: Sequence[str] = (), env: Optional[Mapping[str, str]] = None,
+                 log_stream: Optional[IO[str]] = None, retry_delays: Sequence[float] = (1.0, 2.0)):
+        self.buckets = list(dict.fromkeys(buckets))
+        self.quarantine_bucket = quarantine_bucket
+        self.cloud = LocalCloud(self.buckets + [quarantine_bucket], region=region, host=host, cos_port=cos_port,
+                                ci_port=ci_port, scan_delay=scan_delay, callback_format=callback_format,
+                                signature_files=signature_files)
+        self.callback_token = secrets.token_hex(16)
+        self._extra_env = dict(env or {})
+        self._host, self._callback_port = host, callback_port
+        self._log_stream, self._retry_delays = log_stream, retry_delays
+        self.scf: Optional[LocalScf] = None
+
+    def start(self) -> "LocalDeployment":
+        self.cloud.start()
+        env = self.cloud.function_env(COSGUARD_BUCKETS=",".join(self.buckets),
+                                      COSGUARD_QUARANTINE_BUCKET=self.quarantine_bucket,
+                                      COSGUARD_CALLBACK_TOKEN=self.callback_token)
+        env.update(self._extra_env)
+        self.scf = LocalScf(self.cloud, env, buckets=self.buckets, host=self._host,
+                            callback_port=self._callback_port, log_stream=self._log_stream,
+                            retry_delays=self._retry_delays).start()
+        return self
+
+    @property
+    def env(self) -> Dict[str, str]:
+        """The functions' environment: also what the CLI's operations commands need."""
+        assert self.scf is not None
+        return dict(self.scf.env)
+
+    def info(self) -> Dict[str, object]:
+        info = self.cloud.info()
+        info["buckets"] = list(self.buckets)
+        info.update(quarantine_bucket=self.quarantine_bucket,
+                    callback_url=self.scf.callback_url if self.scf else None)
+        return info
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        return self.scf.wait_idle(timeout) if self.scf else True
+
+    def stop(self) -> None:
+        if self.scf is not None:
+            self.scf.stop()
+        self.cloud.stop()
+
+    def __enter__(self) -> "LocalDeployment":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
