@@ -14,11 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from xml.sax.saxutils import escape
 
 from ..auth import SignatureError, verify
 from .events import ObjectCreated
 from .naming import moto_storage_class, parse_copy_source, parse_host
 from .operations import CREATION_EVENTS, classify
+from .postobject import read_form, store_post, verify_post
 from .wire import (CosError, error_body, new_request_id, new_trace_id, parse_error,
                    translate_response_headers, translate_xml_body)
 
@@ -110,9 +112,14 @@ class CosDialect:
         cos.counters.count(op)
         if cos.faults.latency_ms > 0:
             time.sleep(cos.faults.latency_ms / 1000.0)
+        form_post = (op == "PostObject" and not req.key and req.headers.get(
+            "content-type", "").lower().startswith("multipart/form-data"))
         try:
-            self._admit(req, op)
-            status, headers, body = self._forward(environ, req, op, request_id)
+            self._admit(req, op, signed_by_header=not form_post)
+            if form_post:
+                status, headers, body = self._post_object(environ, req, request_id)
+            else:
+                status, headers, body = self._forward(environ, req, op, request_id)
         except CosError as err:
             self._drain(environ, req)
             status, headers = err.status, {"Content-Type": "application/xml"}
@@ -133,13 +140,17 @@ class CosDialect:
         start_response(f"{status} {phrase}", list(headers.items()))
         return [body]
 
-    def _admit(self, req: CosRequest, op: str) -> None:
-        """Signature, deny rules and injected faults, in the order COS would apply them."""
+    def _admit(self, req: CosRequest, op: str, signed_by_header: bool = True) -> None:
+        """Signature, deny rules and injected faults, in the order COS would apply them.
+
+        A PostObject form is signed inside the form; `_post_object` checks that instead.
+        """
         cos = self._cos
-        try:
-            verify(cos.credentials, req.method, req.raw_path, req.query, req.headers)
-        except SignatureError as err:
-            raise CosError(err.status, err.code, err.message) from None
+        if signed_by_header:
+            try:
+                verify(cos.credentials, req.method, req.raw_path, req.query, req.headers)
+            except SignatureError as err:
+                raise CosError(err.status, err.code, err.message) from None
         if req.region is not None and req.region != cos.region:
             raise CosError(404, "NoSuchBucket", f"The specified bucket does not exist in {req.region}.")
         if req.bucket and cos.faults.is_denied(req.bucket, op):
@@ -192,6 +203,36 @@ class CosDialect:
         if op in CREATION_EVENTS and status == 200 and (op != "CopyObject" or b"<ETag>" in body):
             self._publish(req, op, request_id, out)
         return status, out, body
+
+    def _post_object(self, environ: Dict[str, Any], req: CosRequest, request_id: str
+                     ) -> Tuple[int, Dict[str, str], bytes]:
+        """A form upload: verify its policy signature, store it, answer as COS does, fire `Post`."""
+        cos = self._cos
+        req.body_read = True
+        fields, data, filename = read_form(environ)
+        if "key" not in fields:
+            raise CosError(400, "InvalidArgument", "PostObject form has no key field")
+        fields["key"] = fields["key"].replace("${filename}", filename)
+        verify_post(cos.credentials, fields, req.bucket, len(data))
+        req.key = fields["key"]
+        if not cos.bucket_exists(req.bucket):
+            raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")
+        new_key = store_post(cos._backend(), cos.names.to_moto(req.bucket), fields, data)
+        headers = {"ETag": new_key.etag, "Location": "http://" + self._location(req)}
+        if new_key.version_id not in (None, "null"):
+            headers["x-cos-version-id"] = str(new_key.version_id)
+        status = int(fields.get("success_action_status") or 204)
+        body = b""
+        if status == 201:
+            body = ("<PostResponse><Location>http://%s</Location><Bucket>%s</Bucket><Key>%s</Key>"
+                    "<ETag>%s</ETag></PostResponse>" % (
+                        escape(self._location(req)), escape(req.bucket), escape(req.key),
+                        escape(new_key.etag))).encode("utf-8")
+            headers["Content-Type"] = "application/xml"
+        elif status not in (200, 204):
+            status = 204
+        self._publish(req, "PostObject", request_id, headers)
+        return status, headers, body
 
     def _location(self, req: CosRequest) -> str:
         return f"{req.bucket}.cos.{self._cos.region}.myqcloud.com/{quote(req.key, safe='/-_.~')}"

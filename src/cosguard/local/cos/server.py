@@ -112,6 +112,9 @@ class LocalCos:
     def buckets(self) -> List[str]:
         return sorted(self.names.to_cos(name) for name in self._backend().buckets)
 
+    def bucket_exists(self, bucket: str) -> bool:
+        return self.names.to_moto(bucket) in self._backend().buckets
+
     def versioning_enabled(self, bucket: str) -> bool:
         found = self._backend().buckets.get(self.names.to_moto(bucket))
         return found is not None and found.versioning_status == "Enabled"
