@@ -1,0 +1,19 @@
+"""`cosguard demo`: see the whole flow work on this machine, no Tencent account needed."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands) -> None:
+    p = commands.add_parser("demo", help="run the whole flow on the local cloud and show the outcomes",
+                            description="Start the local cloud with cosguard deployed, upload clean, "
+                                        "infected, oversized and tricky objects, and print what happened "
+                                        "to each. Exits 0 only when every outcome is the expected one.")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for verdicts (default 60)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .local.demo import run_demo
+    return run_demo(as_json=args.json, timeout=args.timeout)
