@@ -288,3 +288,12 @@ def test_store_reads_objects_for_local_ci(cos, client, bucket):
         cos.store.get(bucket, "s/none")
     with pytest.raises(ObjectMissing):
         cos.store.get("otherbucket-1250000000", "s/x.bin")
+
+
+def test_list_buckets_through_the_proxy_config(cos):
+    """`list_buckets` goes to service.cos.myqcloud.com, ignoring IP: the proxy config reaches us."""
+    cos.create_bucket("second-1250000000")
+    client = CosS3Client(cos.client_config(proxy=True), retry=0)
+    names = [b["Name"] for b in client.list_buckets()["Buckets"]["Bucket"]]
+    assert names == ["examplebucket-1250000000", "second-1250000000"]
+    assert cos.counters["GetService"] == 1

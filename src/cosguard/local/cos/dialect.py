@@ -136,7 +136,10 @@ class CosDialect:
             body = b""
         else:
             headers["Content-Length"] = str(len(body))
-        phrase = http.HTTPStatus(status).phrase if status in http.HTTPStatus._value2member_map_ else ""
+        try:
+            phrase = http.HTTPStatus(status).phrase
+        except ValueError:
+            phrase = ""
         start_response(f"{status} {phrase}", list(headers.items()))
         return [body]
 

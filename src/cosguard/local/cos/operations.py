@@ -17,6 +17,7 @@ OBJECT_OPERATIONS = frozenset({
     "InitiateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
     "AbortMultipartUpload", "ListParts", "GetObjectTagging", "PutObjectTagging",
     "DeleteObjectTagging", "GetObjectACL", "PutObjectACL", "PostObjectRestore", "OptionsObject",
+    "AppendObject",
 })
 BUCKET_OPERATIONS = frozenset(
     {"GetService", "GetBucket", "GetBucketObjectVersions", "HeadBucket", "PutBucket",
@@ -60,6 +61,8 @@ def classify(method: str, bucket: str, key: str, query: Mapping[str, str],
             return "PutObjectACL" if method == "PUT" else "GetObjectACL"
         if "restore" in q:
             return "PostObjectRestore"
+        if "append" in q:
+            return "AppendObject"
         return {"PUT": "CopyObject" if copy else "PutObject", "GET": "GetObject",
                 "HEAD": "HeadObject", "DELETE": "DeleteObject",
                 "POST": "PostObject"}.get(method, "GetObject")
