@@ -1,10 +1,9 @@
-"""Fixtures for local CI: a LocalCi on port 0 over a MemoryObjectStore, SDK clients pointed at it,
+"""Fixtures for local CI (helpers live in ci_helpers: conftest modules share one name): a LocalCi on port 0 over a MemoryObjectStore, SDK clients pointed at it,
 signed raw requests, and a tiny HTTP receiver for callbacks and Url inputs."""
 from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import pytest
@@ -13,17 +12,12 @@ from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_auth import CosS3Auth
 from werkzeug.wrappers import Request, Response
 
+from ci_helpers import FAST_RETRY, SIGNATURES
 from ci_samples import BUCKET, REGION
 from cosguard.local.auth import Credentials
-from cosguard.local.ci import LocalCi, RetryPolicy
+from cosguard.local.ci import LocalCi
 from cosguard.local.httpserver import ThreadedServer
 from cosguard.local.store import MemoryObjectStore
-
-DATA = Path(__file__).parent / "data"
-SIGNATURES = [DATA / "test.hdb", DATA / "test.hsb"]
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff=0.05, factor=2.0, timeout=2.0)
-FINAL_STATES = ("Success", "Failed")
-
 
 @pytest.fixture
 def credentials() -> Credentials:
@@ -75,22 +69,6 @@ def make_client(credentials):
 @pytest.fixture
 def client(ci, make_client) -> CosS3Client:
     return make_client(ci)
-
-
-def wait_done(client: CosS3Client, job_id: str, bucket: str = BUCKET, timeout: float = 10.0) -> dict:
-    """Poll the query API until the job ends; the last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = client.ci_auditing_virus_query(Bucket=bucket, JobID=job_id)
-        if answer["JobsDetail"]["State"] in FINAL_STATES or time.monotonic() > deadline:
-            return answer
-        time.sleep(0.02)
-
-
-def scan(client: CosS3Client, key: str, bucket: str = BUCKET, **kwargs) -> dict:
-    """Submit one object and wait for its result."""
-    submitted = client.ci_auditing_virus_submit(Bucket=bucket, Key=key, **kwargs)
-    return wait_done(client, submitted["JobsDetail"]["JobId"], bucket)
 
 
 @pytest.fixture

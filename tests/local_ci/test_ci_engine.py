@@ -11,7 +11,7 @@ import pytest
 from ci_samples import (HDB_NAME, HDB_SAMPLE, HSB_SHA1_NAME, HSB_SHA1_SAMPLE, HSB_SHA256_NAME,
                         HSB_SHA256_SAMPLE, gzip_bytes, nested_eicar_tar_gz, nested_zip_bomb,
                         seven_zip_bytes, tar_bytes, zip_bytes)
-from conftest import SIGNATURES
+from ci_helpers import SIGNATURES
 from cosguard.local.ci import (EICAR_NAME, Engine, ScanLimits, SignatureDb, SignatureFormatError,
                                eicar_bytes)
 from cosguard.local.ci.signatures import HashSignature, is_eicar

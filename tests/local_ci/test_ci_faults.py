@@ -7,7 +7,7 @@ import pytest
 from qcloud_cos.cos_exception import CosServiceError
 
 from ci_samples import BUCKET
-from conftest import scan
+from ci_helpers import scan
 from cosguard.local.ci import Faults
 
 
@@ -121,3 +121,17 @@ def test_reset_is_a_clean_slate(ci, client, store, receiver):
     ci.reset()
     assert (ci.backend.jobs, len(ci.deliveries), ci.counters.snapshot(), ci.faults.error_rate) == (
         {}, 0, {}, 0.0)
+
+
+def test_unbound_bucket_is_a_permanent_4xx(ci, make_client, store):
+    store.put(BUCKET, "k", b"x")
+    client = make_client(ci, retry=2)
+    job_id = client.ci_auditing_virus_submit(Bucket=BUCKET, Key="k")["JobsDetail"]["JobId"]
+    ci.faults.unbound_buckets.add(BUCKET)
+    assert submit_error(client) == (400, "BucketNotBound")
+    with pytest.raises(CosServiceError) as caught:
+        client.ci_auditing_virus_query(Bucket=BUCKET, JobID=job_id)
+    assert caught.value.get_error_code() == "BucketNotBound"
+    assert ci.counters["SubmitVirusJob"] == 2  # the SDK does not retry a 4xx
+    ci.faults.clear()
+    assert ci.faults.unbound_buckets == set()

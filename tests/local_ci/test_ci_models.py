@@ -85,6 +85,16 @@ def test_scan_delay_holds_the_result_back(make_backend):
     assert (done.state, done.suggestion, done.detections[0].file_name) == ("Success", "block", "eicar.com")
 
 
+def test_the_object_is_read_when_the_scan_runs(make_backend):
+    """As in the cloud, what CI scans is the object as it is after the queueing delay."""
+    store = MemoryObjectStore()
+    store.put(BUCKET, "k", b"clean at submit time")
+    backend = make_backend(store=store, scan_delay=0.3)
+    job = backend.submit_job(BUCKET, object_key="k")
+    store.put(BUCKET, "k", eicar_bytes())
+    assert backend.wait_for(job.job_id, 5).suggestion == "block"
+
+
 def test_copies_do_not_change_under_the_caller(make_backend):
     backend = make_backend(scan_delay=0)
     job = backend.submit_job(BUCKET, object_key="missing")

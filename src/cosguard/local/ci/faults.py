@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from typing import AbstractSet, Dict, Optional, Union
+from typing import AbstractSet, Dict, Optional, Set, Union
 
 _RATES = ("error_rate", "throttle_rate", "drop_callback_rate", "duplicate_callback_rate")
 
@@ -25,6 +25,8 @@ class Faults:
     callback_delay           seconds before a callback's first attempt
     stuck_jobs               True (every job), or a set of object keys, Urls or job ids whose jobs
                              stay Auditing forever
+    unbound_buckets          buckets treated as not bound to CI: both APIs answer them
+                             400 BucketNotBound (CI's real code is unpublished; a permanent 4xx)
     """
 
     def __init__(self, rng: Optional[random.Random] = None) -> None:
@@ -41,6 +43,7 @@ class Faults:
         self.duplicate_callback_rate: float = 0.0
         self.callback_delay: float = 0.0
         self.stuck_jobs: Union[bool, AbstractSet[str]] = False
+        self.unbound_buckets: Set[str] = set()
 
     def configure(self, **knobs: object) -> "Faults":
         """Set several knobs at once; unknown names raise instead of being silently ignored."""

@@ -1,8 +1,13 @@
 """Local CI's state, with no HTTP in it (moto's `models.py`): jobs and how they progress.
 
-A job is `Submitted` when created, `Auditing` once a worker picks it up, and `Success` or
-`Failed` no sooner than `scan_delay` seconds after that; the scan itself runs meanwhile. A stuck
-job (see Faults.stuck_jobs) stays `Auditing`.
+A job is `Submitted` when created and `Auditing` once a worker picks it up; `scan_delay`
+seconds later CI reads the object and scans it, and the job ends `Success` or `Failed`. The
+object is read at that moment, as in the cloud: a change made meanwhile is what gets scanned.
+A stuck job (see Faults.stuck_jobs) stays `Auditing`.
+
+Job-level failures (`State=Failed`, with Code/Message) are listed in sources.py, plus
+`ScanLimitExceeded` (a bound of the engine's ScanLimits was reached and nothing was found
+before it; a finding before the bound makes the job `Success`/`block`) and `InternalError`.
 """
 from __future__ import annotations
 
@@ -198,6 +203,7 @@ class CiBackend:
                 return job_id
 
     def _run(self, job_id: str) -> None:
+        """Picked up by a worker: Auditing now, the scan after `scan_delay`."""
         with self._cond:
             job = self._jobs.get(job_id)
             if job is None:
@@ -207,11 +213,15 @@ class CiBackend:
             self._cond.notify_all()
             if job.stuck:
                 return
+        self._scheduler.call_later(self.scan_delay, self._scan_and_finish, job_id)
+
+    def _scan_and_finish(self, job_id: str) -> None:
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return
             snapshot = job.copy()
-        started = time.monotonic()
-        outcome = self._scan(snapshot)
-        remaining = self.scan_delay - (time.monotonic() - started)
-        self._scheduler.call_later(remaining, self._finish, job_id, outcome)
+        self._finish(job_id, self._scan(snapshot))
 
     def _scan(self, job: Job) -> _Outcome:
         try:
