@@ -72,13 +72,28 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(line, ensure_ascii=False, default=str))
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` is at emit time (SCF collects stdout; tests swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def configure(level: str = "INFO", stream: Any = None) -> None:
     """Route the `cosguard` loggers to one JSON handler; idempotent across warm invocations."""
     logger = logging.getLogger("cosguard")
     logger.setLevel(level)
     logger.propagate = False
     if not any(getattr(h, "_cosguard", False) for h in logger.handlers):
-        handler = logging.StreamHandler(stream or sys.stdout)
+        handler = logging.StreamHandler(stream) if stream is not None else _StdoutHandler()
         handler.setFormatter(JsonFormatter())
         handler._cosguard = True  # type: ignore[attr-defined]
         logger.addHandler(handler)

@@ -115,3 +115,11 @@ def deploy():
 @pytest.fixture
 def deployment(deploy) -> Deployment:
     return deploy()
+
+
+@pytest.fixture
+def quiet(deploy) -> Deployment:
+    """A deployment whose callbacks CI drops: objects stay `pending`, as between submit and verdict."""
+    deployment = deploy()
+    deployment.cloud.ci.faults.drop_callback_rate = 1.0
+    return deployment

@@ -12,7 +12,8 @@ from cosguard.local.loader import load_handler
 from cosguard.local.samples import eicar
 
 
-def test_multi_record_event_submits_every_record(deployment):
+def test_multi_record_event_submits_every_record(quiet):
+    deployment = quiet
     for i in range(5):
         deployment.put(f"docs/file{i}.txt", b"hello %d" % i)
     event = deployment.combined_event()
@@ -115,7 +116,8 @@ def test_an_overwrite_is_a_new_version_and_gets_its_own_job(deployment):
     assert deployment.jobs_submitted() == 2
 
 
-def test_ci_5xx_then_success_submits_one_job(deployment):
+def test_ci_5xx_then_success_submits_one_job(quiet):
+    deployment = quiet
     faults = deployment.cloud.ci.faults
     faults.error_rate = 1.0
     backoff = deployment.scan_handler.__globals__["RUNTIME"].gateway.backoff
@@ -128,7 +130,8 @@ def test_ci_5xx_then_success_submits_one_job(deployment):
     assert deployment.tags("flaky.txt")["cosguard-status"] == "pending"
 
 
-def test_ci_failing_for_good_marks_error_and_raises_after_all_records(deployment):
+def test_ci_failing_for_good_marks_error_and_raises_after_all_records(quiet):
+    deployment = quiet
     runtime = deployment.scan_handler.__globals__["RUNTIME"]
     runtime.gateway.backoff.sleep = lambda seconds: None
     deployment.put("a.txt", b"a")
@@ -164,7 +167,8 @@ def test_permanent_ci_error_is_not_retried_and_does_not_raise(deployment):
     assert doc["retryable"] is False
 
 
-def test_existing_tags_are_kept(deployment):
+def test_existing_tags_are_kept(quiet):
+    deployment = quiet
     deployment.put("tagged.txt", b"x", Tagging="team=blue&owner=ana")
     deployment.scan()
     tags = deployment.tags("tagged.txt")
@@ -186,7 +190,8 @@ def test_ten_tags_keep_the_users_and_the_ledger_records_the_job(deployment):
 
 @pytest.mark.parametrize("key", ["with space.txt", "plus+sign.txt", "100%.txt", "中文 文件.txt",
                                  "report%20final.txt", "a/b/c%2Fd.txt"])
-def test_odd_keys_reach_the_right_object(deployment, key):
+def test_odd_keys_reach_the_right_object(quiet, key):
+    deployment = quiet
     deployment.put(key, b"content of " + key.encode("utf-8"))
     summary = deployment.scan()
     assert summary["counts"] == {"submitted": 1}, summary
