@@ -1,6 +1,7 @@
 """The model on its own: ids, timestamps, validation, progression; no HTTP."""
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -10,7 +11,7 @@ import pytest
 from ci_samples import BUCKET, OTHER_BUCKET
 from cosguard.local.ci import CiBackend, InvalidArgument, JobState, NoSuchJob, eicar_bytes
 from cosguard.local.ci.scheduler import Scheduler
-from cosguard.local.store import MemoryObjectStore
+from cosguard.local.store import MemoryObjectStore, ObjectMissing
 
 
 @pytest.fixture
@@ -133,3 +134,22 @@ def test_scheduler_runs_delayed_work_in_due_order():
     scheduler.call_soon(order.append, "after shutdown")  # dropped, not an error
     time.sleep(0.05)
     assert order == ["now", "early", "late"]
+
+
+def test_an_object_gone_between_lookup_and_read_fails_cleanly(make_backend):
+    """A store may find the object yet fail to open it (local COS after an overwrite)."""
+
+    class VanishingStore(MemoryObjectStore):
+        def get(self, bucket, key, version_id=None):
+            found = super().get(bucket, key, version_id)
+
+            def gone():
+                raise ObjectMissing(f"{bucket}/{key}")
+
+            return dataclasses.replace(found, open=gone)
+
+    store = VanishingStore()
+    store.put(BUCKET, "k", b"x")
+    backend = make_backend(store=store, scan_delay=0)
+    done = backend.wait_for(backend.submit_job(BUCKET, object_key="k").job_id, 5)
+    assert (done.state, done.code) == (JobState.FAILED, "ResourceNotFound")

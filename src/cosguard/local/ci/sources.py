@@ -49,7 +49,10 @@ def open_object(store: ObjectStore, bucket: str, key: str,
     if obj.size >= max_size:
         raise JobFailure("FileSizeLimitExceeded",
                          f"The object is {obj.size} bytes; files must be smaller than {max_size} bytes")
-    stream = obj.open()
+    try:
+        stream = obj.open()
+    except ObjectMissing:  # deleted or overwritten between the lookup and the read
+        raise JobFailure("ResourceNotFound", f"The object {key} does not exist in {bucket}") from None
     try:
         yield stream
     finally:
