@@ -297,3 +297,16 @@ def test_list_buckets_through_the_proxy_config(cos):
     names = [b["Name"] for b in client.list_buckets()["Buckets"]["Bucket"]]
     assert names == ["examplebucket-1250000000", "second-1250000000"]
     assert cos.counters["GetService"] == 1
+
+
+def test_archived_objects_keep_their_tags_readable(client, bucket):
+    """Tagging is metadata: COS answers it for ARCHIVE objects that cannot be read yet."""
+    client.put_object(Bucket=bucket, Key="cold.pdf", Body=b"c", StorageClass="ARCHIVE",
+                      Tagging="team=blue")
+    client.put_object_tagging(Bucket=bucket, Key="cold.pdf", Tagging={"TagSet": {"Tag": [
+        {"Key": "team", "Value": "blue"}, {"Key": "cosguard-status", "Value": "unscannable"}]}})
+    tags = client.get_object_tagging(Bucket=bucket, Key="cold.pdf")["TagSet"]["Tag"]
+    assert {t["Key"]: t["Value"] for t in tags} == {"team": "blue", "cosguard-status": "unscannable"}
+    with pytest.raises(CosServiceError) as err:
+        client.get_object_tagging(Bucket=bucket, Key="no-such.pdf")
+    assert err.value.get_error_code() == "NoSuchKey"

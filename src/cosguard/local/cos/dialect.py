@@ -118,6 +118,8 @@ class CosDialect:
             self._admit(req, op, signed_by_header=not form_post)
             if form_post:
                 status, headers, body = self._post_object(environ, req, request_id)
+            elif op == "GetObjectTagging":
+                status, headers, body = self._get_object_tagging(req)
             else:
                 status, headers, body = self._forward(environ, req, op, request_id)
         except CosError as err:
@@ -236,6 +238,26 @@ class CosDialect:
             status = 204
         self._publish(req, "PostObject", request_id, headers)
         return status, headers, body
+
+    def _get_object_tagging(self, req: CosRequest) -> Tuple[int, Dict[str, str], bytes]:
+        """Answered here: moto refuses it for archived objects, COS (like S3) does not."""
+        cos = self._cos
+        version = req.query.get("versionId") or None
+        if not cos.bucket_exists(req.bucket):
+            raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")
+        obj = cos.store.find(req.bucket, req.key, version)
+        if obj is None:
+            raise (CosError(404, "NoSuchVersion", "The specified version does not exist.") if version
+                   else CosError(404, "NoSuchKey", "The specified key does not exist."))
+        tags = cos._backend().get_object_tagging(obj)["Tags"]
+        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Tagging><TagSet>'
+                + "".join(f"<Tag><Key>{escape(t['Key'])}</Key><Value>{escape(t['Value'])}</Value></Tag>"
+                          for t in tags)
+                + "</TagSet></Tagging>").encode("utf-8")
+        headers = {"Content-Type": "application/xml"}
+        if obj.version_id not in (None, "null"):
+            headers["x-cos-version-id"] = str(obj.version_id)
+        return 200, headers, body
 
     def _location(self, req: CosRequest) -> str:
         return f"{req.bucket}.cos.{self._cos.region}.myqcloud.com/{quote(req.key, safe='/-_.~')}"
