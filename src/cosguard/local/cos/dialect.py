@@ -222,7 +222,7 @@ class CosDialect:
         req.key = fields["key"]
         if not cos.bucket_exists(req.bucket):
             raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")
-        new_key = store_post(cos._backend(), cos.names.to_moto(req.bucket), fields, data)
+        new_key = store_post(cos.moto_backend(), cos.names.to_moto(req.bucket), fields, data)
         headers = {"ETag": new_key.etag, "Location": "http://" + self._location(req)}
         if new_key.version_id not in (None, "null"):
             headers["x-cos-version-id"] = str(new_key.version_id)
@@ -249,7 +249,7 @@ class CosDialect:
         if obj is None:
             raise (CosError(404, "NoSuchVersion", "The specified version does not exist.") if version
                    else CosError(404, "NoSuchKey", "The specified key does not exist."))
-        tags = cos._backend().get_object_tagging(obj)["Tags"]
+        tags = cos.moto_backend().get_object_tagging(obj)["Tags"]
         body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Tagging><TagSet>'
                 + "".join(f"<Tag><Key>{escape(t['Key'])}</Key><Value>{escape(t['Value'])}</Value></Tag>"
                           for t in tags)

@@ -39,7 +39,7 @@ class LocalCos:
         self.events = EventBus(region, event_key_encoding)
         self._sizes: Dict[Tuple[str, str], int] = {}
         self._sizes_lock = threading.Lock()
-        self.store = MotoObjectStore(self._backend, self.names, self._sizes)
+        self.store = MotoObjectStore(self.moto_backend, self.names, self._sizes)
         self._app = CosDialect(create_backend_app("s3"), self)
         self._host, self._port = host, port
         self._server: Optional[ThreadedServer] = None
@@ -98,29 +98,33 @@ class LocalCos:
         return CosConfig(**settings)
 
     # -- buckets ---------------------------------------------------------------------------
-    def _backend(self) -> Any:
+    def moto_backend(self) -> Any:
+        """moto's S3 backend holding this instance's buckets (their names carry `names.prefix`)."""
         return s3_backends[self.account_id][_PARTITION]
 
     def create_bucket(self, bucket: str, versioning: bool = False) -> None:
         """Create `<name>-<appid>` in this instance; versioning=True enables bucket versioning."""
         split_bucket(bucket)
-        backend = self._backend()
+        backend = self.moto_backend()
         backend.create_bucket(self.names.to_moto(bucket), "us-east-1")
         if versioning:
             backend.put_bucket_versioning(self.names.to_moto(bucket), "Enabled")
 
     def buckets(self) -> List[str]:
-        return sorted(self.names.to_cos(name) for name in self._backend().buckets)
+        return sorted(self.names.to_cos(name) for name in self.moto_backend().buckets)
 
     def bucket_exists(self, bucket: str) -> bool:
-        return self.names.to_moto(bucket) in self._backend().buckets
+        return self.names.to_moto(bucket) in self.moto_backend().buckets
 
     def versioning_enabled(self, bucket: str) -> bool:
-        found = self._backend().buckets.get(self.names.to_moto(bucket))
+        found = self.moto_backend().buckets.get(self.names.to_moto(bucket))
         return found is not None and found.versioning_status == "Enabled"
 
     def _forget_buckets(self) -> None:
-        backend = self._backend()
+        """Close this instance's moto buffers and drop its account from moto's global registries."""
+        from moto.iam.models import iam_backends
+
+        backend = self.moto_backend()
         for bucket in list(backend.buckets.values()):
             for _, versions in bucket.keys.iterlists():
                 for key in versions:
@@ -130,6 +134,8 @@ class LocalCos:
                 part.dispose()
             s3_backends.bucket_accounts.pop(bucket.name, None)
         backend.buckets.clear()
+        s3_backends.pop(self.account_id, None)
+        iam_backends.pop(self.account_id, None)
 
     # -- events ----------------------------------------------------------------------------
     def subscribe(self, callback: Callback, bucket: Optional[str] = None, prefix: str = "",
