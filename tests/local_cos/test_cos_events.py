@@ -88,6 +88,8 @@ def test_event_has_the_documented_shape(cos, client, bucket):
     cos.drain(5)
     sample = json.loads((EVENTS / "cos_put.json").read_text("utf-8"))
     assert shape(inbox.events[0]) == shape(sample)
+    assert inbox.events[0]["Records"][0]["event"]["eventQueue"] == \
+        "qcs:0:lambda:gz:appid/1250000000:default.cosguard.$LATEST"
 
 
 def test_copy_multipart_and_versioned_events(cos, client, bucket):

@@ -119,6 +119,11 @@ def test_storage_classes_use_cos_names(cos, client, bucket):
     client.put_object(Bucket=bucket, Key="cold", Body=b"c", StorageClass="ARCHIVE")
     client.put_object(Bucket=bucket, Key="ia", Body=b"i", StorageClass="STANDARD_IA")
     client.put_object(Bucket=bucket, Key="deep", Body=b"d", StorageClass="DEEP_ARCHIVE")
+    for cos_class in ("INTELLIGENT_TIERING", "MAZ_STANDARD", "MAZ_STANDARD_IA"):
+        client.put_object(Bucket=bucket, Key="other", Body=b"o", StorageClass=cos_class)
+        assert client.head_object(Bucket=bucket, Key="other")["x-cos-storage-class"] == cos_class
+        assert cos.store.get(bucket, "other").storage_class == cos_class
+    client.delete_object(Bucket=bucket, Key="other")
     assert client.head_object(Bucket=bucket, Key="cold")["x-cos-storage-class"] == "ARCHIVE"
     assert client.head_object(Bucket=bucket, Key="ia")["x-cos-storage-class"] == "STANDARD_IA"
     listed = {i["Key"]: i["StorageClass"] for i in client.list_objects(Bucket=bucket)["Contents"]}

@@ -46,9 +46,11 @@ def encode_event_key(key: str, encoding: str) -> str:
 
 
 def build_event(created: ObjectCreated, region: str, key_encoding: str = "url",
-                event_queue: str = "", reqid: Optional[int] = None) -> Dict[str, Any]:
-    """The `{"Records": [record]}` dict SCF hands a COS-triggered function."""
+                function: str = "cosguard", namespace: str = "default",
+                reqid: Optional[int] = None) -> Dict[str, Any]:
+    """The `{"Records": [record]}` dict SCF hands the COS-triggered `namespace.function`."""
     name, appid = split_bucket(created.bucket)
+    event_queue = f"qcs:0:lambda:{short_region(region)}:appid/{appid}:{namespace}.{function}.$LATEST"
     meta = {"x-cos-request-id": created.request_id, "Content-Type": created.content_type}
     meta.update(created.user_meta)
     record = {
@@ -85,14 +87,15 @@ class Subscription:
     """One trigger: a callback, the bucket it watches (None: all), prefix/suffix and event filters."""
 
     def __init__(self, bus: "EventBus", callback: Callback, bucket: Optional[str], prefix: str,
-                 suffix: str, events: Tuple[str, ...], event_queue: str):
+                 suffix: str, events: Tuple[str, ...], function: str, namespace: str):
         self._bus = bus
         self.callback = callback
         self.bucket = bucket
         self.prefix = prefix
         self.suffix = suffix
         self.events = events
-        self.event_queue = event_queue
+        self.function = function
+        self.namespace = namespace
         self.active = True
 
     def matches(self, created: ObjectCreated) -> bool:
@@ -129,11 +132,8 @@ class EventBus:
                   suffix: str = "", events: Iterable[str] = ("cos:ObjectCreated:*",),
                   function: str = "cosguard", namespace: str = "default") -> Subscription:
         if bucket is not None:
-            split_bucket(bucket)
-        appid = split_bucket(bucket)[1] if bucket else "0"
-        event_queue = (f"qcs:0:lambda:{short_region(self.region)}:appid/{appid}:"
-                       f"{namespace}.{function}.$LATEST")
-        sub = Subscription(self, callback, bucket, prefix, suffix, tuple(events), event_queue)
+            split_bucket(bucket)   # ValueError early for a name COS would not have
+        sub = Subscription(self, callback, bucket, prefix, suffix, tuple(events), function, namespace)
         with self._lock:
             self._subs.append(sub)
         return sub
@@ -189,7 +189,7 @@ class EventBus:
                     self._idle.notify_all()
 
     def _deliver(self, sub: Subscription, created: ObjectCreated) -> None:
-        event = build_event(created, self.region, self.key_encoding, sub.event_queue)
+        event = build_event(created, self.region, self.key_encoding, sub.function, sub.namespace)
         try:
             sub.callback(event)
             self.delivered += 1
