@@ -82,7 +82,9 @@ class Actions:
         """
         bucket, key = self.quarantine_location(info)
         try:
-            self.gateway.copy(info, bucket, key, metadata={MANIFEST_META: encode_manifest(manifest)})
+            metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
+            metadata[MANIFEST_META] = encode_manifest(manifest)
+            self.gateway.copy(info, bucket, key, metadata=metadata)
             copied = self.gateway.head(bucket, key)
             self.tag(copied, status, manifest.get("job_id"), existing={})
         except PreconditionFailed as exc:  # CopySourceIfMatch: overwritten since it was scanned

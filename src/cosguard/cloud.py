@@ -59,6 +59,7 @@ class ObjectInfo:
     version_id: Optional[str]
     tag_count: int
     metadata: Mapping[str, str]
+    content_type: str = ""
 
 
 def _client(settings: Settings, endpoint: Optional[str]) -> CosS3Client:
@@ -119,7 +120,8 @@ class CloudGateway:
             etag=lower.get("etag", ""), storage_class=(lower.get("x-cos-storage-class") or "STANDARD").upper(),
             version_id=lower.get("x-cos-version-id") or version_id,
             tag_count=int(lower.get("x-cos-tagging-count") or 0),
-            metadata={k[len("x-cos-meta-"):]: v for k, v in lower.items() if k.startswith("x-cos-meta-")})
+            metadata={k[len("x-cos-meta-"):]: v for k, v in lower.items() if k.startswith("x-cos-meta-")},
+            content_type=lower.get("content-type", ""))
 
     def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
         extra = {"VersionId": version_id} if version_id else {}
@@ -143,9 +145,11 @@ class CloudGateway:
             copy_source["VersionId"] = source.version_id
         kwargs: Dict[str, Any] = {}
         status = "Copy"
-        if metadata is not None:
+        if metadata is not None:  # Replaced drops Content-Type unless it is sent again
             status = "Replaced"
             kwargs["Metadata"] = {f"x-cos-meta-{k}": v for k, v in metadata.items()}
+            if source.content_type:
+                kwargs["ContentType"] = source.content_type
         if source.size <= SINGLE_COPY_LIMIT:
             if source.etag:
                 kwargs["CopySourceIfMatch"] = source.etag

@@ -7,6 +7,7 @@ from typing import Optional
 
 from .cloud import ObjectInfo
 from .config import SUPPORTED_EXTENSIONS, Settings
+from .security import is_released
 
 ARCHIVE_CLASSES = frozenset({"ARCHIVE", "DEEP_ARCHIVE"})
 
@@ -39,6 +40,8 @@ def skip_reason_for_object(settings: Settings, info: ObjectInfo) -> Optional[str
     """Why an object is not scanned, judged from HEAD."""
     if info.size == 0 and settings.skip_empty:
         return "empty object"
+    if is_released(settings.callback_token, info.bucket, info.key, info.etag, dict(info.metadata)):
+        return "released from quarantine by a human decision"
     return None
 
 

@@ -11,6 +11,7 @@ from .cloud import CloudGateway
 from .config import Settings
 from .retry import Deadline
 from .scan import Scanner
+from .sweep import Sweeper
 from .verdict import VerdictService
 
 
@@ -28,9 +29,11 @@ class Runtime:
         self.gateway = gateway or CloudGateway(settings)
         logs.configure(settings.log_level)
         logs.register_secrets([settings.secret_key, settings.callback_token, settings.session_token or ""])
-        self.scanner = Scanner(settings, self.gateway)
-        self.verdicts = VerdictService(settings, self.gateway, notifier=self._notifier())
+        notifier = self._notifier()
+        self.scanner = Scanner(settings, self.gateway, notifier=notifier)
+        self.verdicts = VerdictService(settings, self.gateway, notifier=notifier)
         self.callbacks = CallbackService(settings, self.verdicts)
+        self.sweeper = Sweeper(settings, self.verdicts, self.scanner)
 
     def _notifier(self):
         if not self.settings.notify_url:

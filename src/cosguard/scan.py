@@ -19,6 +19,7 @@ from .errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
 from .events import CosUploadEvent
 from .ledger import JobEntry, Ledger, version_token
 from .logs import event, get_logger
+from .notify import message as notify_message
 from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
 from .security import callback_url
 from .status import Action, Outcome, ScanStatus
@@ -61,9 +62,10 @@ class ScanSummary:
 
 
 class Scanner:
-    def __init__(self, settings: Settings, gateway: CloudGateway, clock=time.time):
+    def __init__(self, settings: Settings, gateway: CloudGateway, clock=time.time, notifier=None):
         self.settings = settings
         self.gateway = gateway
+        self.notifier = notifier
         self.actions = Actions(settings, gateway)
         self.clock = clock
 
@@ -104,6 +106,9 @@ class Scanner:
             result = ScanResult(bucket, key, Outcome.ERROR, reason=f"{exc.code or type(exc).__name__}: {exc}",
                                 retryable=exc.retryable)
         result.latency_ms = int((time.monotonic() - started) * 1000)
+        if self.notifier is not None and result.outcome in (Outcome.UNSCANNABLE, Outcome.ERROR):
+            self.notifier.send(notify_message(result.outcome.value, result.bucket, result.key,
+                                              outcome=result.outcome.value, detail=result.reason))
         level = logging.WARNING if result.outcome is Outcome.ERROR else logging.INFO
         event(log, "record " + result.outcome.value, level, bucket=result.bucket, key=result.key,
               version=result.version, job_id=result.job_id, status=result.outcome.value,

@@ -26,3 +26,19 @@ def callback_url(base: str, secret: str, bucket: str) -> str:
     query = "&".join(q for q in (parts.query, urlencode({"bucket": bucket,
                                                          "token": bucket_token(secret, bucket)})) if q)
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+
+
+RELEASED_META = "cosguard-released"
+
+
+def released_marker(secret: str, bucket: str, key: str, etag: str) -> str:
+    """Metadata a restore puts on the object it puts back, so the upload trigger does not scan it
+    into quarantine again. Bound to the content (ETag): copying the header onto other bytes fails."""
+    message = f"cosguard-released\n{bucket}\n{key}\n{etag.strip(chr(34))}"
+    return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def is_released(secret: str, bucket: str, key: str, etag: str, metadata: dict) -> bool:
+    presented = metadata.get(RELEASED_META, "")
+    return bool(presented) and hmac.compare_digest(released_marker(secret, bucket, key, etag).encode("ascii"),
+                                                   presented.encode("utf-8", "replace"))

@@ -73,8 +73,9 @@ class VerdictService:
         event(log, "verdict " + result.outcome.value, level, bucket=result.bucket, key=result.key,
               job_id=job_id, status=result.outcome.value, reason=result.detail, location=result.location,
               viruses=result.job.virus_names if result.job else [])
-        if self.notifier and result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED,
-                                                Outcome.ERROR):
+        notable = result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
+            result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
+        if self.notifier and notable:
             self.notifier(result)
         return result
 

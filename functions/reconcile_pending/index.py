@@ -1,0 +1,13 @@
+"""SCF timer trigger: apply verdicts whose callbacks were lost, resubmit failed submissions,
+report jobs pending too long."""
+import os
+
+from cosguard.runtime import Runtime
+
+RUNTIME = Runtime.from_env(os.environ)  # cold start: a bad deploy fails here, naming every bad variable
+
+
+def main_handler(event, context):
+    with RUNTIME.invocation(context):
+        report = RUNTIME.sweeper.sweep()
+    return report.as_dict()

@@ -1,0 +1,62 @@
+"""What every operations command shares: the deployment's settings (from the environment and/or an
+env file, exactly the variables the functions use), JSON or table output, exit codes."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from .errors import ConfigError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--env-file", metavar="FILE",
+                        help="KEY=VALUE lines with the deployment's COSGUARD_* / TENCENTCLOUD_* variables "
+                             "(the environment wins over the file)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def read_env_file(path: str) -> Dict[str, str]:
+    values: Dict[str, str] = {}
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as exc:
+        raise ConfigError([f"--env-file {path}: {exc.strerror}"]) from exc
+    for number, line in enumerate(lines, start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep:
+            raise ConfigError([f"--env-file {path}:{number}: expected KEY=VALUE"])
+        values[name.strip().removeprefix("export ").strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def environment(args: argparse.Namespace) -> Dict[str, str]:
+    env = read_env_file(args.env_file) if getattr(args, "env_file", None) else {}
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("COSGUARD_", "TENCENTCLOUD_"))})
+    return env
+
+
+def runtime(args: argparse.Namespace):
+    """The same Runtime the functions build, for this operator's shell. ConfigError if incomplete."""
+    from .runtime import Runtime
+    return Runtime.from_env(environment(args), require_callback_url=False)
+
+
+def print_json(document: Any, out=sys.stdout) -> None:
+    out.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=sys.stdout) -> None:
+    rows = [[("-" if cell is None or cell == "" else str(cell)) for cell in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    out.write("  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in rows:
+        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")

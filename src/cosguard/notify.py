@@ -1,0 +1,73 @@
+"""Webhook notifications for infections, unscannable objects and errors.
+
+A notification is best effort: a failure is logged and never blocks, delays past its timeout, or
+undoes a quarantine.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, Optional
+
+import requests
+
+from .config import Settings
+from .logs import event, get_logger
+
+log = get_logger("cosguard.notify")
+TIMEOUT_SECONDS = 5.0
+
+
+def message(kind: str, bucket: str, key: str, *, job_id: Optional[str] = None, outcome: str = "",
+            viruses: Optional[list] = None, location: str = "", detail: str = "") -> Dict[str, Any]:
+    """The JSON message: what happened, to which object, and where it is now."""
+    return {"source": "cosguard", "kind": kind, "bucket": bucket, "key": key, "job_id": job_id,
+            "outcome": outcome, "viruses": viruses or [], "location": location, "detail": detail,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def render(fmt: str, doc: Dict[str, Any]) -> Dict[str, Any]:
+    """`json` as is; WeCom and DingTalk group robots take markdown messages."""
+    if fmt == "json":
+        return doc
+    title = f"cosguard: {doc['kind']} — {doc['bucket']}/{doc['key']}"
+    lines = [f"**{title}**", f"> outcome: {doc['outcome']}"]
+    if doc["viruses"]:
+        lines.append(f"> viruses: {', '.join(doc['viruses'])}")
+    if doc["location"]:
+        lines.append(f"> now at: {doc['location']}")
+    if doc["detail"]:
+        lines.append(f"> detail: {doc['detail']}")
+    if doc["job_id"]:
+        lines.append(f"> job: {doc['job_id']}")
+    text = "\n".join(lines)
+    if fmt == "wecom":
+        return {"msgtype": "markdown", "markdown": {"content": text}}
+    return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+
+
+class Notifier:
+    def __init__(self, settings: Settings, session: Optional[requests.Session] = None):
+        self.url = settings.notify_url
+        self.format = settings.notify_format
+        self.session = session or requests.Session()
+
+    def send(self, doc: Dict[str, Any]) -> bool:
+        if not self.url:
+            return False
+        try:
+            answer = self.session.post(self.url, json=render(self.format, doc), timeout=TIMEOUT_SECONDS)
+            ok = 200 <= answer.status_code < 300
+            detail = f"HTTP {answer.status_code}"
+        except requests.RequestException as exc:
+            ok, detail = False, type(exc).__name__
+        if not ok:
+            event(log, "notification failed", logging.WARNING, kind=doc["kind"], key=doc["key"], reason=detail)
+        return ok
+
+    def __call__(self, result) -> None:
+        """For VerdictService: one message per infection or error."""
+        kind = "error" if result.outcome.value == "error" else "infected"
+        self.send(message(kind, result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
+                          viruses=result.job.virus_names if result.job else [], location=result.location,
+                          detail=result.detail))

@@ -1,0 +1,129 @@
+"""The sweep (reconcile): recover lost callbacks, resubmit failed submissions, report overdue jobs.
+
+Reads only the ledger's `jobs/` and `retry/` prefixes, so it costs in proportion to the unfinished
+work, never to the bucket. Verdicts go through VerdictService.apply: the callback's own code path.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+from .cloud import ObjectInfo
+from .config import Settings
+from .errors import CloudError, NotFoundError
+from .ledger import JobEntry, Ledger, version_token
+from .logs import event, get_logger
+from .scan import Scanner
+from .status import Outcome
+from .verdict import VerdictService
+
+log = get_logger("cosguard.sweep")
+
+
+@dataclass
+class SweepReport:
+    applied: Dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+    overdue: List[Dict[str, Any]] = field(default_factory=list)
+    resubmitted: Dict[str, int] = field(default_factory=dict)
+    unresolved: List[Dict[str, Any]] = field(default_factory=list)  # failures a retry will not heal
+    seconds: float = 0.0
+
+    def count(self, bucket: Dict[str, int], outcome: str) -> None:
+        bucket[outcome] = bucket.get(outcome, 0) + 1
+
+    @property
+    def problems(self) -> bool:
+        return bool(self.overdue or self.unresolved or self.applied.get(Outcome.ERROR.value))
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"applied": self.applied, "pending": self.pending, "overdue": self.overdue,
+                "resubmitted": self.resubmitted, "unresolved": self.unresolved,
+                "seconds": round(self.seconds, 3)}
+
+
+class Sweeper:
+    def __init__(self, settings: Settings, verdicts: VerdictService, scanner: Scanner, clock=time.time):
+        self.settings = settings
+        self.verdicts = verdicts
+        self.scanner = scanner
+        self.clock = clock
+
+    def ledgers(self, buckets: Optional[Sequence[str]] = None) -> List[Ledger]:
+        """One ledger per distinct state bucket of the served buckets."""
+        seen: Dict[str, Ledger] = {}
+        for bucket in buckets or self.settings.buckets:
+            state = self.settings.state_bucket_for(bucket)
+            seen.setdefault(state, self.scanner.ledger(bucket))
+        return list(seen.values())
+
+    def sweep(self, buckets: Optional[Sequence[str]] = None, resubmit: bool = True) -> SweepReport:
+        started = time.monotonic()
+        report = SweepReport()
+        served = set(buckets or self.settings.buckets)
+        for ledger in self.ledgers(buckets):
+            entries = [e for e in ledger.open_jobs() if e.bucket in served]
+            self._parallel(lambda entry: self._settle(ledger, entry, report), entries)
+            if resubmit:
+                retries = [r for r in ledger.retries() if r.get("bucket") in served]
+                self._parallel(lambda doc: self._resubmit(ledger, doc, report), retries)
+        report.seconds = time.monotonic() - started
+        event(log, "sweep finished", logging.WARNING if report.problems else logging.INFO, **report.as_dict())
+        return report
+
+    def _parallel(self, work, items: List[Any]) -> None:
+        if not items:
+            return
+        with ThreadPoolExecutor(max_workers=min(self.settings.max_workers, len(items)),
+                                thread_name_prefix="cosguard-sweep") as pool:
+            for future in [pool.submit(contextvars.copy_context().run, work, item) for item in items]:
+                future.result()
+
+    def _settle(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
+        result = self.verdicts.apply(entry.bucket, entry.job_id)
+        if result.http_status == 404:  # CI no longer knows the job: scan the object again
+            ledger.settle_claim(ObjectInfo(entry.bucket, entry.key, entry.size, entry.etag, "", entry.version_id,
+                                           0, {}), "failed", reason="job unknown to CI")
+            ledger.record_retry(entry.bucket, entry.key, entry.version_id or entry.etag.strip('"'),
+                                "CI no longer knows job " + entry.job_id, retryable=True)
+            ledger.close_job(entry, "resubmit")
+            report.count(report.applied, "resubmit")
+            return
+        if result.outcome is Outcome.PENDING:
+            report.pending += 1
+            age = self.clock() - entry.submitted_at
+            if age > self.settings.pending_overdue_seconds:
+                overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
+                           "age_seconds": int(age), "state": result.detail}
+                report.overdue.append(overdue)
+                event(log, "job overdue", logging.WARNING, **overdue)
+            return
+        report.count(report.applied, result.outcome.value)
+
+    def _resubmit(self, ledger: Ledger, doc: Dict[str, Any], report: SweepReport) -> None:
+        bucket, key, token = doc["bucket"], doc["key"], doc.get("token", "")
+        if not doc.get("retryable"):
+            report.unresolved.append({"bucket": bucket, "key": key, "reason": doc.get("reason", "")})
+            return
+        try:
+            info = self.scanner.gateway.head(bucket, key)
+        except NotFoundError:
+            ledger.clear_retry(bucket, key, token)
+            report.count(report.resubmitted, Outcome.GONE.value)
+            return
+        except CloudError as exc:
+            report.count(report.resubmitted, Outcome.ERROR.value)
+            report.unresolved.append({"bucket": bucket, "key": key, "reason": str(exc)})
+            return
+        if version_token(info) != token:  # overwritten since: the new object has its own event
+            ledger.clear_retry(bucket, key, token)
+            report.count(report.resubmitted, Outcome.STALE.value)
+            return
+        result = self.scanner.scan_object(bucket, [key], info.version_id, info=info)
+        if result.outcome is not Outcome.ERROR:
+            ledger.clear_retry(bucket, key, token)
+        report.count(report.resubmitted, result.outcome.value)
