@@ -237,3 +237,30 @@ def test_simulated_size_is_reported_in_events(cos, client, bucket):
     client.put_object(Bucket=bucket, Key="huge.iso", Body=b"small really")
     cos.drain(5)
     assert inbox.events[0]["Records"][0]["cos"]["cosObject"]["size"] == 2 * 1024 ** 3
+
+
+def test_delivery_waits_until_the_answer_is_written(cos, bucket):
+    """Driving the WSGI app by hand: the event goes out only when the server closes the answer."""
+    from werkzeug.test import EnvironBuilder
+
+    from cosguard.local.auth import sign
+
+    host = "examplebucket-1250000000.cos.ap-guangzhou.myqcloud.com"
+    now = int(time.time())
+    key_time = f"{now - 60};{now + 600}"
+    signature = sign(cos.credentials.secret_key, "put", "/w.txt", {}, {"host": host}, key_time)
+    auth = (f"q-sign-algorithm=sha1&q-ak={cos.credentials.secret_id}&q-sign-time={key_time}"
+            f"&q-key-time={key_time}&q-header-list=host&q-url-param-list=&q-signature={signature}")
+    environ = EnvironBuilder(path="/w.txt", method="PUT", data=b"w",
+                             headers={"Host": host, "Authorization": auth}).get_environ()
+    inbox = Inbox()
+    cos.subscribe(inbox)
+    statuses = []
+    answer = cos._app(environ, lambda status, headers, exc_info=None: statuses.append(status))
+    assert statuses == ["200 OK"]
+    with pytest.raises(TimeoutError):
+        cos.drain(0.3)
+    assert inbox.events == []
+    answer.close()
+    cos.drain(5)
+    assert inbox.keys == ["/1250000000/examplebucket/w.txt"]

@@ -11,10 +11,12 @@ import http
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape
+
+from werkzeug.wsgi import ClosingIterator
 
 from ..auth import SignatureError, verify
 from .events import ObjectCreated
@@ -56,6 +58,7 @@ class CosRequest:
     headers: Dict[str, str]
     source_ip: str
     body_read: bool = False     # moto has consumed the request body
+    after_response: List[Callable[[], None]] = field(default_factory=list)
 
     @property
     def resource(self) -> str:
@@ -143,6 +146,8 @@ class CosDialect:
         except ValueError:
             phrase = ""
         start_response(f"{status} {phrase}", list(headers.items()))
+        if req.after_response:   # run by the server once the answer is written
+            return ClosingIterator([body], req.after_response)
         return [body]
 
     def _admit(self, req: CosRequest, op: str, signed_by_header: bool = True) -> None:
@@ -343,13 +348,15 @@ class CosDialect:
         user_meta = {"x-cos-meta-" + k[len("x-amz-meta-"):]: v for k, v in meta.items()
                      if k.lower().startswith("x-amz-meta-")}
         vid = str(obj.version_id) if obj.version_id not in (None, "null") else None
+        sent = threading.Event()
+        req.after_response.append(sent.set)
         cos.events.publish(ObjectCreated(
             bucket=req.bucket, key=req.key, size=cos.store.size_of(req.bucket, req.key, obj.size),
             event_name=f"cos:ObjectCreated:{CREATION_EVENTS[op]}", request_id=request_id,
             version_id=vid,
             content_type="" if content_type == _MOTO_DEFAULT_CONTENT_TYPE else content_type,
             user_meta=user_meta, authorization=req.headers.get("authorization", ""),
-            source_ip=req.source_ip, time=int(time.time())))
+            source_ip=req.source_ip, time=int(time.time())), sent)
 
     @staticmethod
     def _drain(environ: Dict[str, Any], req: CosRequest) -> None:

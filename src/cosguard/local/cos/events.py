@@ -20,6 +20,7 @@ from .naming import object_url, short_region, split_bucket
 log = logging.getLogger("cosguard.local.cos.events")
 
 Callback = Callable[[Dict[str, Any]], Any]
+_SENT_WAIT = 5.0   # seconds a delivery waits for its HTTP answer to be written
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class EventBus:
         self.delivered = 0
         self.failed = 0
         self._subs: List[Subscription] = []
-        self._queue: "queue.Queue[Optional[Tuple[ObjectCreated, List[Subscription]]]]" = queue.Queue()
+        self._queue: "queue.Queue[Any]" = queue.Queue()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._pending = 0
@@ -143,14 +144,20 @@ class EventBus:
             if sub in self._subs:
                 self._subs.remove(sub)
 
-    def publish(self, created: ObjectCreated) -> None:
-        """Queue `created` for every subscription that matches it now."""
+    def publish(self, created: ObjectCreated, sent: Optional[threading.Event] = None) -> None:
+        """Queue `created` for every subscription that matches it now.
+
+        `sent`, when given, is set once the HTTP answer has gone out: delivery waits for it (up to
+        a few seconds), so a subscriber never hears of an object before its uploader does.
+        """
         with self._lock:
             targets = [s for s in self._subs if s.matches(created)]
             if not targets:
+                if sent is not None:
+                    sent.set()
                 return
             self._pending += 1
-        self._queue.put((created, targets))
+        self._queue.put((created, targets, sent))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="local-cos-events", daemon=True)
@@ -178,7 +185,9 @@ class EventBus:
             item = self._queue.get()
             if item is None:
                 return
-            created, targets = item
+            created, targets, sent = item
+            if sent is not None:
+                sent.wait(_SENT_WAIT)
             try:
                 for sub in targets:
                     if sub.active:
