@@ -45,15 +45,20 @@ def environment(args: argparse.Namespace) -> Dict[str, str]:
 
 def runtime(args: argparse.Namespace):
     """The same Runtime the functions build, for this operator's shell. ConfigError if incomplete."""
+    from . import logs
     from .runtime import Runtime
-    return Runtime.from_env(environment(args), require_callback_url=False)
+    rt = Runtime.from_env(environment(args), require_callback_url=False)
+    logs.configure(rt.settings.log_level, target="stderr")  # stdout is the command's own output
+    return rt
 
 
-def print_json(document: Any, out=sys.stdout) -> None:
+def print_json(document: Any, out=None) -> None:
+    out = out or sys.stdout
     out.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=sys.stdout) -> None:
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None) -> None:
+    out = out or sys.stdout
     rows = [[("-" if cell is None or cell == "" else str(cell)) for cell in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     out.write("  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip() + "\n")

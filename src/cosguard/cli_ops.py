@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from .cli_common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
@@ -21,6 +22,40 @@ def register(commands) -> None:
     add_settings_arguments(s)
     s.add_argument("--recent", type=int, default=10, help="how many recent infections to list (default 10)")
     s.set_defaults(run=run_status)
+
+
+    r = commands.add_parser("restore", help="put a quarantined object back where it came from",
+                            description="Restore a quarantined object (named by its quarantined key or "
+                                        "its job id) to its original bucket and key, tagged "
+                                        "cosguard-status=released. Refuses when the original location "
+                                        "is occupied, unless --force.")
+    add_settings_arguments(r)
+    r.add_argument("target", help="quarantined key (with or without the quarantine prefix) or job id")
+    r.add_argument("--bucket", help="the quarantine bucket (default: COSGUARD_QUARANTINE_BUCKET)")
+    r.add_argument("--force", action="store_true", help="replace an object at the original location")
+    r.set_defaults(run=run_restore)
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    from .restore import Restorer, RestoreRefused
+
+    rt = runtime(args)
+    restorer = Restorer(rt.settings, rt.gateway, rt.scanner.ledger)
+    try:
+        done = restorer.restore(args.target, force=args.force, quarantine_bucket=args.bucket)
+    except RestoreRefused as exc:
+        if args.json:
+            print_json({"restored": False, "reason": str(exc)})
+        else:
+            print(f"cosguard restore: refused: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
+    if args.json:
+        print_json({"restored": True, "from": done.source, "to": done.destination, "job_id": done.job_id,
+                    "overwrote": done.overwrote})
+    else:
+        print(f"restored {done.source} -> {done.destination} (tagged released"
+              + (", replaced the object that was there)" if done.overwrote else ")"))
+    return EXIT_OK
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
@@ -59,7 +94,7 @@ def run_status(args: argparse.Namespace) -> int:
             counts[name] = counts.get(name, 0) + 1
     infections.sort(key=lambda e: e.closed_at or 0, reverse=True)
     oldest_age = int(now - oldest.submitted_at) if oldest else None
-    overdue = oldest_age is not None and oldest_age > rt.settings.pending_overdue_seconds
+    overdue = oldest is not None and now - oldest.submitted_at > rt.settings.pending_overdue_seconds
     document = {
         "counts": counts,
         "oldest_pending": {"job_id": oldest.job_id, "bucket": oldest.bucket, "key": oldest.key,

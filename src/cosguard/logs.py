@@ -72,28 +72,34 @@ class JsonFormatter(logging.Formatter):
         return scrub(json.dumps(line, ensure_ascii=False, default=str))
 
 
-class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever `sys.stdout` is at emit time (SCF collects stdout; tests swap it)."""
+class _SysStreamHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` / `sys.stderr` is at emit time (SCF collects stdout; the CLI
+    keeps stdout for its own output; tests swap both)."""
 
-    def __init__(self) -> None:
-        super().__init__(sys.stdout)
+    def __init__(self, target: str) -> None:
+        self.target = target
+        super().__init__(getattr(sys, target))
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
-        return sys.stdout
+        return getattr(sys, self.target)
 
     @stream.setter
     def stream(self, value: Any) -> None:
         pass
 
 
-def configure(level: str = "INFO", stream: Any = None) -> None:
-    """Route the `cosguard` loggers to one JSON handler; idempotent across warm invocations."""
+def configure(level: str = "INFO", target: str = "stdout") -> None:
+    """Route the `cosguard` loggers to one JSON handler on `target` (stdout or stderr)."""
     logger = logging.getLogger("cosguard")
     logger.setLevel(level)
     logger.propagate = False
-    if not any(getattr(h, "_cosguard", False) for h in logger.handlers):
-        handler = logging.StreamHandler(stream) if stream is not None else _StdoutHandler()
+    for handler in [h for h in logger.handlers if getattr(h, "_cosguard", False)]:
+        if handler.target == target:  # type: ignore[attr-defined]
+            break
+        logger.removeHandler(handler)
+    else:
+        handler = _SysStreamHandler(target)
         handler.setFormatter(JsonFormatter())
         handler._cosguard = True  # type: ignore[attr-defined]
         logger.addHandler(handler)

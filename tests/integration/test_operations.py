@@ -1,0 +1,208 @@
+"""Operations on the local cloud: reconcile after lost callbacks, overdue jobs, restore, status,
+notifications; through the CLI where a human would use it."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from werkzeug.wrappers import Request, Response
+
+from cosguard.cli import main as cli
+from cosguard.local.function_url import FunctionUrlServer
+from cosguard.local.httpserver import ThreadedServer
+from cosguard.local.loader import load_handler
+from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz
+
+
+def env_file(deployment, tmp_path, **extra):
+    path = tmp_path / "cosguard.env"
+    values = dict(deployment.env, **extra)
+    path.write_text("\n".join(f"{k}={v}" for k, v in values.items()) + "\n")
+    return str(path)
+
+
+def run_cli(capsys, *argv):
+    capsys.readouterr()  # drop what the functions logged before the command ran
+    code = cli(list(argv))
+    out = capsys.readouterr().out
+    return code, out
+
+
+def test_every_callback_dropped_one_sweep_applies_every_verdict(quiet, tmp_path, capsys):
+    deployment = quiet
+    deployment.put("a/eicar.com", eicar())
+    deployment.put("a/bundle.tar.gz", eicar_zip_in_tar_gz())
+    deployment.put("a/clean.txt", clean_text())
+    deployment.scan()
+    deployment.settle()
+    assert deployment.exists("a/eicar.com")  # nothing happened: every callback was lost
+    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/")) == 3
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    report = json.loads(out)
+    assert code == 0, out
+    assert report["applied"] == {"quarantined": 2, "clean": 1} and report["pending"] == 0
+    assert not deployment.exists("a/eicar.com") and not deployment.exists("a/bundle.tar.gz")
+    assert deployment.tags("a/clean.txt")["cosguard-status"] == "clean"
+    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/") == []
+    # a second sweep has nothing left to do
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    assert json.loads(out)["applied"] == {}
+
+
+def test_reconcile_function_on_its_timer(quiet):
+    quiet.put("x/eicar.com", eicar())
+    quiet.scan()
+    quiet.settle()
+    handler = load_handler("reconcile_pending", quiet.env)
+    report = handler({"Type": "Timer", "TriggerName": "every-10-minutes", "Time": "2026-11-21T00:00:00Z"},
+                     {"request_id": "timer-1", "time_limit_in_ms": 60000})
+    assert report["applied"] == {"quarantined": 1}
+    assert not quiet.exists("x/eicar.com")
+
+
+def test_a_stuck_job_is_reported_overdue(deploy, tmp_path, capsys):
+    deployment = deploy(COSGUARD_PENDING_OVERDUE_SECONDS="1")
+    deployment.cloud.ci.faults.stuck_jobs = {"stuck.txt"}
+    deployment.put("stuck.txt", b"never finishes")
+    job_id = deployment.scan()["jobs"]["stuck.txt"]
+    import time
+    time.sleep(1.2)
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    report = json.loads(out)
+    assert code == 1
+    assert report["pending"] == 1 and report["overdue"][0]["job_id"] == job_id
+    code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path), "--json")
+    status = json.loads(out)
+    assert code == 1 and status["oldest_pending"]["job_id"] == job_id and status["counts"]["pending"] == 1
+
+
+def test_failed_submissions_are_resubmitted_by_the_sweep(deployment, tmp_path, capsys):
+    runtime = deployment.scan_handler.__globals__["RUNTIME"]
+    runtime.gateway.backoff.sleep = lambda seconds: None
+    deployment.put("later.txt", b"x")
+    deployment.cloud.ci.faults.error_rate = 1.0
+    with pytest.raises(Exception):
+        deployment.scan()
+    deployment.cloud.ci.faults.error_rate = 0.0
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    assert json.loads(out)["resubmitted"] == {"submitted": 1}
+    deployment.settle()
+    assert deployment.tags("later.txt")["cosguard-status"] == "clean"
+    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+
+
+def test_restore_round_trip_and_refusal(deployment, tmp_path, capsys):
+    deployment.put("docs/flagged.com", eicar(), ContentType="application/x-msdownload",
+                   Metadata={"x-cos-meta-owner": "ana"})
+    job_id = deployment.scan()["jobs"]["docs/flagged.com"]
+    deployment.settle()
+    assert not deployment.exists("docs/flagged.com")
+    env = env_file(deployment, tmp_path)
+    deployment.put("docs/flagged.com", b"someone else's new file")
+    code, out = run_cli(capsys, "restore", "docs/flagged.com", "--env-file", env, "--json")
+    assert code == 1 and json.loads(out)["restored"] is False and "occupied" in json.loads(out)["reason"]
+    assert deployment.exists("quarantine/docs/flagged.com", bucket=deployment.jail)
+    deployment.take_events()
+    deployment.cos.delete_object(Bucket=deployment.intake, Key="docs/flagged.com")
+    code, out = run_cli(capsys, "restore", job_id, "--env-file", env, "--json")
+    assert code == 0, out
+    assert json.loads(out)["to"] == f"{deployment.intake}/docs/flagged.com"
+    head = deployment.cos.head_object(Bucket=deployment.intake, Key="docs/flagged.com")
+    assert head["Content-Type"] == "application/x-msdownload" and head.get("x-cos-meta-owner") == "ana"
+    assert deployment.tags("docs/flagged.com")["cosguard-status"] == "released"
+    assert not deployment.exists("quarantine/docs/flagged.com", bucket=deployment.jail)
+    # the restore's own COS event does not send it back to quarantine
+    assert deployment.scan()["counts"] == {"skipped": 1}
+    deployment.settle()
+    assert deployment.exists("docs/flagged.com")
+
+
+def test_a_forged_released_marker_is_still_scanned(deployment):
+    deployment.put("sneaky.com", eicar(), Metadata={"x-cos-meta-cosguard-released": "0" * 64})
+    assert deployment.scan()["counts"] == {"submitted": 1}
+    deployment.settle()
+    assert not deployment.exists("sneaky.com")
+
+
+def test_status_lists_counts_and_recent_infections(deployment, tmp_path, capsys):
+    deployment.put("s/eicar.com", eicar())
+    deployment.put("s/clean.txt", clean_text())
+    deployment.scan()
+    deployment.settle()
+    code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path), "--json")
+    status = json.loads(out)
+    assert code == 0
+    assert status["counts"] == {"quarantined": 1, "clean": 1}
+    assert status["recent_infections"][0]["key"] == "s/eicar.com"
+    assert status["recent_infections"][0]["viruses"] == ["Eicar-Test-Signature"]
+    code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path))
+    assert "s/eicar.com" in out and "quarantined" in out
+
+
+class Webhook:
+    """A local receiver for notifications; `status` is what it answers."""
+
+    def __init__(self, status=200):
+        self.status = status
+        self.received = []
+        self.server = ThreadedServer(self._app).start()
+
+    def _app(self, environ, start_response):
+        request = Request(environ)
+        self.received.append(json.loads(request.get_data()))
+        return Response("ok", status=self.status)(environ, start_response)
+
+    @property
+    def url(self):
+        return self.server.endpoint + "/hook"
+
+
+@pytest.mark.parametrize("fmt", ["json", "wecom", "dingtalk"])
+def test_notifications_on_infection_and_unscannable(deploy, fmt):
+    hook = Webhook()
+    try:
+        deployment = deploy(COSGUARD_NOTIFY_URL=hook.url, COSGUARD_NOTIFY_FORMAT=fmt)
+        deployment.put("n/eicar.com", eicar())
+        deployment.put("n/big.iso", b"x")
+        deployment.cloud.cos.simulate_size(deployment.intake, "n/big.iso", 3 * 1024 ** 3)
+        deployment.scan()
+        deployment.settle()
+        assert len(hook.received) == 2
+        text = json.dumps(hook.received, ensure_ascii=False)
+        assert "n/eicar.com" in text and "Eicar-Test-Signature" in text and "n/big.iso" in text
+        if fmt == "json":
+            kinds = sorted(m["kind"] for m in hook.received)
+            assert kinds == ["infected", "unscannable"]
+        else:
+            assert all(m["msgtype"] == "markdown" for m in hook.received)
+            field = "content" if fmt == "wecom" else "text"
+            assert all(field in m["markdown"] for m in hook.received)
+    finally:
+        hook.server.stop()
+
+
+def test_a_failing_webhook_never_blocks_quarantine(deploy):
+    hook = Webhook(status=500)
+    try:
+        deployment = deploy(COSGUARD_NOTIFY_URL=hook.url)
+        deployment.put("f/eicar.com", eicar())
+        deployment.scan()
+        deployment.settle()
+        assert len(hook.received) == 1
+        assert not deployment.exists("f/eicar.com")
+        assert deployment.exists("quarantine/f/eicar.com", bucket=deployment.jail)
+    finally:
+        hook.server.stop()
+
+
+def test_cli_conventions(capsys):
+    assert cli([]) == 2
+    for command in ("demo", "local", "reconcile", "status", "restore"):
+        with pytest.raises(SystemExit) as caught:
+            cli([command, "--help"])
+        assert caught.value.code == 0
+    capsys.readouterr()
+    code = cli(["status"])  # no configuration at all: usage error naming what is missing
+    assert code == 2
+    assert "COSGUARD_BUCKETS" in capsys.readouterr().err
