@@ -126,7 +126,7 @@ class CloudGateway:
     def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
         extra = {"VersionId": version_id} if version_id else {}
         response = self._call("GetObjectTagging", self.cos.get_object_tagging, Bucket=bucket, Key=key, **extra)
-        tags = (response or {}).get("TagSet", {}).get("Tag", []) or []
+        tags = ((response or {}).get("TagSet") or {}).get("Tag") or []
         if isinstance(tags, dict):
             tags = [tags]
         return {str(t.get("Key")): str(t.get("Value") or "") for t in tags}
@@ -175,6 +175,10 @@ class CloudGateway:
             if str(page.get("IsTruncated", "false")).lower() != "true" or not contents:
                 return
             marker = page.get("NextMarker") or contents[-1]["Key"]
+
+    def upload(self, bucket: str, key: str, body: bytes) -> None:
+        """A plain upload (the verify command's test files)."""
+        self._call("PutObject", self.cos.put_object, Bucket=bucket, Key=key, Body=body)
 
     # -- small JSON documents (the ledger) ---------------------------------------------------
     def put_json(self, bucket: str, key: str, document: Mapping[str, Any], *, if_absent: bool = False) -> None:

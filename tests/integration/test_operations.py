@@ -206,3 +206,23 @@ def test_cli_conventions(capsys):
     code = cli(["status"])  # no configuration at all: usage error naming what is missing
     assert code == 2
     assert "COSGUARD_BUCKETS" in capsys.readouterr().err
+
+
+def test_verify_against_a_running_deployment(tmp_path, capsys):
+    from cosguard.local.deployment import LocalDeployment
+
+    with LocalDeployment(["verify-1250000000"], scan_delay=0.05, log_stream=open(tmp_path / "f.log", "w")) as local:
+        path = tmp_path / "deploy.env"
+        path.write_text("\n".join(f"{k}={v}" for k, v in local.env.items()))
+        code, out = run_cli(capsys, "verify", "--bucket", "verify-1250000000", "--env-file", str(path),
+                            "--json", "--timeout", "30")
+        report = json.loads(out)
+        assert code == 0, out
+        assert report["eicar"] == "quarantined" and report["clean"] == "tagged clean"
+        cos = local.cloud.client("cos")
+        assert cos.list_objects(Bucket="verify-1250000000", Prefix="cosguard-verify/").get("Contents") is None
+        # a deployment that does nothing fails the check
+        local.scf.stop()
+        code, out = run_cli(capsys, "verify", "--bucket", "verify-1250000000", "--env-file", str(path),
+                            "--json", "--timeout", "2")
+        assert code == 1 and json.loads(out)["eicar"] is None
