@@ -4,9 +4,12 @@
 configuration and a COS trigger that cosguard's own writes can never fire.
 
     python deploy/preflight.py [--env .env] [--allow-missing-callback-url]
+    python deploy/preflight.py --environment scan-on-upload   # for tccli's --Environment
 
-Exit 0 and a summary when everything holds, else 1 and one line per problem. tests/deploy uses the
-same functions on `.env.example`.
+Exit 0 and a summary when everything holds, else 1 and one line per problem. With --environment,
+print instead that function's resolved environment in SCF's API shape ({"Variables": [...]}) for
+the console / tccli route of deploy/README.md. tests/deploy uses the same functions on
+`.env.example`.
 """
 from __future__ import annotations
 
@@ -284,11 +287,21 @@ def _trigger_problems(instance: Instance, env: Mapping[str, str],
     return problems
 
 
+def scf_api_environment(instance: Instance, env: Mapping[str, str]) -> Dict[str, Any]:
+    """The function's environment as SCF's CreateFunction/UpdateFunctionConfiguration take it.
+
+    Empty values are left out: cosguard reads them as unset anyway, and whether SCF accepts an
+    empty value is unconfirmed."""
+    return {"Variables": [{"Key": k, "Value": v} for k, v in function_environment(instance, env).items() if v]}
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", type=Path, default=ROOT / ".env", help="dotenv file (default .env)")
     parser.add_argument("--allow-missing-callback-url", action="store_true",
                         help="before the first deploy of quarantine-callback (its URL is unknown)")
+    parser.add_argument("--environment", metavar="INSTANCE",
+                        help="print this function's resolved environment as SCF's API takes it")
     args = parser.parse_args(argv)
     if not args.env.is_file():
         print(f"no {args.env}: copy .env.example and fill it in", file=sys.stderr)
@@ -298,6 +311,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except AppError as exc:
         print(f"problem: {exc}")
         return 1
+    if args.environment:
+        if args.environment not in app.instances:
+            print(f"no instance {args.environment!r}; instances: {', '.join(app.instances)}", file=sys.stderr)
+            return 1
+        env = parse_dotenv(args.env.read_text("utf-8"))
+        print(json.dumps(scf_api_environment(app.instances[args.environment], env), ensure_ascii=False))
+        return 0
     problems = check(app, parse_dotenv(args.env.read_text("utf-8")),
                      allow_missing_callback_url=args.allow_missing_callback_url)
     for problem in problems:

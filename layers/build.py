@@ -73,7 +73,7 @@ def runtime_files(package: Path = PACKAGE) -> List[Path]:
             continue
         if rel.parts[0] == "local":
             continue
-        if len(rel.parts) == 1 and rel.name.startswith("cli") and rel.suffix == ".py":
+        if len(rel.parts) == 1 and re.fullmatch(r"cli(_\w*)?\.py", rel.name):
             continue
         if path.suffix == ".py" and _imports_emulator(path):
             continue
@@ -170,7 +170,7 @@ def forbidden_entries(names: Sequence[str]) -> List[str]:
     bad = []
     for name in names:
         parts = name.rstrip("/").split("/")
-        if name.startswith("cosguard/local/") or re.fullmatch(r"cosguard/cli[^/]*\.py", name) or \
+        if name.startswith("cosguard/local/") or re.fullmatch(r"cosguard/cli(_\w*)?\.py", name) or \
                 "__pycache__" in parts or name.endswith((".pyc", ".pyo")) or \
                 parts[0] in ("tests", "test") or parts[-1] == TREE_MARKER:
             bad.append(name)
