@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import time
 import uuid
 
 EVENTS = pathlib.Path(__file__).parent / "events"
@@ -18,3 +19,11 @@ def load_event(name: str):
 
 def unique_bucket(name: str = "intake") -> str:
     return f"{name}{uuid.uuid4().hex[:8]}-1250000000"
+
+
+class Context(dict):
+    """SCF's context dict, with the fields the runtime reads."""
+
+    def __init__(self, time_limit_ms: int = 30000):
+        super().__init__(request_id=f"req-{time.time_ns()}", memory_limit_in_mb=128,
+                         time_limit_in_ms=time_limit_ms, function_name="local")

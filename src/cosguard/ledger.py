@@ -77,7 +77,8 @@ class Ledger:
         `submitting`/`acting` past its lease (its holder died), is taken over.
         """
         key = f"{self.prefix}{name}.json"
-        doc = {**doc, "claimed_at": self.clock(), "nonce": uuid.uuid4().hex}
+        now = self.clock()
+        doc = {**doc, "claimed_at": now, "lease_until": now + lease, "nonce": uuid.uuid4().hex}
         try:
             self.gateway.put_json(self.bucket, key, doc, if_absent=True)
             return doc
@@ -87,19 +88,23 @@ class Ledger:
             current = self.gateway.get_json(self.bucket, key)
         except NotFoundError:  # released between our write and read: the next delivery claims it
             return None
-        age = self.clock() - float(current.get("claimed_at", 0) or 0)
+        lease_until = float(current.get("lease_until") or float(current.get("claimed_at", 0) or 0) + lease)
         if current.get("state") == "failed" or (current.get("state") in ("submitting", "acting")
-                                                and age > lease):
+                                                and self.clock() > lease_until):
             doc["previous_state"] = current.get("state")
             self.gateway.put_json(self.bucket, key, doc)
             return doc
         return None
 
-    def claim(self, info: ObjectInfo) -> Optional[Dict[str, Any]]:
-        """Claim the right to submit a job for this object version (None: already submitted)."""
+    def claim(self, info: ObjectInfo, lease: float = CLAIM_LEASE_SECONDS) -> Optional[Dict[str, Any]]:
+        """Claim the right to submit a job for this object version (None: already submitted).
+
+        `lease` should be the invocation's remaining time: if this invocation dies holding the
+        claim, SCF's retry (which comes after the timeout) takes it over instead of skipping.
+        """
         return self.acquire(self._claim_name(info), {
             "bucket": info.bucket, "key": info.key, "etag": info.etag,
-            "version_id": info.version_id, "state": "submitting"})
+            "version_id": info.version_id, "state": "submitting"}, lease=lease)
 
     def _claim_name(self, info: ObjectInfo) -> str:
         return "claims/" + digest(info.bucket, info.key, version_token(info))

@@ -17,7 +17,7 @@ from .cloud import CloudGateway, ObjectInfo
 from .config import Settings
 from .errors import CloudError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
 from .events import CosUploadEvent
-from .ledger import JobEntry, Ledger, version_token
+from .ledger import CLAIM_LEASE_SECONDS, JobEntry, Ledger, version_token
 from .logs import event, get_logger
 from .notify import message as notify_message
 from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
@@ -139,7 +139,7 @@ class Scanner:
         if reason:
             return self._unscannable(info, reason)
         ledger = self.ledger(bucket)
-        claim = ledger.claim(info)
+        claim = ledger.claim(info, lease=min(CLAIM_LEASE_SECONDS, self.gateway.deadline.remaining()))
         if claim is None:
             return ScanResult(bucket, info.key, Outcome.DUPLICATE, reason="a job was already submitted",
                               version=version)
@@ -148,10 +148,19 @@ class Scanner:
             job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket))
         except CloudError as exc:
             return self._submission_failed(ledger, info, exc)
-        ledger.open_job(JobEntry(job_id=job_id, bucket=bucket, key=info.key, etag=info.etag,
-                                 version_id=info.version_id, size=info.size, submitted_at=self.clock(),
-                                 tagged=self._fits(tags)))
-        ledger.settle_claim(info, "submitted", job_id)
+        try:
+            ledger.open_job(JobEntry(job_id=job_id, bucket=bucket, key=info.key, etag=info.etag,
+                                     version_id=info.version_id, size=info.size, submitted_at=self.clock(),
+                                     tagged=self._fits(tags)))
+            ledger.settle_claim(info, "submitted", job_id)
+        except CloudError as exc:
+            # A job nobody recorded would never be acted on: release the claim so the retry of this
+            # invocation submits again (an orphan job's callback finds no ledger entry and is ignored).
+            try:
+                ledger.settle_claim(info, "failed", reason=f"job {job_id} not recorded: {exc}")
+            except CloudError:
+                pass  # the claim's lease runs out with this invocation's deadline
+            raise
         if claim.get("previous_state") == "failed":
             ledger.clear_retry(bucket, info.key, version)
         self.actions.tag(info, ScanStatus.PENDING, job_id, existing=tags)

@@ -8,21 +8,13 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from helpers import CALLBACK_SECRET, unique_bucket
+from helpers import CALLBACK_SECRET, Context, unique_bucket
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.loader import load_handler
 from cosguard.local.stack import LocalCloud
 
 for _name in [n for n in os.environ if n.startswith(("TENCENTCLOUD_", "COSGUARD_"))]:
     del os.environ[_name]  # a developer's real keys must never reach the local cloud
-
-
-class Context(dict):
-    """SCF's context dict, with the fields the runtime reads."""
-
-    def __init__(self, time_limit_ms: int = 30000):
-        super().__init__(request_id=f"req-{time.time_ns()}", memory_limit_in_mb=128,
-                         time_limit_in_ms=time_limit_ms, function_name="local")
 
 
 class Deployment:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from helpers import load_event
-from cosguard.errors import ConfigError, EventParseError, SubmissionError
+from helpers import Context, load_event
+from cosguard.errors import CloudTransientError, ConfigError, EventParseError, SubmissionError
 from cosguard.local.loader import load_handler
 from cosguard.local.samples import eicar
 
@@ -238,3 +238,42 @@ def test_hundred_records_use_the_pool(deployment):
     summary = deployment.scan()
     assert summary["counts"] == {"submitted": 100}
     assert deployment.jobs_submitted() == 100
+
+
+def test_an_invocation_that_died_holding_a_claim_does_not_block_the_retry(deployment):
+    runtime = deployment.scan_handler.__globals__["RUNTIME"]
+    deployment.put("crash.txt", b"x")
+    event = deployment.combined_event()
+    original = runtime.gateway.submit_virus_job
+
+    def crash(*args, **kwargs):
+        raise SystemExit("the instance was killed mid-invocation")
+    runtime.gateway.submit_virus_job = crash
+    with pytest.raises(SystemExit):
+        deployment.scan(event, context=Context(time_limit_ms=300))  # the claim's lease is ~0.3 s
+    runtime.gateway.submit_virus_job = original
+    import time
+    time.sleep(0.4)  # SCF retries after the timeout
+    assert deployment.scan(event)["counts"] == {"submitted": 1}
+    assert deployment.jobs_created() == 1
+
+
+def test_a_job_that_could_not_be_recorded_is_submitted_again_on_retry(deployment):
+    runtime = deployment.scan_handler.__globals__["RUNTIME"]
+    runtime.gateway.backoff.sleep = lambda seconds: None
+    deployment.put("unrecorded.txt", b"x")
+    event = deployment.combined_event()
+    original_open = type(runtime.scanner.ledger(deployment.intake)).open_job
+
+    def failing_open(self, entry):
+        raise CloudTransientError("PutObject: 503 SlowDown")
+    type(runtime.scanner.ledger(deployment.intake)).open_job = failing_open
+    try:
+        with pytest.raises(SubmissionError):
+            deployment.scan(event)
+    finally:
+        type(runtime.scanner.ledger(deployment.intake)).open_job = original_open
+    assert deployment.scan(event)["counts"] == {"submitted": 1}
+    assert deployment.jobs_created() == 2  # the orphan and the recorded one
+    deployment.settle()
+    assert deployment.tags("unrecorded.txt")["cosguard-status"] == "clean"
