@@ -231,7 +231,8 @@ class CosDialect:
         headers = {"ETag": new_key.etag, "Location": "http://" + self._location(req)}
         if new_key.version_id not in (None, "null"):
             headers["x-cos-version-id"] = str(new_key.version_id)
-        status = int(fields.get("success_action_status") or 204)
+        requested = fields.get("success_action_status", "")
+        status = int(requested) if requested in ("200", "201", "204") else 204
         body = b""
         if status == 201:
             body = ("<PostResponse><Location>http://%s</Location><Bucket>%s</Bucket><Key>%s</Key>"
@@ -239,8 +240,6 @@ class CosDialect:
                         escape(self._location(req)), escape(req.bucket), escape(req.key),
                         escape(new_key.etag))).encode("utf-8")
             headers["Content-Type"] = "application/xml"
-        elif status not in (200, 204):
-            status = 204
         self._publish(req, "PostObject", request_id, headers)
         return status, headers, body
 
