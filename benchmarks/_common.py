@@ -284,6 +284,27 @@ class Bench:
         self.close()
 
 
+def cpu_seconds(function: Function) -> float:
+    """User + system CPU time of all of a Function's live worker processes (from /proc)."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for instance in function._all:  # noqa: SLF001 - benchmark instrumentation
+        try:
+            with open(f"/proc/{instance.process.pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def requests_served(cloud: LocalCloud) -> int:
+    """Requests the local COS and CI have answered so far (all APIs)."""
+    cos = cloud.cos.counters.snapshot()
+    return (sum(v for k, v in cos.items() if k not in ("bytes_read", "injected"))
+            + sum(cloud.ci.counters.snapshot().values()))
+
+
 def ledger_docs(cos, bucket: str, prefix: str) -> List[Dict[str, Any]]:
     """Every JSON document under `prefix` (read by the benchmark, outside any measured window)."""
     import json

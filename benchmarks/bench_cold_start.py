@@ -1,0 +1,171 @@
+"""Cold-start import cost: each handler module (`functions/*/index.py`, imported the way SCF does,
+which also builds the Runtime from the environment) against `import qcloud_cos` alone, each in a
+fresh interpreter, several runs, median.
+
+Why: SCF pays this on every cold start, before the first event is handled; the SDK is the floor,
+anything above it is cosguard's own doing.
+
+How: a fresh `python` process per run times the import from inside (time.perf_counter around it,
+interpreter start-up excluded) and the parent also times the whole process (start-up included).
+The environment is the production one (role keys, region, buckets, callback URL and token,
+quarantine bucket), pointed at a local cloud whose request counters must stay at zero: importing
+must not call the network. A first run per target is discarded (it may write .pyc files).
+
+If `layers/build/cosguard-layer` exists and a `python3.9` is on PATH, the same is measured as SCF
+runs the shipped artifact: Python 3.9, PYTHONPATH=<function dir>:<layer>, and no bytecode cache
+(`-B`; the layer carries no .pyc and SCF's code directories are read-only), so every module of
+cosguard and its dependencies is compiled at each cold start.
+"""
+from __future__ import annotations
+
+import argparse
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from _common import CALLBACK_TOKEN, ROOT, header, median, table
+
+from cosguard.local.stack import LocalCloud
+
+FUNCTIONS = ("scan_on_upload", "quarantine_callback", "reconcile_pending")
+LAYER = ROOT / "layers" / "build" / "cosguard-layer"
+
+PROBE = r"""
+import importlib, sys, time
+target = sys.argv[1]
+started = time.perf_counter()
+if target == "-":
+    pass
+elif target == "qcloud_cos":
+    import qcloud_cos
+else:
+    sys.path.insert(0, target)   # SCF puts the function's code directory first
+    importlib.import_module("index")
+elapsed = time.perf_counter() - started
+print(elapsed, len(sys.modules))
+"""
+
+
+def run_once(python: str, flags: Sequence[str], target: str, env: Dict[str, str]) -> Tuple[float, float, int]:
+    """(import seconds measured inside, whole process seconds, modules loaded)."""
+    started = time.perf_counter()
+    done = subprocess.run([python, *flags, "-c", PROBE, target], env=env, capture_output=True, text=True,
+                          timeout=120)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{target}: {done.stderr.strip()[-800:]}")
+    inside, modules = done.stdout.split()
+    return float(inside), wall, int(modules)
+
+
+def measure(python: str, flags: Sequence[str], targets: Dict[str, str], env: Dict[str, str],
+            runs: int, warmup: bool = True) -> Dict[str, Tuple[float, float, int]]:
+    """Interleaved runs (target order rotates every round), medians per target."""
+    names = list(targets)
+    if warmup:
+        for name in names:
+            run_once(python, flags, targets[name], env)
+    samples: Dict[str, List[Tuple[float, float, int]]] = {name: [] for name in names}
+    for round_ in range(runs):
+        for name in names[round_ % len(names):] + names[:round_ % len(names)]:
+            samples[name].append(run_once(python, flags, targets[name], env))
+    return {name: (median([s[0] for s in got]), median([s[1] for s in got]), got[-1][2])
+            for name, got in samples.items()}
+
+
+def top_imports(python: str, flags: Sequence[str], target: str, env: Dict[str, str], count: int = 8):
+    """The largest top-level imports (cumulative µs) under `-X importtime` for one target."""
+    done = subprocess.run([python, *flags, "-X", "importtime", "-c", PROBE, target], env=env,
+                          capture_output=True, text=True, timeout=120)
+    found = []
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        if not line.startswith("import time:") or len(parts) != 3 or "cumulative" in parts[1]:
+            continue
+        name = parts[2][1:]  # one space, then two per nesting level
+        if name.startswith(" "):
+            continue  # not a top-level import
+        found.append((int(parts[1]), name))
+    found.sort(reverse=True)
+    return found[:count]
+
+
+def layer_matches_source() -> Optional[bool]:
+    """Whether the layer's cosguard/*.py equal src/cosguard's (the layer may be an old build)."""
+    shipped = LAYER / "cosguard"
+    if not shipped.is_dir():
+        return None
+    names = [p.name for p in shipped.glob("*.py")]
+    _, mismatch, errors = filecmp.cmpfiles(shipped, ROOT / "src" / "cosguard", names, shallow=False)
+    return not mismatch and not errors
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="runs per target (median; default 7)")
+    args = parser.parse_args(argv)
+    header("Cold start: handler module import vs `import qcloud_cos` (fresh process per run, median)")
+    with LocalCloud(["intake-1250000000", "quarantine-1250000000"]) as cloud:
+        env = dict(os.environ)
+        env.update(cloud.function_env(COSGUARD_BUCKETS="intake-1250000000",
+                                      COSGUARD_QUARANTINE_BUCKET="quarantine-1250000000",
+                                      COSGUARD_CALLBACK_URL="http://127.0.0.1:9/",  # discard port, never called
+                                      COSGUARD_CALLBACK_TOKEN=CALLBACK_TOKEN))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        before = (sum(cloud.cos.counters.snapshot().values()), sum(cloud.ci.counters.snapshot().values()))
+        targets = {"python start-up only": "-", "import qcloud_cos": "qcloud_cos"}
+        targets.update({f"{name}/index.py": str(ROOT / "functions" / name) for name in FUNCTIONS})
+        local = measure(sys.executable, [], targets, env, args.runs)
+        biggest = top_imports(sys.executable, [], str(ROOT / "functions" / "scan_on_upload"), env)
+
+        shipped: Optional[Dict[str, Tuple[float, float, int]]] = None
+        python39 = shutil.which("python3.9")
+        layer_note = ""
+        if LAYER.is_dir() and python39:
+            layer_env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+            layer_env["PYTHONPATH"] = str(LAYER)
+            # -B: the layer has no __pycache__ and none is written, so its modules compile every
+            # time; the interpreter's own stdlib keeps its .pyc, as SCF's runtime image has them.
+            python39 = subprocess.run([python39, "-c", "import sys; print(sys.executable)"],
+                                      capture_output=True, text=True).stdout.strip() or python39
+            shipped = measure(python39, ["-s", "-B"], targets, layer_env, args.runs, warmup=False)
+            matches = layer_matches_source()
+            layer_note = (f"layer: {LAYER.relative_to(ROOT)} "
+                          f"({'cosguard/*.py identical to src/' if matches else 'OLDER/DIFFERENT build than src/'})")
+        after = (sum(cloud.cos.counters.snapshot().values()), sum(cloud.ci.counters.snapshot().values()))
+
+    base = local["import qcloud_cos"][0]
+    rows = []
+    for name in targets:
+        inside, wall, modules = local[name]
+        row = [name, round(inside * 1000, 1), "-" if name.startswith("python") else f"{(inside - base) * 1000:+.1f}",
+               round(wall * 1000, 1), modules]
+        if shipped is not None:
+            s_inside, s_wall, _ = shipped[name]
+            row += [round(s_inside * 1000, 1), round(s_wall * 1000, 1)]
+        rows.append(row)
+    headers = ["target", "import ms (median)", "vs qcloud_cos ms", "process wall ms", "modules loaded"]
+    if shipped is not None:
+        headers += ["as shipped: 3.9 + layer, no .pyc: import ms", "as shipped: process wall ms"]
+    print()
+    print(f"{args.runs} runs per target, interleaved; {sys.executable} with this checkout's packages "
+          "(.pyc cache warm).")
+    if layer_note:
+        print(layer_note + f"; {python39} -s -B")
+    print()
+    print(table(headers, rows))
+    print()
+    print(f"requests to the local COS / CI during all imports: {after[0] - before[0]} / {after[1] - before[1]} "
+          "(must be 0: the handlers' cold start does not call the network)")
+    print()
+    print("largest top-level imports of scan_on_upload/index.py (-X importtime, cumulative):")
+    print(table(["module", "ms"], [[name, round(us / 1000, 1)] for us, name in biggest]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
