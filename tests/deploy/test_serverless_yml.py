@@ -219,6 +219,13 @@ CAM_ACTIONS = {
     "MultipartCopy": {"name/cos:GetObject", "name/cos:PutObject", "name/cos:InitiateMultipartUpload",
                       "name/cos:ListMultipartUploads", "name/cos:ListParts",
                       "name/cos:CompleteMultipartUpload", "name/cos:AbortMultipartUpload"},
+    "InitiateMultipartUpload": {"name/cos:InitiateMultipartUpload"},
+    # Upload Part - Copy: read on the source; PutObject, ListMultipartUploads, ListParts on the
+    # destination (doc 436/8287 lists those as what a caller of this API needs).
+    "UploadPartCopy": {"name/cos:GetObject", "name/cos:PutObject", "name/cos:ListMultipartUploads",
+                       "name/cos:ListParts"},
+    "CompleteMultipartUpload": {"name/cos:CompleteMultipartUpload"},
+    "AbortMultipartUpload": {"name/cos:AbortMultipartUpload"},
     "SubmitVirusJob": {"name/ci:CreateAuditingVirusJob"},
     "QueryVirusJob": {"name/ci:DescribeAuditingVirusJob"},
 }
