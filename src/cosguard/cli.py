@@ -16,8 +16,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cosguard", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import cli_demo, cli_local, cli_ops, cli_verify
-    for module in (cli_demo, cli_local, cli_ops, cli_verify):
+    from . import cli_backfill, cli_demo, cli_local, cli_ops, cli_verify
+    for module in (cli_demo, cli_local, cli_ops, cli_verify, cli_backfill):
         module.register(commands)
     return parser
 

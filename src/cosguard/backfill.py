@@ -1,0 +1,453 @@
+"""Backfill: scan the objects a bucket held before cosguard watched it.
+
+Every object goes through `Scanner.scan_object`, the path the upload trigger takes (skip and
+unscannable rules, the exactly-once claim, submission, tags). What the listing alone can decide is
+decided without a request: the skip rules that need only the key, empty objects, and objects that
+already have a claim in the ledger (one listing of `claims/` up front, compared with
+`digest(bucket, key, version token)` of each listed object).
+
+Versioned buckets: a claim is keyed by version id, which `ListObjects` does not return, so there the
+backfill lists object *versions* instead (`GET /?versions`, 1,000 a page) and takes the latest
+version of each key: still one request per page, never one per object.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set
+
+from .cloud import ObjectInfo, translate_sdk_errors
+from .errors import CosguardError
+from .invoke import InvokeError, Invoker, ObjectRef, batch_events, synthetic_record
+from .ledger import digest
+from .retry import call_with_retry
+from .rules import skip_reason, unscannable_reason
+from .status import Outcome
+
+# CI's price per virus scan is not in our reference docs: this default is an ASSUMPTION for the
+# dry-run estimate only (CNY per 1,000 scans). Pass --price-per-1000 with your contract's price.
+DEFAULT_PRICE_PER_1000 = 0.50
+CHECKPOINT_FORMAT = 1
+SKIPPED, ALREADY, UNSCANNABLE, SCAN = "skipped", "already_scanned", "unscannable", "scan"
+
+
+class BackfillError(CosguardError):
+    """A backfill that cannot start: bad checkpoint, bucket not served, bad options."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One listed object (the latest version of its key in a versioned bucket)."""
+
+    key: str
+    size: int
+    etag: str
+    storage_class: str = "STANDARD"
+    version_id: Optional[str] = None
+
+    @property
+    def token(self) -> str:
+        """What the ledger keys its claim by (ledger.version_token): version id, else ETag."""
+        return self.version_id or self.etag.strip('"')
+
+
+@dataclass
+class Page:
+    entries: List[Entry]
+    marker: Dict[str, str]   # where the listing continues after this page
+
+
+@dataclass
+class Options:
+    bucket: str
+    prefix: str = ""
+    workers: int = 8
+    rps: Optional[float] = None           # scans (or fanned-out records) per second, None = no cap
+    page_size: int = 1000
+    dry_run: bool = False
+    checkpoint: Optional[str] = None
+    resume: bool = False
+    price_per_1000: float = DEFAULT_PRICE_PER_1000
+    versioned: Optional[bool] = None      # None: ask COS (GetBucketVersioning)
+    invoker: Optional[Invoker] = None     # set: fan out to scan_on_upload instead of scanning here
+    batch_size: int = 100
+    function: str = "scan_on_upload"
+    namespace: str = "default"
+
+
+@dataclass
+class Report:
+    bucket: str
+    prefix: str
+    mode: str
+    versioned: bool = False
+    listed: int = 0
+    bytes_listed: int = 0
+    processed: int = 0
+    processed_bytes: int = 0
+    scan_bytes: int = 0
+    pages: int = 0
+    invocations: int = 0
+    ledger_claims: int = 0
+    counts: Dict[str, int] = field(default_factory=dict)
+    skip_reasons: Dict[str, int] = field(default_factory=dict)
+    errors: List[Dict[str, str]] = field(default_factory=list)
+    interrupted: bool = False
+    complete: bool = False
+    resumed_from: Optional[Dict[str, str]] = None
+    price_per_1000: float = DEFAULT_PRICE_PER_1000
+    started: float = field(default_factory=time.monotonic)
+    finished: Optional[float] = None
+
+    def add(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + n
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def scans(self) -> int:
+        """Scans this run submitted (or would submit, in a dry run; or handed to SCF, fanned out)."""
+        return self.counts.get("to_scan" if self.mode == "dry-run" else
+                               "sent" if self.mode == "fan-out" else Outcome.SUBMITTED.value, 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get(Outcome.ERROR.value, 0)
+
+    def as_dict(self) -> Dict[str, Any]:
+        seconds = self.seconds
+        return {
+            "bucket": self.bucket, "prefix": self.prefix, "mode": self.mode, "versioned": self.versioned,
+            "listed": self.listed, "bytes_listed": self.bytes_listed, "pages": self.pages,
+            "counts": dict(sorted(self.counts.items())), "skip_reasons": dict(sorted(self.skip_reasons.items())),
+            "scan_bytes": self.scan_bytes, "ledger_claims": self.ledger_claims,
+            "invocations": self.invocations, "seconds": round(seconds, 3),
+            "objects_per_second": round(self.processed / seconds, 1) if seconds > 0 else 0.0,
+            "estimated_cost": {"scans": self.scans, "price_per_1000": self.price_per_1000,
+                               "amount": round(self.scans * self.price_per_1000 / 1000.0, 4),
+                               "currency": "CNY", "assumed_price": True},
+            "interrupted": self.interrupted, "complete": self.complete, "resumed_from": self.resumed_from,
+            "errors": self.errors[:50],
+        }
+
+
+class TokenBucket:
+    """At most `rate` tokens a second, `burst` at once; callers over budget wait their turn.
+
+    A caller takes its tokens at once (the balance may go negative) and sleeps off the debt, so
+    concurrent callers queue up fairly without holding the lock while they sleep.
+    """
+
+    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate, self.capacity, self.clock = float(rate), max(1.0, float(burst)), clock
+        self.tokens, self.updated = self.capacity, clock()
+        self._lock = threading.Lock()
+
+    def reserve(self, n: float = 1.0) -> float:
+        """Take `n` tokens; the seconds to wait before using them."""
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            self.tokens -= n
+            return max(0.0, -self.tokens / self.rate)
+
+
+def read_checkpoint(path: str) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            doc = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise BackfillError(f"checkpoint {path}: {exc}") from exc
+    if doc.get("format") != CHECKPOINT_FORMAT:
+        raise BackfillError(f"checkpoint {path}: not a cosguard backfill checkpoint")
+    return doc
+
+
+def write_checkpoint(path: str, doc: Dict[str, Any]) -> None:
+    """Atomically: an interruption mid-write leaves the previous checkpoint intact."""
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(doc, handle, indent=2, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+class Backfill:
+    """One backfill run over `options.bucket`/`options.prefix`; `run()` returns the Report.
+
+    `stop` (a threading.Event) ends the run after in-flight work; `on_page(report, marker)` is called
+    after each fully processed page, once its checkpoint is written.
+    """
+
+    def __init__(self, runtime, options: Options, *, stop: Optional[threading.Event] = None,
+                 on_page: Optional[Callable[[Report, Dict[str, str]], None]] = None):
+        self.settings, self.gateway, self.scanner = runtime.settings, runtime.gateway, runtime.scanner
+        self.options = options
+        self.stop = stop or threading.Event()
+        self.on_page = on_page
+        mode = "dry-run" if options.dry_run else "fan-out" if options.invoker else "scan"
+        self.report = Report(options.bucket, options.prefix, mode, price_per_1000=options.price_per_1000)
+        self.limiter = TokenBucket(options.rps) if options.rps else None
+        self.total: Optional[int] = None          # objects to go, once count_remaining() has run
+        self._lock = threading.Lock()
+        self._claimed: Set[str] = set()
+        self._start: Dict[str, str] = {}
+        self._totals: Dict[str, int] = {}
+        self._validate()
+
+    def _validate(self) -> None:
+        o = self.options
+        if not self.settings.serves(o.bucket):
+            raise BackfillError(f"{o.bucket} is not in COSGUARD_BUCKETS")
+        if o.workers < 1 or o.page_size < 1 or o.batch_size < 1 or (o.rps is not None and o.rps <= 0):
+            raise BackfillError("--workers, --page-size, --batch-size and --rps must be positive")
+        if o.resume and not o.checkpoint:
+            raise BackfillError("--resume needs --checkpoint FILE")
+        if o.checkpoint and not o.resume and not o.dry_run and os.path.exists(o.checkpoint):
+            raise BackfillError(f"checkpoint {o.checkpoint} exists: pass --resume to continue it, "
+                                "or remove it to start over")
+        if o.resume:
+            doc = read_checkpoint(o.checkpoint)
+            if (doc.get("bucket"), doc.get("prefix")) != (o.bucket, o.prefix):
+                raise BackfillError(f"checkpoint {o.checkpoint} is for {doc.get('bucket')}/{doc.get('prefix')}, "
+                                    f"not {o.bucket}/{o.prefix}")
+            self._start = dict(doc.get("marker") or {})
+            self._totals = dict(doc.get("totals") or {})
+            self.report.resumed_from = dict(self._start) or None
+            self.report.complete = bool(doc.get("complete"))
+            if o.versioned is None:
+                o.versioned = bool(doc.get("versioned"))
+
+    # -- listing ---------------------------------------------------------------------------
+    def _sdk(self, operation: str, fn, **kwargs):
+        """An SDK call CloudGateway has no method for, with the gateway's error mapping and retries."""
+        def once():
+            with translate_sdk_errors(operation):
+                return fn(**kwargs)
+        return call_with_retry(once, attempts=self.settings.max_attempts, deadline=self.gateway.deadline,
+                               backoff=self.gateway.backoff)
+
+    def _is_versioned(self) -> bool:
+        if self.options.versioned is None:
+            answer = self._sdk("GetBucketVersioning", self.gateway.cos.get_bucket_versioning,
+                               Bucket=self.options.bucket) or {}
+            # Suspended still holds versions written while it was enabled: list versions there too.
+            self.options.versioned = str(answer.get("Status", "")).lower() in ("enabled", "suspended")
+        return bool(self.options.versioned)
+
+    def pages(self, start: Optional[Dict[str, str]] = None) -> Iterator[Page]:
+        start = dict(self._start if start is None else start)
+        return self._version_pages(start) if self._is_versioned() else self._object_pages(start)
+
+    def _object_pages(self, start: Dict[str, str]) -> Iterator[Page]:
+        """ListObjects, one page at a time (islice stops the gateway's generator at the page end)."""
+        o, marker = self.options, start.get("key", "")
+        while True:
+            items = list(islice(self.gateway.list(o.bucket, o.prefix, marker, o.page_size), o.page_size))
+            if not items:
+                return
+            entries = [Entry(str(i["Key"]), int(i.get("Size") or 0), str(i.get("ETag") or ""),
+                             str(i.get("StorageClass") or "STANDARD").upper()) for i in items]
+            marker = entries[-1].key
+            yield Page(entries, {"key": marker})
+            if len(items) < o.page_size:
+                return
+
+    def _version_pages(self, start: Dict[str, str]) -> Iterator[Page]:
+        """ListObjectVersions: the latest version of each key (delete markers hide a key)."""
+        o = self.options
+        key_marker, version_marker = start.get("key", ""), start.get("version", "")
+        while True:
+            page = self._sdk("ListObjectVersions", self.gateway.cos.list_objects_versions, Bucket=o.bucket,
+                             Prefix=o.prefix, KeyMarker=key_marker, VersionIdMarker=version_marker,
+                             MaxKeys=o.page_size) or {}
+            versions = page.get("Version") or []
+            versions = versions if isinstance(versions, list) else [versions]
+            entries = []
+            for v in versions:
+                if str(v.get("IsLatest", "")).lower() != "true":
+                    continue
+                vid = str(v.get("VersionId") or "")
+                entries.append(Entry(str(v["Key"]), int(v.get("Size") or 0), str(v.get("ETag") or ""),
+                                     str(v.get("StorageClass") or "STANDARD").upper(),
+                                     None if vid in ("", "null") else vid))
+            truncated = str(page.get("IsTruncated", "false")).lower() == "true"
+            if truncated:
+                key_marker = str(page.get("NextKeyMarker") or "")
+                version_marker = str(page.get("NextVersionIdMarker") or "")
+            elif versions:
+                key_marker, version_marker = str(versions[-1]["Key"]), str(versions[-1].get("VersionId") or "")
+            yield Page(entries, {"key": key_marker, "version": version_marker})
+            if not truncated or not key_marker:
+                return
+
+    def load_claims(self) -> Set[str]:
+        """Digests of every claimed object version, minus failed submissions (they may be retried):
+        one listing of `claims/` and one of `retry/`, their cost proportional to the ledger."""
+        state_bucket = self.settings.state_bucket_for(self.options.bucket)
+        base = self.settings.state_prefix
+
+        def names(kind: str) -> Set[str]:
+            return {str(item["Key"]).rsplit("/", 1)[-1][:-len(".json")]
+                    for item in self.gateway.list(state_bucket, prefix=f"{base}{kind}/")
+                    if str(item["Key"]).endswith(".json")}
+        claimed = names("claims")
+        self.report.ledger_claims = len(claimed)
+        return claimed - names("retry")
+
+    def count_remaining(self) -> None:
+        """List everything still to go (for the progress bar's ETA); costs one more listing."""
+        total = 0
+        for page in self.pages():
+            if self.stop.is_set():
+                return
+            total += len(page.entries)
+        self.total = total
+
+    # -- deciding and scanning ------------------------------------------------------------------
+    def triage(self, entry: Entry) -> str:
+        """What the listing alone decides: skipped, already scanned, (dry run) unscannable, or scan."""
+        bucket = self.options.bucket
+        reason = skip_reason(self.settings, bucket, entry.key)
+        if reason is None and entry.size == 0 and self.settings.skip_empty:
+            reason = "empty object"
+        if reason:
+            with self._lock:
+                self.report.skip_reasons[reason] = self.report.skip_reasons.get(reason, 0) + 1
+            return SKIPPED
+        if digest(bucket, entry.key, entry.token) in self._claimed:
+            return ALREADY
+        if self.options.dry_run and unscannable_reason(self.settings, ObjectInfo(
+                bucket, entry.key, entry.size, entry.etag, entry.storage_class, entry.version_id, 0, {})):
+            return UNSCANNABLE
+        return SCAN
+
+    def _done(self, entries: List[Entry], outcome: str, scan_bytes: bool = False) -> None:
+        with self._lock:
+            self.report.add(outcome, len(entries))
+            self.report.processed += len(entries)
+            size = sum(e.size for e in entries)
+            self.report.processed_bytes += size
+            if scan_bytes:
+                self.report.scan_bytes += size
+
+    def _scan(self, entry: Entry) -> None:
+        try:
+            result = self.scanner.scan_object(self.options.bucket, [entry.key], entry.version_id)
+            outcome, reason = result.outcome.value, result.reason
+        except Exception as exc:  # a bug must not sink the run: count it, keep going
+            outcome, reason = Outcome.ERROR.value, f"{type(exc).__name__}: {exc}"
+        if outcome == Outcome.ERROR.value:
+            with self._lock:
+                self.report.errors.append({"key": entry.key, "reason": reason})
+        self._done([entry], outcome, scan_bytes=outcome == Outcome.SUBMITTED.value)
+
+    def _invoke(self, entries: List[Entry], event: Dict[str, Any]) -> None:
+        try:
+            self.options.invoker.invoke(event)
+            with self._lock:
+                self.report.invocations += 1
+            self._done(entries, "sent", scan_bytes=True)
+        except (InvokeError, CosguardError) as exc:
+            with self._lock:
+                self.report.errors.append({"key": f"{entries[0].key} .. {entries[-1].key}",
+                                           "reason": f"invoke failed for {len(entries)} records: {exc}"})
+            self._done(entries, Outcome.ERROR.value)
+
+    def _throttle(self, n: int) -> bool:
+        """Wait for `n` tokens; False when asked to stop meanwhile."""
+        if self.limiter is not None:
+            pause = self.limiter.reserve(n)
+            if pause > 0 and self.stop.wait(pause):
+                return False
+        return not self.stop.is_set()
+
+    def _process(self, page: Page, pool: ThreadPoolExecutor, slots: threading.Semaphore) -> bool:
+        """Everything on one page; True when all of it was handled (not interrupted)."""
+        to_scan: List[Entry] = []
+        for entry in page.entries:
+            verdict = self.triage(entry)
+            if verdict == SCAN:
+                to_scan.append(entry)
+            else:
+                self._done([entry], verdict)
+        if self.options.dry_run:
+            self._done(to_scan, "to_scan", scan_bytes=True)
+            return True
+        work: List[tuple] = []
+        if self.options.invoker is not None:
+            refs = [(entry, self._record(entry)) for entry in to_scan]
+            entry_of = {id(record): entry for entry, record in refs}  # batch_events keeps the dicts
+            for event in batch_events([record for _, record in refs], self.options.batch_size):
+                work.append((self._invoke, [entry_of[id(r)] for r in event["Records"]], event))
+        else:
+            work = [(self._scan, entry) for entry in to_scan]
+        futures: List[Future] = []
+        complete = True
+        for item in work:
+            fn, args = item[0], item[1:]
+            n = len(args[0]) if fn == self._invoke else 1
+            if not self._throttle(n):
+                complete = False
+                break
+            slots.acquire()
+            future = pool.submit(fn, *args)
+            future.add_done_callback(lambda _: slots.release())
+            futures.append(future)
+        wait(futures)
+        return complete
+
+    def _record(self, entry: Entry) -> Dict[str, Any]:
+        return synthetic_record(ObjectRef(self.options.bucket, entry.key, entry.size, entry.version_id),
+                                self.settings.region, function=self.options.function,
+                                namespace=self.options.namespace)
+
+    def _save(self, marker: Dict[str, str], complete: bool) -> None:
+        if not self.options.checkpoint or self.options.dry_run:
+            return
+        totals = dict(self._totals)
+        for name, n in self.report.counts.items():
+            totals[name] = totals.get(name, 0) + n
+        write_checkpoint(self.options.checkpoint, {
+            "format": CHECKPOINT_FORMAT, "bucket": self.options.bucket, "prefix": self.options.prefix,
+            "versioned": bool(self.options.versioned), "marker": marker, "complete": complete,
+            "totals": totals, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    def run(self) -> Report:
+        report = self.report
+        if report.complete:  # resuming a finished checkpoint: nothing left to do
+            report.finished = time.monotonic()
+            return report
+        self._claimed = self.load_claims()
+        report.versioned = self._is_versioned()
+        slots = threading.Semaphore(self.options.workers)
+        marker = dict(self._start)
+        with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="cosguard-backfill") as pool:
+            for page in self.pages():
+                with self._lock:
+                    report.listed += len(page.entries)
+                    report.bytes_listed += sum(e.size for e in page.entries)
+                if self.stop.is_set() or not self._process(page, pool, slots):
+                    report.interrupted = True
+                    break
+                report.pages += 1
+                marker = page.marker
+                self._save(marker, complete=False)
+                if self.on_page is not None:
+                    self.on_page(report, marker)
+            else:
+                report.complete = True
+                self._save(marker, complete=True)
+        report.finished = time.monotonic()
+        return report
