@@ -86,6 +86,8 @@ class CloudGateway:
         self.ci = ci_client or _client(settings, settings.ci_endpoint or settings.cos_endpoint)
         self.backoff = backoff or Backoff()
         self.deadline = Deadline()
+        self.single_copy_limit = SINGLE_COPY_LIMIT
+        self.multipart_part_size = 512 * 1024 * 1024
 
     def refresh_credentials(self, env: Mapping[str, str]) -> None:
         """SCF rotates the role's temporary keys: rebuild the clients when they changed.
@@ -150,14 +152,43 @@ class CloudGateway:
             kwargs["Metadata"] = {f"x-cos-meta-{k}": v for k, v in metadata.items()}
             if source.content_type:
                 kwargs["ContentType"] = source.content_type
-        if source.size <= SINGLE_COPY_LIMIT:
+        if source.size <= self.single_copy_limit:
             if source.etag:
                 kwargs["CopySourceIfMatch"] = source.etag
             self._call("CopyObject", self.cos.copy_object, Bucket=bucket, Key=key,
                        CopySource=copy_source, CopyStatus=status, **kwargs)
         else:
-            self._call("MultipartCopy", self.cos.copy, Bucket=bucket, Key=key, CopySource=copy_source,
-                       CopyStatus=status, PartSize=64, MAXThread=4, **kwargs)
+            self._multipart_copy(source, copy_source, bucket, key, kwargs)
+
+    def _multipart_copy(self, source: ObjectInfo, copy_source: Dict[str, Any], bucket: str, key: str,
+                        kwargs: Dict[str, Any]) -> None:
+        """Part by part, server-side; aborted on failure so no orphan parts are billed.
+
+        (The SDK's managed `copy()` HEADs the source through an endpoint built from CopySource, which
+        bypasses a configured IP/Port; the part-level calls do not.)
+        """
+        part_size = max(self.multipart_part_size, -(-source.size // 10000))  # COS allows 10,000 parts
+        start = self._call("InitiateMultipartUpload", self.cos.create_multipart_upload, Bucket=bucket, Key=key,
+                           **{k: v for k, v in kwargs.items() if k in ("Metadata", "ContentType")})
+        upload_id = start["UploadId"]
+        parts = []
+        try:
+            for number, offset in enumerate(range(0, source.size, part_size), start=1):
+                last = min(offset + part_size, source.size) - 1
+                answer = self._call("UploadPartCopy", self.cos.upload_part_copy, Bucket=bucket, Key=key,
+                                    PartNumber=number, UploadId=upload_id, CopySource=copy_source,
+                                    CopySourceRange=f"bytes={offset}-{last}",
+                                    **({"CopySourceIfMatch": source.etag} if source.etag else {}))
+                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            self._call("CompleteMultipartUpload", self.cos.complete_multipart_upload, Bucket=bucket, Key=key,
+                       UploadId=upload_id, MultipartUpload={"Part": parts})
+        except CloudError:
+            try:
+                self._call("AbortMultipartUpload", self.cos.abort_multipart_upload, Bucket=bucket, Key=key,
+                           UploadId=upload_id)
+            except CloudError:
+                pass
+            raise
 
     def delete(self, bucket: str, key: str, version_id: Optional[str] = None) -> None:
         extra = {"VersionId": version_id} if version_id else {}

@@ -16,7 +16,7 @@ from .actions import Actions, build_manifest
 from .cloud import CloudGateway, ObjectInfo
 from .config import Settings
 from .errors import CloudError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
-from .events import CosUploadEvent
+from .events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, JobEntry, Ledger, version_token
 from .logs import event, get_logger
 from .notify import message as notify_message
@@ -76,6 +76,8 @@ class Scanner:
     def scan_event(self, event_: CosUploadEvent) -> ScanSummary:
         """Every record, through a bounded pool; raise SubmissionError once, after all of them,
         if any record failed in a way a retry of the invocation may heal."""
+        if log.isEnabledFor(logging.DEBUG):
+            event(log, "event received", logging.DEBUG, event=mask_cos_event(event_.raw_event))
         jobs = [(r.bucket, r.key_candidates, r.version_id) for r in event_.records]
         summary = ScanSummary(self._run_all(jobs))
         for index, problem in event_.invalid_records:

@@ -233,3 +233,28 @@ def test_fail_closed_promotion(deploy):
     assert deployment.exists("quarantine/incoming/eicar.com", bucket=deployment.jail)
     # the promoted copy's own COS event is skipped, never scanned again
     assert deployment.scan()["counts"].get("submitted", 0) == 0
+
+
+def test_objects_past_the_single_copy_limit_are_copied_in_parts(deployment):
+    """Above 5 GB COS needs a multipart copy; the threshold is lowered to exercise that path."""
+    runtime = deployment.callback_handler.__globals__["RUNTIME"]
+    runtime.gateway.single_copy_limit = 5 * 1024 * 1024
+    runtime.gateway.multipart_part_size = 5 * 1024 * 1024
+    body = bytes(range(256)) * (12 * 1024 * 1024 // 256)
+    deployment.put("large.bin", body)
+    info = runtime.gateway.head(deployment.intake, "large.bin")
+    runtime.gateway.copy(info, deployment.jail, "quarantine/large.bin", metadata={"cosguard-manifest": "x"})
+    copied = deployment.cos.get_object(Bucket=deployment.jail, Key="quarantine/large.bin")
+    assert copied["Body"].get_raw_stream().read() == body
+    assert deployment.cloud.cos.counters.snapshot().get("UploadPartCopy", 0) >= 3
+    assert head_meta(deployment, deployment.jail, "quarantine/large.bin") == {"cosguard-manifest": "x"}
+
+
+def test_debug_logging_masks_the_event_authorization(deploy, capsys):
+    deployment = deploy(COSGUARD_LOG_LEVEL="DEBUG")
+    deployment.put("d.txt", b"x")
+    capsys.readouterr()
+    deployment.scan()
+    out = capsys.readouterr().out
+    assert '"event received"' in out and "q-signature" not in out
+    assert deployment.cloud.credentials.secret_key not in out

@@ -210,7 +210,7 @@ def test_a_failing_subscriber_is_logged_and_others_still_get_events(cos, client,
     inbox = Inbox()
     cos.subscribe(broken)
     cos.subscribe(inbox)
-    with caplog.at_level(logging.ERROR, logger="cosguard.local.cos.events"):
+    with caplog.at_level(logging.ERROR, logger="cosguard_local.cos.events"):
         client.put_object(Bucket=bucket, Key="one", Body=b"x")
         client.put_object(Bucket=bucket, Key="two", Body=b"x")
         cos.drain(5)

@@ -16,7 +16,7 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log(self, type: str, message: str, *args) -> None:  # noqa: A002
         if type == "error":
-            logging.getLogger("cosguard.local.http").warning(message, *args)
+            logging.getLogger("cosguard_local.http").warning(message, *args)
 
 
 class ThreadedServer:

@@ -21,7 +21,7 @@ from typing import IO, Any, Dict, List, Mapping, Optional, Sequence
 from .function_url import FunctionUrlServer
 from .loader import FUNCTIONS_DIR
 
-log = logging.getLogger("cosguard.local.scf")
+log = logging.getLogger("cosguard_local.scf")
 
 
 class FunctionError(Exception):

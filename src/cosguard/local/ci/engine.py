@@ -19,7 +19,7 @@ from . import archives
 from .archives import Budget, ScanLimitExceeded, ScanLimits
 from .signatures import EICAR_MAX_SIZE, EICAR_NAME, Digests, SignatureDb, is_eicar
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__.replace("cosguard.local", "cosguard_local", 1))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from .faults import Faults
 from .scheduler import Scheduler
 from .sources import MAX_FILE_SIZE, JobFailure, UrlFetcher, open_object
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__.replace("cosguard.local", "cosguard_local", 1))
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8))  # CI's CreationTime is +0800
 

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, List, Tuple
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__.replace("cosguard.local", "cosguard_local", 1))
 
 
 class Scheduler:

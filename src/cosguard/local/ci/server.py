@@ -40,7 +40,7 @@ from .models import CiBackend, CiError
 from .sources import MAX_FILE_SIZE, UrlFetcher
 from .wire import XML, WireError, parse_submit, render_error, render_query, render_submit
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__.replace("cosguard.local", "cosguard_local", 1))
 
 SUBMIT, QUERY = "SubmitVirusJob", "QueryVirusJob"
 MAX_BODY = 64 << 10

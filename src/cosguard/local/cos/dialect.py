@@ -26,7 +26,7 @@ from .postobject import read_form, store_post, verify_post
 from .wire import (CosError, error_body, new_request_id, new_trace_id, parse_error,
                    translate_response_headers, translate_xml_body)
 
-log = logging.getLogger("cosguard.local.cos")
+log = logging.getLogger("cosguard_local.cos")
 
 _DIRECTIVES = {"copy": "COPY", "replaced": "REPLACE"}
 # Headers the dialect consumes itself, or that moto must not see.

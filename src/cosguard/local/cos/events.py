@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from .naming import object_url, short_region, split_bucket
 
-log = logging.getLogger("cosguard.local.cos.events")
+log = logging.getLogger("cosguard_local.cos.events")
 
 Callback = Callable[[Dict[str, Any]], Any]
 _SENT_WAIT = 5.0   # seconds a delivery waits for its HTTP answer to be written
