@@ -18,8 +18,9 @@ def register(commands) -> None:
                                         "outcomes, and removes what it left behind (unless --keep).")
     add_settings_arguments(p)
     p.add_argument("--bucket", required=True, help="a bucket the deployment protects (<name>-<appid>)")
-    p.add_argument("--prefix", default="cosguard-verify/",
-                   help="key prefix inside the scan trigger's filter (default cosguard-verify/)")
+    p.add_argument("--prefix", default=None,
+                   help="key prefix inside the scan trigger's filter (default: the first of "
+                        "COSGUARD_INCLUDE_PREFIXES + cosguard-verify/, else cosguard-verify/)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait (default 180)")
     p.add_argument("--keep", action="store_true", help="leave the test objects in place")
     p.set_defaults(run=run)
@@ -46,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
     rt = runtime(args)
     settings, gateway = rt.settings, rt.gateway
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    prefix = args.prefix if args.prefix.endswith("/") or not args.prefix else args.prefix + "/"
+    prefix = args.prefix
+    if prefix is None:
+        prefix = (settings.include_prefixes[0] if settings.include_prefixes else "") + "cosguard-verify/"
+    prefix = prefix if prefix.endswith("/") or not prefix else prefix + "/"
     infected_key, clean_key = f"{prefix}{stamp}-eicar.com", f"{prefix}{stamp}-clean.txt"
     gateway.upload(args.bucket, infected_key, eicar())
     gateway.upload(args.bucket, clean_key, clean_text())
