@@ -402,6 +402,10 @@ class Backfill:
                 complete = False
                 break
             slots.acquire()
+            if self.stop.is_set():  # asked to stop while waiting for a free worker
+                slots.release()
+                complete = False
+                break
             future = pool.submit(fn, *args)
             future.add_done_callback(lambda _: slots.release())
             futures.append(future)
@@ -440,6 +444,7 @@ class Backfill:
                     report.bytes_listed += sum(e.size for e in page.entries)
                 if self.stop.is_set() or not self._process(page, pool, slots):
                     report.interrupted = True
+                    self._save(marker, complete=False)  # same marker: the partial page is redone
                     break
                 report.pages += 1
                 marker = page.marker
