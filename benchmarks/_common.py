@@ -54,9 +54,12 @@ def machine() -> str:
 
 
 def header(title: str) -> None:
+    """Title, command and machine; the load average too, since other work on a 2-core machine
+    moves every figure here."""
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"# {title}")
     print(f"# command: {command()}")
-    print(f"# machine: {machine()}; {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    print(f"# machine: {machine()}; load average {load} at start; {time.strftime('%Y-%m-%d %H:%M:%S')}")
     sys.stdout.flush()
 
 
