@@ -34,7 +34,7 @@ def _check_everything_scanned(stack, scf, items, already=()):
 
 
 def test_fan_out_through_the_local_scf_runtime_scans_every_object(stack, scf):
-    items = mixed(90, infected_every=30)
+    items = mixed(60, infected_every=30)
     stack.seed(items)
     runtime = stack.runtime()
     for key, _ in items[:7]:  # scanned before: not sent again
@@ -42,15 +42,15 @@ def test_fan_out_through_the_local_scf_runtime_scans_every_object(stack, scf):
     sent = []
     invoker = LocalInvoker(lambda event: (sent.append(event), scf.invoker.enqueue(event)))
 
-    report = Backfill(runtime, Options(stack.intake, invoker=invoker, batch_size=25, page_size=50)).run()
+    report = Backfill(runtime, Options(stack.intake, invoker=invoker, batch_size=20, page_size=40)).run()
 
     assert report.mode == "fan-out" and report.complete
-    assert report.counts == {"already_scanned": 7, "sent": 83}
-    assert report.invocations == 4 == len(sent)                 # pages of 43 and 40 records: 25+18, 25+15
-    assert [len(e["Records"]) for e in sent] == [25, 18, 25, 15]
+    assert report.counts == {"already_scanned": 7, "sent": 53}
+    assert report.invocations == 3 == len(sent)                 # pages of 33 and 20 records: 20+13, 20
+    assert [len(e["Records"]) for e in sent] == [20, 13, 20]
     assert {r["event"]["reservedInfo"] for e in sent for r in e["Records"]} == {"cosguard-backfill"}
     _check_everything_scanned(stack, scf, items)
-    assert sum(i.result["records"] for i in scf.scan.invocations) == 83
+    assert sum(i.result["records"] for i in scf.scan.invocations) == 53
 
 
 def test_cli_fan_out_signs_scf_invoke_and_the_events_get_scanned(stack, scf, tmp_path):
