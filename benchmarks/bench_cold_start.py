@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import glob
 import os
 import shutil
 import subprocess
@@ -77,21 +78,39 @@ def measure(python: str, flags: Sequence[str], targets: Dict[str, str], env: Dic
             for name, got in samples.items()}
 
 
-def top_imports(python: str, flags: Sequence[str], target: str, env: Dict[str, str], count: int = 8):
-    """The largest top-level imports (cumulative µs) under `-X importtime` for one target."""
+def import_self_time_by_package(python: str, flags: Sequence[str], target: str, env: Dict[str, str],
+                                count: int = 10) -> List[Tuple[int, str, int]]:
+    """Where the import time goes: `-X importtime` self time summed per top-level package
+    (µs, package, modules), largest first."""
     done = subprocess.run([python, *flags, "-X", "importtime", "-c", PROBE, target], env=env,
                           capture_output=True, text=True, timeout=120)
-    found = []
+    totals: Dict[str, List[int]] = {}
     for line in done.stderr.splitlines():
         parts = line.split("|")
         if not line.startswith("import time:") or len(parts) != 3 or "cumulative" in parts[1]:
             continue
-        name = parts[2][1:]  # one space, then two per nesting level
-        if name.startswith(" "):
-            continue  # not a top-level import
-        found.append((int(parts[1]), name))
-    found.sort(reverse=True)
-    return found[:count]
+        package = parts[2].strip().split(".")[0]
+        entry = totals.setdefault(package, [0, 0])
+        entry[0] += int(parts[0].split(":", 1)[1])
+        entry[1] += 1
+    ranked = sorted(((us, name, n) for name, (us, n) in totals.items()), reverse=True)
+    return ranked[:count]
+
+
+def python39() -> Optional[str]:
+    """A working Python 3.9 (SCF's runtime): $COSGUARD_PYTHON39, a pyenv install, or PATH's."""
+    candidates = [os.environ.get("COSGUARD_PYTHON39")]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9")), reverse=True)
+    candidates.append(shutil.which("python3.9"))
+    for candidate in filter(None, candidates):
+        try:
+            done = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 9))"],
+                                  capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.stdout.strip() == "True":
+            return candidate
+    return None
 
 
 def layer_matches_source() -> Optional[bool]:
@@ -120,19 +139,17 @@ def main(argv=None) -> int:
         targets = {"python start-up only": "-", "import qcloud_cos": "qcloud_cos"}
         targets.update({f"{name}/index.py": str(ROOT / "functions" / name) for name in FUNCTIONS})
         local = measure(sys.executable, [], targets, env, args.runs)
-        biggest = top_imports(sys.executable, [], str(ROOT / "functions" / "scan_on_upload"), env)
+        biggest = import_self_time_by_package(sys.executable, [], str(ROOT / "functions" / "scan_on_upload"), env)
 
         shipped: Optional[Dict[str, Tuple[float, float, int]]] = None
-        python39 = shutil.which("python3.9")
+        interpreter = python39()
         layer_note = ""
-        if LAYER.is_dir() and python39:
+        if LAYER.is_dir() and interpreter:
             layer_env = {k: v for k, v in env.items() if k != "PYTHONPATH"}
             layer_env["PYTHONPATH"] = str(LAYER)
             # -B: the layer has no __pycache__ and none is written, so its modules compile every
             # time; the interpreter's own stdlib keeps its .pyc, as SCF's runtime image has them.
-            python39 = subprocess.run([python39, "-c", "import sys; print(sys.executable)"],
-                                      capture_output=True, text=True).stdout.strip() or python39
-            shipped = measure(python39, ["-s", "-B"], targets, layer_env, args.runs, warmup=False)
+            shipped = measure(interpreter, ["-s", "-B"], targets, layer_env, args.runs, warmup=False)
             matches = layer_matches_source()
             layer_note = (f"layer: {LAYER.relative_to(ROOT)} "
                           f"({'cosguard/*.py identical to src/' if matches else 'OLDER/DIFFERENT build than src/'})")
@@ -155,15 +172,16 @@ def main(argv=None) -> int:
     print(f"{args.runs} runs per target, interleaved; {sys.executable} with this checkout's packages "
           "(.pyc cache warm).")
     if layer_note:
-        print(layer_note + f"; {python39} -s -B")
+        print(layer_note + f"; {interpreter} -s -B")
     print()
     print(table(headers, rows))
     print()
     print(f"requests to the local COS / CI during all imports: {after[0] - before[0]} / {after[1] - before[1]} "
           "(must be 0: the handlers' cold start does not call the network)")
     print()
-    print("largest top-level imports of scan_on_upload/index.py (-X importtime, cumulative):")
-    print(table(["module", "ms"], [[name, round(us / 1000, 1)] for us, name in biggest]))
+    print("where scan_on_upload/index.py's import time goes (-X importtime self time by top-level package, "
+          "one run, includes -X importtime's own overhead):")
+    print(table(["package", "ms", "modules"], [[name, round(us / 1000, 1), n] for us, name, n in biggest]))
     return 0
 
 
