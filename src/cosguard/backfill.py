@@ -22,7 +22,7 @@ from itertools import islice
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 from .cloud import ObjectInfo, translate_sdk_errors
-from .errors import CosguardError
+from .errors import CloudError, CosguardError
 from .invoke import InvokeError, Invoker, ObjectRef, batch_events, synthetic_record
 from .ledger import digest
 from .retry import call_with_retry
@@ -54,6 +54,11 @@ class Entry:
     def token(self) -> str:
         """What the ledger keys its claim by (ledger.version_token): version id, else ETag."""
         return self.version_id or self.etag.strip('"')
+
+    @classmethod
+    def listed(cls, item: Dict[str, Any], version_id: Optional[str] = None) -> "Entry":
+        return cls(str(item["Key"]), int(item.get("Size") or 0), str(item.get("ETag") or ""),
+                   str(item.get("StorageClass") or "STANDARD").upper(), version_id)
 
 
 @dataclass
@@ -99,13 +104,11 @@ class Report:
     errors: List[Dict[str, str]] = field(default_factory=list)
     interrupted: bool = False
     complete: bool = False
+    failure: str = ""                 # why the run stopped early (a listing that kept failing)
     resumed_from: Optional[Dict[str, str]] = None
     price_per_1000: float = DEFAULT_PRICE_PER_1000
     started: float = field(default_factory=time.monotonic)
     finished: Optional[float] = None
-
-    def add(self, name: str, n: int = 1) -> None:
-        self.counts[name] = self.counts.get(name, 0) + n
 
     @property
     def seconds(self) -> float:
@@ -118,8 +121,8 @@ class Report:
                                "sent" if self.mode == "fan-out" else Outcome.SUBMITTED.value, 0)
 
     @property
-    def failed(self) -> int:
-        return self.counts.get(Outcome.ERROR.value, 0)
+    def failed(self) -> bool:
+        return bool(self.counts.get(Outcome.ERROR.value, 0) or self.failure)
 
     def as_dict(self) -> Dict[str, Any]:
         seconds = self.seconds
@@ -134,7 +137,7 @@ class Report:
                                "amount": round(self.scans * self.price_per_1000 / 1000.0, 4),
                                "currency": "CNY", "assumed_price": True},
             "interrupted": self.interrupted, "complete": self.complete, "resumed_from": self.resumed_from,
-            "errors": self.errors[:50],
+            "failure": self.failure, "errors": self.errors[:50],
         }
 
 
@@ -199,7 +202,6 @@ class Backfill:
         mode = "dry-run" if options.dry_run else "fan-out" if options.invoker else "scan"
         self.report = Report(options.bucket, options.prefix, mode, price_per_1000=options.price_per_1000)
         self.limiter = TokenBucket(options.rps) if options.rps else None
-        self.total: Optional[int] = None          # objects to go, once count_remaining() has run
         self._lock = threading.Lock()
         self._claimed: Set[str] = set()
         self._start: Dict[str, str] = {}
@@ -246,8 +248,9 @@ class Backfill:
             self.options.versioned = str(answer.get("Status", "")).lower() in ("enabled", "suspended")
         return bool(self.options.versioned)
 
-    def pages(self, start: Optional[Dict[str, str]] = None) -> Iterator[Page]:
-        start = dict(self._start if start is None else start)
+    def pages(self) -> Iterator[Page]:
+        """The listing from the checkpoint's marker (or the start), one page at a time."""
+        start = dict(self._start)
         return self._version_pages(start) if self._is_versioned() else self._object_pages(start)
 
     def _object_pages(self, start: Dict[str, str]) -> Iterator[Page]:
@@ -257,8 +260,7 @@ class Backfill:
             items = list(islice(self.gateway.list(o.bucket, o.prefix, marker, o.page_size), o.page_size))
             if not items:
                 return
-            entries = [Entry(str(i["Key"]), int(i.get("Size") or 0), str(i.get("ETag") or ""),
-                             str(i.get("StorageClass") or "STANDARD").upper()) for i in items]
+            entries = [Entry.listed(item) for item in items]
             marker = entries[-1].key
             yield Page(entries, {"key": marker})
             if len(items) < o.page_size:
@@ -274,14 +276,9 @@ class Backfill:
                              MaxKeys=o.page_size) or {}
             versions = page.get("Version") or []
             versions = versions if isinstance(versions, list) else [versions]
-            entries = []
-            for v in versions:
-                if str(v.get("IsLatest", "")).lower() != "true":
-                    continue
-                vid = str(v.get("VersionId") or "")
-                entries.append(Entry(str(v["Key"]), int(v.get("Size") or 0), str(v.get("ETag") or ""),
-                                     str(v.get("StorageClass") or "STANDARD").upper(),
-                                     None if vid in ("", "null") else vid))
+            # "null": written while versioning was off or suspended; its claim is keyed by ETag.
+            entries = [Entry.listed(v, None if str(v.get("VersionId") or "null") == "null" else str(v["VersionId"]))
+                       for v in versions if str(v.get("IsLatest", "")).lower() == "true"]
             truncated = str(page.get("IsTruncated", "false")).lower() == "true"
             if truncated:
                 key_marker = str(page.get("NextKeyMarker") or "")
@@ -306,15 +303,6 @@ class Backfill:
         self.report.ledger_claims = len(claimed)
         return claimed - names("retry")
 
-    def count_remaining(self) -> None:
-        """List everything still to go (for the progress bar's ETA); costs one more listing."""
-        total = 0
-        for page in self.pages():
-            if self.stop.is_set():
-                return
-            total += len(page.entries)
-        self.total = total
-
     # -- deciding and scanning ------------------------------------------------------------------
     def triage(self, entry: Entry) -> str:
         """What the listing alone decides: skipped, already scanned, (dry run) unscannable, or scan."""
@@ -333,37 +321,48 @@ class Backfill:
             return UNSCANNABLE
         return SCAN
 
-    def _done(self, entries: List[Entry], outcome: str, scan_bytes: bool = False) -> None:
+    def _done(self, entries: List[Entry], outcome: str, scan_bytes: bool = False, reason: str = "") -> None:
+        size = sum(e.size for e in entries)
         with self._lock:
-            self.report.add(outcome, len(entries))
-            self.report.processed += len(entries)
-            size = sum(e.size for e in entries)
-            self.report.processed_bytes += size
-            if scan_bytes:
-                self.report.scan_bytes += size
+            r = self.report
+            r.counts[outcome] = r.counts.get(outcome, 0) + len(entries)
+            r.processed += len(entries)
+            r.processed_bytes += size
+            r.scan_bytes += size if scan_bytes else 0
+            if outcome == Outcome.ERROR.value:
+                where = entries[0].key if len(entries) == 1 else f"{entries[0].key} .. {entries[-1].key}"
+                r.errors.append({"key": where, "reason": reason})
 
-    def _scan(self, entry: Entry) -> None:
+    def _scan(self, entries: List[Entry]) -> None:
+        entry = entries[0]
         try:
             result = self.scanner.scan_object(self.options.bucket, [entry.key], entry.version_id)
             outcome, reason = result.outcome.value, result.reason
         except Exception as exc:  # a bug must not sink the run: count it, keep going
             outcome, reason = Outcome.ERROR.value, f"{type(exc).__name__}: {exc}"
-        if outcome == Outcome.ERROR.value:
-            with self._lock:
-                self.report.errors.append({"key": entry.key, "reason": reason})
-        self._done([entry], outcome, scan_bytes=outcome == Outcome.SUBMITTED.value)
+        self._done(entries, outcome, scan_bytes=outcome == Outcome.SUBMITTED.value, reason=reason)
 
     def _invoke(self, entries: List[Entry], event: Dict[str, Any]) -> None:
         try:
             self.options.invoker.invoke(event)
-            with self._lock:
-                self.report.invocations += 1
-            self._done(entries, "sent", scan_bytes=True)
         except (InvokeError, CosguardError) as exc:
-            with self._lock:
-                self.report.errors.append({"key": f"{entries[0].key} .. {entries[-1].key}",
-                                           "reason": f"invoke failed for {len(entries)} records: {exc}"})
-            self._done(entries, Outcome.ERROR.value)
+            self._done(entries, Outcome.ERROR.value, reason=f"invoke failed for {len(entries)} records: {exc}")
+            return
+        with self._lock:
+            self.report.invocations += 1
+        self._done(entries, "sent", scan_bytes=True)
+
+    def _work(self, to_scan: List[Entry]) -> List[tuple]:
+        """(function, entries, extra args) per unit of work: one object, or one fan-out batch."""
+        if self.options.invoker is None:
+            return [(self._scan, [entry]) for entry in to_scan]
+        o, records = self.options, {}
+        for entry in to_scan:
+            record = synthetic_record(ObjectRef(o.bucket, entry.key, entry.size, entry.version_id),
+                                      self.settings.region, function=o.function, namespace=o.namespace)
+            records[id(record)] = (entry, record)   # batch_events keeps the dicts: map them back
+        return [(self._invoke, [records[id(r)][0] for r in event["Records"]], event)
+                for event in batch_events([r for _, r in records.values()], o.batch_size)]
 
     def _throttle(self, n: int) -> bool:
         """Wait for `n` tokens; False when asked to stop meanwhile."""
@@ -385,20 +384,10 @@ class Backfill:
         if self.options.dry_run:
             self._done(to_scan, "to_scan", scan_bytes=True)
             return True
-        work: List[tuple] = []
-        if self.options.invoker is not None:
-            refs = [(entry, self._record(entry)) for entry in to_scan]
-            entry_of = {id(record): entry for entry, record in refs}  # batch_events keeps the dicts
-            for event in batch_events([record for _, record in refs], self.options.batch_size):
-                work.append((self._invoke, [entry_of[id(r)] for r in event["Records"]], event))
-        else:
-            work = [(self._scan, entry) for entry in to_scan]
         futures: List[Future] = []
         complete = True
-        for item in work:
-            fn, args = item[0], item[1:]
-            n = len(args[0]) if fn == self._invoke else 1
-            if not self._throttle(n):
+        for fn, entries, *extra in self._work(to_scan):
+            if not self._throttle(len(entries)):   # --rps counts scans: a batch costs its records
                 complete = False
                 break
             slots.acquire()
@@ -406,16 +395,10 @@ class Backfill:
                 slots.release()
                 complete = False
                 break
-            future = pool.submit(fn, *args)
-            future.add_done_callback(lambda _: slots.release())
-            futures.append(future)
+            futures.append(pool.submit(fn, entries, *extra))
+            futures[-1].add_done_callback(lambda _: slots.release())
         wait(futures)
         return complete
-
-    def _record(self, entry: Entry) -> Dict[str, Any]:
-        return synthetic_record(ObjectRef(self.options.bucket, entry.key, entry.size, entry.version_id),
-                                self.settings.region, function=self.options.function,
-                                namespace=self.options.namespace)
 
     def _save(self, marker: Dict[str, str], complete: bool) -> None:
         if not self.options.checkpoint or self.options.dry_run:
@@ -433,10 +416,19 @@ class Backfill:
         if report.complete:  # resuming a finished checkpoint: nothing left to do
             report.finished = time.monotonic()
             return report
-        self._claimed = self.load_claims()
-        report.versioned = self._is_versioned()
-        slots = threading.Semaphore(self.options.workers)
         marker = dict(self._start)
+        try:
+            self._claimed = self.load_claims()
+            report.versioned = self._is_versioned()
+            report.complete = self._pages(marker)
+        except CloudError as exc:  # listing kept failing after retries: stop, keep the checkpoint
+            report.failure = f"{exc.operation or 'listing'}: {exc}"
+        report.finished = time.monotonic()
+        return report
+
+    def _pages(self, marker: Dict[str, str]) -> bool:
+        """Every page in turn, the checkpoint saved after each; True when the listing was exhausted."""
+        report, slots = self.report, threading.Semaphore(self.options.workers)
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="cosguard-backfill") as pool:
             for page in self.pages():
                 with self._lock:
@@ -445,14 +437,11 @@ class Backfill:
                 if self.stop.is_set() or not self._process(page, pool, slots):
                     report.interrupted = True
                     self._save(marker, complete=False)  # same marker: the partial page is redone
-                    break
+                    return False
                 report.pages += 1
                 marker = page.marker
                 self._save(marker, complete=False)
                 if self.on_page is not None:
                     self.on_page(report, marker)
-            else:
-                report.complete = True
-                self._save(marker, complete=True)
-        report.finished = time.monotonic()
-        return report
+        self._save(marker, complete=True)
+        return True

@@ -57,15 +57,22 @@ class ProgressBar:
 
     def __init__(self, backfill: Backfill, stream=None, interval: float = 0.5):
         self.backfill, self.stream, self.interval = backfill, stream or sys.stderr, interval
+        self.total: Optional[int] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="cosguard-progress")
         self._counter = threading.Thread(target=self._count, daemon=True, name="cosguard-count")
 
     def _count(self) -> None:
+        """Objects still to go, for the ETA: one more listing (pages only), alongside the run."""
+        total = 0
         try:
-            self.backfill.count_remaining()
+            for page in self.backfill.pages():
+                if self._stop.is_set():
+                    return
+                total += len(page.entries)
         except Exception:  # the ETA is a nicety: a failed count leaves it unknown
-            pass
+            return
+        self.total = total
 
     def start(self) -> "ProgressBar":
         self._counter.start()
@@ -78,7 +85,7 @@ class ProgressBar:
             self.stream.flush()
 
     def line(self) -> str:
-        r, total = self.backfill.report, self.backfill.total
+        r, total = self.backfill.report, self.total
         rate = r.processed / r.seconds if r.seconds > 0 else 0.0
         done = f"{r.processed:,}/{total:,} objects" if total else f"{r.processed:,} objects"
         eta = "?"
@@ -113,7 +120,8 @@ def summary_line(report: Report) -> str:
         ("sent", "error", "skipped", "already_scanned") if report.mode == "fan-out" else \
         ("submitted", "duplicate", "unscannable", "skipped", "already_scanned", "gone", "error")
     parts += [f"{c.get(n, 0):,} {n.replace('_', ' ')}" for n in names]
-    state = "interrupted" if report.interrupted else "complete" if report.complete else "stopped"
+    state = "failed" if report.failure else "interrupted" if report.interrupted else \
+        "complete" if report.complete else "stopped"
     rate = report.processed / report.seconds if report.seconds > 0 else 0.0
     return (f"backfill {report.bucket}/{report.prefix} {report.mode} {state}: " + ", ".join(parts)
             + f"; {_size(report.scan_bytes)} to scan; {report.seconds:.1f} s ({rate:,.1f} obj/s)")
@@ -181,6 +189,8 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
     print(summary_line(report), file=sys.stderr)
+    if report.failure:
+        print(f"cosguard backfill: stopped early: {report.failure}", file=sys.stderr)
     if args.json:
         print_json(report.as_dict())
     else:

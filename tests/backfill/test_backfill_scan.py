@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 
 from conftest import mixed
 
@@ -110,16 +111,28 @@ def test_versioned_bucket_lists_versions_and_skips_scanned_versions_without_head
     assert len(keys) == 30 and set(keys.values()) == {1}
 
 
+def _busiest_second(times):
+    return max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+
+
 def test_rps_caps_the_submission_rate(stack):
     stack.cloud.ci.faults.drop_callback_rate = 1.0
     stack.seed(mixed(31))
-    _, report = stack.backfill(workers=8, rps=15)
+    runtime = stack.runtime()
+    started = []
+    scan_object = runtime.scanner.scan_object
+    runtime.scanner.scan_object = lambda *a, **k: (started.append(time.monotonic()), scan_object(*a, **k))[1]
+
+    _, report = stack.backfill(runtime, workers=8, rps=15)
+
     assert report.counts == {"submitted": 31}
-    times = sorted(j.creation_time.timestamp() for j in stack.cloud.ci.backend.jobs.values())
-    assert times[-1] - times[0] >= 30 / 15 - 0.15                    # 31 submissions at 15/s: ≥ 2 s
-    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-    assert busiest <= 16, busiest                                     # never more than 15 (+1 burst) a second
-    assert report.seconds < 30 / 15 + 2.0                             # and the cap is not much slower
+    assert max(started) - min(started) >= 30 / 15 - 0.05          # 31 scans at 15/s: 2 s at least
+    assert _busiest_second(started) <= 16                          # 15 a second (+1: the burst)
+    assert report.seconds < 30 / 15 + 3.0                          # and the cap is not much slower
+    # Seen from CI, each submission comes after its HEAD and claim, so it jitters a little.
+    created = sorted(j.creation_time.timestamp() for j in stack.cloud.ci.backend.jobs.values())
+    assert created[-1] - created[0] >= 30 / 15 - 0.3
+    assert _busiest_second(created) <= 18
 
 
 def test_token_bucket_waits_the_debt_off():

@@ -105,3 +105,14 @@ def test_ctrl_c_stops_after_in_flight_work_and_resume_finishes(stack, tmp_path, 
     assert second["complete"] and second["counts"]["submitted"] == 40 - first["counts"]["submitted"]
     jobs = collections.Counter(j.object_key for j in stack.cloud.ci.backend.jobs.values())
     assert len(jobs) == 40 and set(jobs.values()) == {1}
+
+
+def test_a_listing_that_keeps_failing_stops_the_run_with_exit_1(stack, tmp_path, capsys):
+    stack.seed(mixed(3))
+    stack.cloud.cos.faults.deny(stack.intake, ["GetBucket"])
+    assert _main(stack, tmp_path, "--json") == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert "AccessDenied" in report["failure"] and not report["complete"] and report["listed"] == 0
+    assert "stopped early" in captured.err and "failed" in captured.err
+    assert stack.submits() == 0
