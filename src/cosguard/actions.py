@@ -84,8 +84,7 @@ class Actions:
         try:
             metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
             metadata[MANIFEST_META] = encode_manifest(manifest)
-            self.gateway.copy(info, bucket, key, metadata=metadata)
-            copied = self.gateway.head(bucket, key)
+            copied = self.gateway.copy(info, bucket, key, metadata=metadata)
             self.tag(copied, status, manifest.get("job_id"), existing={})
         except PreconditionFailed as exc:  # CopySourceIfMatch: overwritten since it was scanned
             raise StaleObjectError(f"{info.bucket}/{info.key} changed before quarantine") from exc
@@ -103,8 +102,7 @@ class Actions:
         assert destination is not None
         bucket, key = destination.for_source(info.bucket), destination.prefix + info.key
         try:
-            self.gateway.copy(info, bucket, key)
-            copied = self.gateway.head(bucket, key)
+            copied = self.gateway.copy(info, bucket, key)
             tags = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
             self.tag(copied, ScanStatus.CLEAN, job_id, existing=tags)
         except PreconditionFailed as exc:

@@ -140,8 +140,11 @@ class CloudGateway:
                    Tagging=tagging, **extra)
 
     def copy(self, source: ObjectInfo, bucket: str, key: str,
-             metadata: Optional[Mapping[str, str]] = None) -> None:
-        """Server-side copy of exactly `source` (its version); `metadata` replaces the copy's."""
+             metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
+        """Server-side copy of exactly `source` (its version); `metadata` replaces the copy's.
+
+        Returns the copy as HEAD would describe it (no tags yet), without a HEAD.
+        """
         copy_source = {"Bucket": source.bucket, "Key": source.key, "Region": self.settings.region}
         if source.version_id:
             copy_source["VersionId"] = source.version_id
@@ -155,13 +158,17 @@ class CloudGateway:
         if source.size <= self.single_copy_limit:
             if source.etag:
                 kwargs["CopySourceIfMatch"] = source.etag
-            self._call("CopyObject", self.cos.copy_object, Bucket=bucket, Key=key,
-                       CopySource=copy_source, CopyStatus=status, **kwargs)
+            answer = self._call("CopyObject", self.cos.copy_object, Bucket=bucket, Key=key,
+                                CopySource=copy_source, CopyStatus=status, **kwargs) or {}
         else:
-            self._multipart_copy(source, copy_source, bucket, key, kwargs)
+            answer = self._multipart_copy(source, copy_source, bucket, key, kwargs) or {}
+        lower = {str(k).lower(): v for k, v in answer.items() if isinstance(v, str)}
+        return dataclasses.replace(source, bucket=bucket, key=key, version_id=lower.get("x-cos-version-id"),
+                                   etag=lower.get("etag", source.etag), tag_count=0,
+                                   metadata=dict(metadata) if metadata is not None else source.metadata)
 
     def _multipart_copy(self, source: ObjectInfo, copy_source: Dict[str, Any], bucket: str, key: str,
-                        kwargs: Dict[str, Any]) -> None:
+                        kwargs: Dict[str, Any]) -> Dict[str, Any]:
         """Part by part, server-side; aborted on failure so no orphan parts are billed.
 
         (The SDK's managed `copy()` HEADs the source through an endpoint built from CopySource, which
@@ -180,8 +187,8 @@ class CloudGateway:
                                     CopySourceRange=f"bytes={offset}-{last}",
                                     **({"CopySourceIfMatch": source.etag} if source.etag else {}))
                 parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-            self._call("CompleteMultipartUpload", self.cos.complete_multipart_upload, Bucket=bucket, Key=key,
-                       UploadId=upload_id, MultipartUpload={"Part": parts})
+            return self._call("CompleteMultipartUpload", self.cos.complete_multipart_upload, Bucket=bucket,
+                              Key=key, UploadId=upload_id, MultipartUpload={"Part": parts})
         except CloudError:
             try:
                 self._call("AbortMultipartUpload", self.cos.abort_multipart_upload, Bucket=bucket, Key=key,

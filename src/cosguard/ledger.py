@@ -164,13 +164,24 @@ class Ledger:
         except NotFoundError:
             pass
 
+    def open_job_keys(self) -> Iterator[str]:
+        """The ledger keys of every unfinished job: one listing, no reads (callers read in parallel)."""
+        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}jobs/"):
+            yield item["Key"]
+
+    def read_job(self, key: str) -> Optional[JobEntry]:
+        """One entry by its ledger key; None when it was closed meanwhile."""
+        try:
+            return JobEntry.from_doc(self.gateway.get_json(self.bucket, key))
+        except NotFoundError:
+            return None
+
     def open_jobs(self) -> Iterator[JobEntry]:
         """Every unfinished job: one listing of jobs/ plus one read per entry."""
-        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}jobs/"):
-            try:
-                yield JobEntry.from_doc(self.gateway.get_json(self.bucket, item["Key"]))
-            except NotFoundError:  # closed while we listed
-                continue
+        for key in self.open_job_keys():
+            entry = self.read_job(key)
+            if entry is not None:
+                yield entry
 
     def closed_jobs(self) -> Iterator[JobEntry]:
         for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}closed/"):

@@ -74,8 +74,7 @@ class Restorer:
         metadata = {k: v for k, v in quarantined.metadata.items() if k not in (MANIFEST_META, RELEASED_META)}
         metadata[RELEASED_META] = released_marker(self.settings.callback_token, origin_bucket, origin_key,
                                                   quarantined.etag)
-        self.gateway.copy(quarantined, origin_bucket, origin_key, metadata=metadata)
-        restored = self.gateway.head(origin_bucket, origin_key)
+        restored = self.gateway.copy(quarantined, origin_bucket, origin_key, metadata=metadata)
         self.actions.tag(restored, ScanStatus.RELEASED, manifest.get("job_id"), existing={})
         self.gateway.delete(bucket, key, quarantined.version_id)
         job_id = manifest.get("job_id")

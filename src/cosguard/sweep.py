@@ -66,8 +66,8 @@ class Sweeper:
         report = SweepReport()
         served = set(buckets or self.settings.buckets)
         for ledger in self.ledgers(buckets):
-            entries = [e for e in ledger.open_jobs() if e.bucket in served]
-            self._parallel(lambda entry: self._settle(ledger, entry, report), entries)
+            keys = list(ledger.open_job_keys())
+            self._parallel(lambda key: self._settle_key(ledger, key, served, report), keys)
             if resubmit:
                 retries = [r for r in ledger.retries() if r.get("bucket") in served]
                 self._parallel(lambda doc: self._resubmit(ledger, doc, report), retries)
@@ -83,8 +83,13 @@ class Sweeper:
             for future in [pool.submit(contextvars.copy_context().run, work, item) for item in items]:
                 future.result()
 
+    def _settle_key(self, ledger: Ledger, key: str, served: set, report: SweepReport) -> None:
+        entry = ledger.read_job(key)
+        if entry is not None and entry.bucket in served:
+            self._settle(ledger, entry, report)
+
     def _settle(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
-        result = self.verdicts.apply(entry.bucket, entry.job_id)
+        result = self.verdicts.apply(entry.bucket, entry.job_id, entry)
         if result.http_status == 404:  # CI no longer knows the job: scan the object again
             ledger.settle_claim(ObjectInfo(entry.bucket, entry.key, entry.size, entry.etag, "", entry.version_id,
                                            0, {}), "failed", reason="job unknown to CI")

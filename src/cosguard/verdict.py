@@ -61,10 +61,13 @@ class VerdictService:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
                       clock=self.clock)
 
-    def apply(self, bucket: str, job_id: str) -> VerdictResult:
-        """Re-query `job_id` on `bucket` and act on the answer; never raises for cloud failures."""
+    def apply(self, bucket: str, job_id: str, entry: Optional[JobEntry] = None) -> VerdictResult:
+        """Re-query `job_id` on `bucket` and act on the answer; never raises for cloud failures.
+
+        `entry` is the job's ledger entry when the caller has just read it (the sweep).
+        """
         try:
-            result = self._apply(bucket, job_id)
+            result = self._apply(bucket, job_id, entry)
         except CloudError as exc:
             status = 503 if exc.retryable else 502
             result = VerdictResult(job_id, Outcome.ERROR, status, f"{exc.code or type(exc).__name__}: {exc}",
@@ -79,7 +82,7 @@ class VerdictService:
             self.notifier(result)
         return result
 
-    def _apply(self, bucket: str, job_id: str) -> VerdictResult:
+    def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry]) -> VerdictResult:
         try:
             job = self.gateway.query_virus_job(bucket, job_id)
         except NotFoundError:
@@ -87,7 +90,7 @@ class VerdictService:
         if not job.finished:
             return VerdictResult(job_id, Outcome.PENDING, 200, f"job is {job.state}", bucket, job.object_key, job=job)
         ledger = self.ledger(bucket)
-        entry = ledger.get_job(job_id)
+        entry = entry or ledger.get_job(job_id)
         if entry is None:
             return VerdictResult(job_id, Outcome.PENDING, 503, "job not yet recorded by the submitter",
                                  bucket, job.object_key, job=job)
