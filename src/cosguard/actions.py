@@ -76,39 +76,34 @@ class Actions:
 
     def quarantine(self, info: ObjectInfo, manifest: Mapping[str, Any],
                    status: ScanStatus = ScanStatus.INFECTED) -> str:
-        """Copy the scanned version to quarantine with its manifest, tag it, then delete it.
-
-        Raises QuarantineError (original untouched) when the copy or its tagging fails.
-        """
+        """Copy the scanned version to quarantine with its manifest (next to the user's metadata),
+        tag it, then delete the original. QuarantineError (original untouched) if the copy fails."""
+        metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
+        metadata[MANIFEST_META] = encode_manifest(manifest)
         bucket, key = self.quarantine_location(info)
-        try:
-            metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
-            metadata[MANIFEST_META] = encode_manifest(manifest)
-            copied = self.gateway.copy(info, bucket, key, metadata=metadata)
-            self.tag(copied, status, manifest.get("job_id"), existing={})
-        except PreconditionFailed as exc:  # CopySourceIfMatch: overwritten since it was scanned
-            raise StaleObjectError(f"{info.bucket}/{info.key} changed before quarantine") from exc
-        except CloudError as exc:
-            raise QuarantineError(f"copy to {bucket}/{key} failed, original kept: {exc}") from exc
-        self._delete_original(info)
-        return f"{bucket}/{key}"
+        return self._relocate(info, bucket, key, status, manifest.get("job_id"), {}, metadata)
 
     def delete(self, info: ObjectInfo) -> None:
         self._delete_original(info)
 
-    def promote(self, info: ObjectInfo, job_id: str) -> str:
-        """Fail-closed mode: copy a clean object to the destination, tag it, remove the intake copy."""
+    def promote(self, info: ObjectInfo, job_id: str, tags: Mapping[str, str]) -> str:
+        """Fail-closed mode: copy a clean object to the destination with its tags, tag it clean,
+        remove the intake copy."""
         destination = self.settings.clean_destination
         assert destination is not None
         bucket, key = destination.for_source(info.bucket), destination.prefix + info.key
+        return self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags)
+
+    def _relocate(self, info: ObjectInfo, bucket: str, key: str, status: ScanStatus, job_id: Optional[str],
+                  tags: Mapping[str, str], metadata: Optional[Mapping[str, str]] = None) -> str:
+        """Server-side copy, tag the copy, then delete the original: a failed copy deletes nothing."""
         try:
-            copied = self.gateway.copy(info, bucket, key)
-            tags = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
-            self.tag(copied, ScanStatus.CLEAN, job_id, existing=tags)
-        except PreconditionFailed as exc:
-            raise StaleObjectError(f"{info.bucket}/{info.key} changed before promotion") from exc
+            copied = self.gateway.copy(info, bucket, key, metadata=metadata)
+            self.tag(copied, status, job_id, existing=tags)
+        except PreconditionFailed as exc:  # CopySourceIfMatch: overwritten since it was scanned
+            raise StaleObjectError(f"{info.bucket}/{info.key} changed before it could be moved") from exc
         except CloudError as exc:
-            raise QuarantineError(f"promotion to {bucket}/{key} failed, original kept: {exc}") from exc
+            raise QuarantineError(f"copy to {bucket}/{key} failed, original kept: {exc}") from exc
         self._delete_original(info)
         return f"{bucket}/{key}"
 

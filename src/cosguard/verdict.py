@@ -164,7 +164,7 @@ class VerdictService:
             return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
         if job.clean:
             if settings.clean_destination is not None:
-                return Outcome.PROMOTED, self.actions.promote(info, job.job_id), {}
+                return Outcome.PROMOTED, self.actions.promote(info, job.job_id, tags), {}
             self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=tags)
             return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
         reason = f"job {job.state}: {job.code or 'no code'} {job.message}".strip()
