@@ -142,3 +142,21 @@ def test_token_bucket_waits_the_debt_off():
     assert bucket.reserve() == 0.25 and bucket.reserve() == 0.5  # then 4 a second, queued in order
     now[0] += 10.0
     assert bucket.reserve(3) == 0.25                             # refilled only up to the burst
+
+
+def test_suspended_versioning_matches_null_versions_by_etag(stack):
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    runtime = stack.runtime()
+    put = lambda key: stack.cos.put_object(Bucket=stack.intake, Key=key, Body=key.encode())  # noqa: E731
+    put("before.txt")                                       # written unversioned: version "null"
+    assert runtime.scanner.scan_object(stack.intake, ["before.txt"]).outcome.value == "submitted"
+    stack.cos.put_bucket_versioning(Bucket=stack.intake, Status="Enabled")
+    put("during.txt")                                       # a real version id
+    vid = stack.cos.head_object(Bucket=stack.intake, Key="during.txt")["x-cos-version-id"]
+    assert runtime.scanner.scan_object(stack.intake, ["during.txt"], vid).outcome.value == "submitted"
+    stack.cos.put_bucket_versioning(Bucket=stack.intake, Status="Suspended")
+    put("after.txt")                                        # "null" again
+    heads = stack.heads()
+    _, report = stack.backfill(runtime)
+    assert report.versioned and report.counts == {"already_scanned": 2, "submitted": 1}
+    assert stack.heads() - heads == 1 and stack.jobs() == 3
