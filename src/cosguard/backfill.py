@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 from .cloud import ObjectInfo, translate_sdk_errors
 from .errors import CloudError, CosguardError
-from .invoke import InvokeError, Invoker, ObjectRef, batch_events, synthetic_record
+from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
 from .ledger import digest
 from .retry import call_with_retry
 from .rules import skip_reason, unscannable_reason
@@ -345,7 +345,7 @@ class Backfill:
     def _invoke(self, entries: List[Entry], event: Dict[str, Any]) -> None:
         try:
             self.options.invoker.invoke(event)
-        except (InvokeError, CosguardError) as exc:
+        except Exception as exc:  # InvokeError, or a bug: the batch is counted as failed, the run goes on
             self._done(entries, Outcome.ERROR.value, reason=f"invoke failed for {len(entries)} records: {exc}")
             return
         with self._lock:

@@ -6,7 +6,6 @@ import argparse
 import signal
 import sys
 import threading
-import time
 from typing import Any, Optional
 
 from . import logs
