@@ -171,6 +171,9 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
                       versioned={"auto": None, "yes": True, "no": False}[args.versioned],
                       invoker=invoker, batch_size=args.batch_size, function=args.function or "scan_on_upload",
                       namespace=args.namespace)
+    if not (args.dry_run or args.fan_out or rt.settings.callback_url):
+        print("cosguard backfill: COSGUARD_CALLBACK_URL is not set, so CI will not call back: verdicts "
+              "wait for the reconcile sweep", file=sys.stderr)
     stop = threading.Event()
     try:
         backfill = Backfill(rt, options, stop=stop)

@@ -116,3 +116,12 @@ def test_a_listing_that_keeps_failing_stops_the_run_with_exit_1(stack, tmp_path,
     assert "AccessDenied" in report["failure"] and not report["complete"] and report["listed"] == 0
     assert "stopped early" in captured.err and "failed" in captured.err
     assert stack.submits() == 0
+
+
+def test_without_a_callback_url_the_operator_is_told_verdicts_wait_for_the_sweep(stack, tmp_path, capsys):
+    stack.seed(mixed(1))
+    env = tmp_path / "no-callback.env"
+    env.write_text("".join(f"{k}={v}\n" for k, v in stack.env.items() if k != "COSGUARD_CALLBACK_URL"))
+    assert main(["backfill", "--env-file", str(env), "--bucket", stack.intake]) == 0
+    assert "COSGUARD_CALLBACK_URL is not set" in capsys.readouterr().err
+    assert stack.jobs() == 1
