@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
-from .cloud import ObjectInfo, translate_sdk_errors
+from .cloud import ObjectInfo
 from .errors import CloudError, CosguardError
 from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
 from .ledger import digest
-from .retry import call_with_retry
+from .retry import TokenBucket
 from .rules import skip_reason, unscannable_reason
 from .status import Outcome
 
@@ -141,30 +141,6 @@ class Report:
         }
 
 
-class TokenBucket:
-    """At most `rate` tokens a second, `burst` at once; callers over budget wait their turn.
-
-    A caller takes its tokens at once (the balance may go negative) and sleeps off the debt, so
-    concurrent callers queue up fairly without holding the lock while they sleep.
-    """
-
-    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate, self.capacity, self.clock = float(rate), max(1.0, float(burst)), clock
-        self.tokens, self.updated = self.capacity, clock()
-        self._lock = threading.Lock()
-
-    def reserve(self, n: float = 1.0) -> float:
-        """Take `n` tokens; the seconds to wait before using them."""
-        with self._lock:
-            now = self.clock()
-            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            self.tokens -= n
-            return max(0.0, -self.tokens / self.rate)
-
-
 def read_checkpoint(path: str) -> Dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as handle:
@@ -232,20 +208,10 @@ class Backfill:
                 o.versioned = bool(doc.get("versioned"))
 
     # -- listing ---------------------------------------------------------------------------
-    def _sdk(self, operation: str, fn, **kwargs):
-        """An SDK call CloudGateway has no method for, with the gateway's error mapping and retries."""
-        def once():
-            with translate_sdk_errors(operation):
-                return fn(**kwargs)
-        return call_with_retry(once, attempts=self.settings.max_attempts, deadline=self.gateway.deadline,
-                               backoff=self.gateway.backoff)
-
     def _is_versioned(self) -> bool:
         if self.options.versioned is None:
-            answer = self._sdk("GetBucketVersioning", self.gateway.cos.get_bucket_versioning,
-                               Bucket=self.options.bucket) or {}
             # Suspended still holds versions written while it was enabled: list versions there too.
-            self.options.versioned = str(answer.get("Status", "")).lower() in ("enabled", "suspended")
+            self.options.versioned = self.gateway.versioning_status(self.options.bucket) in ("enabled", "suspended")
         return bool(self.options.versioned)
 
     def pages(self) -> Iterator[Page]:
@@ -271,9 +237,7 @@ class Backfill:
         o = self.options
         key_marker, version_marker = start.get("key", ""), start.get("version", "")
         while True:
-            page = self._sdk("ListObjectVersions", self.gateway.cos.list_objects_versions, Bucket=o.bucket,
-                             Prefix=o.prefix, KeyMarker=key_marker, VersionIdMarker=version_marker,
-                             MaxKeys=o.page_size) or {}
+            page = self.gateway.list_versions_page(o.bucket, o.prefix, key_marker, version_marker, o.page_size)
             versions = page.get("Version") or []
             versions = versions if isinstance(versions, list) else [versions]
             # "null": written while versioning was off or suspended; its claim is keyed by ETag.

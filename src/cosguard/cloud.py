@@ -218,6 +218,17 @@ class CloudGateway:
         """A plain upload (the verify command's test files)."""
         self._call("PutObject", self.cos.put_object, Bucket=bucket, Key=key, Body=body)
 
+    def versioning_status(self, bucket: str) -> str:
+        """`enabled`, `suspended`, or "" for a bucket that never had versioning."""
+        answer = self._call("GetBucketVersioning", self.cos.get_bucket_versioning, Bucket=bucket) or {}
+        return str(answer.get("Status") or "").lower()
+
+    def list_versions_page(self, bucket: str, prefix: str, key_marker: str, version_marker: str,
+                           page_size: int = 1000) -> Dict[str, Any]:
+        """One page of ListObjectVersions, as the SDK returns it."""
+        return self._call("ListObjectVersions", self.cos.list_objects_versions, Bucket=bucket, Prefix=prefix,
+                          KeyMarker=key_marker, VersionIdMarker=version_marker, MaxKeys=page_size) or {}
+
     # -- small JSON documents (the ledger) ---------------------------------------------------
     def put_json(self, bucket: str, key: str, document: Mapping[str, Any], *, if_absent: bool = False) -> None:
         """Write a JSON document; with `if_absent`, PreconditionFailed when the key exists."""

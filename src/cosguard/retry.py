@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from typing import Any, Callable, Mapping, Optional, TypeVar
 
@@ -68,3 +69,27 @@ def call_with_retry(fn: Callable[[], T], *, attempts: int, deadline: Deadline,
             if not deadline.allows(pause):
                 raise
             backoff.sleep(pause)
+
+
+class TokenBucket:
+    """At most `rate` tokens a second, `burst` at once; callers over budget wait their turn.
+
+    A caller takes its tokens at once (the balance may go negative) and sleeps off the debt, so
+    concurrent callers queue up fairly without holding the lock while they sleep.
+    """
+
+    def __init__(self, rate: float, burst: float = 1.0, clock: Callable[[], float] = time.monotonic):
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate, self.capacity, self.clock = float(rate), max(1.0, float(burst)), clock
+        self.tokens, self.updated = self.capacity, clock()
+        self._lock = threading.Lock()
+
+    def reserve(self, n: float = 1.0) -> float:
+        """Take `n` tokens; the seconds to wait before using them."""
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            self.tokens -= n
+            return max(0.0, -self.tokens / self.rate)

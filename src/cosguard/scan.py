@@ -158,8 +158,10 @@ class Scanner:
         except CloudError as exc:
             # A job nobody recorded would never be acted on: release the claim so the retry of this
             # invocation submits again (an orphan job's callback finds no ledger entry and is ignored).
+            reason = f"job {job_id} not recorded: {exc}"
             try:
-                ledger.settle_claim(info, "failed", reason=f"job {job_id} not recorded: {exc}")
+                ledger.settle_claim(info, "failed", reason=reason)
+                ledger.record_retry(bucket, info.key, version_token(info), reason, retryable=True)
             except CloudError:
                 pass  # the claim's lease runs out with this invocation's deadline
             raise

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import mixed
+from backfill_support import mixed
 
 from cosguard.backfill import DEFAULT_PRICE_PER_1000
 

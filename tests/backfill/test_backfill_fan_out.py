@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import FakeScfApi, mixed
+from backfill_support import FakeScfApi, mixed
 
 from cosguard.backfill import Backfill, Options
 from cosguard.invoke import LocalInvoker

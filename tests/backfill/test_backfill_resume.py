@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from conftest import mixed
+from backfill_support import mixed
 
 from cosguard.backfill import Backfill, BackfillError, Options
 

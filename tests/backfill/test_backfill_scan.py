@@ -6,9 +6,9 @@ import collections
 import json
 import time
 
-from conftest import mixed
+from backfill_support import mixed
 
-from cosguard.backfill import TokenBucket
+from cosguard.retry import TokenBucket
 
 
 def _counter_delta(after, before):

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from conftest import mixed
+from backfill_support import mixed
 
 from cosguard.cli import main
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import FakeScfApi
+from backfill_support import FakeScfApi
 from helpers import load_event
 
 from cosguard.events import CosUploadEvent
