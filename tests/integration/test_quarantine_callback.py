@@ -93,11 +93,16 @@ def test_failed_job_marks_error_with_code_and_message(deploy):
     assert closed["outcome"] == "error" and closed["manifest"]["reason"].startswith("job Failed")
 
 
-def test_wrong_token_is_401_and_nothing_moves(deployment):
+def test_wrong_token_is_401_and_nothing_moves(deployment, capsys):
     deployment.cloud.ci.faults.drop_callback_rate = 1.0
     job_id = upload_and_settle(deployment, "eicar.com", eicar())
-    answer = requests.post(url_for(deployment, token="0" * 64), data=xml_callback(job_id), timeout=5)
+    capsys.readouterr()
+    answer = requests.post(url_for(deployment, token="f00d" * 16), data=xml_callback(job_id), timeout=5)
     assert answer.status_code == 401
+    logged = capsys.readouterr().out
+    warnings = [json.loads(line) for line in logged.splitlines() if '"callback rejected"' in line]
+    assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
+    assert "f00d" * 16 not in logged
     missing = requests.post(deployment.callback_server.url + f"?bucket={deployment.intake}",
                             data=xml_callback(job_id), timeout=5)
     assert missing.status_code == 401
