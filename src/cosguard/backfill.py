@@ -12,7 +12,6 @@ version of each key: still one request per page, never one per object.
 """
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -21,8 +20,9 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
+from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
 from .cloud import ObjectInfo
-from .errors import CloudError, CosguardError
+from .errors import CloudError
 from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
 from .ledger import digest
 from .retry import TokenBucket
@@ -32,12 +32,7 @@ from .status import Outcome
 # CI's price per virus scan is not in our reference docs: this default is an ASSUMPTION for the
 # dry-run estimate only (CNY per 1,000 scans). Pass --price-per-1000 with your contract's price.
 DEFAULT_PRICE_PER_1000 = 0.50
-CHECKPOINT_FORMAT = 1
 SKIPPED, ALREADY, UNSCANNABLE, SCAN = "skipped", "already_scanned", "unscannable", "scan"
-
-
-class BackfillError(CosguardError):
-    """A backfill that cannot start: bad checkpoint, bucket not served, bad options."""
 
 
 @dataclass(frozen=True)
@@ -139,27 +134,6 @@ class Report:
             "interrupted": self.interrupted, "complete": self.complete, "resumed_from": self.resumed_from,
             "failure": self.failure, "errors": self.errors[:50],
         }
-
-
-def read_checkpoint(path: str) -> Dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            doc = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise BackfillError(f"checkpoint {path}: {exc}") from exc
-    if doc.get("format") != CHECKPOINT_FORMAT:
-        raise BackfillError(f"checkpoint {path}: not a cosguard backfill checkpoint")
-    return doc
-
-
-def write_checkpoint(path: str, doc: Dict[str, Any]) -> None:
-    """Atomically: an interruption mid-write leaves the previous checkpoint intact."""
-    temporary = f"{path}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 class Backfill:

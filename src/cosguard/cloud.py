@@ -266,4 +266,4 @@ class CloudGateway:
         return job
 
 
-__all__ = ["CloudGateway", "ObjectInfo", "translate_sdk_errors", "CloudError"]
+__all__ = ["CloudGateway", "ObjectInfo", "translate_sdk_errors"]

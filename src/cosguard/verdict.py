@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Optional
 from .actions import Actions, build_manifest
 from .cloud import CloudGateway, ObjectInfo
 from .config import Settings
-from .errors import CloudError, CloudTransientError, NotFoundError, QuarantineError, StaleObjectError
+from .errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
 from .jobs import VirusJob
 from .ledger import JobEntry, Ledger
 from .logs import event, get_logger
@@ -176,4 +176,4 @@ class VerdictService:
         return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
 
 
-__all__ = ["VerdictService", "VerdictResult", "CloudTransientError"]
+__all__ = ["VerdictService", "VerdictResult"]

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import queue
-import resource
 import subprocess
 import sys
 import threading
