@@ -24,7 +24,7 @@ from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write
 from .cloud import ObjectInfo
 from .errors import CloudError
 from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
-from .ledger import digest
+from .ledger import digest, token_for
 from .retry import TokenBucket
 from .rules import skip_reason, unscannable_reason
 from .status import Outcome
@@ -47,8 +47,8 @@ class Entry:
 
     @property
     def token(self) -> str:
-        """What the ledger keys its claim by (ledger.version_token): version id, else ETag."""
-        return self.version_id or self.etag.strip('"')
+        """What the ledger keys its claim by."""
+        return token_for(self.version_id, self.etag)
 
     @classmethod
     def listed(cls, item: Dict[str, Any], version_id: Optional[str] = None) -> "Entry":

@@ -26,9 +26,13 @@ from .errors import NotFoundError, PreconditionFailed
 CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
 
 
-def version_token(info: ObjectInfo) -> str:
+def token_for(version_id: Optional[str], etag: str) -> str:
     """What distinguishes one upload from another of the same key: version id, else ETag."""
-    return info.version_id or info.etag.strip('"')
+    return version_id or etag.strip('"')
+
+
+def version_token(info: ObjectInfo) -> str:
+    return token_for(info.version_id, info.etag)
 
 
 def digest(bucket: str, key: str, token: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,9 +33,22 @@ class SweepReport:
     resubmitted: Dict[str, int] = field(default_factory=dict)
     unresolved: List[Dict[str, Any]] = field(default_factory=list)  # failures a retry will not heal
     seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, bucket: Dict[str, int], outcome: str) -> None:
-        bucket[outcome] = bucket.get(outcome, 0) + 1
+        """Tally one result; the sweep's pool threads all report here."""
+        with self._lock:
+            bucket[outcome] = bucket.get(outcome, 0) + 1
+
+    def add_pending(self, overdue: Optional[Dict[str, Any]]) -> None:
+        with self._lock:
+            self.pending += 1
+            if overdue is not None:
+                self.overdue.append(overdue)
+
+    def add_unresolved(self, item: Dict[str, Any]) -> None:
+        with self._lock:
+            self.unresolved.append(item)
 
     @property
     def problems(self) -> bool:
@@ -91,28 +105,28 @@ class Sweeper:
     def _settle(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
         result = self.verdicts.apply(entry.bucket, entry.job_id, entry)
         if result.http_status == 404:  # CI no longer knows the job: scan the object again
-            ledger.settle_claim(ObjectInfo(entry.bucket, entry.key, entry.size, entry.etag, "", entry.version_id,
-                                           0, {}), "failed", reason="job unknown to CI")
-            ledger.record_retry(entry.bucket, entry.key, entry.version_id or entry.etag.strip('"'),
+            recorded = ObjectInfo(entry.bucket, entry.key, entry.size, entry.etag, "", entry.version_id, 0, {})
+            ledger.settle_claim(recorded, "failed", reason="job unknown to CI")
+            ledger.record_retry(entry.bucket, entry.key, version_token(recorded),
                                 "CI no longer knows job " + entry.job_id, retryable=True)
             ledger.close_job(entry, "resubmit")
             report.count(report.applied, "resubmit")
             return
         if result.outcome is Outcome.PENDING:
-            report.pending += 1
             age = self.clock() - entry.submitted_at
+            overdue = None
             if age > self.settings.pending_overdue_seconds:
                 overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
                            "age_seconds": int(age), "state": result.detail}
-                report.overdue.append(overdue)
                 event(log, "job overdue", logging.WARNING, **overdue)
+            report.add_pending(overdue)
             return
         report.count(report.applied, result.outcome.value)
 
     def _resubmit(self, ledger: Ledger, doc: Dict[str, Any], report: SweepReport) -> None:
         bucket, key, token = doc["bucket"], doc["key"], doc.get("token", "")
         if not doc.get("retryable"):
-            report.unresolved.append({"bucket": bucket, "key": key, "reason": doc.get("reason", "")})
+            report.add_unresolved({"bucket": bucket, "key": key, "reason": doc.get("reason", "")})
             return
         try:
             info = self.scanner.gateway.head(bucket, key)
@@ -122,7 +136,7 @@ class Sweeper:
             return
         except CloudError as exc:
             report.count(report.resubmitted, Outcome.ERROR.value)
-            report.unresolved.append({"bucket": bucket, "key": key, "reason": str(exc)})
+            report.add_unresolved({"bucket": bucket, "key": key, "reason": str(exc)})
             return
         if version_token(info) != token:  # overwritten since: the new object has its own event
             ledger.clear_retry(bucket, key, token)
