@@ -9,6 +9,7 @@ from . import logs
 from .callback import CallbackService
 from .cloud import CloudGateway
 from .config import Settings
+from .notify import Notifier
 from .retry import Deadline
 from .scan import Scanner
 from .sweep import Sweeper
@@ -29,17 +30,11 @@ class Runtime:
         self.gateway = gateway or CloudGateway(settings)
         logs.configure(settings.log_level)
         logs.register_secrets([settings.secret_key, settings.callback_token, settings.session_token or ""])
-        notifier = self._notifier()
+        notifier = Notifier(settings) if settings.notify_url else None
         self.scanner = Scanner(settings, self.gateway, notifier=notifier)
         self.verdicts = VerdictService(settings, self.gateway, notifier=notifier)
         self.callbacks = CallbackService(settings, self.verdicts)
         self.sweeper = Sweeper(settings, self.verdicts, self.scanner)
-
-    def _notifier(self):
-        if not self.settings.notify_url:
-            return None
-        from .notify import Notifier
-        return Notifier(self.settings)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **kwargs: Any) -> "Runtime":
@@ -49,9 +44,9 @@ class Runtime:
     @contextlib.contextmanager
     def invocation(self, context: Any, env: Optional[Mapping[str, str]] = None) -> Iterator[None]:
         """Per-invocation setup: the deadline, fresh role credentials, the request id bound to logs."""
+        env = os.environ if env is None else env
         self.gateway.deadline = Deadline.from_context(context)
-        self.gateway.refresh_credentials(os.environ if env is None else env)
-        logs.register_secrets([(os.environ if env is None else env).get("TENCENTCLOUD_SECRETKEY", ""),
-                               (os.environ if env is None else env).get("TENCENTCLOUD_SESSIONTOKEN", "")])
+        self.gateway.refresh_credentials(env)
+        logs.register_secrets([env.get("TENCENTCLOUD_SECRETKEY", ""), env.get("TENCENTCLOUD_SESSIONTOKEN", "")])
         with logs.bound(request_id=_request_id(context)):
             yield
