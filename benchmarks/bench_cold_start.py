@@ -114,11 +114,11 @@ def python39() -> Optional[str]:
 
 
 def layer_matches_source() -> Optional[bool]:
-    """Whether the layer's cosguard/*.py equal src/cosguard's (the layer may be an old build)."""
+    """Whether the layer's cosguard/**/*.py equal src/cosguard's (the layer may be an old build)."""
     shipped = LAYER / "cosguard"
     if not shipped.is_dir():
         return None
-    names = [p.name for p in shipped.glob("*.py")]
+    names = [p.relative_to(shipped).as_posix() for p in shipped.rglob("*.py")]
     _, mismatch, errors = filecmp.cmpfiles(shipped, ROOT / "src" / "cosguard", names, shallow=False)
     return not mismatch and not errors
 

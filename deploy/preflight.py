@@ -194,7 +194,7 @@ def check(app: App, env: Mapping[str, str], *, allow_missing_callback_url: bool 
     """Every problem found; empty when the deployment can go ahead."""
     problems: List[str] = []
     try:
-        from cosguard.config import Settings
+        from cosguard.infra.config import Settings
         from cosguard.errors import ConfigError
     except ImportError:  # pragma: no cover - operators run this from a checkout with cosguard installed
         Settings = None

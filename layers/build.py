@@ -3,7 +3,7 @@
 
 SCF unpacks a layer under /opt and starts Python with PYTHONPATH=/var/user:/opt, so packages sit at
 the zip ROOT (`cosguard/`, `qcloud_cos/`, ...). The emulator (`cosguard/local/`), the CLI
-(`cosguard/cli*.py`), any module importing the emulator, tests and caches never ship.
+(`cosguard/cli/`), any module importing the emulator, tests and caches never ship.
 
     python layers/build.py [--python /path/to/python3.9] [--out layers/build/cosguard-layer.zip]
 
@@ -48,15 +48,28 @@ class BuildError(Exception):
 
 
 # -- cosguard's own code -------------------------------------------------------------------------
-def _imports_emulator(path: Path) -> bool:
+def _is_emulator(module: str) -> bool:
+    return module == "cosguard.local" or module.startswith("cosguard.local.")
+
+
+def _absolute(path: Path, package: Path, level: int, module: str) -> str:
+    """The absolute name a (possibly relative) `from ... import` refers to, from `path` in `package`."""
+    if not level:
+        return module
+    here = ["cosguard", *path.relative_to(package).with_suffix("").parts]
+    base = here[:-level] if here[-1] != "__init__" else here[:-1][:len(here) - level]
+    return ".".join(base + ([module] if module else []))
+
+
+def _imports_emulator(path: Path, package: Path = PACKAGE) -> bool:
     """True when the module imports `cosguard.local` (the emulator does not ship, so neither may it)."""
     tree = ast.parse(path.read_text("utf-8"), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             module = node.module or ""
-            if (node.level == 1 and (module == "local" or module.startswith("local."))) or \
-                    module == "cosguard.local" or module.startswith("cosguard.local.") or \
-                    (node.level == 1 and not module and any(a.name == "local" for a in node.names)):
+            target = _absolute(path, package, node.level, module)
+            names = [target + "." + a.name if target else a.name for a in node.names]
+            if any(_is_emulator(n) for n in [target] + (names if node.level else [])):
                 return True
         elif isinstance(node, ast.Import):
             if any(a.name == "cosguard.local" or a.name.startswith("cosguard.local.") for a in node.names):
@@ -73,9 +86,9 @@ def runtime_files(package: Path = PACKAGE) -> List[Path]:
             continue
         if rel.parts[0] == "local":
             continue
-        if len(rel.parts) == 1 and re.fullmatch(r"cli(_\w*)?\.py", rel.name):
+        if rel.parts[0] == "cli" or (len(rel.parts) == 1 and re.fullmatch(r"cli(_\w*)?\.py", rel.name)):
             continue
-        if path.suffix == ".py" and _imports_emulator(path):
+        if path.suffix == ".py" and _imports_emulator(path, package):
             continue
         shipped.append(rel)
     return shipped
@@ -170,7 +183,7 @@ def forbidden_entries(names: Sequence[str]) -> List[str]:
     bad = []
     for name in names:
         parts = name.rstrip("/").split("/")
-        if name.startswith("cosguard/local/") or re.fullmatch(r"cosguard/cli(_\w*)?\.py", name) or \
+        if name.startswith(("cosguard/local/", "cosguard/cli/")) or re.fullmatch(r"cosguard/cli(_\w*)?\.py", name) or \
                 "__pycache__" in parts or name.endswith((".pyc", ".pyo")) or \
                 parts[0] in ("tests", "test") or parts[-1] == TREE_MARKER:
             bad.append(name)

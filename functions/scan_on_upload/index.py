@@ -1,7 +1,7 @@
 """SCF COS upload trigger: every new object gets exactly one CI virus detection job."""
 import os
 
-from cosguard.events import CosUploadEvent
+from cosguard.triggers.events import CosUploadEvent
 from cosguard.runtime import Runtime
 
 RUNTIME = Runtime.from_env(os.environ)  # cold start: a bad deploy fails here, naming every bad variable

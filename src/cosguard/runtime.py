@@ -5,15 +5,15 @@ import contextlib
 import os
 from typing import Any, Iterator, Mapping, Optional
 
-from . import logs
-from .callback import CallbackService
-from .cloud import CloudGateway
-from .config import Settings
-from .notify import Notifier
-from .retry import Deadline
-from .scan import Scanner
-from .sweep import Sweeper
-from .verdict import VerdictService
+from .infra import logs
+from .triggers.callback import CallbackService
+from .infra.cloud import CloudGateway
+from .infra.config import Settings
+from .infra.notify import Notifier
+from .infra.retry import Deadline
+from .domain.scan import Scanner
+from .bulk.sweep import Sweeper
+from .domain.verdict import VerdictService
 
 
 def _request_id(context: Any) -> str:

@@ -14,8 +14,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import pytest
 
 from helpers import CALLBACK_SECRET, unique_bucket
-from cosguard.backfill import Backfill, Options, Report
-from cosguard.config import Settings
+from cosguard.bulk.backfill import Backfill, Options, Report
+from cosguard.infra.config import Settings
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.loader import load_handler
 from cosguard.local.samples import clean_text, eicar
@@ -118,7 +118,7 @@ def mixed(count: int, infected_every: int = 0, prefix: str = "data/") -> List[Tu
 def tc3_signature(secret_key: str, timestamp: int, host: str, content_type: str, body: bytes,
                   service: str = "scf") -> str:
     """TC3-HMAC-SHA256 as Tencent's API 3.0 signature page spells it out, step by step: the
-    receiver's own check, written apart from cosguard.invoke so a shared mistake cannot pass."""
+    receiver's own check, written apart from cosguard.bulk.invoke so a shared mistake cannot pass."""
     import hashlib
     import hmac
 

@@ -5,7 +5,7 @@ import json
 
 from backfill_support import mixed
 
-from cosguard.backfill import DEFAULT_PRICE_PER_1000
+from cosguard.bulk.backfill import DEFAULT_PRICE_PER_1000
 
 
 def test_dry_run_counts_bytes_and_cost_without_touching_ci_or_objects(stacks, tmp_path):

@@ -9,8 +9,8 @@ import pytest
 
 from backfill_support import FakeScfApi, mixed
 
-from cosguard.backfill import Backfill, Options
-from cosguard.invoke import LocalInvoker
+from cosguard.bulk.backfill import Backfill, Options
+from cosguard.bulk.invoke import LocalInvoker
 from cosguard.local.scf import LocalScf
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from backfill_support import mixed
 
-from cosguard.backfill import Backfill, BackfillError, Options
+from cosguard.bulk.backfill import Backfill, BackfillError, Options
 
 
 def _jobs_per_key(stack):

@@ -8,7 +8,7 @@ import time
 
 from backfill_support import mixed
 
-from cosguard.retry import TokenBucket
+from cosguard.infra.retry import TokenBucket
 
 
 def _counter_delta(after, before):

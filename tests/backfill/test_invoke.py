@@ -10,10 +10,10 @@ import pytest
 from backfill_support import FakeScfApi
 from helpers import load_event
 
-from cosguard.events import CosUploadEvent
-from cosguard.invoke import (MAX_ASYNC_EVENT_BYTES, InvokeError, ObjectRef, ScfInvoker, batch_events,
+from cosguard.triggers.events import CosUploadEvent
+from cosguard.bulk.invoke import (MAX_ASYNC_EVENT_BYTES, InvokeError, ObjectRef, ScfInvoker, batch_events,
                              synthetic_record, tc3_authorization)
-from cosguard.retry import Backoff
+from cosguard.infra.retry import Backoff
 
 FIXED_CLOCK = 1700000000.0  # 2023-11-14T22:13:20Z
 

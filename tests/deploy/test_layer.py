@@ -22,7 +22,7 @@ from helpers import CALLBACK_SECRET, unique_bucket
 from cosguard.local.function_url import FunctionUrlServer, request_to_event
 from cosguard.local.samples import eicar
 from cosguard.local.stack import LocalCloud
-from cosguard.security import callback_url
+from cosguard.domain.security import callback_url
 
 RUNNER = Path(__file__).with_name("run_handler.py")
 MARK = "@@run_handler@@ "
@@ -42,12 +42,13 @@ def test_zip_holds_the_runtime_library_and_its_dependencies_at_its_root(built_la
     summary, path = built_layer
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
-    for needed in ("cosguard/runtime.py", "cosguard/scan.py", "cosguard/callback.py", "cosguard/config.py",
+    for needed in ("cosguard/runtime.py", "cosguard/domain/scan.py", "cosguard/triggers/callback.py",
+                   "cosguard/infra/config.py",
                    "qcloud_cos/cos_client.py", "defusedxml/ElementTree.py", "requests/__init__.py",
                    "xmltodict.py", "six.py", "Crypto/__init__.py", "crcmod/__init__.py"):
         assert needed in names, needed
     assert not [n for n in names if n.startswith("cosguard/local/")]
-    assert not [n for n in names if re.fullmatch(r"cosguard/cli(_\w*)?\.py", n)]
+    assert not [n for n in names if n.startswith("cosguard/cli/") or re.fullmatch(r"cosguard/cli(_\w*)?\.py", n)]
     assert not [n for n in names if n.split("/")[0] in ("tests", "test", "python", "opt")]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert layer_build_script.forbidden_entries(names) == []
@@ -57,7 +58,7 @@ def test_zip_holds_the_runtime_library_and_its_dependencies_at_its_root(built_la
 
 
 def test_forbidden_entries_catches_what_must_not_ship(layer_build_script):
-    bad = ["cosguard/local/stack.py", "cosguard/cli.py", "cosguard/cli_demo.py", "tests/x.py",
+    bad = ["cosguard/local/stack.py", "cosguard/cli.py", "cosguard/cli_demo.py", "cosguard/cli/ops.py", "tests/x.py",
            "cosguard/__pycache__/a.cpython-39.pyc", "qcloud_cos/x.pyc"]
     good = ["cosguard/runtime.py", "cosguard/client.py", "qcloud_cos/cos_client.py", "cosguard/local.txt"]
     assert layer_build_script.forbidden_entries(bad + good) == bad
@@ -69,13 +70,15 @@ def test_the_emulator_cli_and_modules_importing_the_emulator_are_left_out(layer_
              "cli.py": "", "cli_ops.py": "", "client.py": "import json\n",
              "demo.py": "from .local import stack\n", "bench.py": "from . import local\n",
              "lazy.py": "def f():\n    from cosguard.local.samples import eicar\n",
+             "cli/__init__.py": "", "cli/ops.py": "", "domain/deep.py": "from ..local.stack import LocalCloud\n",
+             "domain/near.py": "from .local import x\n",
              "local/__init__.py": "", "local/stack.py": "", "sub/mod.py": "import cosguard.localish\n",
              "__pycache__/runtime.cpython-39.pyc": ""}
     for name, text in files.items():
         (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(text)
     shipped = sorted(p.as_posix() for p in layer_build_script.runtime_files(package))
-    assert shipped == ["__init__.py", "client.py", "py.typed", "runtime.py", "sub/mod.py"]
+    assert shipped == ["__init__.py", "client.py", "domain/near.py", "py.typed", "runtime.py", "sub/mod.py"]
 
 
 def test_pins_satisfy_pyproject_dependencies(layer_build_script):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy_helpers import OPERATOR_FILLS, ROOT
-from cosguard.config import Settings
+from cosguard.infra.config import Settings
 from cosguard.errors import ConfigError
 
 FUNCTIONS = {"scan-on-upload": "scan_on_upload", "quarantine-callback": "quarantine_callback",
@@ -34,7 +34,7 @@ def required_variables(**kwargs):
 
 def known_variables():
     """Every COSGUARD_*/TENCENTCLOUD_* name config.py's reader mentions."""
-    tree = ast.parse((ROOT / "src" / "cosguard" / "config.py").read_text("utf-8"))
+    tree = ast.parse((ROOT / "src" / "cosguard" / "infra" / "config.py").read_text("utf-8"))
     return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
             and isinstance(node.value, str) and re.fullmatch(r"(COSGUARD|TENCENTCLOUD)_[A-Z0-9_]+", node.value)}
 
@@ -260,7 +260,7 @@ def test_policy_parses_and_names_no_wildcard():
 
 
 def test_policy_grants_every_operation_cosguard_performs_and_nothing_else():
-    source = (ROOT / "src" / "cosguard" / "cloud.py").read_text("utf-8")
+    source = (ROOT / "src" / "cosguard" / "infra" / "cloud.py").read_text("utf-8")
     operations = set(re.findall(r"_call\(\s*\"([A-Za-z]+)\"", source))
     assert {"HeadObject", "SubmitVirusJob", "QueryVirusJob"} <= operations
     unmapped = operations - set(CAM_ACTIONS) - set(OPERATOR_ONLY)

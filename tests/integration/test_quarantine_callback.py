@@ -10,9 +10,9 @@ import pytest
 import requests
 
 from helpers import CALLBACK_SECRET, load_event
-from cosguard.actions import decode_manifest
+from cosguard.domain.actions import decode_manifest
 from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz, zip_bytes
-from cosguard.security import callback_url
+from cosguard.domain.security import callback_url
 
 
 def head_meta(deployment, bucket, key):

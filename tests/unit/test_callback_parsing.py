@@ -3,9 +3,9 @@ import json
 import pytest
 
 from helpers import load_event
-from cosguard.callback import extract_job_id
+from cosguard.triggers.callback import extract_job_id
 from cosguard.errors import CallbackRejected
-from cosguard.security import bucket_token, callback_url, token_matches
+from cosguard.domain.security import bucket_token, callback_url, token_matches
 
 JOB = "ss364c726b370211ec8fb35254008618d9"
 

@@ -1,8 +1,8 @@
 import pytest
 
-from cosguard.config import Destination, Settings
+from cosguard.infra.config import Destination, Settings
 from cosguard.errors import ConfigError
-from cosguard.status import Action
+from cosguard.domain.status import Action
 
 GOOD = {
     "TENCENTCLOUD_SECRETID": "AKIDexample", "TENCENTCLOUD_SECRETKEY": "secret",

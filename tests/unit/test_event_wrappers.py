@@ -4,7 +4,7 @@ import pytest
 
 from helpers import load_event
 from cosguard.errors import CallbackRejected, EventParseError
-from cosguard.events import CosUploadEvent, HttpRequest, mask_cos_event
+from cosguard.triggers.events import CosUploadEvent, HttpRequest, mask_cos_event
 
 
 def record_with_key(key, name="testpic", appid="1253970026", **object_fields):

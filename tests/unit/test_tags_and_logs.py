@@ -2,9 +2,9 @@ import io
 import json
 import logging
 
-from cosguard import logs
-from cosguard.status import ScanStatus
-from cosguard.tags import merge
+from cosguard.infra import logs
+from cosguard.domain.status import ScanStatus
+from cosguard.domain.tags import merge
 
 
 def test_user_tags_are_kept():

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ...status import StrEnum
+from ...domain.status import StrEnum
 from ..store import ObjectStore
 from .engine import Detection, Engine, ScanReport
 from .faults import Faults

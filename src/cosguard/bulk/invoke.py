@@ -20,8 +20,8 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from .errors import CloudPermanentError, CloudTransientError
-from .retry import Backoff, Deadline, call_with_retry
+from ..errors import CloudPermanentError, CloudTransientError
+from ..infra.retry import Backoff, Deadline, call_with_retry
 
 SCF_HOST = "scf.tencentcloudapi.com"
 SCF_VERSION = "2018-04-16"

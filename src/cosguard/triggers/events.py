@@ -10,7 +10,7 @@ import binascii
 from typing import Any, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote
 
-from .errors import CallbackRejected, EventParseError
+from ..errors import CallbackRejected, EventParseError
 
 SENSITIVE_HEADERS = frozenset({"authorization", "x-cos-security-token", "x-ci-security-token", "cookie"})
 

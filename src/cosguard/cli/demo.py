@@ -15,5 +15,5 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .local.demo import run_demo
+    from ..local.demo import run_demo
     return run_demo(as_json=args.json, timeout=args.timeout)

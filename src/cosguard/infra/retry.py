@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping, Optional, TypeVar
 
-from .errors import CloudTransientError
+from ..errors import CloudTransientError
 
 T = TypeVar("T")
 

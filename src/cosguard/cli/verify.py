@@ -6,9 +6,9 @@ import argparse
 import time
 from typing import Dict, Optional
 
-from .cli_common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
-from .errors import CloudError, NotFoundError
-from .status import Action
+from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
+from ..errors import CloudError, NotFoundError
+from ..domain.status import Action
 
 
 def register(commands) -> None:
@@ -42,7 +42,7 @@ def _exists(gateway, bucket: str, key: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .local.samples import clean_text, eicar  # sample bytes only: no emulator is started
+    from ..local.samples import clean_text, eicar  # sample bytes only: no emulator is started
 
     rt = runtime(args)
     settings, gateway = rt.settings, rt.gateway

@@ -21,13 +21,13 @@ from itertools import islice
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
-from .cloud import ObjectInfo
-from .errors import CloudError
+from ..infra.cloud import ObjectInfo
+from ..errors import CloudError
 from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
-from .ledger import digest, token_for
-from .retry import TokenBucket
-from .rules import skip_reason, unscannable_reason
-from .status import Outcome
+from ..domain.ledger import digest, token_for
+from ..infra.retry import TokenBucket
+from ..domain.rules import skip_reason, unscannable_reason
+from ..domain.status import Outcome
 
 # CI's price per virus scan is not in our reference docs: this default is an ASSUMPTION for the
 # dry-run estimate only (CNY per 1,000 scans). Pass --price-per-1000 with your contract's price.

@@ -10,15 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
 
 from .actions import Actions, build_manifest
-from .cloud import CloudGateway, ObjectInfo
-from .config import Settings
-from .errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
+from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.config import Settings
+from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
 from .jobs import VirusJob
 from .ledger import JobEntry, Ledger
-from .logs import event, get_logger
+from ..infra.logs import event, get_logger
 from .status import JOB_TAG, Action, Outcome, ScanStatus
 
-log = get_logger("cosguard.verdict")
+log = get_logger("cosguard.domain.verdict")
 
 TAGGING_GRACE_SECONDS = 120  # a fresh job whose tags the submitter is still writing
 

@@ -5,7 +5,7 @@ import json
 import os
 from typing import Any, Dict
 
-from .errors import CosguardError
+from ..errors import CosguardError
 
 CHECKPOINT_FORMAT = 1
 

@@ -8,10 +8,10 @@ import sys
 import threading
 from typing import Any, Optional
 
-from . import logs
-from .backfill import DEFAULT_PRICE_PER_1000, Backfill, BackfillError, Options, Report
-from .cli_common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime
-from .invoke import SCF_HOST, ScfInvoker
+from ..infra import logs
+from ..bulk.backfill import DEFAULT_PRICE_PER_1000, Backfill, BackfillError, Options, Report
+from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime
+from ..bulk.invoke import SCF_HOST, ScfInvoker
 
 EXIT_INTERRUPTED = 130
 

@@ -20,8 +20,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, Optional
 
-from .cloud import CloudGateway, ObjectInfo
-from .errors import NotFoundError, PreconditionFailed
+from ..infra.cloud import CloudGateway, ObjectInfo
+from ..errors import NotFoundError, PreconditionFailed
 
 CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
 

@@ -15,9 +15,9 @@ from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 from .config import Settings
-from .errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
+from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
                      PreconditionFailed)
-from .jobs import VirusJob
+from ..domain.jobs import VirusJob
 from .retry import Backoff, Deadline, call_with_retry
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart

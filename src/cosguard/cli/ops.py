@@ -5,7 +5,7 @@ import argparse
 import sys
 import time
 
-from .cli_common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
+from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
 
 
 def register(commands) -> None:
@@ -37,7 +37,7 @@ def register(commands) -> None:
 
 
 def run_restore(args: argparse.Namespace) -> int:
-    from .restore import Restorer, RestoreRefused
+    from ..domain.restore import Restorer, RestoreRefused
 
     rt = runtime(args)
     restorer = Restorer(rt.settings, rt.gateway, rt.scanner.ledger)

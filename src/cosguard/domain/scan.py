@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from .actions import Actions, build_manifest
-from .cloud import CloudGateway, ObjectInfo
-from .config import Settings
-from .errors import CloudError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
-from .events import CosUploadEvent, mask_cos_event
+from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.config import Settings
+from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
+from ..triggers.events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, JobEntry, Ledger, version_token
-from .logs import event, get_logger
-from .notify import message as notify_message
+from ..infra.logs import event, get_logger
+from ..infra.notify import message as notify_message
 from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
 from .security import callback_url
 from .status import Action, Outcome, ScanStatus
 from .tags import merge
 
-log = get_logger("cosguard.scan")
+log = get_logger("cosguard.domain.scan")
 
 
 @dataclass

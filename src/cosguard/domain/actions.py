@@ -10,9 +10,9 @@ import time
 from typing import Any, Dict, Mapping, Optional
 from urllib.parse import quote, unquote
 
-from .cloud import CloudGateway, ObjectInfo
-from .config import Settings
-from .errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
+from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.config import Settings
+from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
 from .jobs import VirusJob
 from .status import ScanStatus
 from .tags import merge

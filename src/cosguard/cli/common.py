@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Dict, Iterable, Sequence
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -45,8 +45,8 @@ def environment(args: argparse.Namespace) -> Dict[str, str]:
 
 def runtime(args: argparse.Namespace):
     """The same Runtime the functions build, for this operator's shell. ConfigError if incomplete."""
-    from . import logs
-    from .runtime import Runtime
+    from ..infra import logs
+    from ..runtime import Runtime
     rt = Runtime.from_env(environment(args), require_callback_url=False)
     logs.configure(rt.settings.log_level, target="stderr")  # stdout is the command's own output
     return rt

@@ -13,14 +13,14 @@ from typing import Any, Dict, Mapping, Optional
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from .config import Settings
-from .errors import CallbackRejected
+from ..infra.config import Settings
+from ..errors import CallbackRejected
 from .events import HttpRequest
-from .logs import bound, event, get_logger
-from .security import token_matches
-from .verdict import VerdictService
+from ..infra.logs import bound, event, get_logger
+from ..domain.security import token_matches
+from ..domain.verdict import VerdictService
 
-log = get_logger("cosguard.callback")
+log = get_logger("cosguard.triggers.callback")
 
 MAX_BODY_BYTES = 64 * 1024
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")

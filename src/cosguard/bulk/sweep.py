@@ -13,16 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
-from .cloud import ObjectInfo
-from .config import Settings
-from .errors import CloudError, NotFoundError
-from .ledger import JobEntry, Ledger, version_token
-from .logs import event, get_logger
-from .scan import Scanner
-from .status import Outcome
-from .verdict import VerdictService
+from ..infra.cloud import ObjectInfo
+from ..infra.config import Settings
+from ..errors import CloudError, NotFoundError
+from ..domain.ledger import JobEntry, Ledger, version_token
+from ..infra.logs import event, get_logger
+from ..domain.scan import Scanner
+from ..domain.status import Outcome
+from ..domain.verdict import VerdictService
 
-log = get_logger("cosguard.sweep")
+log = get_logger("cosguard.bulk.sweep")
 
 
 @dataclass

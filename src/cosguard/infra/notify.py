@@ -14,7 +14,7 @@ import requests
 from .config import Settings
 from .logs import event, get_logger
 
-log = get_logger("cosguard.notify")
+log = get_logger("cosguard.infra.notify")
 TIMEOUT_SECONDS = 5.0
 
 

@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -16,8 +16,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cosguard", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import cli_backfill, cli_demo, cli_local, cli_ops, cli_verify
-    for module in (cli_demo, cli_local, cli_ops, cli_verify, cli_backfill):
+    from . import backfill, demo, local, ops, verify
+    for module in (demo, local, ops, verify, backfill):
         module.register(commands)
     return parser
 
@@ -36,6 +36,3 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

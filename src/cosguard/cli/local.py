@@ -31,9 +31,9 @@ def register(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .config import BUCKET_RE
-    from .local.deployment import LocalDeployment
-    from .local.stack import DEFAULT_BUCKET
+    from ..infra.config import BUCKET_RE
+    from ..local.deployment import LocalDeployment
+    from ..local.stack import DEFAULT_BUCKET
 
     buckets = args.bucket or [DEFAULT_BUCKET]
     bad = [b for b in buckets + [args.quarantine_bucket] if not BUCKET_RE.match(b)]

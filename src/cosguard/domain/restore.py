@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .actions import MANIFEST_META, Actions, decode_manifest
-from .cloud import CloudGateway
-from .config import Settings
-from .errors import CosguardError, NotFoundError
+from ..infra.cloud import CloudGateway
+from ..infra.config import Settings
+from ..errors import CosguardError, NotFoundError
 from .ledger import Ledger
-from .logs import event, get_logger
+from ..infra.logs import event, get_logger
 from .security import RELEASED_META, released_marker
 from .status import ScanStatus
 
-log = get_logger("cosguard.restore")
+log = get_logger("cosguard.domain.restore")
 JOB_ID_RE = re.compile(r"^ss[0-9a-f]{32}$")
 
 

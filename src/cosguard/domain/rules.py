@@ -5,8 +5,8 @@ from __future__ import annotations
 import posixpath
 from typing import Optional
 
-from .cloud import ObjectInfo
-from .config import SUPPORTED_EXTENSIONS, Settings
+from ..infra.cloud import ObjectInfo
+from ..infra.config import SUPPORTED_EXTENSIONS, Settings
 from .security import is_released
 
 ARCHIVE_CLASSES = frozenset({"ARCHIVE", "DEEP_ARCHIVE"})

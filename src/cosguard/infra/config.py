@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
-from .status import Action
+from ..errors import ConfigError
+from ..domain.status import Action
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-\d{6,12}$")
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")

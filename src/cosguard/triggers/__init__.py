@@ -1,0 +1,1 @@
+"""What invokes the functions: typed wrappers over SCF events and the public callback endpoint."""
