@@ -68,7 +68,7 @@ def parse_authorization(value: str) -> dict:
                 "q-url-param-list", "q-signature")
     missing = [name for name in required if name not in fields]
     if missing:
-        raise SignatureError("AccessDenied", "Authorization header lacks " + ", ".join(missing))
+        raise SignatureError("AccessDenied", "Signature lacks " + ", ".join(missing))
     if fields["q-sign-algorithm"] != "sha1":
         raise SignatureError("AccessDenied", "q-sign-algorithm must be sha1")
     return fields
