@@ -113,7 +113,7 @@ def read(sdk: CosS3Client, key: str, bucket: str = BUCKET) -> bytes:
 
 
 def tags(sdk: CosS3Client, key: str, bucket: str = BUCKET) -> Dict[str, str]:
-    found = sdk.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", {}).get("Tag", [])
+    found = (sdk.get_object_tagging(Bucket=bucket, Key=key).get("TagSet") or {}).get("Tag") or []
     found = found if isinstance(found, list) else [found]
     return {t["Key"]: t["Value"] for t in found}
 
