@@ -76,7 +76,7 @@ class Deployment:
         exports = recipe("env").split("\n", 1)[1] + 'printf "%s\\n%s\\n%s" "$COS_ENDPOINT" "$SECRET_ID" "$SECRET_KEY"'
         out = subprocess.run(["bash", "-c", exports], cwd=self.workdir, capture_output=True,
                              text=True, check=True, timeout=30).stdout.split("\n")
-        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy")}
+        env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
         env.update(COS_ENDPOINT=out[0], SECRET_ID=out[1], SECRET_KEY=out[2], HOME=str(home),
                    NODE_PATH=str(NODE_DIR / "node_modules"))
         assert env["COS_ENDPOINT"] == self.ready["cos_endpoint"]

@@ -56,9 +56,12 @@ def test_eicar_ends_in_quarantine(deployment, js):
     assert wait_for_verdict(deployment.sdk(), "node/eicar.com") == "infected"
 
 
-def test_path_style_through_domain(deployment, js, workdir):
-    """`Domain: '127.0.0.1:PORT/{Bucket}'`: the SDK signs `/<key>` for `/<bucket>/<key>`."""
-    js("upload", "hello.txt", "node/path-style.txt", addressing="path")
-    js("download", "node/path-style.txt", "path-back.txt", addressing="path")
-    assert (workdir / "path-back.txt").read_bytes() == (workdir / "hello.txt").read_bytes()
-    assert read(deployment.sdk(), "node/path-style.txt") == (workdir / "hello.txt").read_bytes()
+@pytest.mark.parametrize("addressing", ["path", "ip"])
+def test_other_addressing(deployment, js, workdir, addressing):
+    """`Domain: '127.0.0.1:PORT/{Bucket}'` (path style; the SDK signs `/<key>` for
+    `/<bucket>/<key>`) and `Ip: '127.0.0.1:PORT'` (virtual host in the Host header)."""
+    key = f"node/{addressing}-style.txt"
+    js("upload", "hello.txt", key, addressing=addressing)
+    js("download", key, "back.txt", addressing=addressing)
+    assert (workdir / "back.txt").read_bytes() == (workdir / "hello.txt").read_bytes()
+    assert read(deployment.sdk(), key) == (workdir / "hello.txt").read_bytes()

@@ -1,7 +1,8 @@
 // Drives cos-nodejs-sdk-v5 for tests/clients/test_nodejs_sdk.py:
 //   node driver.js upload FILE KEY [CHUNK_BYTES] | download KEY FILE | tag KEY k=v&k2=v2 | tags KEY
 // Options as the README's recipe (Protocol + Proxy); ADDRESSING=path instead addresses
-// http://127.0.0.1:PORT/<bucket>/<key> through `Domain`. Prints the SDK's answer as JSON.
+// http://127.0.0.1:PORT/<bucket>/<key> through `Domain`, ADDRESSING=ip sends to `Ip` with COS's
+// Host header. Prints the SDK's answer as JSON.
 const fs = require('fs');
 const COS = require('cos-nodejs-sdk-v5');
 
@@ -10,8 +11,11 @@ const options = {
   SecretKey: process.env.SECRET_KEY,
   Protocol: 'http:',
 };
+const endpointHost = process.env.COS_ENDPOINT.replace(/^http:\/\//, '');
 if (process.env.ADDRESSING === 'path') {
-  options.Domain = process.env.COS_ENDPOINT.replace(/^http:\/\//, '') + '/{Bucket}';
+  options.Domain = endpointHost + '/{Bucket}';
+} else if (process.env.ADDRESSING === 'ip') {
+  options.Ip = endpointHost;
 } else {
   options.Proxy = process.env.COS_ENDPOINT;
 }
