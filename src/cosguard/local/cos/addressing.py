@@ -12,7 +12,8 @@ Three forms reach the same object, so any COS client works without DNS changes:
 A client signs the path it believes it is requesting. Virtual-host clients sign `/<key>`; a
 path-style client either signs the full `/<bucket>/<key>` or, like cos-nodejs-sdk-v5 given
 `Domain: '127.0.0.1:PORT/{Bucket}'`, just `/<key>`: `signed_paths` lists both, and a signature
-that verifies against either is accepted (both bind the bucket: it is in the path or the Host).
+that verifies against either is accepted. A `/<key>` signature binds the bucket only through a
+signed Host header, exactly as a virtual-host signature does on COS.
 """
 from __future__ import annotations
 
