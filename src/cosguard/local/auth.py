@@ -1,7 +1,9 @@
-"""Verifies COS's `q-sign-algorithm=sha1` Authorization header, as COS and CI do.
+"""Verifies COS's `q-sign-algorithm=sha1` signature, as COS and CI do.
 
 The algorithm (reference/tencent-formats.md §2.4) signs the method, the *decoded* path, the
-parameters named in `q-url-param-list` and the headers named in `q-header-list`.
+parameters named in `q-url-param-list` and the headers named in `q-header-list`. It arrives either
+in the Authorization header or, for a pre-signed URL, as the query parameters `q-sign-algorithm`,
+`q-ak`, … `q-signature` (plus `x-cos-security-token` for temporary keys); both verify alike.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 from urllib.parse import quote, unquote
 
 
@@ -66,24 +68,44 @@ def parse_authorization(value: str) -> dict:
                 "q-url-param-list", "q-signature")
     missing = [name for name in required if name not in fields]
     if missing:
-        raise SignatureError("AccessDenied", "Authorization header lacks " + ", ".join(missing))
+        raise SignatureError("AccessDenied", "Signature lacks " + ", ".join(missing))
     if fields["q-sign-algorithm"] != "sha1":
         raise SignatureError("AccessDenied", "q-sign-algorithm must be sha1")
     return fields
 
 
+PRESIGN_FIELDS = frozenset(("q-sign-algorithm", "q-ak", "q-sign-time", "q-key-time",
+                            "q-header-list", "q-url-param-list", "q-signature"))
+
+
+def is_presigned(query: Mapping[str, str]) -> bool:
+    """A pre-signed URL: the signature is in the query (an Authorization header still wins)."""
+    return any(name.lower() == "q-signature" for name in query)
+
+
+def _signature_fields(lower_headers: Mapping[str, str], lower_query: Mapping[str, str]) -> dict:
+    auth = lower_headers.get("authorization", "")
+    if auth:
+        return parse_authorization(auth)
+    if "q-signature" in lower_query:
+        return parse_authorization("&".join(f"{name}={lower_query[name]}"
+                                            for name in PRESIGN_FIELDS if name in lower_query))
+    raise SignatureError("AccessDenied", "Access Denied: no Authorization header or signed URL")
+
+
 def verify(credentials: Credentials, method: str, raw_path: str, query: Mapping[str, str],
-           headers: Mapping[str, str], now: Optional[float] = None) -> None:
+           headers: Mapping[str, str], now: Optional[float] = None,
+           other_paths: Iterable[str] = ()) -> None:
     """Raise SignatureError unless the request is signed by `credentials` and not expired.
 
     `raw_path` is the path as it arrived (percent-encoded); `query` the decoded query parameters;
-    `headers` any case-insensitive mapping of the request headers.
+    `headers` any case-insensitive mapping of the request headers. `other_paths` are further raw
+    paths the client may have signed for the same resource (path-style addressing, see
+    cos/addressing.py); the signature must match one of them.
     """
     lower_headers = {k.lower(): v for k, v in headers.items()}
-    auth = lower_headers.get("authorization", "")
-    if not auth:
-        raise SignatureError("AccessDenied", "Access Denied: no Authorization header")
-    fields = parse_authorization(auth)
+    lower_query = {k.lower(): v for k, v in query.items()}
+    fields = _signature_fields(lower_headers, lower_query)
     if fields["q-ak"] != credentials.secret_id:
         raise SignatureError("InvalidAccessKeyId", "The access key Id format you provided is invalid")
     key_time = fields["q-key-time"]
@@ -96,18 +118,20 @@ def verify(credentials: Credentials, method: str, raw_path: str, query: Mapping[
         raise SignatureError("AccessDenied", "Request has expired")
     header_names = [h for h in fields["q-header-list"].split(";") if h]
     param_names = [p for p in fields["q-url-param-list"].split(";") if p]
-    lower_query = {k.lower(): v for k, v in query.items()}
     try:
         signed_headers = {name: lower_headers[name] for name in header_names}
         signed_params = {name: lower_query[name] for name in param_names}
     except KeyError as exc:
         raise SignatureError("AccessDenied", f"signed field {exc.args[0]!r} is not in the request") from None
-    expected = sign(credentials.secret_key, method, unquote(raw_path), signed_params,
-                    signed_headers, key_time)
-    if not hmac.compare_digest(expected, fields["q-signature"]):
+    matches = [hmac.compare_digest(sign(credentials.secret_key, method, unquote(path),
+                                        signed_params, signed_headers, key_time),
+                                   fields["q-signature"])
+               for path in (raw_path, *other_paths)]
+    if not any(matches):
         raise SignatureError("SignatureDoesNotMatch",
                              "The calculated signature does not match the signature you provided")
     if credentials.token is not None:
-        presented = lower_headers.get("x-cos-security-token") or lower_headers.get("x-ci-security-token")
+        presented = (lower_headers.get("x-cos-security-token") or lower_headers.get("x-ci-security-token")
+                     or lower_query.get("x-cos-security-token") or lower_query.get("x-ci-security-token"))
         if not presented or not hmac.compare_digest(presented, credentials.token):
             raise SignatureError("InvalidAccessKeyId", "The security token is missing or invalid")

@@ -3,9 +3,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, Optional
+from urllib.parse import quote, urlsplit
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+
+def raw_request_path(environ: Dict[str, Any]) -> str:
+    """The percent-encoded path of the request line, as the client signed it. For an absolute-form
+    request line (`PUT http://host/path?q HTTP/1.1`, sent through an HTTP proxy) just `/path`;
+    werkzeug has already copied `host` into the Host header."""
+    raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(
+        environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace"))
+    return urlsplit(raw_uri).path or "/"
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -25,12 +25,11 @@ import random
 import re
 import time
 from typing import Iterable, Optional, Tuple, Union
-from urllib.parse import quote
 
 from werkzeug.wrappers import Request, Response
 
 from ..auth import Credentials, SignatureError, verify
-from ..httpserver import ThreadedServer
+from ..httpserver import ThreadedServer, raw_request_path
 from ..store import MemoryObjectStore, ObjectStore
 from .archives import ScanLimits
 from .callbacks import CallbackDispatcher, DeliveryLog, RetryPolicy
@@ -134,9 +133,7 @@ class CiApp:
         return match.group("bucket")
 
     def _authenticate(self, request: Request) -> None:
-        raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") \
-            or quote(request.path)
-        raw_path = raw.split("?", 1)[0]
+        raw_path = raw_request_path(request.environ)   # not the proxied request line's URL
         query = {key: request.args.get(key, "") for key in request.args}
         verify(self.credentials, request.method, raw_path, query, request.headers)
 

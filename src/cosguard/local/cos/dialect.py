@@ -13,14 +13,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
 from werkzeug.wsgi import ClosingIterator
 
-from ..auth import SignatureError, verify
+from ..auth import PRESIGN_FIELDS, SignatureError, verify
+from .addressing import resolve
 from .events import ObjectCreated
-from .naming import moto_storage_class, parse_copy_source, parse_host
+from .naming import moto_storage_class, parse_copy_source
 from .operations import CREATION_EVENTS, classify
 from .postobject import read_form, store_post, verify_post
 from .wire import (CosError, error_body, new_request_id, new_trace_id, parse_error,
@@ -39,6 +40,7 @@ _STATUS_ERRORS = {400: ("InvalidArgument", "Invalid argument."), 403: ("AccessDe
                   412: ("PreconditionFailed", "At least one of the preconditions does not hold.")}
 _EMPTY_MEANS_ABSENT = {"marker", "key-marker", "version-id-marker", "upload-id-marker",
                        "part-number-marker", "delimiter"}
+_PRESIGN_PARAMS = PRESIGN_FIELDS | {"x-cos-security-token"}   # a pre-signed URL's, not moto's
 _DRAIN_LIMIT = 64 * 1024 * 1024
 _MOTO_DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 
@@ -57,6 +59,7 @@ class CosRequest:
     query: Dict[str, str]
     headers: Dict[str, str]
     source_ip: str
+    signed_paths: Tuple[str, ...] = ()   # raw paths the client may have signed (addressing.py)
     body_read: bool = False     # moto has consumed the request body
     after_response: List[Callable[[], None]] = field(default_factory=list)
 
@@ -66,9 +69,6 @@ class CosRequest:
 
 
 def parse_request(environ: Dict[str, Any]) -> CosRequest:
-    raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(
-        environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace"))
-    raw_path = urlsplit(raw_uri).path or "/"
     headers = {k[5:].lower().replace("_", "-"): v for k, v in environ.items()
                if k.startswith("HTTP_")}
     for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
@@ -76,26 +76,23 @@ def parse_request(environ: Dict[str, Any]) -> CosRequest:
             headers[name.lower().replace("_", "-")] = environ[name]
     query_string = environ.get("QUERY_STRING", "")
     host = headers.get("host", "")
-    virtual = parse_host(host)
-    if virtual:
-        (bucket, region), key = virtual, unquote(raw_path[1:])
-    else:   # path style on an IP or another host name: /<bucket>/<key>
-        first, _, rest = raw_path[1:].partition("/")
-        bucket, region, key = unquote(first), None, unquote(rest)
+    address = resolve(environ, host)
     return CosRequest(method=environ.get("REQUEST_METHOD", "GET").upper(), host=host,
-                      bucket=bucket, region=region, key=key, raw_path=raw_path,
-                      query_string=query_string,
+                      bucket=address.bucket, region=address.region, key=address.key,
+                      raw_path=address.raw_path, query_string=query_string,
                       query=dict(parse_qsl(query_string, keep_blank_values=True)),
-                      headers=headers, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"))
+                      headers=headers, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
+                      signed_paths=address.signed_paths())
 
 
 def _moto_query(query_string: str) -> str:
-    """The query minus empty pagination markers: COS reads `key-marker=` as absent, moto as a
-    marker that skips the first version."""
+    """The query minus empty pagination markers (COS reads `key-marker=` as absent, moto as a
+    marker that skips the first version) and minus a pre-signed URL's signature."""
     if not query_string:
         return ""
     kept = [part for part in query_string.split("&")
-            if part.split("=", 1)[0].lower() not in _EMPTY_MEANS_ABSENT or part.partition("=")[2]]
+            if (part.split("=", 1)[0].lower() not in _EMPTY_MEANS_ABSENT or part.partition("=")[2])
+            and part.split("=", 1)[0].lower() not in _PRESIGN_PARAMS]
     return "&".join(kept)
 
 
@@ -158,7 +155,8 @@ class CosDialect:
         cos = self._cos
         if signed_by_header:
             try:
-                verify(cos.credentials, req.method, req.raw_path, req.query, req.headers)
+                verify(cos.credentials, req.method, req.raw_path, req.query, req.headers,
+                       other_paths=req.signed_paths[1:])
             except SignatureError as err:
                 raise CosError(err.status, err.code, err.message) from None
         if req.region is not None and req.region != cos.region:
