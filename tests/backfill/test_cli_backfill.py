@@ -60,17 +60,30 @@ def test_success_exits_0_and_any_error_exits_1(stacks, tmp_path, capsys):
         "bad/00000.txt", "bad/00001.txt", "bad/00002.txt"}
 
 
-def test_forced_progress_bar_shows_objects_bytes_rate_and_eta(stack, tmp_path, capsys):
+def test_progress_bar_on_a_terminal_shows_objects_bytes_rate_and_eta(stack, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("cosguard.cli.progress.is_terminal", lambda stream: True)
     stack.cloud.ci.faults.drop_callback_rate = 1.0
     stack.seed(mixed(16))
-    assert _main(stack, tmp_path, "--progress", "--rps", "8") == 0   # ~2 s: the bar redraws every 0.5 s
+    assert _main(stack, tmp_path, "--rps", "8") == 0   # ~2 s: the bar redraws every 0.5 s
     err = capsys.readouterr().err
-    frames = [f for f in err.split("\r\x1b[K") if f.startswith("backfill ") and "ETA" in f]
+    frames = [f for f in err.split("\r\x1b[K") if "backfill " in f and "ETA" in f]
     assert frames, err
     assert any("/16 objects" in f and "KiB" in f and "obj/s" in f and "ETA 0:00:0" in f for f in frames), frames
-    assert frames[-1].count("\n") == 0                     # frames overwrite one line
+    assert any(f.startswith("[#") and "%" in f for f in frames), frames  # a bar once the count is known
+    assert all(f.count("\n") == 0 for f in frames)          # frames overwrite one line
     summary = err.split("\r\x1b[K")[-1]                    # the bar is erased before the summary
     assert summary.startswith(f"backfill {stack.intake}/ scan complete: 16 listed, 16 submitted")
+
+
+def test_forced_progress_without_a_terminal_is_whole_lines(stack, tmp_path, capsys):
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    stack.seed(mixed(16))
+    assert _main(stack, tmp_path, "--progress", "--rps", "8") == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "\x1b" not in err, err     # nothing runs together in a log
+    lines = err.splitlines()
+    assert any(line.startswith("backfill ") and "/16 objects" in line and "ETA" in line for line in lines), lines
+    assert lines[-1].startswith(f"backfill {stack.intake}/ scan complete: 16 listed, 16 submitted")
 
 
 def test_no_progress_bar_when_stderr_is_not_a_terminal(stack, tmp_path, capsys):

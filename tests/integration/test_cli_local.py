@@ -51,3 +51,50 @@ def test_cosguard_local_rejects_bad_bucket_names():
     result = subprocess.run([sys.executable, "-m", "cosguard.cli", "local", "--bucket", "NoAppId"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "NoAppId" in result.stderr
+
+
+def _tags(cos, bucket, key):
+    tags = (cos.get_object_tagging(Bucket=bucket, Key=key).get("TagSet") or {}).get("Tag") or []
+    return {t["Key"]: t["Value"] for t in (tags if isinstance(tags, list) else [tags])}
+
+
+def test_watch_prefix_and_env_file(tmp_path):
+    env_file = tmp_path / "local.env"
+    process = subprocess.Popen([sys.executable, "-m", "cosguard.cli", "local", "--scan-delay", "0.05",
+                                "--watch-prefix", "uploads/", "--env-file", str(env_file),
+                                "--function-logs", str(tmp_path / "functions.log")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = json.loads(process.stdout.readline())
+        assert ready["watch_prefix"] == "uploads/" and "keys under 'uploads/'" in ready["watches"]
+        assert ready["env_file"] == str(env_file)
+        written = dict(line.split("=", 1) for line in env_file.read_text().splitlines()
+                       if line and not line.startswith("#"))
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"   # it holds keys and the callback secret
+        assert written["COSGUARD_INCLUDE_PREFIXES"] == "uploads/"
+        assert written["COSGUARD_CALLBACK_URL"] == ready["callback_url"]
+        assert len(written["COSGUARD_CALLBACK_TOKEN"]) >= 16
+        assert written["COSGUARD_COS_ENDPOINT"] == ready["cos_endpoint"]
+        assert written["TENCENTCLOUD_SECRETKEY"] == ready["secret_key"]
+        cos = client_for(ready, "cos_endpoint")
+        bucket = ready["buckets"][0]
+        cos.put_object(Bucket=bucket, Key="elsewhere/a.txt", Body=b"not watched")   # events run in order:
+        cos.put_object(Bucket=bucket, Key="uploads/a.txt", Body=b"watched")         # this one comes after
+        deadline = time.monotonic() + 30
+        while _tags(cos, bucket, "uploads/a.txt").get("cosguard-status") != "clean":
+            assert time.monotonic() < deadline, "the watched upload was never scanned"
+            time.sleep(0.1)
+        assert _tags(cos, bucket, "elsewhere/a.txt") == {}       # the trigger never fired for it
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+    assert process.returncode == 0
+    assert not env_file.exists()                                # it described a cloud that is gone
+
+
+def test_help_says_which_keys_the_trigger_watches():
+    result = subprocess.run([sys.executable, "-m", "cosguard.cli", "local", "--help"],
+                            capture_output=True, text=True, timeout=30)
+    text = " ".join(result.stdout.split())
+    assert "watches every key in the protected buckets unless --watch-prefix" in text
+    assert "--env-file FILE" in text

@@ -133,11 +133,31 @@ def test_status_lists_counts_and_recent_infections(deployment, tmp_path, capsys)
     code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path), "--json")
     status = json.loads(out)
     assert code == 0
-    assert status["counts"] == {"quarantined": 1, "clean": 1}
-    assert status["recent_infections"][0]["key"] == "s/eicar.com"
-    assert status["recent_infections"][0]["viruses"] == ["Eicar-Test-Signature"]
+    assert status["counts"] == {"infected": 1, "clean": 1}   # the names the tags use
+    infection = status["recent_infections"][0]
+    assert infection["key"] == "s/eicar.com" and infection["status"] == "infected"
+    assert infection["now_at"] == f"{deployment.jail}/quarantine/s/eicar.com"
+    assert infection["viruses"] == ["Eicar-Test-Signature"]
     code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path))
-    assert "s/eicar.com" in out and "quarantined" in out
+    lines = out.splitlines()
+    assert lines[0].split() == ["status", "handled", "objects"]
+    assert any(line.split()[:1] == ["infected"] and "moved to quarantine" in line for line in lines), out
+    assert "quarantined" not in out
+    assert any("s/eicar.com" in line and f"{deployment.jail}/quarantine/s/eicar.com" in line for line in lines)
+
+
+def test_reconcile_prints_a_table_by_default(quiet, tmp_path, capsys):
+    quiet.put("r/eicar.com", eicar())
+    quiet.put("r/clean.txt", clean_text())
+    quiet.scan()
+    quiet.settle()
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(quiet, tmp_path))
+    assert code == 0, out
+    assert "{" not in out, out                              # no Python dict, no JSON
+    rows = [line.split() for line in out.splitlines()]
+    assert rows[0] == ["sweep", "outcome", "jobs"]
+    assert ["verdict", "applied", "quarantined", "1"] in rows and ["verdict", "applied", "clean", "1"] in rows
+    assert ["still", "pending", "-", "0"] in rows
 
 
 class Webhook:

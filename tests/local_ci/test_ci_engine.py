@@ -143,11 +143,35 @@ def test_a_hash_signature_can_name_the_archive_itself():
     assert names(Engine(db).scan(io.BytesIO(body), "bundle.zip")) == [("bundle.zip", "Whole.Zip")]
 
 
-def test_corrupt_archive_is_noted_not_fatal(engine):
+def test_corrupt_archive_is_noted_not_fatal(engine, caplog):
     body = b"PK\x03\x04" + b"\x00" * 600  # a zip header and nothing valid after it
-    report = engine.scan(io.BytesIO(body), "broken.zip")
+    with caplog.at_level("WARNING"):
+        report = engine.scan(io.BytesIO(body), "broken.zip")
     assert report.detections == [] and report.limit_exceeded is None
     assert report.unreadable == ["broken.zip"]
+    assert any(r.levelname == "WARNING" and "broken.zip" in r.getMessage() for r in caplog.records)
+
+
+def test_nested_archives_open_on_every_python(engine):
+    """Members spooled to a temporary file (a zip inside a tar.gz) must open: Python 3.9's
+    SpooledTemporaryFile lacked seekable(), and the inner zip was silently skipped."""
+    report = engine.scan(io.BytesIO(nested_eicar_tar_gz()), "outer.tar.gz")
+    assert names(report) == [("inner.zip/eicar.com", EICAR_NAME)] and report.unreadable == []
+
+
+def test_truncated_inner_archive_is_unreadable_not_clean(engine):
+    inner = zip_bytes({"a.txt": b"fine", "b.txt": b"also fine"})
+    report = engine.scan(io.BytesIO(tar_bytes({"inner.zip": inner[: len(inner) // 2]})), "outer.tar")
+    assert report.detections == [] and report.unreadable == ["inner.zip"]
+
+
+def test_encrypted_zip_member_is_unreadable_not_clean(engine):
+    body = bytearray(zip_bytes({"secret.txt": b"cannot be read"}))
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # set the encrypted flag bit
+        at = body.find(signature)
+        body[at + offset] |= 0x1
+    report = engine.scan(io.BytesIO(bytes(body)), "locked.zip")
+    assert report.detections == [] and report.unreadable == ["locked.zip"]
 
 
 # -- limits -----------------------------------------------------------------------------------

@@ -111,6 +111,19 @@ def test_zip_bomb_ends_as_a_result_quickly(ci, client, store):
     assert "unpacked content exceeds" in detail["Message"]
 
 
+@pytest.mark.parametrize("body", [
+    zip_bytes({"a.txt": b"fine" * 100})[:60],                           # truncated top-level zip
+    nested_eicar_tar_gz()[:-40],                                        # truncated tar.gz
+    b"PK\x03\x04" + b"\x00" * 600,                                      # a zip header, then garbage
+], ids=["truncated-zip", "truncated-tar-gz", "corrupt-zip"])
+def test_an_archive_that_cannot_be_opened_is_never_clean(ci, client, store, body):
+    store.put(BUCKET, "broken.zip", body)
+    detail = scan(client, "broken.zip")["JobsDetail"]
+    assert (detail["State"], detail["Code"]) == ("Failed", "ArchiveUnreadable")
+    assert "broken.zip" in detail["Message"] or "inner" in detail["Message"]
+    assert detail["Suggestion"] is None and detail["DetectDetail"] == []
+
+
 def test_a_finding_beats_the_bomb_beside_it(ci, client, store):
     store.put(BUCKET, "mixed.zip", zip_bytes({"a/eicar.com": EICAR, "b/42.zip": nested_zip_bomb()}))
     detail = scan(client, "mixed.zip")["JobsDetail"]

@@ -12,6 +12,8 @@ from ..infra import logs
 from ..bulk.backfill import DEFAULT_PRICE_PER_1000, Backfill, BackfillError, Options, Report
 from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime
 from ..bulk.invoke import SCF_HOST, ScfInvoker
+from . import progress as progress_output
+from .progress import Progress
 
 EXIT_INTERRUPTED = 130
 
@@ -38,7 +40,7 @@ def register(commands) -> None:
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint FILE")
     p.add_argument("--versioned", choices=("auto", "yes", "no"), default="auto",
                    help="list object versions (yes) or objects (no); auto asks COS (GetBucketVersioning)")
-    p.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is not a terminal")
+    p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal (then one line every 10 s)")
     p.add_argument("--verbose", action="store_true", help="one JSON log line per object on stderr")
     f = p.add_argument_group("fan-out (SCF as the distributed engine)")
     f.add_argument("--fan-out", action="store_true",
@@ -52,10 +54,14 @@ def register(commands) -> None:
 
 
 class ProgressBar:
-    """One self-rewriting line on stderr: objects, bytes, rate, ETA (once the count is known)."""
+    """Objects, bytes, rate, ETA (once the count is known) on stderr: a self-rewriting bar on a
+    terminal, else one line every `quiet_interval` seconds (a log, not a run-together line)."""
 
-    def __init__(self, backfill: Backfill, stream=None, interval: float = 0.5):
-        self.backfill, self.stream, self.interval = backfill, stream or sys.stderr, interval
+    def __init__(self, backfill: Backfill, stream=None, interval: float = 0.5, quiet_interval: float = 10.0):
+        self.progress = Progress(stream or sys.stderr)
+        self.backfill = backfill
+        self.interval = interval if self.progress.tty else quiet_interval
+        self.progress.interval = 0.0  # this thread already paces the updates
         self.total: Optional[int] = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="cosguard-progress")
@@ -80,8 +86,7 @@ class ProgressBar:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.stream.write("\r\x1b[K" + self.line())
-            self.stream.flush()
+            self.progress.update(self.line(), self.backfill.report.processed, self.total)
 
     def line(self) -> str:
         r, total = self.backfill.report, self.total
@@ -95,8 +100,9 @@ class ProgressBar:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(2)
-        self.stream.write("\r\x1b[K")
-        self.stream.flush()
+        if not self.progress.tty:  # a log gets the final figures as its last progress line
+            self.progress.update(self.line(), force=True)
+        self.progress.close(keep=False)  # the summary line follows
 
 
 def _size(n: float) -> str:
@@ -180,7 +186,7 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
     except BackfillError as exc:
         print(f"cosguard backfill: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    bar = ProgressBar(backfill).start() if args.progress or sys.stderr.isatty() else None
+    bar = ProgressBar(backfill).start() if args.progress or progress_output.is_terminal(sys.stderr) else None
     previous = _install_interrupt(stop)
     try:
         report = backfill.run()

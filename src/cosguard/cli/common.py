@@ -58,10 +58,6 @@ def print_json(document: Any, out=None) -> None:
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None) -> None:
-    out = out or sys.stdout
-    rows = [[("-" if cell is None or cell == "" else str(cell)) for cell in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    out.write("  ".join(h.ljust(widths[i]) for i, h in enumerate(headers)).rstrip() + "\n")
-    out.write("  ".join("-" * w for w in widths) + "\n")
-    for row in rows:
-        out.write("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() + "\n")
+    """Columns aligned by display width (CJK-safe); empty cells show as `-`."""
+    from .table import render_table
+    (out or sys.stdout).write(render_table(headers, rows) + "\n")

@@ -11,9 +11,12 @@ def register(commands) -> None:
                                         "to each. Exits 0 only when every outcome is the expected one.")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for verdicts (default 60)")
+    p.add_argument("--keep-logs", action="store_true",
+                   help="keep the functions' JSON logs in a temporary file and print its name "
+                        "(default: removed when the demo ends)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..local.demo import run_demo
-    return run_demo(as_json=args.json, timeout=args.timeout)
+    return run_demo(as_json=args.json, timeout=args.timeout, keep_logs=args.keep_logs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -12,7 +13,12 @@ import threading
 def register(commands) -> None:
     p = commands.add_parser("local", help="run local COS + CI + cosguard's functions on loopback",
                             description="Start local COS, CI and the SCF runtime with cosguard deployed, "
-                                        "in the foreground; print one JSON ready line with endpoints and keys.")
+                                        "in the foreground; print one JSON ready line with endpoints, keys, "
+                                        "the callback URL, which keys the upload trigger watches (`watches`) "
+                                        "and the env file. The trigger watches every key in the protected "
+                                        "buckets unless --watch-prefix narrows it. Other commands "
+                                        "(status, reconcile, backfill, restore, verify) reach this cloud "
+                                        "with --env-file FILE.")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--cos-port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--ci-port", type=int, default=0, help="0 picks a free port (default)")
@@ -25,6 +31,13 @@ def register(commands) -> None:
                    "(default: stderr)")
     p.add_argument("--scan-delay", type=float, default=0.2, help="seconds a scan takes (default 0.2)")
     p.add_argument("--callback-format", choices=("xml", "json"), default="xml")
+    p.add_argument("--watch-prefix", default="", metavar="PREFIX",
+                   help="the upload trigger fires only for keys under PREFIX, and COSGUARD_INCLUDE_PREFIXES "
+                        "is set to it, as the production deployment does (default: every key)")
+    p.add_argument("--env-file", metavar="FILE",
+                   help="write the functions' environment (COSGUARD_* endpoints, buckets, callback URL and "
+                        "token, keys) to FILE (mode 600) for `cosguard status/reconcile/backfill/restore/"
+                        "verify --env-file FILE`; removed when this stops")
     p.add_argument("--signatures", action="append", default=[], metavar="FILE",
                    help="ClamAV .hdb/.hsb hash signature file (repeatable)")
     p.set_defaults(run=run)
@@ -45,16 +58,29 @@ def run(args: argparse.Namespace) -> int:
                             host=args.host, cos_port=args.cos_port, ci_port=args.ci_port,
                             callback_port=args.callback_port, scan_delay=args.scan_delay,
                             callback_format=args.callback_format, signature_files=args.signatures,
-                            log_stream=log_stream)
+                            log_stream=log_stream, watch_prefix=args.watch_prefix)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     cloud.start()
     try:
-        print(json.dumps(cloud.info()), flush=True)
+        info = cloud.info()
+        if args.env_file:
+            cloud.write_env_file(args.env_file)
+            info["env_file"] = os.path.abspath(args.env_file)
+        print(json.dumps(info), flush=True)
         while not stop.wait(0.5):
             pass
     finally:
         cloud.stop()
+        if args.env_file:
+            _remove(args.env_file)
     print("cosguard local: stopped", file=sys.stderr)
     return 0
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Dict, Tuple
 
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
 
@@ -22,8 +23,6 @@ def register(commands) -> None:
     add_settings_arguments(s)
     s.add_argument("--recent", type=int, default=10, help="how many recent infections to list (default 10)")
     s.set_defaults(run=run_status)
-
-
     r = commands.add_parser("restore", help="put a quarantined object back where it came from",
                             description="Restore a quarantined object (named by its quarantined key or "
                                         "its job id) to its original bucket and key, tagged "
@@ -53,8 +52,8 @@ def run_restore(args: argparse.Namespace) -> int:
         print_json({"restored": True, "from": done.source, "to": done.destination, "job_id": done.job_id,
                     "overwrote": done.overwrote})
     else:
-        print(f"restored {done.source} -> {done.destination} (tagged released"
-              + (", replaced the object that was there)" if done.overwrote else ")"))
+        print_table(["restored from", "to", "job", "status", "replaced an object"],
+                    [[done.source, done.destination, done.job_id, "released", "yes" if done.overwrote else "no"]])
     return EXIT_OK
 
 
@@ -62,44 +61,83 @@ def run_reconcile(args: argparse.Namespace) -> int:
     report = runtime(args).sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
     if args.json:
         print_json(report.as_dict())
-    else:
-        print(f"applied: {report.applied or 'none'}; still pending: {report.pending}; "
-              f"resubmitted: {report.resubmitted or 'none'}; {report.seconds:.2f} s")
-        if report.overdue:
-            print("\noverdue jobs:")
-            print_table(["job", "bucket", "key", "age (s)", "state"],
-                        [[o["job_id"], o["bucket"], o["key"], o["age_seconds"], o["state"]] for o in report.overdue])
-        if report.unresolved:
-            print("\nneeds a human:")
-            print_table(["bucket", "key", "reason"], [[u["bucket"], u["key"], u["reason"]] for u in report.unresolved])
+        return EXIT_FINDINGS if report.problems else EXIT_OK
+    rows = [["verdict applied", outcome, count] for outcome, count in sorted(report.applied.items())]
+    rows += [["resubmitted", outcome, count] for outcome, count in sorted(report.resubmitted.items())]
+    rows += [["still pending", "overdue" if report.overdue else "-", report.pending],
+             ["needs a human", "-", len(report.unresolved)]]
+    print_table(["sweep", "outcome", "jobs"], rows)
+    if report.overdue:
+        print("\noverdue jobs:")
+        print_table(["job", "bucket", "key", "age (s)", "state"],
+                    [[o["job_id"], o["bucket"], o["key"], o["age_seconds"], o["state"]] for o in report.overdue])
+    if report.unresolved:
+        print("\nneeds a human:")
+        print_table(["bucket", "key", "reason"], [[u["bucket"], u["key"], u["reason"]] for u in report.unresolved])
+    print(f"\nsweep took {report.seconds:.2f} s")
     return EXIT_FINDINGS if report.problems else EXIT_OK
+
+
+# A closed job's outcome, as the object's `cosguard-status` tag names it, and what was done with it.
+_TAG_STATUS = {"quarantined": "infected", "deleted": "infected", "infected": "infected", "promoted": "clean"}
+_HANDLED = {"quarantined": "moved to quarantine", "deleted": "deleted", "infected": "tagged in place",
+            "clean": "tagged in place", "promoted": "promoted to the clean destination",
+            "released": "restored from quarantine", "error": "tagged in place",
+            "unscannable": "tagged in place", "stale": "verdict not applied: object changed during the scan",
+            "gone": "object gone before the verdict"}
+
+
+def tag_status(outcome: str) -> str:
+    return _TAG_STATUS.get(outcome, outcome)
+
+
+def now_at(settings, entry) -> str:
+    """Where the scanned object is now, as far as the ledger knows."""
+    if entry.outcome == "quarantined":
+        return f"{settings.quarantine_bucket_for(entry.bucket)}/{settings.quarantine_prefix}{entry.key}"
+    if entry.outcome == "promoted" and settings.clean_destination:
+        destination = settings.clean_destination
+        return f"{destination.for_source(entry.bucket)}/{destination.prefix}{entry.key}"
+    if entry.outcome in ("deleted", "gone"):
+        return "(deleted)"
+    return f"{entry.bucket}/{entry.key}"
 
 
 def run_status(args: argparse.Namespace) -> int:
     rt = runtime(args)
     now = time.time()
-    counts = {}
+    counts: Dict[str, int] = {}
+    handled: Dict[Tuple[str, str], int] = {}
     oldest = None
     infections = []
     for ledger in rt.sweeper.ledgers():
         for entry in ledger.open_jobs():
             counts["pending"] = counts.get("pending", 0) + 1
+            handled[("pending", "waiting for CI")] = handled.get(("pending", "waiting for CI"), 0) + 1
             oldest = entry if oldest is None or entry.submitted_at < oldest.submitted_at else oldest
         for entry in ledger.closed_jobs():
-            counts[entry.outcome or "unknown"] = counts.get(entry.outcome or "unknown", 0) + 1
-            if entry.outcome in ("quarantined", "deleted", "infected"):
+            outcome = entry.outcome or "unknown"
+            status = tag_status(outcome)
+            counts[status] = counts.get(status, 0) + 1
+            row = (status, _HANDLED.get(outcome, outcome))
+            handled[row] = handled.get(row, 0) + 1
+            if status == "infected":
                 infections.append(entry)
         for doc in ledger.retries():
-            name = "submission failed" + ("" if doc.get("retryable") else " (permanent)")
-            counts[name] = counts.get(name, 0) + 1
+            row = ("error", "submission failed" + ("" if doc.get("retryable") else " (permanent)"))
+            counts["error"] = counts.get("error", 0) + 1
+            handled[row] = handled.get(row, 0) + 1
     infections.sort(key=lambda e: e.closed_at or 0, reverse=True)
     oldest_age = int(now - oldest.submitted_at) if oldest else None
     overdue = oldest is not None and now - oldest.submitted_at > rt.settings.pending_overdue_seconds
     document = {
         "counts": counts,
+        "handled": [{"status": status, "handled": how, "count": count}
+                    for (status, how), count in sorted(handled.items())],
         "oldest_pending": {"job_id": oldest.job_id, "bucket": oldest.bucket, "key": oldest.key,
                            "age_seconds": oldest_age} if oldest else None,
-        "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "outcome": e.outcome,
+        "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "status": "infected",
+                               "outcome": e.outcome, "now_at": now_at(rt.settings, e),
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
                                "closed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.closed_at or 0))}
                               for e in infections[: args.recent]],
@@ -107,12 +145,13 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(document)
     else:
-        print_table(["status", "count"], sorted(counts.items()))
+        print_table(["status", "handled", "objects"], [[r["status"], r["handled"], r["count"]]
+                                                      for r in document["handled"]])
         print()
         print(f"oldest pending: {oldest.key} ({oldest.job_id}), {oldest_age} s" if oldest else "oldest pending: none")
         if document["recent_infections"]:
-            print()
-            print_table(["closed at", "bucket", "key", "outcome", "viruses"],
-                        [[i["closed_at"], i["bucket"], i["key"], i["outcome"], ", ".join(i["viruses"])]
+            print("\nrecent infections:")
+            print_table(["closed at", "bucket", "key", "status", "now at", "viruses"],
+                        [[i["closed_at"], i["bucket"], i["key"], i["status"], i["now_at"], ", ".join(i["viruses"])]
                          for i in document["recent_infections"]])
     return EXIT_FINDINGS if overdue else EXIT_OK

@@ -7,12 +7,15 @@ waits for the verdicts, and checks each against what cosguard must do with it.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import IO, Callable, Dict, List, Optional
 
+from ..cli import table
+from ..cli.progress import Progress
 from . import samples
 from .deployment import LocalDeployment
 
@@ -47,7 +50,7 @@ def demo_items() -> List[Item]:
 
 
 class Demo:
-    def __init__(self, deployment: LocalDeployment, progress: IO[str]):
+    def __init__(self, deployment: LocalDeployment, progress: Progress):
         self.deployment = deployment
         self.cos = deployment.cloud.client("cos")
         self.state_bucket = deployment.quarantine_bucket
@@ -128,57 +131,62 @@ class Demo:
     def run(self, items: List[Item], timeout: float) -> bool:
         for item in items:
             self.upload(item)
-            self.progress.write(f"  uploaded {item.key}\n")
+            self.progress.message(f"  uploaded {item.key}")
         pending = list(items)
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
             closed = self._closed()
             pending = [item for item in pending if not self.observe(item, closed)]
-            self.progress.write(f"\r  verdicts: {len(items) - len(pending)}/{len(items)}")
-            self.progress.flush()
+            done = len(items) - len(pending)
+            self.progress.update(f"  verdicts: {done}/{len(items)}", done, len(items))
             if pending:
                 time.sleep(0.1)
-        self.progress.write("\n")
+        self.progress.close()
         for item in pending:
             item.result = {"verdict": "timed out", "viruses": [], "action": "", "location": "",
                            "latency_ms": None, "ok": False}
         return all(item.result.get("ok") for item in items)
 
 
+HEADERS = ["key", "verdict", "virus names", "action", "now at", "latency", "check"]
+LEGEND = "\n".join([
+    "legend:",
+    "  verdict        CI's verdict on the object, as its cosguard-status tag says",
+    "  stale → clean  overwritten while its first scan ran: that verdict was not applied to the new",
+    "                 object (stale), which got its own scan (clean)",
+    "  action, now at what cosguard did, and where the object is now",
+    "  latency        upload to verdict",
+    "  check          ok when the outcome is the one cosguard must produce, else UNEXPECTED",
+])
+
+
 def render_table(items: List[Item]) -> str:
-    headers = ["key", "verdict", "virus names", "action", "now at", "latency", ""]
-    rows = [[i.key, str(i.result["verdict"]), ", ".join(i.result["viruses"]) or "-", str(i.result["action"]),
+    rows = [[i.key, str(i.result["verdict"]), ", ".join(i.result["viruses"]), str(i.result["action"]),
              str(i.result["location"]),
-             f"{i.result['latency_ms']} ms" if i.result.get("latency_ms") is not None else "-",
+             f"{i.result['latency_ms']} ms" if i.result.get("latency_ms") is not None else None,
              "ok" if i.result["ok"] else "UNEXPECTED"] for i in items]
-    widths = [max(_width(r[c]) for r in rows + [headers]) for c in range(len(headers))]
-    lines = ["  ".join(_pad(cell, widths[c]) for c, cell in enumerate(row)) for row in [headers] + rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _width(text: str) -> int:
-    import unicodedata
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * (width - _width(text))
+    return table.render_table(HEADERS, rows)
 
 
 def run_demo(as_json: bool = False, timeout: float = 60.0, out: IO[str] = sys.stdout,
-             progress: IO[str] = sys.stderr) -> int:
+             progress: IO[str] = sys.stderr, keep_logs: bool = False) -> int:
     log = tempfile.NamedTemporaryFile("w", prefix="cosguard-demo-", suffix=".log", delete=False, encoding="utf-8")
-    progress.write("cosguard demo: starting local COS, CI and the functions ...\n")
-    with LocalDeployment([INTAKE], scan_delay=0.3, log_stream=log) as deployment:
-        items = demo_items()
-        ok = Demo(deployment, progress).run(items, timeout)
-    log.close()
+    try:
+        bar = Progress(progress)
+        bar.message("cosguard demo: starting local COS, CI and the functions ...")
+        with LocalDeployment([INTAKE], scan_delay=0.3, log_stream=log) as deployment:
+            items = demo_items()
+            ok = Demo(deployment, bar).run(items, timeout)
+    finally:
+        log.close()
+        if not keep_logs:
+            os.remove(log.name)
     if as_json:
         out.write(json.dumps([{"key": i.key, "expected": i.expect_verdict, **i.result} for i in items],
                              ensure_ascii=False, indent=2) + "\n")
     else:
-        out.write(render_table(items) + "\n\n")
-        out.write(("every outcome as expected" if ok else "UNEXPECTED outcomes above") +
-                  f"; function logs: {log.name}\n")
+        out.write(render_table(items) + "\n\n" + LEGEND + "\n\n")
+        out.write("every outcome as expected" if ok else "UNEXPECTED outcomes above")
+        out.write(f"; function logs kept in {log.name}\n" if keep_logs else
+                  ("\n" if ok else "; rerun with --keep-logs to keep the functions' logs\n"))
     return 0 if ok else 1

@@ -40,8 +40,26 @@ class ScanLimits:
     spool_memory: int = 4 << 20           # a spooled member beyond this moves to a temp file
 
 
+class Spool(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+    """A spooled temporary file that says what it can do. Python 3.9's SpooledTemporaryFile has
+    no `seekable()`/`readable()`, which zipfile calls on a nested archive; 3.11 added them."""
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+
 class ScanLimitExceeded(Exception):
     """One of the ScanLimits was reached; the message names which."""
+
+
+class ArchiveUnreadable(Exception):
+    """A container member that cannot be read (encrypted); the message names it."""
 
 
 class Budget:
@@ -132,8 +150,10 @@ def _zip_members(fileobj: BinaryIO, budget: Budget) -> Iterator[Member]:
     with zipfile.ZipFile(fileobj) as archive:
         for info in archive.infolist():
             budget.add_entries()
-            if info.is_dir() or info.flag_bits & 0x1:  # encrypted members cannot be read
+            if info.is_dir():
                 continue
+            if info.flag_bits & 0x1:  # encrypted: unreadable, so never counted as clean
+                raise ArchiveUnreadable(f"{clean_name(info.filename)} is encrypted")
             with archive.open(info) as stream:
                 yield Member(clean_name(info.filename), stream)
 
@@ -203,7 +223,7 @@ class _ChargedSpool(Py7zIO):  # type: ignore[misc,valid-type]
 
     def __init__(self, budget: Budget) -> None:
         self._budget = budget
-        self.file = tempfile.SpooledTemporaryFile(max_size=budget.limits.spool_memory)
+        self.file = Spool(max_size=budget.limits.spool_memory)
         self._size = 0
 
     def write(self, data) -> int:  # noqa: ANN001 - bytes or bytearray

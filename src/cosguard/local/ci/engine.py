@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterable, List, Optional, Tuple, Union
 
@@ -32,7 +31,9 @@ class Detection:
 
 @dataclass
 class ScanReport:
-    """What one scan found; `limit_exceeded` says which bound stopped it early, if any."""
+    """What one scan found; `limit_exceeded` says which bound stopped it early, if any;
+    `unreadable` names the containers (or members) that could not be opened: such a scan is
+    incomplete, and CI's job must not call it clean."""
 
     detections: List[Detection] = field(default_factory=list)
     limit_exceeded: Optional[str] = None
@@ -129,7 +130,7 @@ class Engine:
 
     @staticmethod
     def _unreadable(scan: _Scan, name: str, exc: Exception) -> None:
-        log.debug("cannot unpack %s: %s", name, exc)
+        log.warning("cannot unpack %s: %s: %s", name, type(exc).__name__, exc)
         scan.report.unreadable.append(name)
 
     def _read_head(self, scan: _Scan, stream: BinaryIO, charge: bool) -> bytes:
@@ -173,7 +174,7 @@ class Engine:
                 digests.update(chunk)
             stream.seek(0)
             return stream, digests
-        spool = tempfile.SpooledTemporaryFile(max_size=self.limits.spool_memory)
+        spool = archives.Spool(max_size=self.limits.spool_memory)
         try:
             spool.write(head)
             while True:

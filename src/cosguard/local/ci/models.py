@@ -7,7 +7,9 @@ A stuck job (see Faults.stuck_jobs) stays `Auditing`.
 
 Job-level failures (`State=Failed`, with Code/Message) are listed in sources.py, plus
 `ScanLimitExceeded` (a bound of the engine's ScanLimits was reached and nothing was found
-before it; a finding before the bound makes the job `Success`/`block`) and `InternalError`.
+before it; a finding before the bound makes the job `Success`/`block`), `ArchiveUnreadable` (a
+container, or a member of one, could not be opened: corrupt, truncated or encrypted; never `normal`)
+and `InternalError`.
 """
 from __future__ import annotations
 
@@ -244,6 +246,10 @@ class CiBackend:
             return _Outcome(JobState.FAILED, "ScanLimitExceeded",
                             f"The file could not be scanned completely: {report.limit_exceeded}",
                             report=report)
+        if report.unreadable:
+            return _Outcome(JobState.FAILED, "ArchiveUnreadable",
+                            "The file could not be scanned completely: cannot open "
+                            + ", ".join(report.unreadable[:5]), report=report)
         return _Outcome(JobState.SUCCESS, "Success", "Success", Suggestion.NORMAL.value, (), report)
 
     def _finish(self, job_id: str, outcome: _Outcome) -> None:

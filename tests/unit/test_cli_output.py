@@ -1,0 +1,47 @@
+"""What people read: tables aligned by display width, progress that never runs together."""
+from __future__ import annotations
+
+import io
+
+from cosguard.cli.progress import Progress
+from cosguard.cli.table import display_width, render_table
+
+
+def test_tables_align_wide_characters():
+    text = render_table(["key", "status"], [["季度报告.txt", "clean"], ["a.txt", "infected"], ["x", None]])
+    lines = text.splitlines()
+    assert lines[0].startswith("key")
+    starts = {display_width(line[: line.index(word)]) for line, word in
+              zip(lines[2:], ["clean", "infected", "-"])}
+    assert starts == {len("季度报告.txt") + 4 + 2}   # 4 wide characters take 2 cells each
+    assert display_width("季度 报告") == 9 and display_width("e\u0301") == 1
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_in_a_pipe_is_one_whole_line_per_update():
+    stream = io.StringIO()
+    progress = Progress(stream, interval=0.0)
+    progress.interval = 0.0
+    for done in range(4):
+        progress.update(f"verdicts: {done}/3", done, 3)
+    progress.update("verdicts: 3/3", 3, 3)          # unchanged: not repeated
+    progress.close()
+    assert stream.getvalue().splitlines() == [f"verdicts: {n}/3" for n in range(4)]
+    assert "\r" not in stream.getvalue()
+
+
+def test_progress_on_a_terminal_redraws_one_line_with_a_bar():
+    stream = Terminal()
+    progress = Progress(stream, interval=0.0)
+    progress.update("verdicts: 1/2", 1, 2)
+    progress.message("uploaded x")
+    progress.update("verdicts: 2/2", 2, 2)
+    progress.close()
+    out = stream.getvalue()
+    assert out.count("\r\x1b[K") >= 2 and out.endswith("\n")
+    assert "[" + "#" * 12 + "." * 12 + "]  50% verdicts: 1/2" in out
+    assert "uploaded x\n" in out and "100% verdicts: 2/2" in out
