@@ -146,3 +146,20 @@ def test_the_command_runs_the_checks_without_uploading(deployed, local, tmp_path
     code = cli(["verify", "--bucket", "intake-1250000000", "--env-file", str(env_file), "--json",
                 "--deployment", args.deployment, "--layer-manifest", args.layer_manifest, "--no-upload"])
     assert code == 1 and json.loads(capsys.readouterr().out)["ok"] is False
+
+
+def test_cosguard_local_refuses_a_folder_that_is_no_description(tmp_path, capsys):
+    from cosguard.cli import main as cli
+    assert cli(["local", "--description", str(tmp_path)]) == 2
+    assert "not a cosguard checkout" in capsys.readouterr().err
+
+
+def test_the_deploy_script_prints_its_plan_without_calling_anything(deploy_script, example_env, tmp_path,
+                                                                    monkeypatch, capsys):
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f'{k}="{v}"\n' for k, v in dict(example_env, COSGUARD_CALLBACK_URL="").items()))
+    monkeypatch.setattr(deploy_script.preflight, "check", lambda *a, **k: [])   # no layer built here
+    assert deploy_script.main(["--env", str(env_file), "--dry-run"], api=object()) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["functions"]["scan-on-upload"]["triggers"][0]["type"] == "cos"
+    assert plan["layer"] == "cosguard-prod"
