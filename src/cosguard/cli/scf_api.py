@@ -36,10 +36,12 @@ class ScfApiError(Exception):
 class TccliScfApi:
     """SCF's API through the `tccli` command (pip install tccli; tccli configure)."""
 
-    def __init__(self, region: str, *, tccli: Optional[str] = None, timeout: float = 120.0):
+    def __init__(self, region: str, *, tccli: Optional[str] = None, timeout: float = 120.0,
+                 extra_args: Iterable[str] = ()):
         self.region = region
         self.tccli = tccli or shutil.which("tccli") or "tccli"
         self.timeout = timeout
+        self.extra_args = list(extra_args)   # e.g. --profile NAME
 
     def call(self, action: str, params: Mapping[str, Any]) -> Dict[str, Any]:
         # Parameters go through a file: a layer's base64 zip is far beyond one argv string's limit.
@@ -47,7 +49,7 @@ class TccliScfApi:
             json.dump(dict(params), request)
         try:
             done = subprocess.run([self.tccli, "scf", action, "--region", self.region,
-                                   "--cli-input-json", "file://" + request.name],
+                                   "--cli-input-json", "file://" + request.name] + self.extra_args,
                                   capture_output=True, text=True, timeout=self.timeout)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ScfApiError(action, "ToolFailed", f"{self.tccli}: {exc}") from exc
