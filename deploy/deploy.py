@@ -9,7 +9,8 @@ create or update the three functions, create the callback's function URL (an `ht
 read its URL back and give it to scan-on-upload and reconcile-pending as COSGUARD_CALLBACK_URL,
 then make each function's triggers exactly those the description names. Re-running changes nothing
 that is already right: no second URL, no duplicate trigger. Writes the URL into .env and a record
-of what was deployed (deploy/deployed-<stage>.json) for `cosguard verify --deployment`.
+of what was deployed (deploy/deployed-<stage>.json) for `cosguard verify --deployment`, and the
+functions' settings (deploy/deployed-<stage>.env) for the operator's `cosguard ... --env-file`.
 
 Why not `scf deploy` alone: the scf component can create the function URL (its `http` event), but
 its outputs carry only the trigger's name, never the URL, so nothing could hand the URL on.
@@ -327,6 +328,7 @@ class Deployer:
                 fn.environment["COSGUARD_CALLBACK_URL"] = url
             self.ensure_function(fn, plan.layer, version)
             self.ensure_triggers(fn)
+        self.operator_env = dict(plan.functions["scan-on-upload"].environment)
         return {"app": plan.app, "stage": plan.stage, "region": plan.region, "callback_url": url,
                 "layer": {"name": plan.layer.name, "version": version, "sha256": layer_sha256},
                 "functions": {i: f.name for i, f in plan.functions.items()}}
@@ -395,7 +397,8 @@ def main(argv: Optional[Sequence[str]] = None, api=None) -> int:
     from cosguard.cli.scf_api import ScfApiError, TccliScfApi
     try:
         data, sha256 = layer_build(plan.layer)
-        record = Deployer(api or TccliScfApi(plan.region)).deploy(plan, data, sha256, args.callback_url)
+        deployer = Deployer(api or TccliScfApi(plan.region))
+        record = deployer.deploy(plan, data, sha256, args.callback_url)
     except (DeployError, ScfApiError) as exc:
         print(f"deploy failed: {exc}", file=sys.stderr)
         return 1
@@ -404,7 +407,13 @@ def main(argv: Optional[Sequence[str]] = None, api=None) -> int:
     record.update(intake_bucket=env.get("DEPLOY_INTAKE_BUCKET"), intake_prefix=env.get("DEPLOY_INTAKE_PREFIX"))
     out = args.record or HERE / f"deployed-{plan.stage}.json"
     out.write_text(json.dumps(record, indent=2) + "\n", "utf-8")
-    print(f"deployed: {', '.join(record['functions'].values())}; record in {out}")
+    # The functions' own settings, for the operator's commands (`cosguard ... --env-file`). It holds
+    # the callback secret, like .env: owner-only, git-ignored.
+    operator_env = out.with_suffix(".env")
+    operator_env.touch(mode=0o600)
+    operator_env.chmod(0o600)
+    operator_env.write_text("".join(f"{k}={v}\n" for k, v in sorted(deployer.operator_env.items())), "utf-8")
+    print(f"deployed: {', '.join(record['functions'].values())}; record in {out}, settings in {operator_env}")
     return 0
 
 

@@ -156,6 +156,11 @@ def test_the_command_writes_the_url_into_env_and_a_record(deploy_script, env, tm
     record = json.loads(record_file.read_text())
     assert f"COSGUARD_CALLBACK_URL={record['callback_url']}\n" in env_file.read_text()
     assert record["intake_prefix"] == "incoming/" and record["layer"]["sha256"] == LAYER_SHA
+    # the functions' settings for the operator's commands: what scan-on-upload got, owner-only
+    operator_env = record_file.with_suffix(".env")
+    assert operator_env.stat().st_mode & 0o077 == 0
+    lines = dict(line.split("=", 1) for line in operator_env.read_text().splitlines())
+    assert lines == env_of(fake, record["functions"]["scan-on-upload"])
     # and again: the same URL, nothing new
     before = len(fake.mutations())
     assert deploy_script.main(["--env", str(env_file), "--record", str(record_file)], api=fake) == 0
