@@ -106,12 +106,18 @@ def trigger_plans(events: Sequence[Mapping[str, Any]], env: Mapping[str, str]) -
         qualifier = params.get("qualifier") or "$DEFAULT"
         if kind == "cos":
             flt = params.get("filter") or {}
+            if params.get("events") != "cos:ObjectCreated:*" or not str(flt.get("prefix") or "").strip("/"):
+                raise DeployError(f"COS trigger on {params.get('bucket')}: cosguard needs cos:ObjectCreated:* "
+                                  "filtered to a non-empty prefix (deploy/preflight.py explains why)")
             desc = {"event": params.get("events"),
                     "filter": {"Prefix": flt.get("prefix") or "", "Suffix": flt.get("suffix") or ""}}
             plans.append(TriggerPlan("cos", str(params.get("bucket")), json.dumps(desc), qualifier, enable))
         elif kind == "timer":
             name = spec.get("name") or params.get("name") or "timer"
-            plans.append(TriggerPlan("timer", str(name), str(params.get("cronExpression")), qualifier, enable))
+            cron = str(params.get("cronExpression") or "")
+            if len(cron.split()) != 7:   # doc 583/39901: second minute hour day month weekday year
+                raise DeployError(f"timer {name}: cron {cron!r} has {len(cron.split())} fields; SCF's has 7")
+            plans.append(TriggerPlan("timer", str(name), cron, qualifier, enable))
         elif kind == "http":
             net = params.get("netConfig") or {}
             desc = {"AuthType": params.get("authType") or "NONE",
@@ -388,7 +394,11 @@ def main(argv: Optional[Sequence[str]] = None, api=None) -> int:
         for problem in problems:
             print(f"problem: {problem}", file=sys.stderr)
         return 1
-    plan = make_plan(app, env, args.stage)
+    try:
+        plan = make_plan(app, env, args.stage)
+    except DeployError as exc:
+        print(f"problem: {exc}", file=sys.stderr)
+        return 1
     if args.dry_run:
         print(json.dumps({"layer": plan.layer.name, "functions": {
             i: {"name": f.name, "triggers": [vars(t) for t in f.triggers]} for i, f in plan.functions.items()}},

@@ -176,3 +176,12 @@ def test_the_layer_build_must_match_its_manifest(deploy_script, tmp_path):
     (tmp_path / "cosguard-layer.zip").write_bytes(LAYER_ZIP + b"x")
     with pytest.raises(deploy_script.DeployError, match="rebuild"):
         deploy_script.layer_build(layer)
+
+
+@pytest.mark.parametrize("overrides, expected", [
+    ({"DEPLOY_RECONCILE_CRON": "*/10 * * * *"}, "5 fields"),
+    ({"DEPLOY_INTAKE_PREFIX": ""}, "non-empty prefix"),
+])
+def test_a_trigger_scf_or_cosguard_would_refuse_stops_the_plan(deploy_script, app, env, overrides, expected):
+    with pytest.raises(deploy_script.DeployError, match=expected):
+        deploy_script.make_plan(app, dict(env, **overrides))
