@@ -226,6 +226,15 @@ def write_zip(tree: Path, out: Path) -> int:
     return count
 
 
+def write_manifest(out: Path) -> str:
+    """Record the zip's sha256 next to it (<zip>.json): deploy/deploy.py writes it into the layer
+    version's description, and `cosguard verify --deployment` compares the two."""
+    import hashlib
+    digest = hashlib.sha256(out.read_bytes()).hexdigest()
+    out.with_suffix(".json").write_text(json.dumps({"zip": out.name, "sha256": digest}) + "\n", "utf-8")
+    return digest
+
+
 def fresh_tree(tree: Path) -> None:
     if tree.exists():
         if any(tree.iterdir()) and not (tree / TREE_MARKER).exists():
@@ -259,9 +268,10 @@ def build(out: Path, tree: Path, python: Optional[str], python_version: str) -> 
     if bad:
         raise BuildError(f"the zip holds files that must not ship: {bad[:10]}")
     size = out.stat().st_size
+    sha256 = write_manifest(out)
     return {
         "zip": str(out), "tree": str(tree), "bytes": size, "megabytes": round(size / 1024 / 1024, 2),
-        "files": files, "python": python_version,
+        "files": files, "sha256": sha256, "manifest": str(out.with_suffix(".json")), "python": python_version,
         "route": "interpreter" if python else f"pip --platform {PLATFORM}",
         "interpreter": python, "pip": command, "left_out": left_out,
         "foreign_extensions_removed": foreign, "unpinned": unpinned,
@@ -292,6 +302,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     print(f"layer: {summary['zip']}")
     print(f"  size: {summary['bytes']} bytes ({summary['megabytes']} MB), {summary['files']} files")
+    print(f"  sha256: {summary['sha256']} (recorded in {summary['manifest']})")
     print(f"  python: {summary['python']} via {summary['route']}")
     print(f"  tree: {summary['tree']} (what the layer instance in layers/serverless.yml uploads)")
     print(f"  cosguard modules left out: {', '.join(summary['left_out']) or 'none'}")

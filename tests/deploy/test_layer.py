@@ -57,6 +57,14 @@ def test_zip_holds_the_runtime_library_and_its_dependencies_at_its_root(built_la
     assert summary["bytes"] == path.stat().st_size and summary["bytes"] < 50 * 1024 * 1024
 
 
+
+def test_the_build_records_the_zip_hash_the_deploy_and_verify_compare(built_layer):
+    import hashlib
+    summary, path = built_layer
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["sha256"] == summary["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_forbidden_entries_catches_what_must_not_ship(layer_build_script):
     bad = ["cosguard/local/stack.py", "cosguard/cli.py", "cosguard/cli_demo.py", "cosguard/cli/ops.py", "tests/x.py",
            "cosguard/__pycache__/a.cpython-39.pyc", "qcloud_cos/x.pyc"]

@@ -40,6 +40,10 @@ def register(commands) -> None:
                         "verify --env-file FILE`; removed when this stops")
     p.add_argument("--signatures", action="append", default=[], metavar="FILE",
                    help="ClamAV .hdb/.hsb hash signature file (repeatable)")
+    p.add_argument("--description", metavar="DIR",
+                   help="wire buckets, trigger prefix and environment from the deployment description in "
+                        "DIR (serverless.yml + DIR/.env), as deploy/deploy.py deploys it; replaces --bucket, "
+                        "--quarantine-bucket and --region")
     p.set_defaults(run=run)
 
 
@@ -54,11 +58,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"cosguard local: not a bucket of the form <name>-<appid>: {', '.join(bad)}", file=sys.stderr)
         return 2
     log_stream = open(args.function_logs, "a", encoding="utf-8") if args.function_logs else sys.stderr
-    cloud = LocalDeployment(buckets, quarantine_bucket=args.quarantine_bucket, region=args.region,
-                            host=args.host, cos_port=args.cos_port, ci_port=args.ci_port,
-                            callback_port=args.callback_port, scan_delay=args.scan_delay,
-                            callback_format=args.callback_format, signature_files=args.signatures,
-                            log_stream=log_stream, watch_prefix=args.watch_prefix)
+    common = dict(host=args.host, cos_port=args.cos_port, ci_port=args.ci_port,
+                  callback_port=args.callback_port, scan_delay=args.scan_delay,
+                  callback_format=args.callback_format, signature_files=args.signatures, log_stream=log_stream)
+    if args.description:
+        from ..local.description import DescriptionError
+        if args.watch_prefix:
+            print("cosguard local: --watch-prefix and --description exclude each other (the description's "
+                  "trigger filter is the watched prefix)", file=sys.stderr)
+            return 2
+        try:
+            cloud = LocalDeployment.from_description(args.description, **common)
+        except DescriptionError as exc:
+            print(f"cosguard local: {exc}", file=sys.stderr)
+            return 2
+    else:
+        cloud = LocalDeployment(buckets, quarantine_bucket=args.quarantine_bucket, region=args.region,
+                                watch_prefix=args.watch_prefix, **common)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

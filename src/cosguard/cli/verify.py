@@ -9,6 +9,7 @@ from typing import Dict, Optional
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
 from ..errors import CloudError, NotFoundError
 from ..domain.status import Action
+from . import verify_deploy
 
 
 def register(commands) -> None:
@@ -23,6 +24,7 @@ def register(commands) -> None:
                         "COSGUARD_INCLUDE_PREFIXES + cosguard-verify/, else cosguard-verify/)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait (default 180)")
     p.add_argument("--keep", action="store_true", help="leave the test objects in place")
+    verify_deploy.add_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -46,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     rt = runtime(args)
     settings, gateway = rt.settings, rt.gateway
+    deployment_ok, deployment_checks = verify_deploy.report(args, rt) if args.deployment else (True, None)
+    if args.deployment and args.no_upload:
+        if args.json:
+            print_json({"ok": deployment_ok, "deployment": deployment_checks})
+        return EXIT_OK if deployment_ok else EXIT_FINDINGS
     stamp = time.strftime("%Y%m%dT%H%M%S")
     prefix = args.prefix
     if prefix is None:
@@ -86,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         if None in results.values():
             time.sleep(1.0)
     elapsed = time.monotonic() - started
-    ok = results["eicar"] is not None and results["clean"] in ("tagged clean", "promoted")
+    ok = results["eicar"] is not None and results["clean"] in ("tagged clean", "promoted") and deployment_ok
     if not args.keep:
         for bucket, key in ((args.bucket, clean_key), (args.bucket, infected_key), (quarantine_bucket, quarantined_key),
                             promoted or (args.bucket, clean_key)):
@@ -98,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             ["clean file", clean_key, results["clean"] or "no verdict in time"]]
     if args.json:
         print_json({"ok": ok, "seconds": round(elapsed, 1), "eicar": results["eicar"], "clean": results["clean"],
-                    "keys": [infected_key, clean_key]})
+                    "keys": [infected_key, clean_key], "deployment": deployment_checks})
     else:
         print_table(["upload", "key", "outcome"], rows)
         print(f"\n{'deployment works' if ok else 'DEPLOYMENT CHECK FAILED'} ({elapsed:.1f} s)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from typing import IO, Dict, Mapping, Optional, Sequence
 
 from .scf import LocalScf
@@ -18,10 +19,11 @@ class LocalDeployment:
                  callback_port: int = 0, scan_delay: float = 0.2, callback_format: str = "xml",
                  signature_files: Sequence[str] = (), env: Optional[Mapping[str, str]] = None,
                  log_stream: Optional[IO[str]] = None, retry_delays: Sequence[float] = (1.0, 2.0),
-                 watch_prefix: str = ""):
+                 watch_prefix: str = "", extra_buckets: Sequence[str] = ()):
         self.buckets = list(dict.fromkeys(buckets))
         self.quarantine_bucket = quarantine_bucket
-        self.cloud = LocalCloud(self.buckets + [quarantine_bucket], region=region, host=host, cos_port=cos_port,
+        own = [b for b in [quarantine_bucket, *extra_buckets] if b]
+        self.cloud = LocalCloud(self.buckets + own, region=region, host=host, cos_port=cos_port,
                                 ci_port=ci_port, scan_delay=scan_delay, callback_format=callback_format,
                                 signature_files=signature_files)
         self.callback_token = secrets.token_hex(16)
@@ -44,6 +46,16 @@ class LocalDeployment:
                             callback_port=self._callback_port, log_stream=self._log_stream,
                             retry_delays=self._retry_delays).start()
         return self
+
+    @classmethod
+    def from_description(cls, root: Path, env: Optional[Mapping[str, str]] = None, **kwargs) -> "LocalDeployment":
+        """Wired from the deployment description at `root` (serverless.yml + .env), as the cloud is:
+        the scan trigger's bucket and prefix, the quarantine and ledger buckets, the environment."""
+        from .description import read_description
+        wiring = read_description(Path(root), env)
+        return cls(wiring.buckets, quarantine_bucket=wiring.quarantine_bucket, region=wiring.region,
+                   env=wiring.env, watch_prefix=wiring.trigger_prefix, extra_buckets=wiring.extra_buckets,
+                   **kwargs)
 
     @property
     def env(self) -> Dict[str, str]:
