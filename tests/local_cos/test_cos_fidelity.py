@@ -6,9 +6,9 @@ import os
 import crcmod
 import pytest
 import requests
-from qcloud_cos.cos_auth import CosS3Auth
 from qcloud_cos.cos_exception import CosServiceError
 
+from cos_helpers import signed
 from cosguard.local.cos.multipart import MIN_PART_SIZE
 
 # The SDK's own CRC64 (qcloud_cos.resumable_downloader checks downloads with exactly this).
@@ -139,14 +139,6 @@ def test_versioning_document_is_cos_versioning_configuration(client, bucket):
     assert client.get_bucket_versioning(Bucket=bucket) == {"Status": "Enabled"}
     client.put_bucket_versioning(Bucket=bucket, Status="Suspended")
     assert client.get_bucket_versioning(Bucket=bucket) == {"Status": "Suspended"}
-
-
-def signed(client, cos, method, bucket, key="", params=None, **kwargs):
-    """A raw request signed by the SDK's own signer, to read every header of the answer."""
-    host = f"{bucket}.cos.ap-guangzhou.myqcloud.com"
-    auth = CosS3Auth(client._conf, key or "/", params or {})
-    return requests.request(method, f"{cos.endpoint}/{key}", params=params, auth=auth,
-                            headers={"Host": host, **kwargs.pop("headers", {})}, **kwargs)
 
 
 def test_no_internal_or_s3_names_in_answers(cos, client, bucket):
