@@ -159,3 +159,11 @@ def test_no_internal_or_s3_names_in_answers(cos, client, bucket):
             assert not name.lower().startswith("access-control-")   # no Origin sent, no CORS
         assert answer.headers["Server"] == "tencent-cos"
         assert cos.names.prefix.encode() not in answer.content
+
+
+def test_bucket_location_and_acl_owner_are_cos_shaped(client, bucket):
+    assert client.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "ap-guangzhou"
+    client.put_object(Bucket=bucket, Key="k", Body=b"v")
+    for acl in (client.get_bucket_acl(Bucket=bucket), client.get_object_acl(Bucket=bucket, Key="k")):
+        assert acl["Owner"]["ID"] == "qcs::cam::uin/1250000000:uin/1250000000"
+        assert "webfile" not in str(acl)

@@ -6,6 +6,7 @@ The dialect calls `before` (which may answer by itself, or prepare what `after` 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
@@ -15,6 +16,10 @@ from .wire import CosError
 
 CRC_HEADER = "x-cos-hash-crc64ecma"
 Answer = Tuple[int, Dict[str, str], bytes]
+# moto's fixed S3 owner (canonical id, display name "webfile") in ACL and listing answers.
+_MOTO_OWNER_ID = b"75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
+_MOTO_OWNER = re.compile(rb"<DisplayName>webfile</DisplayName><ID>" + _MOTO_OWNER_ID + rb"</ID>|"
+                         rb"<ID>" + _MOTO_OWNER_ID + rb"</ID><DisplayName>webfile</DisplayName>")
 _CRC_OPS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload", "GetObject",
                       "HeadObject", "UploadPart"})
 
@@ -53,6 +58,11 @@ class CosAnswers:
             body = ('<?xml version="1.0" encoding="UTF-8"?>\n<VersioningConfiguration>'
                     f"{inner}</VersioningConfiguration>").encode("utf-8")
             return Pending(answer=(200, {"Content-Type": "application/xml"}, body))
+        if op == "GetBucketLocation":   # moto's is empty for its default region
+            self._require_bucket(req.bucket)
+            body = ('<?xml version="1.0" encoding="UTF-8"?>\n<LocationConstraint>'
+                    f"{self._cos.region}</LocationConstraint>").encode("utf-8")
+            return Pending(answer=(200, {"Content-Type": "application/xml"}, body))
         if op == "CompleteMultipartUpload":
             body = multipart.read_complete_body(environ)
             req.body_read = True
@@ -64,7 +74,12 @@ class CosAnswers:
         return Pending()
 
     # -- after a successful moto answer ---------------------------------------------------
-    def after(self, req: Any, op: str, pending: Pending, out: Dict[str, str], body: bytes) -> None:
+    def after(self, req: Any, op: str, pending: Pending, out: Dict[str, str], body: bytes) -> bytes:
+        """Rewrites `out` in place; returns the body, with moto's S3 owner made a COS one."""
+        if _MOTO_OWNER_ID in body:
+            owner = f"qcs::cam::uin/{req.bucket.rsplit('-', 1)[-1]}:uin/{req.bucket.rsplit('-', 1)[-1]}"
+            body = _MOTO_OWNER.sub(("<ID>%s</ID><DisplayName>%s</DisplayName>" % (
+                owner, owner)).encode("utf-8"), body).replace(_MOTO_OWNER_ID, owner.encode("utf-8"))
         if op == "HeadBucket":
             out["x-cos-bucket-region"] = self._cos.region
         elif op == "PutBucket":
@@ -73,6 +88,7 @@ class CosAnswers:
             crc = self._crc(req, op, pending, out)
             if crc is not None:
                 out[CRC_HEADER] = str(crc)
+        return body
 
     def _crc(self, req: Any, op: str, pending: Pending, out: Dict[str, str]) -> Optional[int]:
         if op == "UploadPart":

@@ -204,7 +204,7 @@ class CosDialect:
             out = {"Content-Type": "application/xml"}
             return status, out, error_body(parsed[0], parsed[1], req.resource, request_id,
                                            new_trace_id())
-        self._answers.after(req, op, pending, out, body)
+        body = self._answers.after(req, op, pending, out, body)
         if not body and op not in ("GetObject", "HeadObject"):
             for name in [n for n in out if n.lower() == "content-type"]:
                 del out[name]   # Flask's text/html default on empty answers; COS sends none
