@@ -167,3 +167,4 @@ def test_bucket_location_and_acl_owner_are_cos_shaped(client, bucket):
     for acl in (client.get_bucket_acl(Bucket=bucket), client.get_object_acl(Bucket=bucket, Key="k")):
         assert acl["Owner"]["ID"] == "qcs::cam::uin/1250000000:uin/1250000000"
         assert "webfile" not in str(acl)
+    assert "webfile" not in str(client.list_buckets())

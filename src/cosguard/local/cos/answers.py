@@ -18,8 +18,8 @@ CRC_HEADER = "x-cos-hash-crc64ecma"
 Answer = Tuple[int, Dict[str, str], bytes]
 # moto's fixed S3 owner (canonical id, display name "webfile") in ACL and listing answers.
 _MOTO_OWNER_ID = b"75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a"
-_MOTO_OWNER = re.compile(rb"<DisplayName>webfile</DisplayName><ID>" + _MOTO_OWNER_ID + rb"</ID>|"
-                         rb"<ID>" + _MOTO_OWNER_ID + rb"</ID><DisplayName>webfile</DisplayName>")
+_MOTO_OWNER = re.compile(rb"<DisplayName>webfile</DisplayName><ID>[0-9a-f]+</ID>|"
+                         rb"<ID>[0-9a-f]+</ID><DisplayName>webfile</DisplayName>")
 _CRC_OPS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload", "GetObject",
                       "HeadObject", "UploadPart"})
 
@@ -76,8 +76,9 @@ class CosAnswers:
     # -- after a successful moto answer ---------------------------------------------------
     def after(self, req: Any, op: str, pending: Pending, out: Dict[str, str], body: bytes) -> bytes:
         """Rewrites `out` in place; returns the body, with moto's S3 owner made a COS one."""
-        if _MOTO_OWNER_ID in body:
-            owner = f"qcs::cam::uin/{req.bucket.rsplit('-', 1)[-1]}:uin/{req.bucket.rsplit('-', 1)[-1]}"
+        if _MOTO_OWNER_ID in body or b"<DisplayName>webfile</DisplayName>" in body:
+            account = req.bucket.rsplit("-", 1)[-1] if req.bucket else self._cos.account_id
+            owner = f"qcs::cam::uin/{account}:uin/{account}"
             body = _MOTO_OWNER.sub(("<ID>%s</ID><DisplayName>%s</DisplayName>" % (
                 owner, owner)).encode("utf-8"), body).replace(_MOTO_OWNER_ID, owner.encode("utf-8"))
         if op == "HeadBucket":
