@@ -7,7 +7,7 @@ from qcloud_cos.cos_auth import CosS3Auth
 
 def signed(client, cos, method, bucket, key="", params=None, **kwargs):
     """A raw request signed by the SDK's own signer, to read every header of the answer."""
-    host = f"{bucket}.cos.ap-guangzhou.myqcloud.com"
+    host = "service.cos.myqcloud.com" if bucket == "service" else f"{bucket}.cos.ap-guangzhou.myqcloud.com"
     auth = CosS3Auth(client._conf, key or "/", params or {})
     return requests.request(method, f"{cos.endpoint}/{key}", params=params, auth=auth,
                             headers={"Host": host, **kwargs.pop("headers", {})}, **kwargs)
