@@ -170,3 +170,13 @@ def test_bucket_location_and_acl_owner_are_cos_shaped(cos, client, bucket):
     service = signed(client, cos, "GET", "service")   # GET Service: the bucket list
     assert service.status_code == 200 and b"<Name>examplebucket-1250000000</Name>" in service.content
     assert b"webfile" not in service.content and b"<ID>qcs::cam::uin/" in service.content
+
+
+def test_crc64_on_a_post_object_form_upload(cos, client, bucket):
+    from test_cos_post_object import form, post   # the form helpers of the PostObject tests
+
+    answer = post(cos, form(cos), content=b"posted for crc")
+    assert answer.status_code == 204
+    assert answer.headers["x-cos-hash-crc64ecma"] == sdk_crc(b"posted for crc")
+    head = client.head_object(Bucket=bucket, Key="uploads/note.txt")
+    assert head["x-cos-hash-crc64ecma"] == sdk_crc(b"posted for crc")
