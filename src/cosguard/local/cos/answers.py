@@ -76,7 +76,8 @@ class CosAnswers:
     # -- after a successful moto answer ---------------------------------------------------
     def after(self, req: Any, op: str, pending: Pending, out: Dict[str, str], body: bytes) -> bytes:
         """Rewrites `out` in place; returns the body, with moto's S3 owner made a COS one."""
-        if _MOTO_OWNER_ID in body or b"<DisplayName>webfile</DisplayName>" in body:
+        if op not in ("GetObject", "HeadObject") and (     # object bytes are never rewritten
+                _MOTO_OWNER_ID in body or b"<DisplayName>webfile</DisplayName>" in body):
             account = req.bucket.rsplit("-", 1)[-1] if req.bucket else self._cos.account_id
             owner = f"qcs::cam::uin/{account}:uin/{account}"
             body = _MOTO_OWNER.sub(("<ID>%s</ID><DisplayName>%s</DisplayName>" % (
