@@ -31,6 +31,8 @@ class Pending:
 
 
 class CosAnswers:
+    """One LocalCos's COS-only answers; holds the CRC cache of its object versions."""
+
     def __init__(self, cos: Any):
         self._cos = cos
         self.crcs = CrcCache()
