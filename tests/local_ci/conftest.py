@@ -13,7 +13,7 @@ from qcloud_cos.cos_auth import CosS3Auth
 from werkzeug.wrappers import Request, Response
 
 from ci_helpers import FAST_RETRY, SIGNATURES
-from ci_samples import BUCKET, REGION
+from ci_samples import BUCKET, OTHER_BUCKET, REGION
 from cosguard.local.auth import Credentials
 from cosguard.local.ci import LocalCi
 from cosguard.local.httpserver import ThreadedServer
@@ -26,7 +26,11 @@ def credentials() -> Credentials:
 
 @pytest.fixture
 def store() -> MemoryObjectStore:
-    return MemoryObjectStore()
+    """The buckets the samples name exist (CI refuses jobs for a bucket that does not)."""
+    memory = MemoryObjectStore()
+    memory.create_bucket(BUCKET)
+    memory.create_bucket(OTHER_BUCKET)
+    return memory
 
 
 @pytest.fixture

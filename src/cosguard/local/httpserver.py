@@ -24,6 +24,12 @@ class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args, **kwargs) -> None:  # noqa: D401
         pass
 
+    def send_response(self, code: int, message: Optional[str] = None) -> None:
+        """http.server's, minus `Server: Werkzeug/...`: each app names itself (`tencent-cos`)."""
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
     def log(self, type: str, message: str, *args) -> None:  # noqa: A002
         if type == "error":
             logging.getLogger("cosguard_local.http").warning(message, *args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Dict, Optional, Protocol, Tuple
+from typing import BinaryIO, Callable, Dict, Optional, Protocol, Set, Tuple
 
 
 class ObjectMissing(Exception):
@@ -28,17 +28,30 @@ class ObjectStore(Protocol):
     def get(self, bucket: str, key: str, version_id: Optional[str] = None) -> StoredObject:
         """The object, or ObjectMissing."""
 
+    def bucket_exists(self, bucket: str) -> bool:
+        """Whether the bucket exists (CI refuses jobs for one that does not)."""
+
 
 class MemoryObjectStore:
     """A dict-backed store for exercising local CI on its own (CI's own tests and benchmarks)."""
 
     def __init__(self) -> None:
         self._objects: Dict[Tuple[str, str], Tuple[bytes, str, Optional[int]]] = {}
+        self._buckets: Set[str] = set()
         self._lock = threading.Lock()
+
+    def create_bucket(self, bucket: str) -> None:
+        with self._lock:
+            self._buckets.add(bucket)
+
+    def bucket_exists(self, bucket: str) -> bool:
+        with self._lock:
+            return bucket in self._buckets
 
     def put(self, bucket: str, key: str, body: bytes, storage_class: str = "STANDARD",
             reported_size: Optional[int] = None) -> None:
         with self._lock:
+            self._buckets.add(bucket)
             self._objects[(bucket, key)] = (body, storage_class, reported_size)
 
     def get(self, bucket: str, key: str, version_id: Optional[str] = None) -> StoredObject:

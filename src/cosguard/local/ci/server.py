@@ -10,6 +10,7 @@ HTTP errors (XML, see wire.py):
     400 MissingContent / MalformedXML / InvalidArgument   unreadable or refused submit body
     400 InvalidHost        Host is not a bucket endpoint of this region
     400 BucketNotBound     a bucket in Faults.unbound_buckets (not bound to CI)
+    404 NoSuchBucket       a bucket the object store does not have (COS's code and message)
     403 (auth.verify's code: AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId)
     404 NoSuchJob          unknown job id, or a job of another bucket
     404 NoSuchResource     any other path; 405 MethodNotAllowed for a wrong method
@@ -79,6 +80,8 @@ class CiApp:
             self._inject_faults()
             bucket = self._bucket(request.host)
             self._authenticate(request)
+            if not self.backend.store.bucket_exists(bucket):
+                raise _Refused(404, "NoSuchBucket", f"The specified bucket does not exist: {bucket}")
             if bucket in self.faults.unbound_buckets:
                 raise _Refused(400, "BucketNotBound",
                                f"The bucket {bucket} is not bound to Cloud Infinite; bind it first")

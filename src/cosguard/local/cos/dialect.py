@@ -20,6 +20,7 @@ from werkzeug.wsgi import ClosingIterator
 
 from ..auth import PRESIGN_FIELDS, SignatureError, verify
 from .addressing import resolve
+from .answers import CRC_HEADER, CosAnswers
 from .events import ObjectCreated
 from .naming import moto_storage_class, parse_copy_source
 from .operations import CREATION_EVENTS, classify
@@ -103,6 +104,7 @@ class CosDialect:
         self._moto = moto_app
         self._cos = cos
         self._claims = threading.Lock()   # serialises forbid-overwrite check-then-write
+        self._answers = CosAnswers(cos)   # where COS answers differently from moto's S3
 
     def __call__(self, environ: Dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         request_id = new_request_id()
@@ -115,8 +117,11 @@ class CosDialect:
         form_post = (op == "PostObject" and not req.key and req.headers.get(
             "content-type", "").lower().startswith("multipart/form-data"))
         try:
-            self._admit(req, op, signed_by_header=not form_post)
-            if form_post:
+            if op != "OptionsObject":   # a CORS preflight is unsigned: browsers cannot sign it
+                self._admit(req, op, signed_by_header=not form_post)
+            if op == "OptionsObject":
+                status, headers, body = self._answers.preflight(req)
+            elif form_post:
                 status, headers, body = self._post_object(environ, req, request_id)
             elif op == "GetObjectTagging":
                 status, headers, body = self._get_object_tagging(req)
@@ -132,7 +137,10 @@ class CosDialect:
             status, headers = 500, {"Content-Type": "application/xml"}
             body = error_body("InternalError", "We encountered an internal error. Please try again.",
                               req.resource, request_id, new_trace_id())
+        if op != "OptionsObject":
+            headers.update(self._answers.cors_headers(req))
         headers["x-cos-request-id"] = request_id
+        headers["Server"] = "tencent-cos"
         if req.method == "HEAD":
             headers.setdefault("Content-Length", "0")
             body = b""
@@ -171,6 +179,9 @@ class CosDialect:
     def _forward(self, environ: Dict[str, Any], req: CosRequest, op: str, request_id: str
                  ) -> Tuple[int, Dict[str, str], bytes]:
         cos = self._cos
+        pending = self._answers.before(environ, req, op)
+        if pending.answer is not None:
+            return pending.answer
         headers = self._translate_headers(req)
         claim = (op in ("PutObject", "CopyObject", "CompleteMultipartUpload")
                  and req.headers.get("x-cos-forbid-overwrite", "").lower() == "true"
@@ -191,6 +202,7 @@ class CosDialect:
             out = {"Content-Type": "application/xml"}
             return status, out, error_body(parsed[0], parsed[1], req.resource, request_id,
                                            new_trace_id())
+        body = self._answers.after(req, op, pending, out, body)
         if not body and op not in ("GetObject", "HeadObject"):
             for name in [n for n in out if n.lower() == "content-type"]:
                 del out[name]   # Flask's text/html default on empty answers; COS sends none
@@ -226,7 +238,8 @@ class CosDialect:
         if not cos.bucket_exists(req.bucket):
             raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")
         new_key = store_post(cos.moto_backend(), cos.names.to_moto(req.bucket), fields, data)
-        headers = {"ETag": new_key.etag, "Location": "http://" + self._location(req)}
+        headers = {"ETag": new_key.etag, "Location": "http://" + self._location(req),
+                   CRC_HEADER: str(self._answers.crcs.of(new_key))}
         if new_key.version_id not in (None, "null"):
             headers["x-cos-version-id"] = str(new_key.version_id)
         requested = fields.get("success_action_status", "")

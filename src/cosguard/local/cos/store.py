@@ -33,6 +33,9 @@ class MotoObjectStore:
             return None
         return obj if isinstance(obj, FakeKey) else None
 
+    def bucket_exists(self, bucket: str) -> bool:
+        return self._names.to_moto(bucket) in self._backend().buckets
+
     def size_of(self, bucket: str, key: str, actual: int) -> int:
         return self._sizes.get((bucket, key), actual)
 

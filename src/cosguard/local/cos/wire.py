@@ -85,8 +85,8 @@ def translate_response_headers(headers: List[Tuple[str, str]], names: BucketName
     out: Dict[str, str] = {}
     for name, value in headers:
         lower = name.lower()
-        if lower in _DROP_RESPONSE_HEADERS:
-            continue
+        if lower in _DROP_RESPONSE_HEADERS or lower.startswith("access-control-"):
+            continue   # moto's own CORS headers: answers.py applies the bucket's rules instead
         if lower.startswith("x-amz-"):
             lower = "x-cos-" + lower[len("x-amz-"):]
             if lower == "x-cos-storage-class":
