@@ -25,7 +25,7 @@ def wait_done(client: CosS3Client, job_id: str, bucket: str = BUCKET, timeout: f
         time.sleep(0.02)
 
 
-def scan(client: CosS3Client, key: str, bucket: str = BUCKET, **kwargs) -> dict:
-    """Submit one object and wait for its result."""
+def scan(client: CosS3Client, key: str, bucket: str = BUCKET, wait: float = 10.0, **kwargs) -> dict:
+    """Submit one object and wait (at most `wait` seconds) for its result."""
     submitted = client.ci_auditing_virus_submit(Bucket=bucket, Key=key, **kwargs)
-    return wait_done(client, submitted["JobsDetail"]["JobId"], bucket)
+    return wait_done(client, submitted["JobsDetail"]["JobId"], bucket, timeout=wait)

@@ -229,9 +229,9 @@ def test_seven_zip_bomb_is_refused_by_its_declared_size():
 def test_nested_zip_bomb_with_default_limits_ends_quickly(engine):
     body = nested_zip_bomb()  # 64 GiB unpacked from ~14 KB
     assert len(body) < 64 << 10
-    started = time.monotonic()
+    started = time.process_time()  # CPU, not wall time: a loaded machine must not fail it
     report = engine.scan(io.BytesIO(body), "42.zip")
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     assert report.limit_exceeded == f"unpacked content exceeds {256 << 20} bytes"
     assert report.detections == []
     assert elapsed < 5, elapsed
