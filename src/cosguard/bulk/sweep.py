@@ -32,6 +32,7 @@ class SweepReport:
     overdue: List[Dict[str, Any]] = field(default_factory=list)
     resubmitted: Dict[str, int] = field(default_factory=dict)
     unresolved: List[Dict[str, Any]] = field(default_factory=list)  # failures a retry will not heal
+    unauthenticated: List[str] = field(default_factory=list)  # ledger documents without a valid seal
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -52,11 +53,13 @@ class SweepReport:
 
     @property
     def problems(self) -> bool:
-        return bool(self.overdue or self.unresolved or self.applied.get(Outcome.ERROR.value))
+        return bool(self.overdue or self.unresolved or self.unauthenticated
+                    or self.applied.get(Outcome.ERROR.value))
 
     def as_dict(self) -> Dict[str, Any]:
         return {"applied": self.applied, "pending": self.pending, "overdue": self.overdue,
                 "resubmitted": self.resubmitted, "unresolved": self.unresolved,
+                "unauthenticated": self.unauthenticated,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -85,6 +88,7 @@ class Sweeper:
             if resubmit:
                 retries = [r for r in ledger.retries() if r.get("bucket") in served]
                 self._parallel(lambda doc: self._resubmit(ledger, doc, report), retries)
+        report.unauthenticated = self.scanner.sealer.take_rejected()
         report.seconds = time.monotonic() - started
         event(log, "sweep finished", logging.WARNING if report.problems else logging.INFO, **report.as_dict())
         return report

@@ -69,6 +69,9 @@ def run_reconcile(args: argparse.Namespace) -> int:
             print("\noverdue jobs:")
             print_table(["job", "bucket", "key", "age (s)", "state"],
                         [[o["job_id"], o["bucket"], o["key"], o["age_seconds"], o["state"]] for o in report.overdue])
+        if report.unauthenticated:
+            print(f"\nunauthenticated documents ignored ({len(report.unauthenticated)}): "
+                  + ", ".join(report.unauthenticated[:10]))
         if report.unresolved:
             print("\nneeds a human:")
             print_table(["bucket", "key", "reason"], [[u["bucket"], u["key"], u["reason"]] for u in report.unresolved])
@@ -76,6 +79,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from ..domain.restore import Restorer
+
     rt = runtime(args)
     now = time.time()
     counts = {}
@@ -92,6 +97,9 @@ def run_status(args: argparse.Namespace) -> int:
         for doc in ledger.retries():
             name = "submission failed" + ("" if doc.get("retryable") else " (permanent)")
             counts[name] = counts.get(name, 0) + 1
+    unauthenticated = rt.scanner.sealer.take_rejected()
+    if unauthenticated:
+        counts["unauthenticated documents"] = len(unauthenticated)
     infections.sort(key=lambda e: e.closed_at or 0, reverse=True)
     oldest_age = int(now - oldest.submitted_at) if oldest else None
     overdue = oldest is not None and now - oldest.submitted_at > rt.settings.pending_overdue_seconds
@@ -99,8 +107,11 @@ def run_status(args: argparse.Namespace) -> int:
         "counts": counts,
         "oldest_pending": {"job_id": oldest.job_id, "bucket": oldest.bucket, "key": oldest.key,
                            "age_seconds": oldest_age} if oldest else None,
+        "unauthenticated": unauthenticated[:20],
         "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "outcome": e.outcome,
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
+                               "quarantined": "/".join(Restorer.recorded_copy(e, rt.settings)[k] for k in ("bucket", "key"))
+                               if e.outcome == "quarantined" else None,
                                "closed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.closed_at or 0))}
                               for e in infections[: args.recent]],
     }
@@ -112,7 +123,10 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"oldest pending: {oldest.key} ({oldest.job_id}), {oldest_age} s" if oldest else "oldest pending: none")
         if document["recent_infections"]:
             print()
-            print_table(["closed at", "bucket", "key", "outcome", "viruses"],
-                        [[i["closed_at"], i["bucket"], i["key"], i["outcome"], ", ".join(i["viruses"])]
+            print_table(["closed at", "bucket", "key", "outcome", "viruses", "quarantined at"],
+                        [[i["closed_at"], i["bucket"], i["key"], i["outcome"], ", ".join(i["viruses"]), i["quarantined"]]
                          for i in document["recent_infections"]])
-    return EXIT_FINDINGS if overdue else EXIT_OK
+    if unauthenticated:
+        print(f"cosguard status: {len(unauthenticated)} ledger documents carry no valid seal and were "
+              "ignored (written by someone else?): " + ", ".join(unauthenticated[:5]), file=sys.stderr)
+    return EXIT_FINDINGS if overdue or unauthenticated else EXIT_OK
