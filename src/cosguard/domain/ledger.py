@@ -211,16 +211,22 @@ class Ledger:
             yield item["Key"]
 
     def read_job(self, key: str) -> Optional[JobEntry]:
-        """One entry by its ledger key; None when it was closed meanwhile."""
+        """One entry by its ledger key; None when it was closed meanwhile; ForgedDocument when
+        what is there was not sealed by cosguard (the sweep recovers the job from CI)."""
         try:
             return JobEntry.from_doc(self._read(key))
+        except ForgedDocument:
+            raise
         except NotFoundError:
             return None
 
     def open_jobs(self) -> Iterator[JobEntry]:
         """Every unfinished job: one listing of jobs/ plus one read per entry."""
         for key in self.open_job_keys():
-            entry = self.read_job(key)
+            try:
+                entry = self.read_job(key)
+            except ForgedDocument:
+                continue
             if entry is not None:
                 yield entry
 
