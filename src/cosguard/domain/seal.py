@@ -24,6 +24,7 @@ from ..infra.logs import event, get_logger
 log = get_logger("cosguard.domain.seal")
 
 SEAL_FIELD = "_seal"
+MAX_REMEMBERED = 1000  # rejections kept for the next report (a long-lived instance stays bounded)
 
 
 def canonical(document: Mapping[str, Any]) -> str:
@@ -90,6 +91,7 @@ class Sealer:
         """An unauthenticated document is absent for cosguard; say so and count it."""
         with self._lock:
             self.rejected.append(f"{bucket}/{key}")
+            del self.rejected[:-MAX_REMEMBERED]
         event(log, "unauthenticated document ignored", logging.WARNING, bucket=bucket, key=key, what=what,
               reason="no valid cosguard seal: written by someone else, or sealed under another "
                      "COSGUARD_CALLBACK_TOKEN")
