@@ -82,3 +82,20 @@ def test_status_names_where_each_quarantined_copy_is(stack, capsys, tmp_path):
     code, status, _ = s.cli(capsys, tmp_path, "status")
     where = {i["bucket"]: i["quarantined"] for i in status["recent_infections"]}
     assert where == {b: f"{s.jail}/{s.quarantined('same.com', b)[0]}" for b in s.intakes}
+
+
+def test_a_manifest_trimmed_to_fit_metadata_is_still_sealed_and_restorable(stack, capsys, tmp_path):
+    """Many findings do not fit COS's 2 KB of metadata: what is stored is what was sealed."""
+    from cosguard.domain.actions import decode_manifest
+    from cosguard.local.samples import zip_bytes
+
+    s = stack()
+    names = {f"folder-with-a-long-name-{i:03d}/eicar-{i:03d}.com": eicar() for i in range(60)}
+    body = zip_bytes(names)
+    job_id = quarantine_one(s, "up/many.zip", body)
+    [copy] = s.quarantined("up/many.zip")
+    manifest = decode_manifest({MANIFEST_META: s.meta(copy)[f"x-cos-meta-{MANIFEST_META}"]})
+    assert manifest["findings_truncated"] > 0 and manifest["_seal"]
+    code, answer, _ = s.cli(capsys, tmp_path, "restore", copy)
+    assert code == 0 and answer["job_id"] == job_id
+    assert s.body("up/many.zip") == body
