@@ -106,3 +106,17 @@ def test_a_ledger_document_copied_to_another_name_is_not_believed(stack, capsys,
     assert report["applied"] == {"quarantined": 1}
     assert_quarantined(s, "up/evil.com", eicar())
     assert f"{s.intake}/.cosguard/jobs/{other}.json" in report["unauthenticated"]
+
+
+def test_a_planted_claim_does_not_hide_an_existing_object_from_backfill(stack, capsys, tmp_path):
+    s = stack(jail=False)
+    s.put("old/evil.com", eicar())   # there before cosguard watched the bucket: no event is delivered
+    s.events.clear()
+    info = s.runtime.gateway.head(s.intake, "old/evil.com")
+    claim = ".cosguard/" + s.runtime.scanner.ledger(s.intake)._claim_name(info) + ".json"
+    s.put_json(claim, {"bucket": s.intake, "key": "old/evil.com", "state": "submitted",
+                       "job_id": "ss" + "6" * 32, "claimed_at": time.time(), "lease_until": time.time() + 10 ** 6})
+    code, report, _ = s.cli(capsys, tmp_path, "backfill", "--bucket", s.intake)
+    assert report["counts"].get("submitted", 0) >= 1, report
+    s.settle()
+    assert_quarantined(s, "old/evil.com", eicar())
