@@ -287,6 +287,30 @@ def _trigger_problems(instance: Instance, env: Mapping[str, str],
     return problems
 
 
+def warnings(app: App, env: Mapping[str, str]) -> List[str]:
+    """Risky but working choices (cosguard.domain.layout): state or quarantine where uploaders can
+    write. Bucket versioning cannot be seen from here: `cosguard verify` checks it."""
+    try:
+        from cosguard.domain.layout import layout_warnings
+        from cosguard.errors import ConfigError
+        from cosguard.infra.config import Settings
+    except ImportError:  # pragma: no cover - check() already reports this
+        return []
+    found: List[str] = []
+    for instance in app.of("scf"):
+        if not cos_triggers(instance):
+            continue
+        probe = dict(function_environment(instance, env), **{k: "scf-provides-this" for k in SCF_PROVIDED})
+        try:
+            settings = Settings.from_env(probe, require_callback_url=False)
+        except ConfigError:
+            continue  # check() reports it
+        found.extend(f"{instance.name}: {w}" for w in layout_warnings(settings) if w not in found)
+    found.append("intake bucket versioning is not visible to preflight: `cosguard verify` warns when it is off "
+                 "(versioned intake buckets are recommended, see README)")
+    return found
+
+
 def scf_api_environment(instance: Instance, env: Mapping[str, str]) -> Dict[str, Any]:
     """The function's environment as SCF's CreateFunction/UpdateFunctionConfiguration take it.
 
@@ -322,6 +346,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      allow_missing_callback_url=args.allow_missing_callback_url)
     for problem in problems:
         print(f"problem: {problem}")
+    for warning in warnings(app, parse_dotenv(args.env.read_text("utf-8"))):
+        print(f"warning: {warning}")
     if problems:
         return 1
     print(f"ok: app {app.config.get('app')!r}, stage {app.config.get('stage')!r}, instances "

@@ -27,3 +27,10 @@ class Context(dict):
     def __init__(self, time_limit_ms: int = 30000):
         super().__init__(request_id=f"req-{time.time_ns()}", memory_limit_in_mb=128,
                          time_limit_in_ms=time_limit_ms, function_name="local")
+
+
+def quarantined_keys(cos, quarantine_bucket: str, source_bucket: str, key: str, prefix: str = "quarantine/"):
+    """The quarantined copies of `source_bucket`/`key`: `<prefix><source bucket>/<job or version>/<key>`."""
+    listed = cos.list_objects(Bucket=quarantine_bucket, Prefix=f"{prefix}{source_bucket}/").get("Contents", [])
+    base = f"{prefix}{source_bucket}/"
+    return sorted(item["Key"] for item in listed if item["Key"][len(base):].split("/", 1)[-1] == key)

@@ -12,6 +12,7 @@ from .infra.config import Settings
 from .infra.notify import Notifier
 from .infra.retry import Deadline
 from .domain.scan import Scanner
+from .domain.seal import sealer_for
 from .bulk.sweep import Sweeper
 from .domain.verdict import VerdictService
 
@@ -31,8 +32,9 @@ class Runtime:
         logs.configure(settings.log_level)
         logs.register_secrets([settings.secret_key, settings.callback_token, settings.session_token or ""])
         notifier = Notifier(settings) if settings.notify_url else None
-        self.scanner = Scanner(settings, self.gateway, notifier=notifier)
-        self.verdicts = VerdictService(settings, self.gateway, notifier=notifier)
+        self.sealer = sealer_for(settings)  # one per instance: its rejections feed the reports
+        self.scanner = Scanner(settings, self.gateway, notifier=notifier, sealer=self.sealer)
+        self.verdicts = VerdictService(settings, self.gateway, notifier=notifier, sealer=self.sealer)
         self.callbacks = CallbackService(settings, self.verdicts)
         self.sweeper = Sweeper(settings, self.verdicts, self.scanner)
 

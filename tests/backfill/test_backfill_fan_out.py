@@ -27,7 +27,9 @@ def _check_everything_scanned(stack, scf, items, already=()):
     jobs = collections.Counter(j.object_key for j in stack.cloud.ci.backend.jobs.values())
     assert set(jobs) == {k for k, _ in items} and set(jobs.values()) == {1}   # one job per object
     infected = sorted(k for k, _ in items if k.endswith(".com"))
-    assert sorted(stack.keys(stack.jail, "quarantine/")) == [f"quarantine/{k}" for k in infected]
+    # quarantine keys are <prefix><source bucket>/<job id>/<original key>
+    assert sorted(k.split("/", 3)[3] for k in stack.keys(stack.jail, "quarantine/")) == sorted(infected)
+    assert all(k.startswith(f"quarantine/{stack.intake}/ss") for k in stack.keys(stack.jail, "quarantine/"))
     for key, _ in items:
         if not key.endswith(".com"):
             assert stack.tags(key)["cosguard-status"] == "clean", key

@@ -22,7 +22,6 @@ from helpers import CALLBACK_SECRET, unique_bucket
 from cosguard.local.function_url import FunctionUrlServer, request_to_event
 from cosguard.local.samples import eicar
 from cosguard.local.stack import LocalCloud
-from cosguard.domain.security import callback_url
 
 RUNNER = Path(__file__).with_name("run_handler.py")
 MARK = "@@run_handler@@ "
@@ -189,11 +188,14 @@ def test_both_handlers_run_from_the_layer_under_python39(python39, unzipped_laye
     assert job_id and summary["records"] == 1
     assert tags_of(cos, cloud.intake, key) == {"cosguard-status": "pending", "cosguard-job": job_id}
 
-    # CI finishes and calls back the URL scan_on_upload gave it: bucket and token in the query
+    # CI finishes and calls back the URL scan_on_upload gave it: bucket, object ref, expiry, token
     assert cloud.ci.wait_idle(15)
-    expected_url = callback_url(callback_recorder.url, CALLBACK_SECRET, cloud.intake)
+    expected_url = cloud.ci.backend.jobs[job_id].callback
     [delivered] = callback_recorder.received
     assert delivered["queryString"] == {k: v[0] for k, v in parse_qs(urlsplit(expected_url).query).items()}
+    query = delivered["queryString"]
+    assert expected_url.startswith(callback_recorder.url) and query["bucket"] == cloud.intake
+    assert set(query) == {"bucket", "ref", "exp", "token"} and int(query["exp"]) > time.time() + 86400
 
     # (b) quarantine_callback: a function-URL event naming the job -> re-queried, quarantined
     callback_env = production_env(app, preflight, example_env, "quarantine-callback", cloud,
@@ -206,7 +208,7 @@ def test_both_handlers_run_from_the_layer_under_python39(python39, unzipped_laye
     assert answer["statusCode"] == 200, answer
     assert json.loads(answer["body"])["outcome"] == "quarantined"
     assert not cos.object_exists(Bucket=cloud.intake, Key=key)
-    quarantined = example_env["COSGUARD_QUARANTINE_PREFIX"] + key
+    quarantined = f"{example_env['COSGUARD_QUARANTINE_PREFIX']}{cloud.intake}/{job_id}/{key}"
     assert cos.object_exists(Bucket=cloud.jail, Key=quarantined)
     assert tags_of(cos, cloud.jail, quarantined)["cosguard-status"] == "infected"
 

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from helpers import CALLBACK_SECRET, Context, unique_bucket
+from helpers import CALLBACK_SECRET, Context, quarantined_keys, unique_bucket
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.loader import load_handler
 from cosguard.local.stack import LocalCloud
@@ -79,6 +79,15 @@ class Deployment:
     def keys(self, bucket: Optional[str] = None, prefix: str = "") -> List[str]:
         response = self.cos.list_objects(Bucket=bucket or self.intake, Prefix=prefix)
         return [item["Key"] for item in response.get("Contents", [])]
+
+    def quarantined(self, key: str, bucket: Optional[str] = None) -> Optional[str]:
+        """The quarantine key of `key`'s copy in the jail (the newest when there are several)."""
+        found = quarantined_keys(self.cos, self.jail, bucket or self.intake, key)
+        return found[-1] if found else None
+
+    def callback_url(self, job_id: str) -> str:
+        """The callback URL cosguard gave CI for this job (per object, expiring)."""
+        return self.cloud.ci.backend.jobs[job_id].callback
 
     def jobs_submitted(self) -> int:
         """Submit requests CI received, failed ones included."""

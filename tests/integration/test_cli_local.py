@@ -10,6 +10,7 @@ import time
 
 from qcloud_cos import CosConfig, CosS3Client
 
+from helpers import quarantined_keys
 from cosguard.local.samples import eicar
 
 
@@ -34,7 +35,7 @@ def test_cosguard_local_serves_and_quarantines(tmp_path):
         deadline = time.monotonic() + 15
         while cos.object_exists(Bucket="mine-1250000000", Key="up/eicar.com") and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert cos.object_exists(Bucket=ready["quarantine_bucket"], Key="quarantine/up/eicar.com")
+        assert quarantined_keys(cos, ready["quarantine_bucket"], "mine-1250000000", "up/eicar.com")
         ci = client_for(ready, "ci_endpoint")
         cos.put_object(Bucket="mine-1250000000", Key="plain.txt", Body=b"plain")
         job = ci.ci_auditing_virus_submit(Bucket="mine-1250000000", Key="plain.txt")["JobsDetail"]["JobId"]

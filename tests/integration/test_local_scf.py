@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from helpers import CALLBACK_SECRET, unique_bucket
+from helpers import CALLBACK_SECRET, quarantined_keys, unique_bucket
 from cosguard.local.samples import clean_text, eicar
 from cosguard.local.scf import Function, FunctionError, LocalScf
 from cosguard.local.stack import LocalCloud
@@ -33,7 +33,7 @@ def test_upload_is_scanned_and_quarantined_without_calling_anything(stack):
     cos.put_object(Bucket=intake, Key="in/notes.txt", Body=clean_text())
     assert scf.wait_idle(20)
     assert not cos.object_exists(Bucket=intake, Key="in/eicar.com")
-    assert cos.object_exists(Bucket=jail, Key="quarantine/in/eicar.com")
+    assert quarantined_keys(cos, jail, intake, "in/eicar.com")
     tags = cos.get_object_tagging(Bucket=intake, Key="in/notes.txt")["TagSet"]["Tag"]
     assert {t["Key"]: t["Value"] for t in tags}["cosguard-status"] == "clean"
     assert all(i.ok for i in scf.scan.invocations) and len(scf.scan.invocations) == 2

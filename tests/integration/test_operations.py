@@ -100,9 +100,11 @@ def test_restore_round_trip_and_refusal(deployment, tmp_path, capsys):
     assert not deployment.exists("docs/flagged.com")
     env = env_file(deployment, tmp_path)
     deployment.put("docs/flagged.com", b"someone else's new file")
-    code, out = run_cli(capsys, "restore", "docs/flagged.com", "--env-file", env, "--json")
+    quarantined = deployment.quarantined("docs/flagged.com")
+    assert quarantined == f"quarantine/{deployment.intake}/{job_id}/docs/flagged.com"
+    code, out = run_cli(capsys, "restore", quarantined, "--env-file", env, "--json")
     assert code == 1 and json.loads(out)["restored"] is False and "occupied" in json.loads(out)["reason"]
-    assert deployment.exists("quarantine/docs/flagged.com", bucket=deployment.jail)
+    assert deployment.exists(quarantined, bucket=deployment.jail)
     deployment.take_events()
     deployment.cos.delete_object(Bucket=deployment.intake, Key="docs/flagged.com")
     code, out = run_cli(capsys, "restore", job_id, "--env-file", env, "--json")
@@ -111,7 +113,7 @@ def test_restore_round_trip_and_refusal(deployment, tmp_path, capsys):
     head = deployment.cos.head_object(Bucket=deployment.intake, Key="docs/flagged.com")
     assert head["Content-Type"] == "application/x-msdownload" and head.get("x-cos-meta-owner") == "ana"
     assert deployment.tags("docs/flagged.com")["cosguard-status"] == "released"
-    assert not deployment.exists("quarantine/docs/flagged.com", bucket=deployment.jail)
+    assert not deployment.exists(quarantined, bucket=deployment.jail)
     # the restore's own COS event does not send it back to quarantine
     assert deployment.scan()["counts"] == {"skipped": 1}
     deployment.settle()
@@ -136,14 +138,15 @@ def test_status_lists_counts_and_recent_infections(deployment, tmp_path, capsys)
     assert status["counts"] == {"infected": 1, "clean": 1}   # the names the tags use
     infection = status["recent_infections"][0]
     assert infection["key"] == "s/eicar.com" and infection["status"] == "infected"
-    assert infection["now_at"] == f"{deployment.jail}/quarantine/s/eicar.com"
+    assert infection["now_at"] == f"{deployment.jail}/{deployment.quarantined('s/eicar.com')}"
     assert infection["viruses"] == ["Eicar-Test-Signature"]
     code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path))
     lines = out.splitlines()
     assert lines[0].split() == ["status", "handled", "objects"]
     assert any(line.split()[:1] == ["infected"] and "moved to quarantine" in line for line in lines), out
     assert "quarantined" not in out
-    assert any("s/eicar.com" in line and f"{deployment.jail}/quarantine/s/eicar.com" in line for line in lines)
+    assert any("s/eicar.com" in line and f"{deployment.jail}/{deployment.quarantined('s/eicar.com')}" in line
+               for line in lines)
 
 
 def test_reconcile_prints_a_table_by_default(quiet, tmp_path, capsys):
@@ -211,7 +214,7 @@ def test_a_failing_webhook_never_blocks_quarantine(deploy):
         deployment.settle()
         assert len(hook.received) == 1
         assert not deployment.exists("f/eicar.com")
-        assert deployment.exists("quarantine/f/eicar.com", bucket=deployment.jail)
+        assert deployment.quarantined("f/eicar.com")
     finally:
         hook.server.stop()
 

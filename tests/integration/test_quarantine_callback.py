@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -12,7 +13,7 @@ import requests
 from helpers import CALLBACK_SECRET, load_event
 from cosguard.domain.actions import decode_manifest
 from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz, zip_bytes
-from cosguard.domain.security import callback_url
+from cosguard.domain.security import callback_url, object_ref
 
 
 def head_meta(deployment, bucket, key):
@@ -21,7 +22,7 @@ def head_meta(deployment, bucket, key):
 
 
 def manifest_of(deployment, key):
-    return decode_manifest(head_meta(deployment, deployment.jail, "quarantine/" + key))
+    return decode_manifest(head_meta(deployment, deployment.jail, deployment.quarantined(key)))
 
 
 def upload_and_settle(deployment, key, body, **kwargs):
@@ -31,12 +32,18 @@ def upload_and_settle(deployment, key, body, **kwargs):
     return summary["jobs"].get(key)
 
 
-def url_for(deployment, bucket=None, token=None):
-    url = callback_url(deployment.callback_server.url, CALLBACK_SECRET, bucket or deployment.intake)
-    if token is not None:
+def url_for(deployment, job_id=None, **replace):
+    """The URL CI was given for `job_id`; without one, a genuine URL for some other object.
+    `replace` swaps query parameters (a wrong token, another bucket...)."""
+    if job_id:
+        url = deployment.callback_url(job_id)
+    else:
+        sealer = deployment.callback_handler.__globals__["RUNTIME"].sealer
+        url = callback_url(deployment.callback_server.url, sealer, deployment.intake,
+                           object_ref(deployment.intake, "elsewhere", "x"), int(time.time()) + 600)
+    if replace:
         parts = urlsplit(url)
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        query["token"] = token
+        query = dict({k: v[0] for k, v in parse_qs(parts.query).items()}, **replace)
         url = parts._replace(query="&".join(f"{k}={v}" for k, v in query.items())).geturl()
     return url
 
@@ -51,12 +58,12 @@ def test_eicar_is_moved_with_its_manifest(deploy, fmt):
     deployment = deploy(callback_format=fmt)
     job_id = upload_and_settle(deployment, "in/eicar.com", eicar())
     assert not deployment.exists("in/eicar.com")
-    assert deployment.exists("quarantine/in/eicar.com", bucket=deployment.jail)
+    assert deployment.quarantined("in/eicar.com") == f"quarantine/{deployment.intake}/{job_id}/in/eicar.com"
     manifest = manifest_of(deployment, "in/eicar.com")
     assert manifest["bucket"] == deployment.intake and manifest["key"] == "in/eicar.com"
     assert manifest["job_id"] == job_id and manifest["size"] == 68 and manifest["etag"]
     assert manifest["findings"] and manifest["findings"][0]["virus"]
-    assert deployment.tags("quarantine/in/eicar.com", bucket=deployment.jail)["cosguard-status"] == "infected"
+    assert deployment.tags(deployment.quarantined("in/eicar.com"), bucket=deployment.jail)["cosguard-status"] == "infected"
     closed = deployment.cos.get_object(Bucket=deployment.jail, Key=f".cosguard/closed/{job_id}.json")
     assert json.loads(closed["Body"].get_raw_stream().read())["outcome"] == "quarantined"
     assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/") == []
@@ -97,17 +104,19 @@ def test_wrong_token_is_401_and_nothing_moves(deployment, capsys):
     deployment.cloud.ci.faults.drop_callback_rate = 1.0
     job_id = upload_and_settle(deployment, "eicar.com", eicar())
     capsys.readouterr()
-    answer = requests.post(url_for(deployment, token="f00d" * 16), data=xml_callback(job_id), timeout=5)
-    assert answer.status_code == 401
+    answer = requests.post(url_for(deployment, job_id, token="f00d" * 16), data=xml_callback(job_id), timeout=5)
+    assert answer.status_code == 401 and answer.json() == {"error": "unauthorized"}
     logged = capsys.readouterr().out
     warnings = [json.loads(line) for line in logged.splitlines() if '"callback rejected"' in line]
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
     assert "f00d" * 16 not in logged
     missing = requests.post(deployment.callback_server.url + f"?bucket={deployment.intake}",
                             data=xml_callback(job_id), timeout=5)
-    assert missing.status_code == 401
-    other = requests.post(url_for(deployment, bucket="stranger-1250000000"), data=xml_callback(job_id), timeout=5)
-    assert other.status_code == 403
+    assert missing.status_code == 401 and missing.json() == answer.json()
+    # an unknown bucket is not distinguishable from a bad token (it used to be a 403)
+    other = requests.post(url_for(deployment, job_id, bucket="stranger-1250000000"), data=xml_callback(job_id),
+                          timeout=5)
+    assert other.status_code == 401 and other.json() == answer.json()
     assert deployment.exists("eicar.com")
     assert deployment.tags("eicar.com")["cosguard-status"] == "pending"
 
@@ -115,7 +124,7 @@ def test_wrong_token_is_401_and_nothing_moves(deployment, capsys):
 def test_body_claiming_block_for_a_clean_job_moves_nothing(deployment):
     deployment.cloud.ci.faults.drop_callback_rate = 1.0
     job_id = upload_and_settle(deployment, "clean.txt", clean_text())
-    answer = requests.post(url_for(deployment), data=xml_callback(job_id, "block"), timeout=5)
+    answer = requests.post(url_for(deployment, job_id), data=xml_callback(job_id, "block"), timeout=5)
     assert answer.status_code == 200 and answer.json()["outcome"] == "clean"
     assert deployment.exists("clean.txt")
     assert deployment.keys(bucket=deployment.jail, prefix="quarantine/") == []
@@ -132,7 +141,7 @@ def test_the_same_callback_three_times_makes_one_copy(deployment):
     deployment.cloud.ci.faults.drop_callback_rate = 1.0
     job_id = upload_and_settle(deployment, "eicar.com", eicar())
     copies_before = deployment.cloud.cos.counters.snapshot().get("CopyObject", 0)
-    answers = [requests.post(url_for(deployment), data=xml_callback(job_id), timeout=5) for _ in range(3)]
+    answers = [requests.post(url_for(deployment, job_id), data=xml_callback(job_id), timeout=5) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert [a.json()["outcome"] for a in answers] == ["quarantined", "already_done", "already_done"]
     assert deployment.cloud.cos.counters.snapshot().get("CopyObject", 0) - copies_before == 1
@@ -142,7 +151,7 @@ def test_duplicated_deliveries_from_ci_make_one_copy(deployment):
     deployment.cloud.ci.faults.duplicate_callback_rate = 1.0
     upload_and_settle(deployment, "eicar.com", eicar())
     assert deployment.cloud.cos.counters.snapshot().get("CopyObject", 0) == 1
-    assert deployment.exists("quarantine/eicar.com", bucket=deployment.jail)
+    assert deployment.quarantined("eicar.com")
 
 
 def test_object_overwritten_before_the_verdict_is_stale(deployment):
@@ -151,7 +160,7 @@ def test_object_overwritten_before_the_verdict_is_stale(deployment):
     job_id = deployment.scan()["jobs"]["swap.bin"]
     deployment.put("swap.bin", clean_text())  # overwritten while the scan runs
     deployment.settle()
-    answer = requests.post(url_for(deployment), data=xml_callback(job_id), timeout=5)
+    answer = requests.post(url_for(deployment, job_id), data=xml_callback(job_id), timeout=5)
     assert answer.json()["outcome"] == "stale"
     assert deployment.exists("swap.bin")
     body = deployment.cos.get_object(Bucket=deployment.intake, Key="swap.bin")["Body"].get_raw_stream().read()
@@ -163,12 +172,12 @@ def test_unwritable_quarantine_keeps_the_original_and_answers_5xx(deployment):
     deployment.cloud.cos.faults.deny(deployment.jail, {"CopyObject"})
     deployment.cloud.ci.faults.drop_callback_rate = 1.0
     job_id = upload_and_settle(deployment, "eicar.com", eicar())
-    answer = requests.post(url_for(deployment), data=xml_callback(job_id), timeout=5)
+    answer = requests.post(url_for(deployment, job_id), data=xml_callback(job_id), timeout=5)
     assert answer.status_code >= 500 and answer.json()["outcome"] == "error"
     assert deployment.exists("eicar.com")
     assert "Traceback" not in answer.text
     deployment.cloud.cos.faults.clear()
-    retry = requests.post(url_for(deployment), data=xml_callback(job_id), timeout=5)
+    retry = requests.post(url_for(deployment, job_id), data=xml_callback(job_id), timeout=5)
     assert retry.json()["outcome"] == "quarantined"
     assert not deployment.exists("eicar.com")
 
@@ -194,7 +203,7 @@ def test_api_gateway_shape_with_base64_body(deployment):
     deployment.cloud.ci.faults.drop_callback_rate = 1.0
     job_id = upload_and_settle(deployment, "eicar.com", eicar())
     event = load_event("apigw_post.json")
-    event["queryStringParameters"] = {k: v[0] for k, v in parse_qs(urlsplit(url_for(deployment)).query).items()}
+    event["queryStringParameters"] = {k: v[0] for k, v in parse_qs(urlsplit(url_for(deployment, job_id)).query).items()}
     event["queryString"] = {}
     event["body"] = base64.b64encode(xml_callback(job_id)).decode()
     event["isBase64Encoded"] = True
@@ -207,7 +216,7 @@ def test_other_actions_for_infected(deploy, action, outcome):
     deployment = deploy(COSGUARD_INFECTED_ACTION=action)
     deployment.cloud.ci.faults.drop_callback_rate = 1.0
     job_id = upload_and_settle(deployment, "eicar.com", eicar())
-    answer = requests.post(url_for(deployment), data=xml_callback(job_id), timeout=5).json()
+    answer = requests.post(url_for(deployment, job_id), data=xml_callback(job_id), timeout=5).json()
     assert answer["outcome"] == outcome
     assert deployment.keys(bucket=deployment.jail, prefix="quarantine/") == []
     if action == "delete":
@@ -235,7 +244,7 @@ def test_fail_closed_promotion(deploy):
     assert deployment.exists("released/incoming/report.txt")
     assert deployment.tags("released/incoming/report.txt")["cosguard-status"] == "clean"
     assert not deployment.exists("released/incoming/eicar.com")
-    assert deployment.exists("quarantine/incoming/eicar.com", bucket=deployment.jail)
+    assert deployment.quarantined("incoming/eicar.com")
     # the promoted copy's own COS event is skipped, never scanned again
     assert deployment.scan()["counts"].get("submitted", 0) == 0
 

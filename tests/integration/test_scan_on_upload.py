@@ -39,8 +39,6 @@ def test_eicar_gets_a_job_that_ci_reports_as_block(deployment):
 
 @pytest.mark.parametrize("env, key, body, reason", [
     ({}, "folder/", b"", "folder marker"),
-    ({}, "quarantine/old.exe", b"x", "quarantine area"),
-    ({}, ".cosguard/jobs/x.json", b"{}", "cosguard bookkeeping"),
     ({"COSGUARD_EXCLUDE_PREFIXES": "tmp/"}, "tmp/a.bin", b"x", "excluded prefix"),
     ({"COSGUARD_INCLUDE_PREFIXES": "uploads/"}, "other/a.bin", b"x", "outside the included prefixes"),
     ({"COSGUARD_EXCLUDE_SUFFIXES": ".part"}, "a.PART", b"x", "excluded suffix"),
@@ -48,6 +46,7 @@ def test_eicar_gets_a_job_that_ci_reports_as_block(deployment):
     ({}, "empty.txt", b"", "empty object"),
 ])
 def test_skip_rules_make_no_ci_call(deploy, env, key, body, reason):
+    # (uploads under the quarantine and ledger prefixes are scanned: tests/adversarial/state)
     deployment = deploy(COSGUARD_QUARANTINE_BUCKET="", **env)  # same-bucket quarantine prefix
     deployment.put(key, body)
     summary = deployment.scan()
@@ -92,8 +91,8 @@ def test_unscannable_can_be_quarantined(deploy):
     deployment.cloud.cos.simulate_size(deployment.intake, "cold.bin", 5 * 1024 ** 3)
     assert deployment.scan()["counts"] == {"unscannable": 1}
     assert not deployment.exists("cold.bin")
-    assert deployment.exists("quarantine/cold.bin", bucket=deployment.jail)
-    assert deployment.tags("quarantine/cold.bin", bucket=deployment.jail)["cosguard-status"] == "unscannable"
+    assert deployment.quarantined("cold.bin")
+    assert deployment.tags(deployment.quarantined("cold.bin"), bucket=deployment.jail)["cosguard-status"] == "unscannable"
 
 
 def test_repeated_event_submits_one_job(deployment):

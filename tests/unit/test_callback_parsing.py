@@ -5,7 +5,10 @@ import pytest
 from helpers import load_event
 from cosguard.triggers.callback import extract_job_id
 from cosguard.errors import CallbackRejected
-from cosguard.domain.security import bucket_token, callback_url, token_matches
+from urllib.parse import parse_qsl, urlsplit
+
+from cosguard.domain.seal import Sealer
+from cosguard.domain.security import check_callback_query, callback_url, object_ref
 
 JOB = "ss364c726b370211ec8fb35254008618d9"
 
@@ -43,12 +46,19 @@ def test_hostile_or_useless_bodies_are_400(body):
     assert caught.value.status == 400
 
 
-def test_tokens_are_per_bucket_and_never_the_secret():
-    secret = "s" * 32
-    token = bucket_token(secret, "a-1250000000")
-    assert secret not in token
-    assert token_matches(secret, "a-1250000000", token)
-    assert not token_matches(secret, "b-1250000000", token)
-    assert not token_matches(secret, "a-1250000000", token[:-1] + "0")
-    url = callback_url("https://fn.example.com/cb?x=1", secret, "a-1250000000")
-    assert url.startswith("https://fn.example.com/cb?x=1&bucket=a-1250000000&token=")
+def test_tokens_are_per_object_expire_and_never_the_secret():
+    secret = b"s" * 32
+    sealer = Sealer(secret)
+    ref = object_ref("a-1250000000", "docs/x.pdf", "etag-1")
+    assert ref != object_ref("a-1250000000", "docs/x.pdf", "etag-2") != object_ref("b-1250000000", "docs/x.pdf", "etag-1")
+    url = callback_url("https://fn.example.com/cb?x=1", sealer, "a-1250000000", ref, 2000)
+    assert url.startswith(f"https://fn.example.com/cb?x=1&bucket=a-1250000000&ref={ref}&exp=2000&token=")
+    query = dict(parse_qsl(urlsplit(url).query))
+    assert secret.decode() not in url
+    assert check_callback_query(sealer, query, now=1999) == (True, "")
+    assert check_callback_query(sealer, query, now=2001) == (False, "expired token")
+    for name, value in (("bucket", "b-1250000000"), ("ref", "0" * 32), ("exp", "99999"),
+                        ("token", query["token"][:-1] + "0")):
+        assert check_callback_query(sealer, dict(query, **{name: value}), now=0) == (False, "bad token")
+    assert check_callback_query(Sealer(b"t" * 32), query, now=0) == (False, "bad token")
+    assert check_callback_query(sealer, dict(query, token=""), now=0) == (False, "missing token")

@@ -16,11 +16,12 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..infra.cloud import ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError
-from ..domain.ledger import JobEntry, Ledger, version_token
+from ..domain.ledger import ForgedDocument, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
 from ..domain.scan import Scanner
 from ..domain.status import Outcome
 from ..domain.verdict import VerdictService
+from ..triggers.callback import JOB_ID_RE
 
 log = get_logger("cosguard.bulk.sweep")
 
@@ -32,6 +33,7 @@ class SweepReport:
     overdue: List[Dict[str, Any]] = field(default_factory=list)
     resubmitted: Dict[str, int] = field(default_factory=dict)
     unresolved: List[Dict[str, Any]] = field(default_factory=list)  # failures a retry will not heal
+    unauthenticated: List[str] = field(default_factory=list)  # ledger documents without a valid seal
     seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -52,11 +54,13 @@ class SweepReport:
 
     @property
     def problems(self) -> bool:
-        return bool(self.overdue or self.unresolved or self.applied.get(Outcome.ERROR.value))
+        return bool(self.overdue or self.unresolved or self.unauthenticated
+                    or self.applied.get(Outcome.ERROR.value))
 
     def as_dict(self) -> Dict[str, Any]:
         return {"applied": self.applied, "pending": self.pending, "overdue": self.overdue,
                 "resubmitted": self.resubmitted, "unresolved": self.unresolved,
+                "unauthenticated": self.unauthenticated,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -85,6 +89,7 @@ class Sweeper:
             if resubmit:
                 retries = [r for r in ledger.retries() if r.get("bucket") in served]
                 self._parallel(lambda doc: self._resubmit(ledger, doc, report), retries)
+        report.unauthenticated = self.scanner.sealer.take_rejected()
         report.seconds = time.monotonic() - started
         event(log, "sweep finished", logging.WARNING if report.problems else logging.INFO, **report.as_dict())
         return report
@@ -98,9 +103,36 @@ class Sweeper:
                 future.result()
 
     def _settle_key(self, ledger: Ledger, key: str, served: set, report: SweepReport) -> None:
-        entry = ledger.read_job(key)
+        try:
+            entry = ledger.read_job(key)
+        except ForgedDocument:
+            self._recover_forged(ledger, key.rsplit("/", 1)[-1][:-len(".json")], served, report)
+            return
         if entry is not None and entry.bucket in served:
             self._settle(ledger, entry, report)
+
+    def _recover_forged(self, ledger: Ledger, job_id: str, served: set, report: SweepReport) -> None:
+        """An unsealed document sits where a job's entry belongs (an uploader overwrote it, or
+        planted it). Believe only CI: if CI knows the job on a served bucket, the object it scanned
+        is scanned again, as when CI forgets a job; else there is nothing to recover."""
+        if not JOB_ID_RE.match(job_id):
+            return
+        for bucket in sorted(served):
+            try:
+                job = self.verdicts.gateway.query_virus_job(bucket, job_id)
+                if not job.object_key:
+                    continue
+                info = self.scanner.gateway.head(bucket, job.object_key)
+            except NotFoundError:
+                continue
+            except CloudError as exc:
+                report.add_unresolved({"bucket": bucket, "key": job_id, "reason": f"forged entry: {exc}"})
+                return
+            ledger.settle_claim(info, "failed", reason=f"the entry of job {job_id} was not sealed by cosguard")
+            ledger.record_retry(bucket, info.key, version_token(info),
+                                f"entry of job {job_id} not sealed by cosguard: scanned again", retryable=True)
+            report.count(report.applied, "rescan (forged entry)")
+            return
 
     def _settle(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
         result = self.verdicts.apply(entry.bucket, entry.job_id, entry)

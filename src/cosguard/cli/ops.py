@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Dict, Tuple
 
+from ..domain.restore import Restorer
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
 
 
@@ -71,6 +72,9 @@ def run_reconcile(args: argparse.Namespace) -> int:
         print("\noverdue jobs:")
         print_table(["job", "bucket", "key", "age (s)", "state"],
                     [[o["job_id"], o["bucket"], o["key"], o["age_seconds"], o["state"]] for o in report.overdue])
+    if report.unauthenticated:
+        print(f"\nunauthenticated documents ignored ({len(report.unauthenticated)}): "
+              + ", ".join(report.unauthenticated[:10]))
     if report.unresolved:
         print("\nneeds a human:")
         print_table(["bucket", "key", "reason"], [[u["bucket"], u["key"], u["reason"]] for u in report.unresolved])
@@ -94,7 +98,8 @@ def tag_status(outcome: str) -> str:
 def now_at(settings, entry) -> str:
     """Where the scanned object is now, as far as the ledger knows."""
     if entry.outcome == "quarantined":
-        return f"{settings.quarantine_bucket_for(entry.bucket)}/{settings.quarantine_prefix}{entry.key}"
+        copy = Restorer.recorded_copy(entry, settings)
+        return f"{copy['bucket']}/{copy['key']}"
     if entry.outcome == "promoted" and settings.clean_destination:
         destination = settings.clean_destination
         return f"{destination.for_source(entry.bucket)}/{destination.prefix}{entry.key}"
@@ -127,6 +132,9 @@ def run_status(args: argparse.Namespace) -> int:
             row = ("error", "submission failed" + ("" if doc.get("retryable") else " (permanent)"))
             counts["error"] = counts.get("error", 0) + 1
             handled[row] = handled.get(row, 0) + 1
+    unauthenticated = rt.scanner.sealer.take_rejected()
+    if unauthenticated:
+        counts["unauthenticated documents"] = len(unauthenticated)
     infections.sort(key=lambda e: e.closed_at or 0, reverse=True)
     oldest_age = int(now - oldest.submitted_at) if oldest else None
     overdue = oldest is not None and now - oldest.submitted_at > rt.settings.pending_overdue_seconds
@@ -136,6 +144,7 @@ def run_status(args: argparse.Namespace) -> int:
                     for (status, how), count in sorted(handled.items())],
         "oldest_pending": {"job_id": oldest.job_id, "bucket": oldest.bucket, "key": oldest.key,
                            "age_seconds": oldest_age} if oldest else None,
+        "unauthenticated": unauthenticated[:20],
         "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "status": "infected",
                                "outcome": e.outcome, "now_at": now_at(rt.settings, e),
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
@@ -154,4 +163,7 @@ def run_status(args: argparse.Namespace) -> int:
             print_table(["closed at", "bucket", "key", "status", "now at", "viruses"],
                         [[i["closed_at"], i["bucket"], i["key"], i["status"], i["now_at"], ", ".join(i["viruses"])]
                          for i in document["recent_infections"]])
-    return EXIT_FINDINGS if overdue else EXIT_OK
+    if unauthenticated:
+        print(f"cosguard status: {len(unauthenticated)} ledger documents carry no valid seal and were "
+              "ignored (written by someone else?): " + ", ".join(unauthenticated[:5]), file=sys.stderr)
+    return EXIT_FINDINGS if overdue or unauthenticated else EXIT_OK

@@ -3,11 +3,14 @@ wait, and report what happened to each. Exit 0 only when both ended as configure
 from __future__ import annotations
 
 import argparse
+import sys
 import time
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
 from ..errors import CloudError, NotFoundError
+from ..domain.actions import quarantined_copies
+from ..domain.layout import layout_warnings
 from ..domain.status import Action
 from . import verify_deploy
 
@@ -43,6 +46,15 @@ def _exists(gateway, bucket: str, key: str) -> bool:
         return False
 
 
+def layout_checks(settings, gateway, bucket: str) -> List[str]:
+    """Warnings about state or evidence kept where uploaders can write, and unversioned intake."""
+    try:
+        versioning = {bucket: gateway.versioning_status(bucket)}
+    except CloudError:
+        versioning = {bucket: "unknown (GetBucketVersioning failed)"}
+    return layout_warnings(settings, versioning)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..local.samples import clean_text, eicar  # sample bytes only: no emulator is started
 
@@ -61,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
     infected_key, clean_key = f"{prefix}{stamp}-eicar.com", f"{prefix}{stamp}-clean.txt"
     gateway.upload(args.bucket, infected_key, eicar())
     gateway.upload(args.bucket, clean_key, clean_text())
+    warnings = layout_checks(settings, gateway, args.bucket)
     quarantine_bucket = settings.quarantine_bucket_for(args.bucket)
-    quarantined_key = settings.quarantine_prefix + infected_key
+    quarantined_key = None
     destination = settings.clean_destination
     promoted = (destination.for_source(args.bucket), destination.prefix + clean_key) if destination else None
 
@@ -74,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
             return None
         if settings.infected_action is Action.DELETE:
             return "deleted"
-        return "quarantined" if _exists(gateway, quarantine_bucket, quarantined_key) else None
+        nonlocal quarantined_key
+        quarantined_key = next(iter(quarantined_copies(gateway, settings, args.bucket, infected_key)[1]), None)
+        return "quarantined" if quarantined_key else None
 
     def clean_outcome() -> Optional[str]:
         if promoted:
@@ -95,8 +110,10 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     ok = results["eicar"] is not None and results["clean"] in ("tagged clean", "promoted") and deployment_ok
     if not args.keep:
-        for bucket, key in ((args.bucket, clean_key), (args.bucket, infected_key), (quarantine_bucket, quarantined_key),
-                            promoted or (args.bucket, clean_key)):
+        for bucket, key in ((args.bucket, clean_key), (args.bucket, infected_key),
+                            (quarantine_bucket, quarantined_key), promoted or (args.bucket, clean_key)):
+            if key is None:
+                continue
             try:
                 gateway.delete(bucket, key)
             except CloudError:
@@ -105,8 +122,10 @@ def run(args: argparse.Namespace) -> int:
             ["clean file", clean_key, results["clean"] or "no verdict in time"]]
     if args.json:
         print_json({"ok": ok, "seconds": round(elapsed, 1), "eicar": results["eicar"], "clean": results["clean"],
-                    "keys": [infected_key, clean_key], "deployment": deployment_checks})
+                    "keys": [infected_key, clean_key], "deployment": deployment_checks, "warnings": warnings})
     else:
         print_table(["upload", "key", "outcome"], rows)
         print(f"\n{'deployment works' if ok else 'DEPLOYMENT CHECK FAILED'} ({elapsed:.1f} s)")
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FINDINGS

@@ -2,18 +2,24 @@
 
 Server-side copies only: no object byte passes through a function. A copy that fails never deletes
 the original; every step is safe to repeat.
+
+Quarantined copies live at `<prefix><source bucket>/<job id>/<original key>` (a version id or a
+per-write digest stands in for the job id when there is none), so two source buckets, or two
+writes of one key, never share a copy. Their manifest is sealed for that location (seal.py).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote
 
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
 from .jobs import VirusJob
+from .seal import Sealer, sealer_for
 from .status import ScanStatus
 from .tags import merge
 
@@ -31,12 +37,13 @@ def build_manifest(info: ObjectInfo, job: Optional[VirusJob], reason: str = "") 
     }
 
 
-def encode_manifest(manifest: Mapping[str, Any]) -> str:
-    """Percent-encoded compact JSON (metadata must be ASCII), findings trimmed to fit 2 KB."""
+def encode_manifest(manifest: Mapping[str, Any], seal=dict) -> str:
+    """Percent-encoded compact JSON (metadata must be ASCII), findings trimmed to fit 2 KB;
+    `seal` adds the seal to each candidate, so what is stored is what was sealed."""
     doc = dict(manifest)
     findings = list(doc.get("findings") or [])
     while True:
-        encoded = quote(json.dumps(doc, ensure_ascii=False, separators=(",", ":")), safe="")
+        encoded = quote(json.dumps(seal(doc), ensure_ascii=False, separators=(",", ":")), safe="")
         if len(encoded) <= MAX_MANIFEST_BYTES or not findings:
             return encoded
         findings.pop()
@@ -45,21 +52,74 @@ def encode_manifest(manifest: Mapping[str, Any]) -> str:
 
 
 def decode_manifest(metadata: Mapping[str, str]) -> Optional[Dict[str, Any]]:
+    """The manifest as stored, NOT authenticated (see open_manifest)."""
     raw = metadata.get(MANIFEST_META)
     if not raw:
         return None
     try:
-        return json.loads(unquote(raw))
-    except ValueError:
+        doc = json.loads(unquote(raw))
+    except (ValueError, RecursionError):
         return None
+    return doc if isinstance(doc, dict) else None
+
+
+def open_manifest(sealer: Sealer, info: ObjectInfo, report: bool = True) -> Optional[Dict[str, Any]]:
+    """The manifest of the quarantined copy `info`, only if cosguard sealed it for this location."""
+    if MANIFEST_META not in info.metadata:
+        return None
+    return sealer.open_manifest(info.bucket, info.key, decode_manifest(info.metadata), report=report)
+
+
+def same_bytes(record: Mapping[str, Any], info: ObjectInfo, exact: bool = True) -> bool:
+    """Does HEAD's `info` describe the bytes `record` (a manifest or a copy record) names?
+
+    Not `exact`: a multipart copy (over 5 GB) of a single-part original gets a new ETag of the
+    form `<md5>-<parts>`, and the size alone must match (recognising cosguard's own copies only;
+    restore always wants the exact ETag)."""
+    etag, recorded = info.etag.strip('"'), str(record.get("etag") or "").strip('"')
+    if record.get("size") != info.size or not recorded:
+        return False
+    return etag == recorded or (not exact and "-" in etag and "-" not in recorded)
+
+
+def copy_record(copy: ObjectInfo) -> Dict[str, Any]:
+    """What the ledger keeps about a quarantined copy: where, and which bytes (restore checks)."""
+    return {"bucket": copy.bucket, "key": copy.key, "version_id": copy.version_id,
+            "etag": copy.etag.strip('"'), "size": copy.size}
+
+
+def write_segment(info: ObjectInfo, job_id: Optional[str]) -> str:
+    """What distinguishes this write in its quarantine key: the job, else the version, else a
+    digest of the ETag (same bytes, same evidence)."""
+    if job_id:
+        return job_id
+    if info.version_id:
+        return "v-" + info.version_id
+    return "e-" + hashlib.sha256(info.etag.strip('"').encode("utf-8")).hexdigest()[:20]
+
+
+def quarantined_copies(gateway: CloudGateway, settings: Settings, source_bucket: str, key: str):
+    """Quarantine keys holding copies of `source_bucket`/`key`, newest layout first, then the
+    layout older deployments used (`<prefix><key>`). One listing, plus one HEAD for the old one."""
+    bucket = settings.quarantine_bucket_for(source_bucket)
+    base = f"{settings.quarantine_prefix}{source_bucket}/"
+    found = [str(item["Key"]) for item in gateway.list(bucket, prefix=base)
+             if str(item["Key"])[len(base):].partition("/")[2] == key]
+    try:
+        gateway.head(bucket, settings.quarantine_prefix + key)
+        found.append(settings.quarantine_prefix + key)
+    except NotFoundError:
+        pass
+    return bucket, found
 
 
 class Actions:
     """The object operations behind every verdict, shared by callback, sweep, backfill and CLI."""
 
-    def __init__(self, settings: Settings, gateway: CloudGateway):
+    def __init__(self, settings: Settings, gateway: CloudGateway, sealer: Optional[Sealer] = None):
         self.settings = settings
         self.gateway = gateway
+        self.sealer = sealer or sealer_for(settings)
 
     def tag(self, info: ObjectInfo, status: ScanStatus, job_id: Optional[str] = None,
             existing: Optional[Mapping[str, str]] = None) -> bool:
@@ -71,16 +131,19 @@ class Actions:
             self.gateway.put_tags(info.bucket, info.key, merged, info.version_id)
         return fitted
 
-    def quarantine_location(self, info: ObjectInfo) -> str:
-        return self.settings.quarantine_bucket_for(info.bucket), self.settings.quarantine_prefix + info.key
+    def quarantine_location(self, info: ObjectInfo, job_id: Optional[str]) -> Tuple[str, str]:
+        return (self.settings.quarantine_bucket_for(info.bucket),
+                f"{self.settings.quarantine_prefix}{info.bucket}/{write_segment(info, job_id)}/{info.key}")
 
     def quarantine(self, info: ObjectInfo, manifest: Mapping[str, Any],
-                   status: ScanStatus = ScanStatus.INFECTED) -> str:
-        """Copy the scanned version to quarantine with its manifest (next to the user's metadata),
-        tag it, then delete the original. QuarantineError (original untouched) if the copy fails."""
+                   status: ScanStatus = ScanStatus.INFECTED) -> ObjectInfo:
+        """Copy the scanned version to quarantine with its sealed manifest (next to the user's
+        metadata), tag it, then delete the original; returns the copy. QuarantineError (original
+        untouched) if the copy fails."""
+        bucket, key = self.quarantine_location(info, manifest.get("job_id"))
         metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
-        metadata[MANIFEST_META] = encode_manifest(manifest)
-        bucket, key = self.quarantine_location(info)
+        metadata[MANIFEST_META] = encode_manifest(
+            manifest, lambda doc: self.sealer.seal_manifest(bucket, key, doc))
         return self._relocate(info, bucket, key, status, manifest.get("job_id"), {}, metadata)
 
     def delete(self, info: ObjectInfo) -> None:
@@ -92,10 +155,11 @@ class Actions:
         destination = self.settings.clean_destination
         assert destination is not None
         bucket, key = destination.for_source(info.bucket), destination.prefix + info.key
-        return self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags)
+        copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags)
+        return f"{copy.bucket}/{copy.key}"
 
     def _relocate(self, info: ObjectInfo, bucket: str, key: str, status: ScanStatus, job_id: Optional[str],
-                  tags: Mapping[str, str], metadata: Optional[Mapping[str, str]] = None) -> str:
+                  tags: Mapping[str, str], metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
         """Server-side copy, tag the copy, then delete the original: a failed copy deletes nothing."""
         try:
             copied = self.gateway.copy(info, bucket, key, metadata=metadata)
@@ -105,7 +169,7 @@ class Actions:
         except CloudError as exc:
             raise QuarantineError(f"copy to {bucket}/{key} failed, original kept: {exc}") from exc
         self._delete_original(info)
-        return f"{bucket}/{key}"
+        return copied
 
     def _delete_original(self, info: ObjectInfo) -> None:
         """Delete exactly the scanned version (on a versioned bucket, not just add a delete marker).

@@ -7,19 +7,19 @@ from typing import Optional
 
 from ..infra.cloud import ObjectInfo
 from ..infra.config import SUPPORTED_EXTENSIONS, Settings
+from .seal import Sealer
 from .security import is_released
 
 ARCHIVE_CLASSES = frozenset({"ARCHIVE", "DEEP_ARCHIVE"})
 
 
 def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
-    """Why `key` is not scanned at all, judged from its name alone (no request needed)."""
+    """Why `key` is not scanned at all, judged from its name alone (no request needed).
+
+    The quarantine and ledger prefixes are not among the reasons: what an uploader puts there is
+    scanned; cosguard's own writes are recognised by their seal (Scanner._own_write)."""
     if key.endswith("/"):
         return "folder marker"
-    if bucket == settings.state_bucket_for(bucket) and key.startswith(settings.state_prefix):
-        return "cosguard bookkeeping"
-    if bucket == settings.quarantine_bucket_for(bucket) and key.startswith(settings.quarantine_prefix):
-        return "quarantine area"
     destination = settings.clean_destination
     if destination is not None and destination.prefix and bucket == destination.for_source(bucket) \
             and key.startswith(destination.prefix):
@@ -36,11 +36,11 @@ def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
     return None
 
 
-def skip_reason_for_object(settings: Settings, info: ObjectInfo) -> Optional[str]:
+def skip_reason_for_object(settings: Settings, info: ObjectInfo, sealer: Sealer) -> Optional[str]:
     """Why an object is not scanned, judged from HEAD."""
     if info.size == 0 and settings.skip_empty:
         return "empty object"
-    if is_released(settings.callback_token, info.bucket, info.key, info.etag, dict(info.metadata)):
+    if is_released(sealer, info.bucket, info.key, info.etag, info.metadata):
         return "released from quarantine by a human decision"
     return None
 

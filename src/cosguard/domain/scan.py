@@ -12,16 +12,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from .actions import Actions, build_manifest
+from .actions import Actions, build_manifest, open_manifest, same_bytes
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
 from ..triggers.events import CosUploadEvent, mask_cos_event
-from .ledger import CLAIM_LEASE_SECONDS, JobEntry, Ledger, version_token
+from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
 from ..infra.notify import message as notify_message
 from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
-from .security import callback_url
+from .seal import Sealer, sealer_for
+from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
 from .status import Action, Outcome, ScanStatus
 from .tags import merge
 
@@ -62,16 +63,18 @@ class ScanSummary:
 
 
 class Scanner:
-    def __init__(self, settings: Settings, gateway: CloudGateway, clock=time.time, notifier=None):
+    def __init__(self, settings: Settings, gateway: CloudGateway, clock=time.time, notifier=None,
+                 sealer: Optional[Sealer] = None):
         self.settings = settings
         self.gateway = gateway
         self.notifier = notifier
-        self.actions = Actions(settings, gateway)
+        self.sealer = sealer or sealer_for(settings)
+        self.actions = Actions(settings, gateway, self.sealer)
         self.clock = clock
 
     def ledger(self, bucket: str) -> Ledger:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
-                      clock=self.clock)
+                      self.sealer, clock=self.clock)
 
     def scan_event(self, event_: CosUploadEvent) -> ScanSummary:
         """Every record, through a bounded pool; raise SubmissionError once, after all of them,
@@ -134,7 +137,7 @@ class Scanner:
                 if reason:
                     return ScanResult(bucket, info.key, Outcome.SKIPPED, reason=reason)
         version = version_token(info)
-        reason = skip_reason_for_object(self.settings, info)
+        reason = self._own_write(info) or skip_reason_for_object(self.settings, info, self.sealer)
         if reason:
             return ScanResult(bucket, info.key, Outcome.SKIPPED, reason=reason, version=version)
         reason = unscannable_reason(self.settings, info)
@@ -146,14 +149,15 @@ class Scanner:
             return ScanResult(bucket, info.key, Outcome.DUPLICATE, reason="a job was already submitted",
                               version=version)
         tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count else {}
+        ref = object_ref(bucket, info.key, version)
         try:
-            job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket))
+            job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, ref))
         except CloudError as exc:
             return self._submission_failed(ledger, info, exc)
         try:
             ledger.open_job(JobEntry(job_id=job_id, bucket=bucket, key=info.key, etag=info.etag,
                                      version_id=info.version_id, size=info.size, submitted_at=self.clock(),
-                                     tagged=self._fits(tags)))
+                                     tagged=self._fits(tags), callback_ref=ref))
             ledger.settle_claim(info, "submitted", job_id)
         except CloudError as exc:
             # A job nobody recorded would never be acted on: release the claim so the retry of this
@@ -174,10 +178,27 @@ class Scanner:
     def _fits(tags: Dict[str, str]) -> bool:
         return merge(tags, ScanStatus.PENDING, "job")[1]
 
-    def _callback(self, bucket: str) -> Optional[str]:
+    def _callback(self, bucket: str, ref: str) -> Optional[str]:
+        """This object's own callback URL, bound to its upload and expiring (security.py)."""
         if not self.settings.callback_url:
             return None
-        return callback_url(self.settings.callback_url, self.settings.callback_token, bucket)
+        return callback_url(self.settings.callback_url, self.sealer, bucket, ref,
+                            int(self.clock()) + CALLBACK_TOKEN_TTL)
+
+    def _own_write(self, info: ObjectInfo) -> Optional[str]:
+        """cosguard's own writes, recognised by their seal, never by where they are: an object an
+        uploader put under the quarantine or ledger prefix is scanned like any other."""
+        settings = self.settings
+        if info.bucket == settings.quarantine_bucket_for(info.bucket) and \
+                info.key.startswith(settings.quarantine_prefix):
+            manifest = open_manifest(self.sealer, info)
+            if manifest is not None and same_bytes(manifest, info, exact=False):
+                return "cosguard quarantine copy"
+        ledger = self.ledger(info.bucket)
+        if info.bucket == ledger.bucket and info.key.startswith(settings.state_prefix) \
+                and info.size <= MAX_DOCUMENT_BYTES and ledger.is_own_document(info.key):
+            return "cosguard ledger document"
+        return None
 
     def _resolve(self, bucket: str, candidates: Sequence[str], version_id: Optional[str]) -> Optional[ObjectInfo]:
         """HEAD each candidate key until one exists (COS's key encoding in events is unconfirmed)."""
@@ -207,14 +228,14 @@ class Scanner:
             reason += "; archived objects cannot be copied until restored, so it is tagged in place"
         elif self.settings.unscannable_action is Action.QUARANTINE:
             try:
-                where = self.actions.quarantine(info, build_manifest(info, None, reason),
-                                                status=ScanStatus.UNSCANNABLE)
+                copy = self.actions.quarantine(info, build_manifest(info, None, reason),
+                                               status=ScanStatus.UNSCANNABLE)
             except StaleObjectError as exc:
                 return ScanResult(info.bucket, info.key, Outcome.STALE, reason=str(exc), version=version)
             except QuarantineError as exc:
                 return ScanResult(info.bucket, info.key, Outcome.ERROR, reason=str(exc), version=version,
                                   retryable=True)
-            return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, reason=f"{reason}; moved to {where}",
+            return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, reason=f"{reason}; moved to {copy.bucket}/{copy.key}",
                               version=version)
         self.actions.tag(info, ScanStatus.UNSCANNABLE)
         return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, reason=reason, version=version)

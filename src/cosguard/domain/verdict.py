@@ -9,12 +9,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
 
-from .actions import Actions, build_manifest
+from .actions import Actions, build_manifest, copy_record
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
 from .jobs import VirusJob
 from .ledger import JobEntry, Ledger
+from .seal import Sealer, sealer_for
 from ..infra.logs import event, get_logger
 from .status import JOB_TAG, Action, Outcome, ScanStatus
 
@@ -50,16 +51,17 @@ Notifier = Callable[[VerdictResult], None]
 
 class VerdictService:
     def __init__(self, settings: Settings, gateway: CloudGateway, notifier: Optional[Notifier] = None,
-                 clock=time.time):
+                 clock=time.time, sealer: Optional[Sealer] = None):
         self.settings = settings
         self.gateway = gateway
-        self.actions = Actions(settings, gateway)
+        self.sealer = sealer or sealer_for(settings)
+        self.actions = Actions(settings, gateway, self.sealer)
         self.notifier = notifier
         self.clock = clock
 
     def ledger(self, bucket: str) -> Ledger:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
-                      clock=self.clock)
+                      self.sealer, clock=self.clock)
 
     def apply(self, bucket: str, job_id: str, entry: Optional[JobEntry] = None) -> VerdictResult:
         """Re-query `job_id` on `bucket` and act on the answer; never raises for cloud failures.
@@ -156,7 +158,8 @@ class VerdictService:
         if job.infected:
             manifest = build_manifest(info, job, "infected")
             if settings.infected_action is Action.MOVE:
-                return Outcome.QUARANTINED, self.actions.quarantine(info, manifest), manifest
+                copy = self.actions.quarantine(info, manifest)
+                return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
             if settings.infected_action is Action.DELETE:
                 self.actions.delete(info)
                 return Outcome.DELETED, "", manifest
@@ -170,8 +173,8 @@ class VerdictService:
         reason = f"job {job.state}: {job.code or 'no code'} {job.message}".strip()
         manifest = build_manifest(info, job, reason)
         if settings.failed_action is Action.QUARANTINE:
-            location = self.actions.quarantine(info, manifest, status=ScanStatus.ERROR)
-            return Outcome.ERROR, location, manifest
+            copy = self.actions.quarantine(info, manifest, status=ScanStatus.ERROR)
+            return Outcome.ERROR, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
         self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=tags)
         return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
 

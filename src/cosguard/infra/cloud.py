@@ -238,15 +238,20 @@ class CloudGateway:
         body = json.dumps(document, ensure_ascii=False, sort_keys=True).encode("utf-8")
         self._call("PutObject", self.cos.put_object, Bucket=bucket, Key=key, Body=body, **kwargs)
 
-    def get_json(self, bucket: str, key: str) -> Dict[str, Any]:
+    def get_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024) -> Dict[str, Any]:
+        """Read a JSON document; CloudPermanentError code `NotJSON` for anything else (at most
+        `max_bytes` are read: a planted huge object never fills a function's memory)."""
         def read():
             response = self.cos.get_object(Bucket=bucket, Key=key)
-            return response["Body"].get_raw_stream().read()
+            return response["Body"].get_raw_stream().read(max_bytes + 1)
         raw = self._call("GetObject", read)
         try:
+            if len(raw) > max_bytes:
+                raise ValueError("too large")
             return json.loads(raw.decode("utf-8"))
-        except ValueError as exc:
-            raise CloudPermanentError(f"{bucket}/{key} is not JSON", operation="GetObject") from exc
+        except (ValueError, RecursionError) as exc:
+            raise CloudPermanentError(f"{bucket}/{key} is not JSON", code="NotJSON",
+                                      operation="GetObject") from exc
 
     # -- CI virus detection ------------------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str]) -> str:

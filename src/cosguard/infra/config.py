@@ -5,6 +5,8 @@ first invocation with a message that names every variable to fix.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Tuple
@@ -137,6 +139,12 @@ class Settings:
 
     def serves(self, bucket: str) -> bool:
         return bucket in self.buckets
+
+    @property
+    def seal_key(self) -> bytes:
+        """The key that seals ledger documents, manifests, release markers and callback tokens:
+        derived from COSGUARD_CALLBACK_TOKEN, so the token itself never keys anything directly."""
+        return hmac.new(self.callback_token.encode("utf-8"), b"cosguard-seal-key-v1", hashlib.sha256).digest()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_callback_url: bool = True) -> "Settings":

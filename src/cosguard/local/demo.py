@@ -116,16 +116,18 @@ class Demo:
         return True
 
     def _location(self, item: Item, last: dict) -> str:
-        if last["outcome"] == "quarantined":
-            return f"{self.deployment.quarantine_bucket}/quarantine/{item.key}"
+        copy = (last.get("manifest") or {}).get("quarantined") or {}
+        if last["outcome"] == "quarantined" and copy.get("key"):
+            return f"{copy['bucket']}/{copy['key']}"
         return f"{INTAKE}/{item.key}"
 
     def _placed_right(self, item: Item) -> bool:
         """Infected objects must be gone from intake and in quarantine; everything else must stay."""
         in_intake = self.cos.object_exists(Bucket=INTAKE, Key=item.key)
         if item.result["verdict"] == "infected":
-            return not in_intake and self.cos.object_exists(
-                Bucket=self.deployment.quarantine_bucket, Key="quarantine/" + item.key)
+            bucket, _, key = item.result["location"].partition("/")
+            return not in_intake and bucket == self.deployment.quarantine_bucket and \
+                self.cos.object_exists(Bucket=bucket, Key=key)
         return in_intake
 
     def run(self, items: List[Item], timeout: float) -> bool:

@@ -1,12 +1,17 @@
 """The public callback endpoint: authenticate, extract a JobId, hand it to the verdict service.
 
-Nothing from the body is trusted or used except the JobId, and that only to re-query CI.
+Nothing from the body is trusted or used except the JobId, and that only to re-query CI. The URL's
+token is per object and expires (security.py); the JobId's sealed ledger entry must name the object
+the token was issued for. Every authentication failure (bad, missing or expired token, unknown
+bucket, a JobId of another object) gets the same 401 answer, so nothing reveals which buckets or
+jobs exist. Bad bodies get a 4xx, never a 5xx or a trace.
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
@@ -14,16 +19,17 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from ..infra.config import Settings
-from ..errors import CallbackRejected
+from ..errors import CallbackRejected, CloudError
 from .events import HttpRequest
 from ..infra.logs import bound, event, get_logger
-from ..domain.security import token_matches
+from ..domain.security import check_callback_query
 from ..domain.verdict import VerdictService
 
 log = get_logger("cosguard.triggers.callback")
 
 MAX_BODY_BYTES = 64 * 1024
 JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+UNAUTHORIZED = "unauthorized"  # the one answer to every authentication failure
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class HttpAnswer:
 def _xml_job_id(body: bytes) -> Optional[str]:
     try:
         root = SafeET.fromstring(body, forbid_dtd=True)
-    except (DefusedXmlException, SafeET.ParseError) as exc:
+    except (DefusedXmlException, SafeET.ParseError, RecursionError, ValueError) as exc:
         raise CallbackRejected(400, f"unacceptable XML: {type(exc).__name__}") from None
     for path in ("JobsDetail/JobId", "./JobId", "Response/JobsDetail/JobId"):
         node = root.find(path)
@@ -55,6 +61,8 @@ def _json_job_id(body: bytes) -> Optional[str]:
         doc = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise CallbackRejected(400, "body is neither XML nor JSON") from None
+    except RecursionError:
+        raise CallbackRejected(400, "JSON body nested too deeply") from None
     if not isinstance(doc, dict):
         raise CallbackRejected(400, "JSON body is not an object")
     for container, name in ((doc.get("Response"), "JobsDetail"), (doc, "JobsDetail"), (doc, "data")):
@@ -78,39 +86,65 @@ def extract_job_id(body: bytes) -> str:
     return job_id
 
 
+class Unauthorized(CallbackRejected):
+    """Any authentication failure: answered 401 `unauthorized`, the reason only logged."""
+
+    def __init__(self, reason: str):
+        super().__init__(401, reason)
+
+
 class CallbackService:
-    def __init__(self, settings: Settings, verdicts: VerdictService):
+    def __init__(self, settings: Settings, verdicts: VerdictService, clock=time.time):
         self.settings = settings
         self.verdicts = verdicts
+        self.clock = clock
 
-    def authenticate(self, request: HttpRequest) -> str:
-        """The bucket the URL names, if its token is right; else CallbackRejected (401/403)."""
-        bucket = request.query.get("bucket", "")
-        token = request.query.get("token", "")
-        if not token:
-            raise CallbackRejected(401, "missing token")
-        if not self.settings.serves(bucket):
-            raise CallbackRejected(403, "bucket not served by this deployment")
-        if not token_matches(self.settings.callback_token, bucket, token):
-            raise CallbackRejected(401, "bad token")
-        return bucket
+    def authenticate(self, request: HttpRequest):
+        """(bucket, ref) the URL's token was issued for; else Unauthorized.
+
+        The token is checked for every request before the bucket is looked at, so an unknown
+        bucket takes the same path, and gets the same answer, as a bad token."""
+        query = {k: (v if isinstance(v, str) else "") for k, v in request.query.items()}
+        valid, reason = check_callback_query(self.verdicts.sealer, query, self.clock())
+        served = self.settings.serves(query.get("bucket", ""))
+        if not (valid and served):
+            raise Unauthorized(reason or "bucket not served by this deployment")
+        return query["bucket"], query.get("ref", "")
+
+    def bound_entry(self, bucket: str, ref: str, job_id: str):
+        """The job's sealed ledger entry, which must name the object the token was issued for."""
+        entry = self.verdicts.ledger(bucket).get_job(job_id)
+        if entry is not None and (entry.bucket != bucket or entry.callback_ref != ref):
+            raise Unauthorized("the job belongs to another object than the token's")
+        return entry
 
     def handle(self, raw_event: Any) -> HttpAnswer:
         """Answer one callback request; never raises, never leaks a stack trace."""
+        bucket = job_id = ""
         try:
-            request = HttpRequest(raw_event)
-            if request.method not in ("POST", "PUT"):
-                raise CallbackRejected(405, "callbacks are POSTed")
-            bucket = self.authenticate(request)
-            job_id = extract_job_id(request.body(MAX_BODY_BYTES))
+            try:
+                request = HttpRequest(raw_event)
+                if request.method not in ("POST", "PUT"):
+                    raise CallbackRejected(405, "callbacks are POSTed")
+                bucket, ref = self.authenticate(request)
+                job_id = extract_job_id(request.body(MAX_BODY_BYTES))
+                with bound(bucket=bucket, job_id=job_id):
+                    entry = self.bound_entry(bucket, ref, job_id)
+            except CallbackRejected:
+                raise
+            except CloudError as exc:  # the ledger read failed: CI retries later
+                raise CallbackRejected(503, f"ledger unavailable: {exc.code or type(exc).__name__}") from None
+            except Exception as exc:  # noqa: BLE001 - malformed requests of any shape are the caller's
+                raise CallbackRejected(400, f"unacceptable request: {type(exc).__name__}") from None
         except CallbackRejected as exc:
-            level = logging.WARNING if exc.status in (401, 403) else logging.INFO
+            level = logging.WARNING if exc.status == 401 else logging.INFO
             source = raw_event.get("requestContext", {}).get("sourceIp", "") if isinstance(raw_event, dict) else ""
             event(log, "callback rejected", level, status=exc.status, reason=exc.reason, source_ip=source)
-            return HttpAnswer(exc.status, {"error": exc.reason})
+            body = {"error": UNAUTHORIZED if isinstance(exc, Unauthorized) else exc.reason}
+            return HttpAnswer(exc.status, body)
         with bound(bucket=bucket, job_id=job_id):
             try:
-                result = self.verdicts.apply(bucket, job_id)
+                result = self.verdicts.apply(bucket, job_id, entry)
             except Exception:  # noqa: BLE001 - the public endpoint never shows a trace
                 log.exception("callback failed")
                 return HttpAnswer(500, {"job_id": job_id, "outcome": "error", "error": "internal error"})

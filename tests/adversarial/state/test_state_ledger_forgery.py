@@ -1,0 +1,122 @@
+"""Forged ledger documents: an uploader who can write under the ledger prefix (same-bucket layout)
+plants or overwrites claims, action claims and job entries. None of them is believed; each is
+reported; the infected upload still ends in quarantine and clean objects stay where they are."""
+from __future__ import annotations
+
+import json
+import time
+
+from cosguard.local.samples import clean_text, eicar
+
+FAKE_SEAL = "0" * 64
+
+
+def assert_quarantined(s, key, body):
+    assert not s.exists(key), f"{key} still in place"
+    copies = s.quarantined(key)
+    assert copies and s.body(copies[-1], bucket=s.jail) == body
+
+
+def test_a_claim_planted_before_the_upload_does_not_stop_its_scan(stack, capsys):
+    s = stack(jail=False)
+    s.put("up/evil.com", eicar())
+    # the uploader HEADs their own object and plants a "submitted" claim at its computable name
+    info = s.runtime.gateway.head(s.intake, "up/evil.com")
+    claim = ".cosguard/" + s.runtime.scanner.ledger(s.intake)._claim_name(info) + ".json"
+    now = time.time()
+    s.put_json(claim, {"bucket": s.intake, "key": "up/evil.com", "etag": info.etag, "state": "submitted",
+                       "job_id": "ss" + "1" * 32, "claimed_at": now, "lease_until": now + 10 ** 6,
+                       "_seal": FAKE_SEAL})
+    capsys.readouterr()
+    summary = s.scan()
+    assert summary["jobs"].get("up/evil.com"), summary
+    s.settle()
+    assert_quarantined(s, "up/evil.com", eicar())
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(r["message"] == "unauthenticated document ignored" and r["level"] == "WARNING"
+               and r["key"] == claim for r in logged)
+
+
+def test_a_planted_done_action_claim_does_not_stop_the_sweep(stack, capsys, tmp_path):
+    s = stack(jail=False)
+    s.cloud.ci.faults.drop_callback_rate = 1.0
+    s.put("up/evil.com", eicar())
+    s.scan()
+    s.settle()
+    job_id = s.tags("up/evil.com")["cosguard-job"]  # the uploader reads their own object's tags
+    s.put_json(f".cosguard/actions/{job_id}.json", {"job_id": job_id, "state": "done", "claimed_at": time.time()})
+    code, report, _ = s.cli(capsys, tmp_path, "reconcile")
+    assert report["applied"] == {"quarantined": 1}
+    assert_quarantined(s, "up/evil.com", eicar())
+    assert f"{s.intake}/.cosguard/actions/{job_id}.json" in report["unauthenticated"]
+    assert code == 1  # a forgery needs a human's attention
+
+
+def test_an_overwritten_job_entry_never_moves_a_victim_and_the_upload_is_rescanned(stack, capsys, tmp_path):
+    s = stack(jail=False)
+    s.cloud.ci.faults.drop_callback_rate = 1.0
+    s.put("victim/report.txt", clean_text())
+    s.put("up/evil.com", eicar())
+    s.scan()
+    s.settle()
+    job_id = s.tags("up/evil.com")["cosguard-job"]
+    victim = s.runtime.gateway.head(s.intake, "victim/report.txt")
+    # the entry of the EICAR's job now names the victim's clean file
+    s.put_json(f".cosguard/jobs/{job_id}.json", {
+        "job_id": job_id, "bucket": s.intake, "key": "victim/report.txt", "etag": victim.etag,
+        "version_id": None, "size": victim.size, "submitted_at": time.time() - 10, "tagged": False})
+    code, first, _ = s.cli(capsys, tmp_path, "reconcile")
+    assert f"{s.intake}/.cosguard/jobs/{job_id}.json" in first["unauthenticated"] and code == 1
+    assert first["applied"].get("rescan (forged entry)") == 1
+    s.settle()
+    code, second, _ = s.cli(capsys, tmp_path, "reconcile")
+    assert s.body("victim/report.txt") == clean_text()  # the clean object never moved
+    assert_quarantined(s, "up/evil.com", eicar())
+
+
+def test_a_forged_closed_entry_is_not_reported_as_history_but_as_a_forgery(stack, capsys, tmp_path):
+    s = stack(jail=False)
+    s.put("up/fine.txt", clean_text())
+    s.scan()
+    s.settle()
+    fake = "ss" + "2" * 32
+    s.put_json(f".cosguard/closed/{fake}.json", {
+        "job_id": fake, "bucket": s.intake, "key": "up/fine.txt", "etag": "x", "version_id": None, "size": 1,
+        "submitted_at": 0, "outcome": "quarantined", "closed_at": time.time(), "_seal": FAKE_SEAL,
+        "manifest": {"findings": [{"virus": "Made-Up"}]}})
+    code, status, err = s.cli(capsys, tmp_path, "status")
+    assert status["counts"] == {"clean": 1, "unauthenticated documents": 1}
+    assert status["recent_infections"] == []
+    assert code == 1 and "no valid seal" in err
+
+
+def test_a_ledger_document_copied_to_another_name_is_not_believed(stack, capsys, tmp_path):
+    """Genuine bytes, wrong place: the seal names the key it was written for."""
+    s = stack(jail=False)
+    s.cloud.ci.faults.drop_callback_rate = 1.0
+    s.put("up/evil.com", eicar())
+    s.scan()
+    s.settle()
+    job_id = s.tags("up/evil.com")["cosguard-job"]
+    genuine = s.body(f".cosguard/jobs/{job_id}.json")
+    other = "ss" + "3" * 32
+    s.put(f".cosguard/closed/{job_id}.json", genuine)  # a copy of the open entry posing as closed
+    s.put(f".cosguard/jobs/{other}.json", genuine)
+    code, report, _ = s.cli(capsys, tmp_path, "reconcile")
+    assert report["applied"] == {"quarantined": 1}
+    assert_quarantined(s, "up/evil.com", eicar())
+    assert f"{s.intake}/.cosguard/jobs/{other}.json" in report["unauthenticated"]
+
+
+def test_a_planted_claim_does_not_hide_an_existing_object_from_backfill(stack, capsys, tmp_path):
+    s = stack(jail=False)
+    s.put("old/evil.com", eicar())   # there before cosguard watched the bucket: no event is delivered
+    s.events.clear()
+    info = s.runtime.gateway.head(s.intake, "old/evil.com")
+    claim = ".cosguard/" + s.runtime.scanner.ledger(s.intake)._claim_name(info) + ".json"
+    s.put_json(claim, {"bucket": s.intake, "key": "old/evil.com", "state": "submitted",
+                       "job_id": "ss" + "6" * 32, "claimed_at": time.time(), "lease_until": time.time() + 10 ** 6})
+    code, report, _ = s.cli(capsys, tmp_path, "backfill", "--bucket", s.intake)
+    assert report["counts"].get("submitted", 0) >= 1, report
+    s.settle()
+    assert_quarantined(s, "old/evil.com", eicar())
