@@ -66,7 +66,7 @@ class Page:
 class Options:
     bucket: str
     prefix: str = ""
-    workers: int = 8
+    workers: int = 32                     # objects in flight: each mostly waits on round trips
     rps: Optional[float] = None           # scans (or fanned-out records) per second, None = no cap
     page_size: int = 1000
     dry_run: bool = False
@@ -157,6 +157,7 @@ class Backfill:
         self._start: Dict[str, str] = {}
         self._totals: Dict[str, int] = {}
         self._validate()
+        self.gateway.size_pool(options.workers)
 
     def _validate(self) -> None:
         o = self.options
