@@ -52,6 +52,10 @@ class _KeepAliveHandler(_QuietHandler):
         finally:
             self.server.track(self.connection, False)
 
+    def log_error(self, format: str, *args) -> None:  # noqa: A002
+        if not format.startswith("Request timed out"):  # an idle connection reaching IDLE_SECONDS
+            super().log_error(format, *args)
+
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return DechunkedInput(self.rfile).read()
