@@ -4,7 +4,7 @@ in the same run, with 0, 20 and 50 ms injected on *every* COS and CI request.
 Why: a backfill of a large bucket is bounded by round trips, not CPU. A serial loop pays one
 round trip per object; `cosguard backfill` pays six (HEAD, the ledger's claim, the submission, the
 job entry, the settled claim, the pending tag) but keeps `--workers` objects in flight (default
-COSGUARD_MAX_WORKERS, 32). A re-run, where every object is already claimed, costs listings only.
+64). A re-run, where every object is already claimed, costs listings only.
 
 How: one LocalCloud on loopback; `cloud.cos.faults.latency_ms` and `cloud.ci.faults.latency_ms`
 set to the row's latency (each request waits that long before it is answered); CI's callbacks
