@@ -1,19 +1,21 @@
-"""Backfill throughput (objects/s) with 20 ms injected CI latency, against a serial loop of SDK
-`ci_auditing_virus_submit` calls in the same run.
+"""Backfill throughput (objects/s) against a serial loop of SDK `ci_auditing_virus_submit` calls,
+in the same run, with 0, 20 and 50 ms injected on *every* COS and CI request.
 
-Why: a backfill of a large bucket is bounded by round trips. A serial loop pays CI's latency once
-per object; `cosguard backfill` overlaps objects across workers, even though each object costs it
-more requests (HEAD, the ledger's claim, the submission, the job entry, the settled claim, the
-pending tag: five COS requests and one CI request). A re-run, where every object is already
-claimed, costs listings only.
+Why: a backfill of a large bucket is bounded by round trips, not CPU. A serial loop pays one
+round trip per object; `cosguard backfill` pays six (HEAD, the ledger's claim, the submission, the
+job entry, the settled claim, the pending tag) but keeps `--workers` objects in flight (default
+64). A re-run, where every object is already claimed, costs listings only.
 
-How: one LocalCloud on loopback, CI answering every API request 20 ms late
-(`cloud.ci.faults.latency_ms = 20`), CI's callbacks dropped so only submission is measured. Each
-measurement gets its own prefix of N fresh objects, written straight into the emulator's store.
-The serial loop runs in this process; `cosguard backfill` runs as the operator would, in its own
-process (`--env-file`, `--json`): its objects/s is its own report (listing included, process start
-excluded). The local COS answers in this process, so the emulator's CPU bounds the backfill figures:
-treat them as a floor for a real bucket, not a forecast.
+How: one LocalCloud on loopback; `cloud.cos.faults.latency_ms` and `cloud.ci.faults.latency_ms`
+set to the row's latency (each request waits that long before it is answered); CI's callbacks
+dropped so only submission is measured. Each row gets its own prefix of N fresh objects, written
+straight into the emulator's store. The serial loop runs in this process; `cosguard backfill`
+runs as the operator would, in its own process (`--env-file`, `--json`, default settings): its
+objects/s is its own report (listing included, process start excluded). The fan-out row hands
+batches of 100 synthetic records to scan_on_upload on the local SCF runtime (`--instances` worker
+processes, SCF's async queue) and is timed until every object has its CI job. The local COS and CI
+answer in this process, on the same 2 CPUs as the backfill: at 0 ms the emulator's CPU is the
+limit, so that row is a floor for a real bucket, not a forecast.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from _common import APPID, CALLBACK_TOKEN, header, table
 from cosguard.local.samples import clean_text
 from cosguard.local.stack import LocalCloud
 
-CI_LATENCY_MS = 20
+LATENCIES_MS = (0, 20, 50)
 
 
 def seed(cloud: LocalCloud, bucket: str, prefix: str, count: int) -> None:
@@ -58,18 +60,47 @@ def backfill(env_file: str, bucket: str, prefix: str, *extra: str) -> dict:
     return json.loads(done.stdout)
 
 
+def fan_out(cloud: LocalCloud, env: dict, bucket: str, prefix: str, count: int, instances: int) -> dict:
+    """Backfill --fan-out onto the local SCF runtime: timed until every object has a CI job."""
+    from cosguard.bulk.backfill import Backfill, Options
+    from cosguard.bulk.invoke import LocalInvoker
+    from cosguard.local.scf import LocalScf
+    from cosguard.runtime import Runtime
+
+    scf = LocalScf(cloud, env, buckets=[], concurrency=instances, time_limit_ms=600_000).start()
+    try:
+        runtime = Runtime.from_env(env, require_callback_url=False)
+        jobs_before = len(cloud.ci.backend.jobs)
+        started = time.perf_counter()
+        report = Backfill(runtime, Options(bucket, prefix, invoker=LocalInvoker(scf.invoker.enqueue),
+                                           batch_size=100)).run()
+        scf.invoker.wait_idle(600)
+        seconds = time.perf_counter() - started
+        jobs = len(cloud.ci.backend.jobs) - jobs_before
+        assert report.counts == {"sent": count} and jobs == count and not scf.invoker.failed, (report.counts, jobs)
+        return {"seconds": seconds, "invocations": report.invocations}
+    finally:
+        scf.stop()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--objects", type=int, default=1000, help="objects per measurement (default 1000)")
-    parser.add_argument("--workers", default="8,32", help="comma list of --workers values (default 8,32)")
+    parser.add_argument("--objects", type=int, default=2000, help="objects per measurement (default 2000)")
+    parser.add_argument("--latencies", type=float, nargs="+", default=list(LATENCIES_MS),
+                        help="ms injected on every COS and CI request (default 0 20 50)")
+    parser.add_argument("--workers", type=int, help="--workers for cosguard backfill (default: its default)")
+    parser.add_argument("--instances", type=int, default=4,
+                        help="scan_on_upload instances for the fan-out row, at the last latency (0: no row)")
+    parser.add_argument("--rerun", action="store_true", help="also time a re-run (all claimed)")
     args = parser.parse_args(argv)
-    n, workers = args.objects, [int(w) for w in args.workers.split(",") if w]
-    header(f"backfill throughput, {n} objects, {CI_LATENCY_MS} ms injected CI latency")
+    n = args.objects
+    header(f"backfill throughput, {n} objects, {', '.join(f'{x:g}' for x in args.latencies)} ms injected on "
+           f"every COS and CI request")
 
     intake, jail = f"intake{time.time_ns() % 10 ** 8:08d}-{APPID}", f"jail{time.time_ns() % 10 ** 8:08d}-{APPID}"
     cloud = LocalCloud([intake, jail], scan_delay=0.05).start()
+    extra = ["--workers", str(args.workers)] if args.workers else []
     try:
-        cloud.ci.faults.latency_ms = CI_LATENCY_MS
         cloud.ci.faults.drop_callback_rate = 1.0
         env = cloud.function_env(COSGUARD_BUCKETS=intake, COSGUARD_QUARANTINE_BUCKET=jail,
                                  COSGUARD_CALLBACK_TOKEN=CALLBACK_TOKEN)
@@ -77,29 +108,43 @@ def main(argv=None) -> int:
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()), "utf-8")
 
         rows = []
-        seed(cloud, intake, "serial/", n)
-        serial_seconds = serial_submits(cloud, intake, "serial/", n)
-        serial_rate = n / serial_seconds
-        rows.append(["serial SDK submit loop", 1, n, round(serial_seconds, 2), round(serial_rate, 1), "1.0×"])
-        for w in workers:
-            prefix = f"w{w}/"
-            seed(cloud, intake, prefix, n)
-            dry = backfill(str(env_file), intake, prefix, "--dry-run")
-            rows.append(["cosguard backfill --dry-run (no submit)", w, n, dry["seconds"], dry["objects_per_second"],
-                         f"{dry['objects_per_second'] / serial_rate:.1f}×"])
-            report = backfill(str(env_file), intake, prefix, "--workers", str(w))
-            assert report["counts"] == {"submitted": n}, report["counts"]
-            rows.append(["cosguard backfill", w, n, report["seconds"], report["objects_per_second"],
-                         f"{report['objects_per_second'] / serial_rate:.1f}×"])
-            again = backfill(str(env_file), intake, prefix, "--workers", str(w))
-            assert again["counts"] == {"already_scanned": n}, again["counts"]
-            rows.append(["cosguard backfill, re-run (all claimed, no submit)", w, n, again["seconds"],
-                         again["objects_per_second"], f"{again['objects_per_second'] / serial_rate:.1f}×"])
+        for ms in args.latencies:
+            tag = f"{ms:g}ms"
+            seed(cloud, intake, f"serial{tag}/", n)
+            seed(cloud, intake, f"backfill{tag}/", n)
+            cloud.ci.backend.wait_idle(300)
+            cloud.cos.faults.latency_ms = cloud.ci.faults.latency_ms = ms
+            try:
+                serial_rate = n / serial_submits(cloud, intake, f"serial{tag}/", n)
+                cloud.ci.backend.wait_idle(300)   # the loop's scans must not share the backfill's CPU
+                rows.append([f"{ms:g} ms", "serial SDK submit loop", n, round(n / serial_rate, 2),
+                             round(serial_rate, 1), "1.0×"])
+                report = backfill(str(env_file), intake, f"backfill{tag}/", *extra)
+                assert report["counts"] == {"submitted": n}, report["counts"]
+                rows.append([f"{ms:g} ms", f"cosguard backfill{' --workers ' + str(args.workers) if extra else ''}",
+                             n, report["seconds"], report["objects_per_second"],
+                             f"{report['objects_per_second'] / serial_rate:.1f}×"])
+                if args.rerun:
+                    again = backfill(str(env_file), intake, f"backfill{tag}/", *extra)
+                    assert again["counts"] == {"already_scanned": n}, again["counts"]
+                    rows.append([f"{ms:g} ms", "cosguard backfill, re-run (all claimed)", n, again["seconds"],
+                                 again["objects_per_second"], f"{again['objects_per_second'] / serial_rate:.1f}×"])
+                if args.instances and ms == args.latencies[-1]:
+                    seed(cloud, intake, f"fanout{tag}/", n)
+                    cloud.ci.backend.wait_idle(300)
+                    r = fan_out(cloud, env, intake, f"fanout{tag}/", n, args.instances)
+                    rate = n / r["seconds"]
+                    rows.append([f"{ms:g} ms", f"cosguard backfill --fan-out, {args.instances} scan_on_upload "
+                                 f"instances ({r['invocations']} invocations)", n, round(r["seconds"], 2),
+                                 round(rate, 1), f"{rate / serial_rate:.1f}×"])
+            finally:
+                cloud.cos.faults.latency_ms = cloud.ci.faults.latency_ms = 0
+            print(f"  done: {ms:g} ms: {rows[-3:]}", file=sys.stderr)
         print()
-        print(table(["run", "workers", "objects", "seconds", "objects/s", "× serial"], rows))
+        print(table(["injected latency (COS and CI)", "run", "objects", "seconds", "objects/s", "× serial"], rows))
         print()
-        print(f"CI jobs created: {len(cloud.ci.backend.jobs):,} (serial loop and backfill; no object twice "
-              f"within a prefix). Backfill per object: HEAD, claim PUT, submit, job PUT, claim PUT, tag PUT.")
+        print(f"CI jobs created: {len(cloud.ci.backend.jobs):,} (no object twice within a prefix). Backfill per "
+              "object: HEAD, claim PUT, submit, job PUT, claim PUT, tag PUT.")
     finally:
         cloud.stop()
     return 0

@@ -1,5 +1,6 @@
 """scan_on_upload throughput by event size: wall time and records/s for events of 1, 10, 100 and
-1000 records at 0 ms and 50 ms injected CI latency, with the handler process's peak RSS; then the
+1000 records at 0 ms and 50 ms injected on every COS and CI request, against a serial handler
+(COSGUARD_MAX_WORKERS=1, a smaller event) at the same latency, with the handler process's peak RSS; then the
 peak RSS of quarantine_callback after it has handled the callbacks of 1000 jobs.
 
 Why: COS may batch records into one event and CI's API is a network hop away; the event must fit in
@@ -17,23 +18,27 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from _common import Bench, cpu_seconds, header, mixed_items, requests_served, table
+
+from cosguard.local.scf import Function
 
 SIZES = (1, 10, 100, 1000)
 LATENCIES_MS = (0, 50)
 
 
-def timed_event(bench: Bench, tag: str, size: int, latency_ms: float) -> Dict[str, Any]:
+def timed_event(bench: Bench, tag: str, size: int, latency_ms: float,
+                workers: Optional[int] = None) -> Dict[str, Any]:
     bench.upload(mixed_items(f"{tag}/warm-", 1))
     warm_records = bench.take_records(1)
     bench.upload(mixed_items(f"{tag}/obj-", size, infected_every=10))
     records = bench.take_records(size)
     bench.cloud.ci.backend.wait_idle(120)  # the previous run's scans must not share this one's CPU
-    function = bench.function("scan_on_upload")
+    env = dict(bench.env, **({"COSGUARD_MAX_WORKERS": str(workers)} if workers else {}))
+    function = Function("scan_on_upload", env, concurrency=bench.concurrency, time_limit_ms=bench.time_limit_ms)
     try:
-        bench.cloud.ci.faults.latency_ms = latency_ms
+        bench.cloud.ci.faults.latency_ms = bench.cloud.cos.faults.latency_ms = latency_ms
         function.invoke({"Records": warm_records})  # cold start + first requests, not timed
         cpu_before, served_before = cpu_seconds(function), requests_served(bench.cloud)
         started = time.perf_counter()
@@ -43,7 +48,7 @@ def timed_event(bench: Bench, tag: str, size: int, latency_ms: float) -> Dict[st
         served = requests_served(bench.cloud) - served_before
         rss_kb = function.peak_rss_kb()
     finally:
-        bench.cloud.ci.faults.latency_ms = 0
+        bench.cloud.ci.faults.latency_ms = bench.cloud.cos.faults.latency_ms = 0
         function.close()
     return {"seconds": seconds, "rss_kb": rss_kb, "counts": result.get("counts", {}), "cpu": cpu,
             "served": served}
@@ -81,26 +86,35 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--latencies", type=float, nargs="+", default=list(LATENCIES_MS),
-                        help="injected CI latency in ms (default 0 50)")
+                        help="ms injected on every COS and CI request (default 0 50)")
+    parser.add_argument("--serial-size", type=int, default=100,
+                        help="records in the serial (COSGUARD_MAX_WORKERS=1) event per latency (default 100, 0: none)")
     args = parser.parse_args(argv)
     header("scan_on_upload: records per event vs wall time (local SCF runtime worker process)")
     rows: List[List[Any]] = []
     with Bench() as bench:
         bench.cloud.ci.faults.drop_callback_rate = 1.0
         for latency in args.latencies:
-            for size in args.sizes:
-                r = timed_event(bench, f"l{int(latency)}-n{size}", size, latency)
-                rows.append([size, f"{latency:g}", round(r["seconds"], 3), round(size / r["seconds"], 1),
+            serial_rate = None
+            runs = [(args.serial_size, 1)] if args.serial_size else []
+            for size, workers in runs + [(size, None) for size in args.sizes]:
+                r = timed_event(bench, f"l{int(latency)}-n{size}-w{workers or 'default'}", size, latency, workers)
+                rate = size / r["seconds"]
+                serial_rate = rate if workers == 1 else serial_rate
+                rows.append([size, "1 (serial)" if workers == 1 else "32 (default)", f"{latency:g}",
+                             round(r["seconds"], 3), round(rate, 1),
+                             f"{rate / serial_rate:.1f}×" if serial_rate else "",
                              round(r["cpu"] * 1000 / size, 1), round(r["served"] / r["seconds"]),
                              round(r["rss_kb"] / 1024, 1),
                              ", ".join(f"{k} {v}" for k, v in sorted(r["counts"].items()))])
-                print(f"  done: {size} records at {latency:g} ms in {r['seconds']:.2f} s", file=sys.stderr)
+                print(f"  done: {size} records, workers {workers or 'default'}, at {latency:g} ms in "
+                      f"{r['seconds']:.2f} s", file=sys.stderr)
         cb = callback_run(bench, max(args.sizes))
     print()
-    print("Warm worker, one invocation per row, COSGUARD_MAX_WORKERS=8 (default), 10% of objects EICAR, "
+    print("Warm worker, one invocation per row, 10% of objects EICAR, "
           "CI scan delay 0.2 s, callbacks dropped during these runs.")
     print()
-    print(table(["records", "CI latency ms", "wall s", "records/s", "handler CPU ms/record",
+    print(table(["records", "workers", "COS+CI latency ms", "wall s", "records/s", "× serial", "handler CPU ms/record",
                  "COS+CI requests/s served", "peak RSS MB (scan_on_upload)", "outcomes"],
                 rows))
     print()

@@ -4,6 +4,7 @@ import os
 from cosguard.runtime import Runtime
 
 RUNTIME = Runtime.from_env(os.environ, require_callback_url=False)  # cold start, every bad variable named
+RUNTIME.callbacks  # the callback path loads now, not on the first callback
 
 
 def main_handler(event, context):

@@ -5,6 +5,7 @@ import os
 from cosguard.runtime import Runtime
 
 RUNTIME = Runtime.from_env(os.environ)  # cold start: a bad deploy fails here, naming every bad variable
+RUNTIME.sweeper  # the sweep loads now, not on the first timer
 
 
 def main_handler(event, context):

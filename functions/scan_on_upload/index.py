@@ -5,6 +5,7 @@ from cosguard.triggers.events import CosUploadEvent
 from cosguard.runtime import Runtime
 
 RUNTIME = Runtime.from_env(os.environ)  # cold start: a bad deploy fails here, naming every bad variable
+RUNTIME.scanner  # the scan path loads now, not on the first event
 
 
 def main_handler(event, context):

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, Mapping, Optional
+import threading
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
 from .infra import logs
-from .triggers.callback import CallbackService
 from .infra.cloud import CloudGateway
 from .infra.config import Settings
-from .infra.notify import Notifier
 from .infra.retry import Deadline
-from .domain.scan import Scanner
+
 from .domain.seal import sealer_for
-from .bulk.sweep import Sweeper
-from .domain.verdict import VerdictService
+
+if TYPE_CHECKING:  # imported where first used: each handler loads only the services it calls
+    from .bulk.sweep import Sweeper
+    from .domain.scan import Scanner
+    from .domain.verdict import VerdictService
+    from .infra.notify import Notifier
+    from .triggers.callback import CallbackService
 
 
 def _request_id(context: Any) -> str:
@@ -24,19 +28,71 @@ def _request_id(context: Any) -> str:
 
 
 class Runtime:
-    """Settings, the cloud gateway and the services over it, for one function instance."""
+    """Settings, the cloud gateway and the services over it, for one function instance.
+
+    Settings and the gateway are built at once (a bad deploy fails at cold start); each service is
+    built, and its module imported, the first time it is used, so the upload trigger never loads
+    the callback's XML parser nor the sweep, and the callback never loads the sweep. A handler
+    touches its own service at cold start (`RUNTIME.scanner`), so that import is not paid on the
+    first event instead.
+    """
 
     def __init__(self, settings: Settings, gateway: Optional[CloudGateway] = None):
         self.settings = settings
         self.gateway = gateway or CloudGateway(settings)
         logs.configure(settings.log_level)
         logs.register_secrets([settings.secret_key, settings.callback_token, settings.session_token or ""])
-        notifier = Notifier(settings) if settings.notify_url else None
         self.sealer = sealer_for(settings)  # one per instance: its rejections feed the reports
-        self.scanner = Scanner(settings, self.gateway, notifier=notifier, sealer=self.sealer)
-        self.verdicts = VerdictService(settings, self.gateway, notifier=notifier, sealer=self.sealer)
-        self.callbacks = CallbackService(settings, self.verdicts)
-        self.sweeper = Sweeper(settings, self.verdicts, self.scanner)
+        self._services: dict = {}
+        self._building = threading.RLock()
+
+    def _service(self, name: str, build) -> Any:
+        found = self._services.get(name)
+        if found is None:
+            with self._building:
+                found = self._services.get(name)
+                if found is None:
+                    found = self._services[name] = build()
+        return found
+
+    @property
+    def notifier(self) -> Optional["Notifier"]:
+        """The webhook sender, or None when COSGUARD_NOTIFY_URL is unset (notify is not imported then)."""
+        if not self.settings.notify_url:
+            return None
+
+        def build():
+            from .infra.notify import Notifier
+            return Notifier(self.settings)
+        return self._service("notifier", build)
+
+    @property
+    def scanner(self) -> "Scanner":
+        def build():
+            from .domain.scan import Scanner
+            return Scanner(self.settings, self.gateway, notifier=self.notifier, sealer=self.sealer)
+        return self._service("scanner", build)
+
+    @property
+    def verdicts(self) -> "VerdictService":
+        def build():
+            from .domain.verdict import VerdictService
+            return VerdictService(self.settings, self.gateway, notifier=self.notifier, sealer=self.sealer)
+        return self._service("verdicts", build)
+
+    @property
+    def callbacks(self) -> "CallbackService":
+        def build():
+            from .triggers.callback import CallbackService
+            return CallbackService(self.settings, self.verdicts)
+        return self._service("callbacks", build)
+
+    @property
+    def sweeper(self) -> "Sweeper":
+        def build():
+            from .bulk.sweep import Sweeper
+            return Sweeper(self.settings, self.verdicts, self.scanner)
+        return self._service("sweeper", build)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **kwargs: Any) -> "Runtime":

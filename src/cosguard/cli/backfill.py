@@ -9,7 +9,7 @@ import threading
 from typing import Any, Optional
 
 from ..infra import logs
-from ..bulk.backfill import DEFAULT_PRICE_PER_1000, Backfill, BackfillError, Options, Report
+from ..bulk.backfill import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Backfill, BackfillError, Options, Report
 from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime
 from ..bulk.invoke import SCF_HOST, ScfInvoker
 from . import progress as progress_output
@@ -28,7 +28,8 @@ def register(commands) -> None:
     add_settings_arguments(p)
     p.add_argument("--bucket", required=True, help="the served bucket, <name>-<appid>")
     p.add_argument("--prefix", default="", help="only keys under this prefix")
-    p.add_argument("--workers", type=int, help="concurrent objects (default COSGUARD_MAX_WORKERS)")
+    p.add_argument("--workers", type=int,
+                   help=f"objects in flight (default {DEFAULT_WORKERS}, or COSGUARD_MAX_WORKERS when larger)")
     p.add_argument("--rps", type=float, help="at most this many scans submitted per second (default: no cap)")
     p.add_argument("--page-size", type=int, default=1000, help="objects per listing page (default 1000)")
     p.add_argument("--dry-run", action="store_true",
@@ -171,7 +172,8 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
         invoker = ScfInvoker(s.secret_id, s.secret_key, s.region, args.function, namespace=args.namespace,
                              qualifier=args.qualifier, token=s.session_token, endpoint=args.scf_endpoint,
                              timeout=s.request_timeout, attempts=s.max_attempts)
-    options = Options(bucket=args.bucket, prefix=args.prefix, workers=args.workers or rt.settings.max_workers,
+    workers = args.workers or max(DEFAULT_WORKERS, rt.settings.max_workers)
+    options = Options(bucket=args.bucket, prefix=args.prefix, workers=workers,
                       rps=args.rps, page_size=args.page_size, dry_run=args.dry_run, checkpoint=args.checkpoint,
                       resume=args.resume, price_per_1000=args.price_per_1000,
                       versioned={"auto": None, "yes": True, "no": False}[args.versioned],

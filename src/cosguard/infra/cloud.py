@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Mapping, Optional
 from urllib.parse import urlsplit
 
+import requests
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
@@ -62,7 +63,21 @@ class ObjectInfo:
     content_type: str = ""
 
 
-def _client(settings: Settings, endpoint: Optional[str]) -> CosS3Client:
+def _session(connections: int) -> requests.Session:
+    """One connection pool for both clients, sized to the worker threads.
+
+    The SDK's built-in pool is shared by every client in the process and keeps 10 connections per
+    host, whatever the first client asked for: with more threads than that, connections beyond the
+    tenth were opened for one request and thrown away.
+    """
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=max(10, connections))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _client(settings: Settings, endpoint: Optional[str], session: requests.Session) -> CosS3Client:
     kwargs: Dict[str, Any] = dict(Region=settings.region, SecretId=settings.secret_id,
                                   SecretKey=settings.secret_key, Token=settings.session_token,
                                   Timeout=int(max(1, settings.request_timeout)))
@@ -73,7 +88,7 @@ def _client(settings: Settings, endpoint: Optional[str]) -> CosS3Client:
     else:
         kwargs.update(Scheme="https")
     # retry=0: cosguard retries itself, with jitter and within the invocation's deadline.
-    return CosS3Client(CosConfig(**kwargs), retry=0)
+    return CosS3Client(CosConfig(**kwargs), retry=0, session=session)
 
 
 class CloudGateway:
@@ -82,12 +97,22 @@ class CloudGateway:
     def __init__(self, settings: Settings, *, cos_client: Optional[CosS3Client] = None,
                  ci_client: Optional[CosS3Client] = None, backoff: Optional[Backoff] = None):
         self.settings = settings
-        self.cos = cos_client or _client(settings, settings.cos_endpoint)
-        self.ci = ci_client or _client(settings, settings.ci_endpoint or settings.cos_endpoint)
+        self._session = _session(settings.max_workers + 2)
+        self.cos = cos_client or _client(settings, settings.cos_endpoint, self._session)
+        self.ci = ci_client or _client(settings, settings.ci_endpoint or settings.cos_endpoint, self._session)
         self.backoff = backoff or Backoff()
         self.deadline = Deadline()
         self.single_copy_limit = SINGLE_COPY_LIMIT
         self.multipart_part_size = 512 * 1024 * 1024
+
+    def size_pool(self, threads: int) -> None:
+        """Keep up to `threads` connections per host (a backfill may run more workers than
+        COSGUARD_MAX_WORKERS); only grows the pool."""
+        adapter = self._session.get_adapter("https://")
+        if threads + 2 > getattr(adapter, "_pool_maxsize", 0):
+            bigger = _session(threads + 2)
+            for prefix in ("http://", "https://"):
+                self._session.mount(prefix, bigger.get_adapter(prefix))
 
     def refresh_credentials(self, env: Mapping[str, str]) -> None:
         """SCF rotates the role's temporary keys: rebuild the clients when they changed.
@@ -102,8 +127,8 @@ class CloudGateway:
             return
         self.settings = dataclasses.replace(self.settings, secret_id=secret_id, secret_key=secret_key,
                                             session_token=token)
-        self.cos = _client(self.settings, self.settings.cos_endpoint)
-        self.ci = _client(self.settings, self.settings.ci_endpoint or self.settings.cos_endpoint)
+        self.cos = _client(self.settings, self.settings.cos_endpoint, self._session)
+        self.ci = _client(self.settings, self.settings.ci_endpoint or self.settings.cos_endpoint, self._session)
 
     def _call(self, operation: str, fn, *args, **kwargs):
         def once():

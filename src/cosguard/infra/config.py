@@ -121,7 +121,7 @@ class Settings:
     unscannable_action: Action = Action.TAG
     failed_action: Action = Action.TAG
     clean_destination: Optional[Destination] = None
-    max_workers: int = 8
+    max_workers: int = 32   # threads mostly wait on round trips: sized for I/O, not CPUs
     max_attempts: int = 5
     request_timeout: float = 10.0
     notify_url: Optional[str] = None
@@ -227,7 +227,7 @@ class _EnvReader:
             failed_action=self._action("COSGUARD_FAILED_ACTION", Action.TAG,
                                        (Action.TAG, Action.QUARANTINE)),
             clean_destination=g("COSGUARD_CLEAN_DESTINATION", _destination),
-            max_workers=g("COSGUARD_MAX_WORKERS", _positive_int, 8),
+            max_workers=g("COSGUARD_MAX_WORKERS", _positive_int, 32),
             max_attempts=g("COSGUARD_MAX_ATTEMPTS", _positive_int, 5),
             request_timeout=g("COSGUARD_REQUEST_TIMEOUT", _positive_float, 10.0),
             notify_url=g("COSGUARD_NOTIFY_URL", _endpoint),

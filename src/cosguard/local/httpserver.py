@@ -1,12 +1,24 @@
-"""A WSGI app served on a background thread, on loopback, port 0 picking a free port."""
+"""A WSGI app served on a background thread, on loopback, port 0 picking a free port.
+
+Connections persist (HTTP/1.1 keep-alive), as COS's and CI's do: werkzeug's development server
+closes every connection after one answer, so each SDK request paid a TCP handshake and a new
+server thread. `keep_alive=False` (or COSGUARD_LOCAL_KEEPALIVE=0) restores that behaviour, for
+benchmarks that compare the two.
+"""
 from __future__ import annotations
 
+import io
 import logging
+import os
+import socket
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from urllib.parse import quote, urlsplit
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, DechunkedInput, WSGIRequestHandler, make_server
+
+IDLE_SECONDS = 30.0   # an idle persistent connection is closed after this (its thread ends)
+_NO_BODY = {204, 304}
 
 
 def raw_request_path(environ: Dict[str, Any]) -> str:
@@ -35,12 +47,146 @@ class _QuietHandler(WSGIRequestHandler):
             logging.getLogger("cosguard_local.http").warning(message, *args)
 
 
+class _KeepAliveHandler(_QuietHandler):
+    """One WSGI request per `run_wsgi`, the connection kept for the next one.
+
+    werkzeug closes every connection because http.server cannot tell where an unread request body
+    ends; here the body is read in full before the app runs (so the next request line is never
+    mistaken for it) and the answer is buffered, so it always goes out with its Content-Length.
+    """
+
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_SECONDS
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self.connection, False)
+
+    def log_error(self, format: str, *args) -> None:  # noqa: A002
+        if not format.startswith("Request timed out"):  # an idle connection reaching IDLE_SECONDS
+            super().log_error(format, *args)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return DechunkedInput(self.rfile).read()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        try:
+            body = self._read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            return
+        environ = self.make_environ()
+        environ["wsgi.input"] = io.BytesIO(body)
+        answer: List[Tuple[str, List[Tuple[str, str]]]] = []
+
+        def start_response(status, headers, exc_info=None):  # type: ignore
+            answer[:] = [(status, list(headers))]
+            return lambda data: chunks.append(data)
+
+        chunks: List[bytes] = []
+        try:
+            iterable = self.server.app(environ, start_response)
+            try:
+                chunks.extend(iterable)
+            finally:
+                if hasattr(iterable, "close"):
+                    iterable.close()
+        except Exception:  # noqa: BLE001 - answer 500 and log, as werkzeug does
+            logging.getLogger("cosguard_local.http").exception("error on %s %s", self.command, self.path)
+            answer[:] = [("500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")])]
+            chunks = [b"Internal Server Error"]
+            self.close_connection = True
+        self._send(answer[0] if answer else ("500 INTERNAL SERVER ERROR", []), b"".join(chunks))
+
+    def _send(self, answer: Tuple[str, List[Tuple[str, str]]], payload: bytes) -> None:
+        status, headers = answer
+        code_text, _, message = status.partition(" ")
+        code = int(code_text)
+        bodiless = self.command == "HEAD" or code in _NO_BODY or 100 <= code < 200
+        self.send_response(code, message)
+        has_length = False
+        for name, value in headers:
+            lower = name.lower()
+            if lower in ("connection", "transfer-encoding"):
+                continue
+            if lower == "content-length":
+                has_length = True
+                if not bodiless and value.strip() != str(len(payload)):
+                    value = str(len(payload))   # the framing must match what is sent
+            self.send_header(name, value)
+        if not has_length and not bodiless:
+            self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if not bodiless and payload:
+            self.wfile.write(payload)
+        self.wfile.flush()
+
+
+class _Server(BaseWSGIServer):
+    """werkzeug's threaded server that also knows its open connections, to close them on stop."""
+
+    multithread = True
+    daemon_threads = True
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: Set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:  # ThreadingMixIn's, one thread a connection
+        threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                         daemon=True).start()
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except Exception:  # noqa: BLE001
+            self.handle_error(request, client_address)
+        finally:
+            self.shutdown_request(request)
+
+    def track(self, connection: socket.socket, open_: bool) -> None:
+        with self._open_lock:
+            (self._open.add if open_ else self._open.discard)(connection)
+
+    def close_connections(self) -> None:
+        """Persistent connections outlive `shutdown()`: end them, so a stopped server answers nothing."""
+        with self._open_lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def keep_alive_default() -> bool:
+    return os.environ.get("COSGUARD_LOCAL_KEEPALIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 class ThreadedServer:
     """Serves `app` on `host:port` from a daemon thread until `stop()`."""
 
-    def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0):
-        self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=_QuietHandler)
+    def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0,
+                 keep_alive: Optional[bool] = None):
+        self.keep_alive = keep_alive_default() if keep_alive is None else keep_alive
+        if self.keep_alive:
+            self._server: BaseWSGIServer = _Server(host, port, app, handler=_KeepAliveHandler)
+        else:
+            self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
         self._server.daemon_threads = True
         self._thread: Optional[threading.Thread] = None
 
@@ -65,5 +211,7 @@ class ThreadedServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if isinstance(self._server, _Server):
+            self._server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
