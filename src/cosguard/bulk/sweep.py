@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..infra.cloud import ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError
 from ..domain.ledger import JobEntry, Ledger, version_token
@@ -103,25 +102,50 @@ class Sweeper:
             self._settle(ledger, entry, report)
 
     def _settle(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
+        if entry.state == "failed":  # its retry entry drives the resubmission
+            return
+        if entry.state == "submitting":
+            self._orphaned_claim(ledger, entry, report)
+            return
         result = self.verdicts.apply(entry.bucket, entry.job_id, entry)
         if result.http_status == 404:  # CI no longer knows the job: scan the object again
-            recorded = ObjectInfo(entry.bucket, entry.key, entry.size, entry.etag, "", entry.version_id, 0, {})
-            ledger.settle_claim(recorded, "failed", reason="job unknown to CI")
-            ledger.record_retry(entry.bucket, entry.key, version_token(recorded),
+            ledger.record_retry(entry.bucket, entry.key, entry.identity,
                                 "CI no longer knows job " + entry.job_id, retryable=True)
-            ledger.close_job(entry, "resubmit")
+            ledger.close_job(entry, "resubmit", handled=False)
             report.count(report.applied, "resubmit")
             return
         if result.outcome is Outcome.PENDING:
-            age = self.clock() - entry.submitted_at
-            overdue = None
-            if age > self.settings.pending_overdue_seconds:
-                overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
-                           "age_seconds": int(age), "state": result.detail}
-                event(log, "job overdue", logging.WARNING, **overdue)
-            report.add_pending(overdue)
+            self._pending(entry, result.detail, report)
             return
         report.count(report.applied, result.outcome.value)
+
+    def _pending(self, entry: JobEntry, state: str, report: SweepReport) -> None:
+        age = self.clock() - entry.submitted_at
+        overdue = None
+        if age > self.settings.pending_overdue_seconds:
+            overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
+                       "age_seconds": int(age), "state": state}
+            event(log, "job overdue", logging.WARNING, **overdue)
+        report.add_pending(overdue)
+
+    def _orphaned_claim(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
+        """A claim still `submitting`: its holder is at work (lease not past) or died. A dead
+        holder's upload is submitted again here, if it is still the object at its key."""
+        if self.clock() <= entry.lease_until:
+            self._pending(entry, "being submitted", report)
+            return
+        try:
+            info = self.scanner.gateway.head(entry.bucket, entry.key)
+        except NotFoundError:
+            ledger.close_job(entry, Outcome.GONE.value)
+            report.count(report.resubmitted, Outcome.GONE.value)
+            return
+        if version_token(info) != entry.identity:  # overwritten since: the new upload has its own event
+            ledger.close_job(entry, Outcome.STALE.value)
+            report.count(report.resubmitted, Outcome.STALE.value)
+            return
+        result = self.scanner.resume(ledger, info, entry)
+        report.count(report.resubmitted, result.outcome.value)
 
     def _resubmit(self, ledger: Ledger, doc: Dict[str, Any], report: SweepReport) -> None:
         bucket, key, token = doc["bucket"], doc["key"], doc.get("token", "")
@@ -132,6 +156,7 @@ class Sweeper:
             info = self.scanner.gateway.head(bucket, key)
         except NotFoundError:
             ledger.clear_retry(bucket, key, token)
+            ledger.drop_claim(bucket, key, token)
             report.count(report.resubmitted, Outcome.GONE.value)
             return
         except CloudError as exc:
@@ -140,9 +165,10 @@ class Sweeper:
             return
         if version_token(info) != token:  # overwritten since: the new object has its own event
             ledger.clear_retry(bucket, key, token)
+            ledger.drop_claim(bucket, key, token)
             report.count(report.resubmitted, Outcome.STALE.value)
             return
         result = self.scanner.scan_object(bucket, [key], info.version_id, info=info)
-        if result.outcome is not Outcome.ERROR:
+        if result.outcome is not Outcome.ERROR and not result.retryable:
             ledger.clear_retry(bucket, key, token)
         report.count(report.resubmitted, result.outcome.value)

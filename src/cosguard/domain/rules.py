@@ -13,9 +13,10 @@ ARCHIVE_CLASSES = frozenset({"ARCHIVE", "DEEP_ARCHIVE"})
 
 
 def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
-    """Why `key` is not scanned at all, judged from its name alone (no request needed)."""
-    if key.endswith("/"):
-        return "folder marker"
+    """Why `key` is not scanned at all, judged from its name alone (no request needed).
+
+    A `/`-suffixed key is not skipped here: only a zero-byte one is a folder marker (see
+    `skip_reason_for_object`); one with content is an object like any other."""
     if bucket == settings.state_bucket_for(bucket) and key.startswith(settings.state_prefix):
         return "cosguard bookkeeping"
     if bucket == settings.quarantine_bucket_for(bucket) and key.startswith(settings.quarantine_prefix):
@@ -38,6 +39,8 @@ def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
 
 def skip_reason_for_object(settings: Settings, info: ObjectInfo) -> Optional[str]:
     """Why an object is not scanned, judged from HEAD."""
+    if info.size == 0 and info.key.endswith("/"):
+        return "folder marker"
     if info.size == 0 and settings.skip_empty:
         return "empty object"
     if is_released(settings.callback_token, info.bucket, info.key, info.etag, dict(info.metadata)):

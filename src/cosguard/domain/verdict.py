@@ -14,13 +14,11 @@ from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
 from .jobs import VirusJob
-from .ledger import JobEntry, Ledger
+from .ledger import ACTION_LEASE_SECONDS, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
-from .status import JOB_TAG, Action, Outcome, ScanStatus
+from .status import Action, Outcome, ScanStatus
 
 log = get_logger("cosguard.domain.verdict")
-
-TAGGING_GRACE_SECONDS = 120  # a fresh job whose tags the submitter is still writing
 
 
 @dataclass
@@ -35,6 +33,7 @@ class VerdictResult:
     key: str = ""
     location: str = ""
     job: Optional[VirusJob] = field(default=None, repr=False)
+    alert: bool = False  # an operator must look (e.g. an overwrite raced the verdict)
 
     def as_dict(self) -> Dict[str, Any]:
         answer = {"job_id": self.job_id, "outcome": self.outcome.value}
@@ -76,7 +75,7 @@ class VerdictService:
         event(log, "verdict " + result.outcome.value, level, bucket=result.bucket, key=result.key,
               job_id=job_id, status=result.outcome.value, reason=result.detail, location=result.location,
               viruses=result.job.virus_names if result.job else [])
-        notable = result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
+        notable = result.alert or result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
             result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
         if self.notifier and notable:
             self.notifier(result)
@@ -90,69 +89,83 @@ class VerdictService:
         if not job.finished:
             return VerdictResult(job_id, Outcome.PENDING, 200, f"job is {job.state}", bucket, job.object_key, job=job)
         ledger = self.ledger(bucket)
-        entry = entry or ledger.get_job(job_id)
-        if entry is None:
-            return VerdictResult(job_id, Outcome.PENDING, 503, "job not yet recorded by the submitter",
-                                 bucket, job.object_key, job=job)
-        if entry.outcome:
-            return VerdictResult(job_id, Outcome.ALREADY_DONE, 200, f"already {entry.outcome}", bucket,
-                                 entry.key, job=job)
-        if job.object_key and job.object_key != entry.key:
-            return VerdictResult(job_id, Outcome.ERROR, 409, "CI's object differs from the recorded one",
-                                 bucket, entry.key, job=job)
-        if ledger.claim_action(job_id) is None:
-            return VerdictResult(job_id, Outcome.ALREADY_DONE, 200, "another delivery handled it", bucket,
-                                 entry.key, job=job)
-        done = False
-        try:
-            result = self._act(ledger, entry, job)
-            done = result.http_status < 500
-            return result
-        finally:
-            ledger.release_action(job_id, done)
+        key = entry.key if entry is not None else job.object_key
 
-    def _act(self, ledger: Ledger, entry: JobEntry, job: VirusJob) -> VerdictResult:
+        def result(outcome: Outcome, status: int = 200, detail: str = "", location: str = "") -> VerdictResult:
+            return VerdictResult(job_id, outcome, status, detail, bucket, key, location, job)
+
+        if job.object_key and entry is not None and job.object_key != entry.key:
+            return result(Outcome.ERROR, 409, "CI's object differs from the recorded one")
+        if not key:
+            return result(Outcome.ERROR, 409, "CI's job names no object")
+        # Binding from trusted facts only: the object's identity now (HEAD) must equal the identity
+        # recorded when this job was submitted. No tag or metadata an uploader can set is evidence.
+        try:
+            info = self.gateway.head(bucket, key)
+        except NotFoundError:
+            info = None
+        if entry is None:
+            if info is None:
+                return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
+            entry = ledger.open_entry(bucket, key, version_token(info))
+            if entry is None:
+                return result(Outcome.ALREADY_DONE, detail="no open job for the object's current upload "
+                                                           "(handled already, or overwritten since: the "
+                                                           "sweep closes the old job as stale)")
+            if entry.state == "submitting":
+                return result(Outcome.PENDING, 503, "the submitter is still recording this job")
+            if entry.job_id != job_id:
+                return result(Outcome.STALE, detail=f"superseded by job {entry.job_id} for the same upload")
+        elif info is None:
+            ledger.close_job(entry, Outcome.GONE.value)
+            return result(Outcome.GONE, detail="the scanned object no longer exists")
+        elif version_token(info) != entry.identity:
+            ledger.close_job(entry, Outcome.STALE.value)
+            return result(Outcome.STALE, detail="the object was overwritten after submission")
+        lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+        action = ledger.claim_action(job_id, lease=lease)
+        if action is None:
+            return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+        if action.get("previous_state") == "acting":  # its holder died: it may have closed the job
+            if ledger.open_entry(entry.bucket, entry.key, entry.identity) is None:
+                return result(Outcome.ALREADY_DONE, detail="handled by an earlier delivery")
+        try:
+            return self._act(ledger, entry, info, job)
+        except BaseException:
+            # A failure that can still run code releases the claim; a process that dies leaves it
+            # `acting` until its lease (never past this invocation's deadline) runs out.
+            try:
+                ledger.release_action(job_id)
+            except CloudError:
+                pass
+            raise
+
+    def _act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob) -> VerdictResult:
         def result(outcome: Outcome, status: int = 200, detail: str = "", location: str = "") -> VerdictResult:
             return VerdictResult(job.job_id, outcome, status, detail, entry.bucket, entry.key, location, job)
 
         try:
-            info = self.gateway.head(entry.bucket, entry.key, entry.version_id)
-        except NotFoundError:
-            ledger.close_job(entry, Outcome.GONE.value)
-            return result(Outcome.GONE, detail="the scanned object no longer exists")
-        tags = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
-        binding = self._binding(entry, info, tags)
-        if binding == "later":
-            return result(Outcome.PENDING, 503, "the submitter is still recording this job")
-        if binding == "stale":
-            ledger.close_job(entry, Outcome.STALE.value)
-            return result(Outcome.STALE, detail="the object was overwritten after submission")
-        try:
-            outcome, location, manifest = self._execute(info, tags, job)
+            outcome, location, manifest = self._execute(info, job)
         except StaleObjectError as exc:
             ledger.close_job(entry, Outcome.STALE.value)
-            return result(Outcome.STALE, detail=str(exc))
+            stale = result(Outcome.STALE, detail=str(exc))
+            stale.alert = True
+            return stale
         except QuarantineError as exc:
+            ledger.release_action(job.job_id)
             return result(Outcome.ERROR, 503, str(exc))
         ledger.close_job(entry, outcome.value, manifest)
         detail = f"{job.code}: {job.message}" if job.failed else ", ".join(job.virus_names)
         return result(outcome, detail=detail, location=location)
 
-    def _binding(self, entry: JobEntry, info: ObjectInfo, tags: Dict[str, str]) -> str:
-        """`bound`, `stale`, or `later`: is the object still the one this job scanned?"""
-        tagged_job = tags.get(JOB_TAG)
-        if tagged_job:
-            return "bound" if tagged_job == entry.job_id else "stale"
-        same = (info.version_id == entry.version_id) if entry.version_id else (info.etag == entry.etag)
-        if not same:
-            return "stale"
-        if entry.tagged and self.clock() - entry.submitted_at < TAGGING_GRACE_SECONDS:
-            return "later"  # same content, but the submitter has not written its tags yet
-        return "bound"
+    def _execute(self, info: ObjectInfo, job: VirusJob):
+        """Carry out the configured action; returns (outcome, location, manifest).
 
-    def _execute(self, info: ObjectInfo, tags: Dict[str, str], job: VirusJob):
-        """Carry out the configured action; returns (outcome, location, manifest)."""
+        User tags are read only where they are kept on the object (tagging in place, promotion)."""
         settings = self.settings
+
+        def user_tags() -> Dict[str, str]:
+            return self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
         if job.infected:
             manifest = build_manifest(info, job, "infected")
             if settings.infected_action is Action.MOVE:
@@ -160,19 +173,19 @@ class VerdictService:
             if settings.infected_action is Action.DELETE:
                 self.actions.delete(info)
                 return Outcome.DELETED, "", manifest
-            self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=tags)
+            self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=user_tags())
             return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
         if job.clean:
             if settings.clean_destination is not None:
-                return Outcome.PROMOTED, self.actions.promote(info, job.job_id, tags), {}
-            self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=tags)
+                return Outcome.PROMOTED, self.actions.promote(info, job.job_id, user_tags()), {}
+            self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=user_tags())
             return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
         reason = f"job {job.state}: {job.code or 'no code'} {job.message}".strip()
         manifest = build_manifest(info, job, reason)
         if settings.failed_action is Action.QUARANTINE:
             location = self.actions.quarantine(info, manifest, status=ScanStatus.ERROR)
             return Outcome.ERROR, location, manifest
-        self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=tags)
+        self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=user_tags())
         return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
 
 
