@@ -33,6 +33,8 @@ class Runtime:
         notifier = Notifier(settings) if settings.notify_url else None
         self.scanner = Scanner(settings, self.gateway, notifier=notifier)
         self.verdicts = VerdictService(settings, self.gateway, notifier=notifier)
+        self.verdicts.rescan = lambda info: self.scanner.scan_object(info.bucket, [info.key], info.version_id,
+                                                                     info=info)
         self.callbacks = CallbackService(settings, self.verdicts)
         self.sweeper = Sweeper(settings, self.verdicts, self.scanner)
 

@@ -141,7 +141,7 @@ class Sweeper:
             report.count(report.resubmitted, Outcome.GONE.value)
             return
         if version_token(info) != entry.identity:  # overwritten since: the new upload has its own event
-            ledger.close_job(entry, Outcome.STALE.value)
+            ledger.close_job(entry, Outcome.STALE.value, handled=False)
             report.count(report.resubmitted, Outcome.STALE.value)
             return
         result = self.scanner.resume(ledger, info, entry)

@@ -55,6 +55,9 @@ class VerdictService:
         self.actions = Actions(settings, gateway)
         self.notifier = notifier
         self.clock = clock
+        # Set by the runtime to Scanner.scan_object's path: a version that becomes current again
+        # when cosguard removes a newer one (versioned buckets) is scanned like a new upload.
+        self.rescan: Optional[Callable[[ObjectInfo], Any]] = None
 
     def ledger(self, bucket: str) -> Ledger:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
@@ -115,12 +118,13 @@ class VerdictService:
             if entry.state == "submitting":
                 return result(Outcome.PENDING, 503, "the submitter is still recording this job")
             if entry.job_id != job_id:
-                return result(Outcome.STALE, detail=f"superseded by job {entry.job_id} for the same upload")
+                return result(Outcome.STALE, detail=f"the object's current upload belongs to job {entry.job_id} "
+                                                    "(this job's upload, if it still exists, is left to the sweep)")
         elif info is None:
             ledger.close_job(entry, Outcome.GONE.value)
             return result(Outcome.GONE, detail="the scanned object no longer exists")
         elif version_token(info) != entry.identity:
-            ledger.close_job(entry, Outcome.STALE.value)
+            ledger.close_job(entry, Outcome.STALE.value, handled=False)
             return result(Outcome.STALE, detail="the object was overwritten after submission")
         lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
         action = ledger.claim_action(job_id, lease=lease)
@@ -147,7 +151,7 @@ class VerdictService:
         try:
             outcome, location, manifest = self._execute(info, job)
         except StaleObjectError as exc:
-            ledger.close_job(entry, Outcome.STALE.value)
+            ledger.close_job(entry, Outcome.STALE.value, handled=False)
             stale = result(Outcome.STALE, detail=str(exc))
             stale.alert = True
             return stale
@@ -155,8 +159,25 @@ class VerdictService:
             ledger.release_action(job.job_id)
             return result(Outcome.ERROR, 503, str(exc))
         ledger.close_job(entry, outcome.value, manifest)
+        if info.version_id and outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.ERROR):
+            self._exposed(info)
         detail = f"{job.code}: {job.message}" if job.failed else ", ".join(job.virus_names)
         return result(outcome, detail=detail, location=location)
+
+    def _exposed(self, removed: ObjectInfo) -> None:
+        """Removing a version makes the previous one current: it is scanned as an upload of its own."""
+        if self.rescan is None:
+            return
+        try:
+            current = self.gateway.head(removed.bucket, removed.key)
+        except NotFoundError:
+            return
+        except CloudError as exc:
+            event(log, "previous version not checked", logging.WARNING, bucket=removed.bucket, key=removed.key,
+                  reason=str(exc))
+            return
+        if current.version_id != removed.version_id:
+            self.rescan(current)
 
     def _execute(self, info: ObjectInfo, job: VirusJob):
         """Carry out the configured action; returns (outcome, location, manifest).
