@@ -135,7 +135,7 @@ class VerdictService:
                 return result(Outcome.ALREADY_DONE, detail="handled by an earlier delivery")
         try:
             return self._act(ledger, entry, info, job)
-        except BaseException:
+        except Exception:
             # A failure that can still run code releases the claim; a process that dies leaves it
             # `acting` until its lease (never past this invocation's deadline) runs out.
             try:
