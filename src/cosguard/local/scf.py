@@ -114,7 +114,8 @@ class Instance:
         """SIGKILL, as a timeout or an out-of-memory kill ends an SCF instance mid-invocation."""
         try:
             self.process.kill()
-        except OSError:
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
             pass
 
     def close(self) -> None:
