@@ -153,9 +153,9 @@ def test_object_overwritten_before_the_verdict_is_stale(deployment):
     deployment.put("swap.bin", clean_text())  # overwritten while the scan runs
     deployment.settle()
     answer = requests.post(url_for(deployment), data=xml_callback(job_id), timeout=5)
-    assert answer.json()["outcome"] == "already_done"  # nothing open for the object's current upload
+    assert answer.json()["outcome"] == "stale"
     sweep = load_handler("reconcile_pending", deployment.env)
-    assert sweep({"Type": "Timer"}, Context())["applied"] == {"stale": 1}  # the sweep closes the old job
+    assert sweep({"Type": "Timer"}, Context())["applied"] == {}  # the callback closed the old job
     assert deployment.exists("swap.bin")
     body = deployment.cos.get_object(Bucket=deployment.intake, Key="swap.bin")["Body"].get_raw_stream().read()
     assert body == clean_text()

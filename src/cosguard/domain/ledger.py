@@ -49,8 +49,13 @@ def version_token(info: ObjectInfo) -> str:
     return token_for(info.version_id, info.etag, info.last_modified)
 
 
+def key_digest(bucket: str, key: str) -> str:
+    """The first part of every ledger name of one key: its open entries share one listable prefix."""
+    return hashlib.sha256(f"{bucket}\n{key}".encode("utf-8")).hexdigest()[:16]
+
+
 def digest(bucket: str, key: str, token: str) -> str:
-    return hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:40]
+    return key_digest(bucket, key) + hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:24]
 
 
 @dataclass
@@ -233,6 +238,13 @@ class Ledger:
             return JobEntry.from_doc(self.gateway.get_json(self.bucket, self._key("jobs", digest(bucket, key, token))))
         except NotFoundError:
             return None
+
+    def open_entries_of(self, bucket: str, key: str) -> Iterator[JobEntry]:
+        """Every open entry of one key (a listing of its prefix): a job whose upload was overwritten."""
+        for item in self.gateway.list(self.bucket, prefix=self._key("jobs", key_digest(bucket, key))[:-len(".json")]):
+            entry = self.read_job(item["Key"])
+            if entry is not None and entry.bucket == bucket and entry.key == key:
+                yield entry
 
     def get_job(self, job_id: str) -> Optional[JobEntry]:
         """The closed entry of `job_id`, else None (open entries are found by upload, not job id)."""

@@ -111,15 +111,10 @@ class VerdictService:
             if info is None:
                 return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
             entry = ledger.open_entry(bucket, key, version_token(info))
-            if entry is None:
-                return result(Outcome.ALREADY_DONE, detail="no open job for the object's current upload "
-                                                           "(handled already, or overwritten since: the "
-                                                           "sweep closes the old job as stale)")
-            if entry.state == "submitting":
-                return result(Outcome.PENDING, 503, "the submitter is still recording this job")
-            if entry.job_id != job_id:
-                return result(Outcome.STALE, detail=f"the object's current upload belongs to job {entry.job_id} "
-                                                    "(this job's upload, if it still exists, is left to the sweep)")
+            if entry is None or entry.job_id != job_id:
+                if entry is not None and entry.state == "submitting":
+                    return result(Outcome.PENDING, 503, "the submitter is still recording this job")
+                return self._not_current(ledger, bucket, key, job_id, result)
         elif info is None:
             ledger.close_job(entry, Outcome.GONE.value)
             return result(Outcome.GONE, detail="the scanned object no longer exists")
@@ -163,6 +158,17 @@ class VerdictService:
             self._exposed(info)
         detail = f"{job.code}: {job.message}" if job.failed else ", ".join(job.virus_names)
         return result(outcome, detail=detail, location=location)
+
+    def _not_current(self, ledger: Ledger, bucket: str, key: str, job_id: str, result) -> VerdictResult:
+        """The object's current upload is not this job's: handled already, or overwritten since."""
+        closed = ledger.get_job(job_id)
+        if closed is not None:
+            return result(Outcome.ALREADY_DONE, detail=f"already {closed.outcome}")
+        for entry in ledger.open_entries_of(bucket, key):
+            if entry.job_id == job_id:
+                ledger.close_job(entry, Outcome.STALE.value, handled=False)
+                return result(Outcome.STALE, detail="the object was overwritten after submission")
+        return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
 
     def _exposed(self, removed: ObjectInfo) -> None:
         """Removing a version makes the previous one current: it is scanned as an upload of its own."""
