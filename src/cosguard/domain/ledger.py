@@ -222,11 +222,6 @@ class Ledger:
         except NotFoundError:
             pass
 
-    def claimed_job(self, info: ObjectInfo) -> Optional[str]:
-        """The job already submitted for this exact upload, if it is still open (status, tests)."""
-        entry = self.open_entry(info.bucket, info.key, version_token(info))
-        return entry.job_id if entry is not None and entry.job_id else None
-
     # -- jobs -------------------------------------------------------------------------------
     def open_job(self, entry: JobEntry) -> None:
         """Record the submitted job on the upload's claim (`submitted`)."""
