@@ -5,6 +5,7 @@
     ├── EventError             an event or request that cosguard cannot accept
     │   ├── EventParseError        not a COS trigger event / unreadable record
     │   ├── CallbackRejected       a callback request refused (carries its HTTP status)
+    │   ├── ForeignJobError        a callback's token was issued for another upload than the job's
     ├── CloudError             a COS or CI call failed (SDK errors translated at the boundary)
     │   ├── CloudTransientError    worth retrying: throttling, 5xx, timeouts, connection errors
     │   └── CloudPermanentError    will not heal by retrying: 4xx such as AccessDenied
@@ -37,6 +38,10 @@ class EventError(CosguardError):
 class EventParseError(EventError):
     """Not a COS trigger event, or a record without the fields cosguard needs."""
 
+
+
+class ForeignJobError(EventError):
+    """A callback names a job of another upload than the one its URL's token was issued for."""
 
 class CallbackRejected(EventError):
     """A callback request refused before anything was touched."""

@@ -77,7 +77,11 @@ class Runtime:
     def verdicts(self) -> "VerdictService":
         def build():
             from .domain.verdict import VerdictService
-            return VerdictService(self.settings, self.gateway, notifier=self.notifier, sealer=self.sealer)
+            verdicts = VerdictService(self.settings, self.gateway, notifier=self.notifier, sealer=self.sealer)
+            # a version made current again by removing a newer one is scanned like a new upload
+            verdicts.rescan = lambda info: self.scanner.scan_object(info.bucket, [info.key], info.version_id,
+                                                                    info=info)
+            return verdicts
         return self._service("verdicts", build)
 
     @property

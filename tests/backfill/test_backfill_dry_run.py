@@ -38,7 +38,7 @@ def test_dry_run_counts_bytes_and_cost_without_touching_ci_or_objects(stacks, tm
     after = stack.cloud.cos.counters.snapshot()
     delta = {k: after.get(k, 0) - cos_before.get(k, 0) for k in after if after.get(k, 0) != cos_before.get(k, 0)}
     assert set(delta) == {"GetBucket", "GetBucketVersioning"}, delta      # listings only
-    assert delta["GetBucket"] == 5 + 2                                    # 5 pages, claims/ and retry/
+    assert delta["GetBucket"] == 5 + 3                                    # 5 pages, claims/, jobs/ and retry/
 
 
 def test_dry_run_human_output_says_the_price_is_an_assumption(stack, tmp_path):

@@ -74,8 +74,8 @@ def test_interrupted_between_pages_resumes_at_the_next_page(stack, tmp_path):
     second = Backfill(stack.runtime(), Options(stack.intake, page_size=40, checkpoint=checkpoint,
                                                resume=True)).run()
     assert second.counts == {"submitted": 40} and second.listed == 40
-    # claims/ and retry/ listed once each; one full page and the empty one that ends the listing
-    assert stack.cloud.cos.counters.snapshot()["GetBucket"] - listings == 2 + 2
+    # claims/, jobs/ and retry/ listed once each; one full page and the empty one that ends the listing
+    assert stack.cloud.cos.counters.snapshot()["GetBucket"] - listings == 3 + 2
     assert set(_jobs_per_key(stack).values()) == {1} and stack.jobs() == 80
 
 

@@ -10,7 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from helpers import CALLBACK_SECRET, load_event
+from helpers import CALLBACK_SECRET, Context, load_event
+from cosguard.local.loader import load_handler
 from cosguard.domain.actions import decode_manifest
 from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz, zip_bytes
 from cosguard.domain.security import callback_url, object_ref
@@ -162,6 +163,8 @@ def test_object_overwritten_before_the_verdict_is_stale(deployment):
     deployment.settle()
     answer = requests.post(url_for(deployment, job_id), data=xml_callback(job_id), timeout=5)
     assert answer.json()["outcome"] == "stale"
+    sweep = load_handler("reconcile_pending", deployment.env)
+    assert sweep({"Type": "Timer"}, Context())["applied"] == {}  # the callback closed the old job
     assert deployment.exists("swap.bin")
     body = deployment.cos.get_object(Bucket=deployment.intake, Key="swap.bin")["Body"].get_raw_stream().read()
     assert body == clean_text()

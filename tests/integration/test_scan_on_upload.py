@@ -182,9 +182,10 @@ def test_ten_tags_keep_the_users_and_the_ledger_records_the_job(deployment):
     job_id = summary["jobs"]["full.txt"]
     tags = deployment.tags("full.txt")
     assert tags == {f"t{i}": f"v{i}" for i in range(10)}
-    entry = deployment.cos.get_object(Bucket=deployment.jail, Key=f".cosguard/jobs/{job_id}.json")
+    (ledger_key,) = deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/")
+    entry = deployment.cos.get_object(Bucket=deployment.jail, Key=ledger_key)
     doc = json.loads(entry["Body"].get_raw_stream().read())
-    assert doc["key"] == "full.txt" and doc["tagged"] is False and doc["etag"]
+    assert doc["key"] == "full.txt" and doc["tagged"] is False and doc["etag"] and doc["job_id"] == job_id
 
 
 @pytest.mark.parametrize("key", ["with space.txt", "plus+sign.txt", "100%.txt", "中文 文件.txt",

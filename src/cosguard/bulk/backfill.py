@@ -3,8 +3,9 @@
 Every object goes through `Scanner.scan_object`, the path the upload trigger takes (skip and
 unscannable rules, the exactly-once claim, submission, tags). What the listing alone can decide is
 decided without a request: the skip rules that need only the key, empty objects, and objects that
-already have a claim in the ledger (one listing of `claims/` up front, compared with
-`digest(bucket, key, version token)` of each listed object).
+already have a claim in the ledger (one listing of `claims/` and `jobs/` up front, compared with
+`digest(bucket, key, version token)` of each listed object: the same upload identity the trigger
+computes from HEAD, built here from the listing's ETag and LastModified or version id).
 
 Versioned buckets: a claim is keyed by version id, which `ListObjects` does not return, so there the
 backfill lists object *versions* instead (`GET /?versions`, 1,000 a page) and takes the latest
@@ -21,7 +22,7 @@ from itertools import islice
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
-from ..infra.cloud import ObjectInfo
+from ..infra.cloud import ObjectInfo, http_epoch
 from ..errors import CloudError
 from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
 from ..domain.ledger import digest, token_for
@@ -48,16 +49,18 @@ class Entry:
     etag: str
     storage_class: str = "STANDARD"
     version_id: Optional[str] = None
+    last_modified: int = 0
 
     @property
     def token(self) -> str:
         """What the ledger keys its claim by."""
-        return token_for(self.version_id, self.etag)
+        return token_for(self.version_id, self.etag, self.last_modified)
 
     @classmethod
     def listed(cls, item: Dict[str, Any], version_id: Optional[str] = None) -> "Entry":
         return cls(str(item["Key"]), int(item.get("Size") or 0), str(item.get("ETag") or ""),
-                   str(item.get("StorageClass") or "STANDARD").upper(), version_id)
+                   str(item.get("StorageClass") or "STANDARD").upper(), version_id,
+                   http_epoch(item.get("LastModified")))
 
 
 @dataclass
@@ -233,8 +236,8 @@ class Backfill:
                 return
 
     def load_claims(self) -> Set[str]:
-        """Digests of every claimed object version, minus failed submissions (they may be retried):
-        one listing of `claims/` and one of `retry/`, their cost proportional to the ledger."""
+        """Digests of every handled or in-flight upload, minus failed submissions (they may be
+        retried): one listing each of `claims/`, `jobs/` and `retry/`, proportional to the ledger."""
         state_bucket = self.settings.state_bucket_for(self.options.bucket)
         base = self.settings.state_prefix
 
@@ -242,7 +245,7 @@ class Backfill:
             return {str(item["Key"]).rsplit("/", 1)[-1][:-len(".json")]
                     for item in self.gateway.list(state_bucket, prefix=f"{base}{kind}/")
                     if str(item["Key"]).endswith(".json")}
-        claimed = names("claims")
+        claimed = names("claims") | names("jobs")
         self.report.ledger_claims = len(claimed)
         if state_bucket == self.options.bucket:
             # uploaders can PUT claims/ here: a name in a listing proves nothing, so every object
@@ -255,6 +258,8 @@ class Backfill:
         """What the listing alone decides: skipped, already scanned, (dry run) unscannable, or scan."""
         bucket = self.options.bucket
         reason = skip_reason(self.settings, bucket, entry.key)
+        if reason is None and entry.size == 0 and entry.key.endswith("/"):
+            reason = "folder marker"
         if reason is None and entry.size == 0 and self.settings.skip_empty:
             reason = "empty object"
         if reason:
@@ -264,7 +269,8 @@ class Backfill:
         if digest(bucket, entry.key, entry.token) in self._claimed:
             return ALREADY
         if self.options.dry_run and unscannable_reason(self.settings, ObjectInfo(
-                bucket, entry.key, entry.size, entry.etag, entry.storage_class, entry.version_id, 0, {})):
+                bucket, entry.key, entry.size, entry.etag, entry.storage_class, entry.version_id, 0, {},
+                last_modified=entry.last_modified)):
             return UNSCANNABLE
         return SCAN
 

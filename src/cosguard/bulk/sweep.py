@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..infra.cloud import ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError
 from ..domain.ledger import ForgedDocument, JobEntry, Ledger, version_token
@@ -21,7 +20,6 @@ from ..infra.logs import event, get_logger
 from ..domain.scan import Scanner
 from ..domain.status import Outcome
 from ..domain.verdict import VerdictService
-from ..triggers.callback import JOB_ID_RE
 
 log = get_logger("cosguard.bulk.sweep")
 
@@ -106,54 +104,57 @@ class Sweeper:
         try:
             entry = ledger.read_job(key)
         except ForgedDocument:
-            self._recover_forged(ledger, key.rsplit("/", 1)[-1][:-len(".json")], served, report)
+            # Reported (the sealer counts it); nothing in it is believed. The upload it stands for
+            # is scanned again when CI's callback for it arrives (VerdictService._forged_entry).
             return
         if entry is not None and entry.bucket in served:
             self._settle(ledger, entry, report)
 
-    def _recover_forged(self, ledger: Ledger, job_id: str, served: set, report: SweepReport) -> None:
-        """An unsealed document sits where a job's entry belongs (an uploader overwrote it, or
-        planted it). Believe only CI: if CI knows the job on a served bucket, the object it scanned
-        is scanned again, as when CI forgets a job; else there is nothing to recover."""
-        if not JOB_ID_RE.match(job_id):
-            return
-        for bucket in sorted(served):
-            try:
-                job = self.verdicts.gateway.query_virus_job(bucket, job_id)
-                if not job.object_key:
-                    continue
-                info = self.scanner.gateway.head(bucket, job.object_key)
-            except NotFoundError:
-                continue
-            except CloudError as exc:
-                report.add_unresolved({"bucket": bucket, "key": job_id, "reason": f"forged entry: {exc}"})
-                return
-            ledger.settle_claim(info, "failed", reason=f"the entry of job {job_id} was not sealed by cosguard")
-            ledger.record_retry(bucket, info.key, version_token(info),
-                                f"entry of job {job_id} not sealed by cosguard: scanned again", retryable=True)
-            report.count(report.applied, "rescan (forged entry)")
-            return
-
     def _settle(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
+        if entry.state == "failed":  # its retry entry drives the resubmission
+            return
+        if entry.state == "submitting":
+            self._orphaned_claim(ledger, entry, report)
+            return
         result = self.verdicts.apply(entry.bucket, entry.job_id, entry)
         if result.http_status == 404:  # CI no longer knows the job: scan the object again
-            recorded = ObjectInfo(entry.bucket, entry.key, entry.size, entry.etag, "", entry.version_id, 0, {})
-            ledger.settle_claim(recorded, "failed", reason="job unknown to CI")
-            ledger.record_retry(entry.bucket, entry.key, version_token(recorded),
+            ledger.record_retry(entry.bucket, entry.key, entry.identity,
                                 "CI no longer knows job " + entry.job_id, retryable=True)
-            ledger.close_job(entry, "resubmit")
+            ledger.close_job(entry, "resubmit", handled=False)
             report.count(report.applied, "resubmit")
             return
         if result.outcome is Outcome.PENDING:
-            age = self.clock() - entry.submitted_at
-            overdue = None
-            if age > self.settings.pending_overdue_seconds:
-                overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
-                           "age_seconds": int(age), "state": result.detail}
-                event(log, "job overdue", logging.WARNING, **overdue)
-            report.add_pending(overdue)
+            self._pending(entry, result.detail, report)
             return
         report.count(report.applied, result.outcome.value)
+
+    def _pending(self, entry: JobEntry, state: str, report: SweepReport) -> None:
+        age = self.clock() - entry.submitted_at
+        overdue = None
+        if age > self.settings.pending_overdue_seconds:
+            overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
+                       "age_seconds": int(age), "state": state}
+            event(log, "job overdue", logging.WARNING, **overdue)
+        report.add_pending(overdue)
+
+    def _orphaned_claim(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
+        """A claim still `submitting`: its holder is at work (lease not past) or died. A dead
+        holder's upload is submitted again here, if it is still the object at its key."""
+        if self.clock() <= entry.lease_until:
+            self._pending(entry, "being submitted", report)
+            return
+        try:
+            info = self.scanner.gateway.head(entry.bucket, entry.key)
+        except NotFoundError:
+            ledger.close_job(entry, Outcome.GONE.value)
+            report.count(report.resubmitted, Outcome.GONE.value)
+            return
+        if version_token(info) != entry.identity:  # overwritten since: the new upload has its own event
+            ledger.close_job(entry, Outcome.STALE.value, handled=False)
+            report.count(report.resubmitted, Outcome.STALE.value)
+            return
+        result = self.scanner.resume(ledger, info, entry)
+        report.count(report.resubmitted, result.outcome.value)
 
     def _resubmit(self, ledger: Ledger, doc: Dict[str, Any], report: SweepReport) -> None:
         bucket, key, token = doc["bucket"], doc["key"], doc.get("token", "")
@@ -164,6 +165,7 @@ class Sweeper:
             info = self.scanner.gateway.head(bucket, key)
         except NotFoundError:
             ledger.clear_retry(bucket, key, token)
+            ledger.drop_claim(bucket, key, token)
             report.count(report.resubmitted, Outcome.GONE.value)
             return
         except CloudError as exc:
@@ -172,9 +174,10 @@ class Sweeper:
             return
         if version_token(info) != token:  # overwritten since: the new object has its own event
             ledger.clear_retry(bucket, key, token)
+            ledger.drop_claim(bucket, key, token)
             report.count(report.resubmitted, Outcome.STALE.value)
             return
         result = self.scanner.scan_object(bucket, [key], info.version_id, info=info)
-        if result.outcome is not Outcome.ERROR:
+        if result.outcome is not Outcome.ERROR and not result.retryable:
             ledger.clear_retry(bucket, key, token)
         report.count(report.resubmitted, result.outcome.value)

@@ -19,6 +19,7 @@ from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
 from .jobs import VirusJob
+from .ledger import version_token
 from .seal import Sealer, sealer_for
 from .status import ScanStatus
 from .tags import merge
@@ -172,17 +173,26 @@ class Actions:
         return copied
 
     def _delete_original(self, info: ObjectInfo) -> None:
-        """Delete exactly the scanned version (on a versioned bucket, not just add a delete marker).
+        """Delete exactly the scanned upload (on a versioned bucket, that version, not a delete marker).
 
-        Unversioned buckets have no conditional delete: a HEAD just before narrows the window in
-        which a fresh upload to the same key could be deleted instead of the scanned object.
+        Unversioned buckets have no version to name, so the window in which a fresh upload to the
+        same key could be deleted instead is kept as small as COS allows: the upload's identity
+        (ETag + Last-Modified) is re-checked immediately before, and the DELETE carries If-Match
+        (honoured where COS supports it: unconfirmed). A changed object raises StaleObjectError,
+        which the caller reports as a warning naming the key.
         """
         try:
-            if not info.version_id and self.gateway.head(info.bucket, info.key).etag != info.etag:
-                raise StaleObjectError(f"{info.bucket}/{info.key} was overwritten; the copy stays, "
-                                       "the new object is left to its own job")
-            self.gateway.delete(info.bucket, info.key, info.version_id)
+            if not info.version_id:
+                current = self.gateway.head(info.bucket, info.key)
+                if version_token(current) != version_token(info):
+                    raise StaleObjectError(f"{info.bucket}/{info.key} was overwritten while the verdict was "
+                                           "applied; the copy stays, the new upload is left to its own scan")
+            self.gateway.delete(info.bucket, info.key, info.version_id,
+                                if_match="" if info.version_id else info.etag)
         except NotFoundError:
             pass
+        except PreconditionFailed as exc:
+            raise StaleObjectError(f"{info.bucket}/{info.key} was overwritten while the verdict was applied "
+                                   "(the delete's If-Match failed); the new upload is left to its own scan") from exc
         except CloudError as exc:
             raise QuarantineError(f"copied, but deleting {info.bucket}/{info.key} failed: {exc}") from exc

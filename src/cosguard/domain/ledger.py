@@ -1,13 +1,17 @@
 """The ledger: small JSON documents in the state bucket that record cosguard's unfinished work.
 
-Layout under `<state bucket>/<state prefix>`:
+Layout under `<state bucket>/<state prefix>`, where `<digest>` names one upload (bucket, key and
+the upload identity of `version_token`):
 
-    claims/<digest>.json   one per object version (bucket, key, ETag or version id): created with
-                           forbid-overwrite, so a repeated COS event submits no second job
-    jobs/<job id>.json     one per submitted, unfinished job: what the sweep lists, so its cost is
-                           proportional to the number of unfinished jobs, never to the bucket's size
+    jobs/<digest>.json     one per upload in flight: created with forbid-overwrite as the claim
+                           (`submitting`, with a lease no longer than its holder's deadline), then
+                           rewritten with the job (`submitted`). What the sweep lists, so its cost is
+                           proportional to unfinished work, and how it finds claims whose holder died.
+    claims/<digest>.json   the permanent record that this upload was handled (written on close):
+                           a redelivered event or a backfill of the same upload submits nothing
     retry/<digest>.json    submissions that failed and may heal: the sweep resubmits them
     closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
+    actions/<job id>.json  one delivery at a time acts on a verdict
 
 Every document is sealed (seal.py) for its own location: one an uploader wrote or altered is
 treated as absent and reported, never believed. The trigger filter keeps the ledger's own writes
@@ -19,32 +23,47 @@ import hashlib
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from .seal import Sealer
 
 CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
+ACTION_LEASE_SECONDS = 300
 MAX_DOCUMENT_BYTES = 256 * 1024  # ledger documents are small; anything larger is not ours
 
 
-def token_for(version_id: Optional[str], etag: str) -> str:
-    """What distinguishes one upload from another of the same key: version id, else ETag."""
-    return version_id or etag.strip('"')
+def token_for(version_id: Optional[str], etag: str, last_modified: Optional[int] = None) -> str:
+    """The identity of one write (upload) of a key: the one rule for trigger, sweep and backfill.
+
+    Versioned buckets: the version id. Unversioned: ETag and Last-Modified (epoch seconds) together,
+    so a re-upload of identical bytes is a new write, while a redelivered event, a sweep or a
+    backfill of the same write computes the same string. (Two writes of identical bytes within the
+    same second are indistinguishable: COS's timestamps have one-second resolution.)
+    """
+    if version_id and version_id != "null":
+        return version_id
+    etag = etag.strip('"')
+    return f"{etag}@{int(last_modified)}" if last_modified else etag
 
 
 def version_token(info: ObjectInfo) -> str:
-    return token_for(info.version_id, info.etag)
+    return token_for(info.version_id, info.etag, info.last_modified)
+
+
+def key_digest(bucket: str, key: str) -> str:
+    """The first part of every ledger name of one key: its open entries share one listable prefix."""
+    return hashlib.sha256(f"{bucket}\n{key}".encode("utf-8")).hexdigest()[:16]
 
 
 def digest(bucket: str, key: str, token: str) -> str:
-    return hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:40]
+    return key_digest(bucket, key) + hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:24]
 
 
 @dataclass
 class JobEntry:
-    """One submitted job, as the callback, the sweep and restore need it."""
+    """One upload in flight (state `submitting`, no job yet, or `submitted`), or a closed job."""
 
     job_id: str
     bucket: str
@@ -57,12 +76,45 @@ class JobEntry:
     outcome: Optional[str] = None
     closed_at: Optional[float] = None
     manifest: Dict[str, Any] = field(default_factory=dict)
+    token: str = ""              # version_token of the scanned upload (binding compares it)
+    last_modified: int = 0
+    state: str = "submitted"     # submitting | submitted | failed (a retry entry says why)
+    lease_until: float = 0.0     # for `submitting`: when its holder's deadline has surely passed
+    previous_state: str = ""     # set on a claim taken over from a failed or dead holder
     callback_ref: Optional[str] = None  # what the job's callback URL binds (security.object_ref)
 
     @classmethod
     def from_doc(cls, doc: Dict[str, Any]) -> "JobEntry":
         known = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc}
+        known.setdefault("job_id", "")
         return cls(**known)
+
+    @classmethod
+    def for_object(cls, info: ObjectInfo, now: float, lease: float) -> "JobEntry":
+        return cls(job_id="", bucket=info.bucket, key=info.key, etag=info.etag, version_id=info.version_id,
+                   size=info.size, submitted_at=now, token=version_token(info),
+                   last_modified=info.last_modified, state="submitting", lease_until=now + lease)
+
+    @property
+    def identity(self) -> str:
+        return self.token or token_for(self.version_id, self.etag, self.last_modified)
+
+    @property
+    def name(self) -> str:
+        return digest(self.bucket, self.key, self.identity)
+
+    def as_object(self) -> ObjectInfo:
+        return ObjectInfo(self.bucket, self.key, self.size, self.etag, "", self.version_id, 0, {},
+                          last_modified=self.last_modified)
+
+
+class ClaimBusy(Exception):
+    """Another holder, who may still be alive, is submitting this upload: retry later."""
+
+    def __init__(self, entry: JobEntry):
+        super().__init__(f"{entry.bucket}/{entry.key} is being submitted by another invocation "
+                         f"(lease ends in {max(0, int(entry.lease_until - time.time()))} s)")
+        self.entry = entry
 
 
 class ForgedDocument(NotFoundError):
@@ -107,12 +159,12 @@ class Ledger:
         except NotFoundError:
             return False
 
-    # -- claims: exactly one job per object version, one action per verdict ----------------
-    def acquire(self, name: str, doc: Dict[str, Any], lease: float = CLAIM_LEASE_SECONDS) -> Optional[Dict[str, Any]]:
+    # -- claims: exactly one job per upload, one action per verdict ----------------------------
+    def acquire(self, name: str, doc: Dict[str, Any], lease: float) -> Optional[Dict[str, Any]]:
         """Create `<prefix><name>.json` unless it exists; None when someone else holds it.
 
         Forbid-overwrite makes the create atomic. An existing claim in state `failed`, or still
-        `submitting`/`acting` past its lease (its holder died), is taken over.
+        `acting` past its lease (its holder died), is taken over.
         """
         key = f"{self.prefix}{name}.json"
         now = self.clock()
@@ -128,80 +180,136 @@ class Ledger:
             current = {"state": "failed"}
         except NotFoundError:  # released between our write and read: the next delivery claims it
             return None
-        lease_until = float(current.get("lease_until") or float(current.get("claimed_at", 0) or 0) + lease)
-        if current.get("state") == "failed" or (current.get("state") in ("submitting", "acting")
-                                                and self.clock() > lease_until):
+        lease_until = float(current.get("lease_until") or 0)
+        if current.get("state") == "failed" or (current.get("state") == "acting" and self.clock() > lease_until):
             doc["previous_state"] = current.get("state")
             self._write(key, doc)
             return doc
         return None
 
-    def claim(self, info: ObjectInfo, lease: float = CLAIM_LEASE_SECONDS) -> Optional[Dict[str, Any]]:
-        """Claim the right to submit a job for this object version (None: already submitted).
+    def claim(self, info: ObjectInfo, lease: float = CLAIM_LEASE_SECONDS) -> Tuple[str, Optional[JobEntry]]:
+        """(`claimed`, entry) when this caller is to submit a job for the upload; (`duplicate`, entry
+        or None) when it was submitted or handled already. Raises ClaimBusy while a holder that may
+        still be alive is submitting it.
 
-        `lease` should be the invocation's remaining time: if this invocation dies holding the
-        claim, SCF's retry (which comes after the timeout) takes it over instead of skipping.
+        `lease` must not outlive the caller's deadline (the invocation's remaining time): a holder
+        that died is taken over once it has passed, by SCF's retry or by the sweep.
         """
-        return self.acquire(self._claim_name(info), {
-            "bucket": info.bucket, "key": info.key, "etag": info.etag,
-            "version_id": info.version_id, "state": "submitting"}, lease=lease)
-
-    def _claim_name(self, info: ObjectInfo) -> str:
-        return "claims/" + digest(info.bucket, info.key, version_token(info))
-
-    def settle_claim(self, info: ObjectInfo, state: str, job_id: Optional[str] = None,
-                     reason: str = "") -> None:
-        """Mark the claim `submitted` (with its job) or `failed` (a later delivery may retry)."""
-        self._write(f"{self.prefix}{self._claim_name(info)}.json", {
-            "bucket": info.bucket, "key": info.key, "etag": info.etag, "version_id": info.version_id,
-            "state": state, "job_id": job_id, "reason": reason, "settled_at": self.clock()})
-
-    def claim_action(self, job_id: str) -> Optional[Dict[str, Any]]:
-        """One delivery at a time acts on a verdict (duplicate callbacks arrive concurrently)."""
-        return self.acquire(f"actions/{job_id}", {"job_id": job_id, "state": "acting"}, lease=300)
-
-    def release_action(self, job_id: str, done: bool) -> None:
-        key = f"{self.prefix}actions/{job_id}.json"
-        if done:
-            self._write(key, {"job_id": job_id, "state": "done", "claimed_at": self.clock()})
-        else:
-            try:
-                self.gateway.delete(self.bucket, key)
-            except NotFoundError:
-                pass
-
-    def claimed_job(self, info: ObjectInfo) -> Optional[str]:
-        """The job already submitted for this exact object version, if any (backfill uses it)."""
+        entry = JobEntry.for_object(info, self.clock(), lease)
+        if self._handled(entry.name):
+            return "duplicate", None
+        key = self._key("jobs", entry.name)
         try:
-            doc = self._read(f"{self.prefix}{self._claim_name(info)}.json")
+            self._write(key, asdict(entry), if_absent=True)
+            return "claimed", entry
+        except PreconditionFailed:
+            pass
+        try:
+            current = JobEntry.from_doc(self._read(key))
+        except ForgedDocument:  # an unsealed claim is absent: it blocks nobody
+            current = JobEntry.from_doc(dict(asdict(entry), state="failed"))
+        except NotFoundError:  # closed between our two requests
+            return "duplicate", None
+        if current.state == "submitted":
+            return "duplicate", current
+        if current.state == "submitting" and self.clock() <= current.lease_until:
+            raise ClaimBusy(current)
+        entry.previous_state = current.state  # `failed`, or a holder that died: take it over
+        self._write(key, asdict(entry))
+        return "claimed", entry
+
+    def take_over(self, stale: JobEntry, lease: float) -> JobEntry:
+        """The sweep resubmits a claim whose holder died: a fresh lease on the same upload."""
+        now = self.clock()
+        entry = JobEntry.from_doc(dict(asdict(stale), state="submitting", submitted_at=now,
+                                       lease_until=now + lease, job_id=""))
+        self._write(self._key("jobs", entry.name), asdict(entry))
+        return entry
+
+    def _handled(self, name: str) -> bool:
+        try:
+            self._read(self._key("claims", name))
+            return True
+        except NotFoundError:  # ForgedDocument too: a planted record stops no scan
+            return False
+
+    def release_claim(self, entry: JobEntry) -> None:
+        """Give up a `submitting` claim after recording why in retry/: the next delivery takes it over
+        (and then clears the retry entry)."""
+        entry.state = "failed"
+        self._write(self._key("jobs", entry.name), asdict(entry))
+
+    def drop_claim(self, bucket: str, key: str, token: str) -> None:
+        """Forget a failed claim whose upload is gone or overwritten (the sweep's retry pass)."""
+        try:
+            self.gateway.delete(self.bucket, self._key("jobs", digest(bucket, key, token)))
         except NotFoundError:
-            return None
-        return doc.get("job_id") if doc.get("state") == "submitted" else None
+            pass
+
+    def claim_action(self, job_id: str, lease: float = ACTION_LEASE_SECONDS) -> Optional[Dict[str, Any]]:
+        """One delivery at a time acts on a verdict (duplicate callbacks arrive concurrently).
+
+        `lease` must not outlive the caller's deadline; an `acting` claim left by a holder that
+        finished is harmless (the job is closed, so nobody asks again)."""
+        return self.acquire(f"actions/{job_id}", {"job_id": job_id, "state": "acting"}, lease=lease)
+
+    def release_action(self, job_id: str) -> None:
+        """After a failure: the next delivery (CI's retry, or the sweep) may act."""
+        try:
+            self.gateway.delete(self.bucket, f"{self.prefix}actions/{job_id}.json")
+        except NotFoundError:
+            pass
 
     # -- jobs -------------------------------------------------------------------------------
     def open_job(self, entry: JobEntry) -> None:
-        self._write(self._key("jobs", entry.job_id), asdict(entry))
+        """Record the submitted job on the upload's claim (`submitted`)."""
+        entry.state = "submitted"
+        self._write(self._key("jobs", entry.name), asdict(entry))
+
+    def open_entry(self, bucket: str, key: str, token: str) -> Optional[JobEntry]:
+        """The open entry of one upload; None when there is none; ForgedDocument when what sits
+        there was not sealed by cosguard."""
+        try:
+            return JobEntry.from_doc(self._read(self._key("jobs", digest(bucket, key, token))))
+        except ForgedDocument:
+            raise
+        except NotFoundError:
+            return None
+
+    def open_entries_of(self, bucket: str, key: str) -> Iterator[JobEntry]:
+        """Every open entry of one key (a listing of its prefix): a job whose upload was overwritten."""
+        for item in self.gateway.list(self.bucket, prefix=self._key("jobs", key_digest(bucket, key))[:-len(".json")]):
+            try:
+                entry = self.read_job(item["Key"])
+            except ForgedDocument:
+                continue
+            if entry is not None and entry.bucket == bucket and entry.key == key:
+                yield entry
 
     def get_job(self, job_id: str) -> Optional[JobEntry]:
-        """The open entry, else the closed one, else None."""
-        for kind in ("jobs", "closed"):
-            try:
-                entry = JobEntry.from_doc(self._read(self._key(kind, job_id)))
-            except NotFoundError:
-                continue
-            if entry.job_id == job_id:
-                return entry
-        return None
+        """The closed entry of `job_id`, else None (open entries are found by upload, not job id)."""
+        try:
+            entry = JobEntry.from_doc(self._read(self._key("closed", job_id)))
+        except NotFoundError:
+            return None
+        return entry if entry.job_id == job_id else None
 
-    def close_job(self, entry: JobEntry, outcome: str, manifest: Optional[Dict[str, Any]] = None) -> None:
-        """Move the entry to closed/ with its outcome; the sweep never sees it again."""
+    def close_job(self, entry: JobEntry, outcome: str, manifest: Optional[Dict[str, Any]] = None,
+                  handled: bool = True) -> None:
+        """Move the entry to closed/ with its outcome and (when `handled`) record the upload as done,
+        then drop it from jobs/: the sweep never sees it again."""
         entry.outcome = outcome
         entry.closed_at = self.clock()
         if manifest:
             entry.manifest = manifest
-        self._write(self._key("closed", entry.job_id), asdict(entry))
+        if entry.job_id:
+            self._write(self._key("closed", entry.job_id), asdict(entry))
+        if handled:
+            self._write(self._key("claims", entry.name), {
+                "bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
+                "outcome": outcome, "closed_at": entry.closed_at})
         try:
-            self.gateway.delete(self.bucket, self._key("jobs", entry.job_id))
+            self.gateway.delete(self.bucket, self._key("jobs", entry.name))
         except NotFoundError:
             pass
 

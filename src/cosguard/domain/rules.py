@@ -16,10 +16,10 @@ ARCHIVE_CLASSES = frozenset({"ARCHIVE", "DEEP_ARCHIVE"})
 def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
     """Why `key` is not scanned at all, judged from its name alone (no request needed).
 
-    The quarantine and ledger prefixes are not among the reasons: what an uploader puts there is
-    scanned; cosguard's own writes are recognised by their seal (Scanner._own_write)."""
-    if key.endswith("/"):
-        return "folder marker"
+    A `/`-suffixed key is not skipped here: only a zero-byte one is a folder marker (see
+    `skip_reason_for_object`); one with content is an object like any other. The quarantine and
+    ledger prefixes are not among the reasons either: what an uploader puts there is scanned;
+    cosguard's own writes are recognised by their seal (Scanner._own_write)."""
     destination = settings.clean_destination
     if destination is not None and destination.prefix and bucket == destination.for_source(bucket) \
             and key.startswith(destination.prefix):
@@ -38,6 +38,8 @@ def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
 
 def skip_reason_for_object(settings: Settings, info: ObjectInfo, sealer: Sealer) -> Optional[str]:
     """Why an object is not scanned, judged from HEAD."""
+    if info.size == 0 and info.key.endswith("/"):
+        return "folder marker"
     if info.size == 0 and settings.skip_empty:
         return "empty object"
     if is_released(sealer, info.bucket, info.key, info.etag, info.metadata):

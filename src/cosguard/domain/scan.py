@@ -17,7 +17,7 @@ from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
 from ..triggers.events import CosUploadEvent, mask_cos_event
-from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, JobEntry, Ledger, version_token
+from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
 from ..infra.notify import message as notify_message
 from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
@@ -41,6 +41,7 @@ class ScanResult:
     version: Optional[str] = None
     retryable: bool = False
     latency_ms: int = 0
+    also: List["ScanResult"] = field(default_factory=list)  # other candidate keys of the same record
 
 
 @dataclass
@@ -55,7 +56,7 @@ class ScanSummary:
 
     def failures(self) -> List[ScanResult]:
         """Records that may heal on a retry of the invocation."""
-        return [r for r in self.results if r.outcome is Outcome.ERROR and r.retryable]
+        return [r for r in self.results if r.retryable]
 
     def as_dict(self) -> Dict[str, object]:
         return {"records": len(self.results), "counts": self.counts(),
@@ -81,8 +82,8 @@ class Scanner:
         if any record failed in a way a retry of the invocation may heal."""
         if log.isEnabledFor(logging.DEBUG):
             event(log, "event received", logging.DEBUG, event=mask_cos_event(event_.raw_event))
-        jobs = [(r.bucket, r.key_candidates, r.version_id) for r in event_.records]
-        summary = ScanSummary(self._run_all(jobs))
+        jobs = [(r.bucket, r.key_candidates, r.version_id, None, r.size) for r in event_.records]
+        summary = ScanSummary([one for result in self._run_all(jobs) for one in [result] + result.also])
         for index, problem in event_.invalid_records:
             event(log, "record rejected", logging.ERROR, record=index, status=Outcome.ERROR.value,
                   reason=problem)
@@ -100,13 +101,18 @@ class Scanner:
             futures = [pool.submit(contextvars.copy_context().run, self.scan_object, *job) for job in jobs]
             return [f.result() for f in futures]
 
-    def scan_object(self, bucket: str, key_candidates: Sequence[str],
-                    version_id: Optional[str] = None, info: Optional[ObjectInfo] = None) -> ScanResult:
-        """Submit one object, or record why not. Never raises for the object's own problems."""
+    def scan_object(self, bucket: str, key_candidates: Sequence[str], version_id: Optional[str] = None,
+                    info: Optional[ObjectInfo] = None, size: Optional[int] = None) -> ScanResult:
+        """Submit one object, or record why not. Never raises for the object's own problems.
+
+        `size` is the event's: it tells folder markers apart without a request and picks the
+        candidate key (percent-encoded or not) that the event is about."""
         started = time.monotonic()
         key = key_candidates[0]
         try:
-            result = self._scan(bucket, key_candidates, version_id, info)
+            if info is None and len(key_candidates) > 1:
+                return self._scan_candidates(bucket, key_candidates, version_id, size)
+            result = self._scan(bucket, key_candidates, version_id, info, size)
         except CloudError as exc:
             result = ScanResult(bucket, key, Outcome.ERROR, reason=f"{exc.code or type(exc).__name__}: {exc}",
                                 retryable=exc.retryable)
@@ -114,28 +120,47 @@ class Scanner:
         if self.notifier is not None and result.outcome in (Outcome.UNSCANNABLE, Outcome.ERROR):
             self.notifier.send(notify_message(result.outcome.value, result.bucket, result.key,
                                               outcome=result.outcome.value, detail=result.reason))
-        level = logging.WARNING if result.outcome is Outcome.ERROR else logging.INFO
+        level = logging.WARNING if result.outcome is Outcome.ERROR or result.retryable else logging.INFO
         event(log, "record " + result.outcome.value, level, bucket=result.bucket, key=result.key,
               version=result.version, job_id=result.job_id, status=result.outcome.value,
               reason=result.reason, latency_ms=result.latency_ms)
         return result
 
+    def _scan_candidates(self, bucket: str, candidates: Sequence[str], version_id: Optional[str],
+                         size: Optional[int]) -> ScanResult:
+        """COS's key encoding in events is unconfirmed: never let one object stand in for another.
+
+        Every candidate spelling is looked up; the one whose size matches the event is scanned, and
+        when that does not single one out, every candidate that exists is scanned."""
+        found = [info for info in (self._head(bucket, c, version_id) for c in candidates) if info is not None]
+        matching = [info for info in found if size is not None and info.size == size]
+        chosen = matching if len(matching) == 1 else found
+        if not chosen:
+            return ScanResult(bucket, candidates[0], Outcome.GONE, reason="object no longer exists")
+        results = [self.scan_object(bucket, [info.key], version_id, info=info, size=size) for info in chosen]
+        results[0].also = results[1:]
+        return results[0]
+
+    def _head(self, bucket: str, key: str, version_id: Optional[str]) -> Optional[ObjectInfo]:
+        try:
+            return self.gateway.head(bucket, key, version_id)
+        except NotFoundError:
+            return None
+
     def _scan(self, bucket: str, key_candidates: Sequence[str], version_id: Optional[str],
-              info: Optional[ObjectInfo]) -> ScanResult:
-        key = key_candidates[0]
+              info: Optional[ObjectInfo], size: Optional[int] = None) -> ScanResult:
+        key = key_candidates[0] if info is None else info.key
         if not self.settings.serves(bucket):
             return ScanResult(bucket, key, Outcome.ERROR, reason="bucket is not in COSGUARD_BUCKETS")
         reason = skip_reason(self.settings, bucket, key)
+        if reason is None and key.endswith("/") and size == 0:
+            reason = "folder marker"  # only a zero-byte `/` key is a folder; one with content is scanned
         if reason:
             return ScanResult(bucket, key, Outcome.SKIPPED, reason=reason)
         if info is None:
-            info = self._resolve(bucket, key_candidates, version_id)
+            info = self._head(bucket, key, version_id)
             if info is None:
                 return ScanResult(bucket, key, Outcome.GONE, reason="object no longer exists")
-            if info.key != key:
-                reason = skip_reason(self.settings, bucket, info.key)
-                if reason:
-                    return ScanResult(bucket, info.key, Outcome.SKIPPED, reason=reason)
         version = version_token(info)
         reason = self._own_write(info) or skip_reason_for_object(self.settings, info, self.sealer)
         if reason:
@@ -144,35 +169,57 @@ class Scanner:
         if reason:
             return self._unscannable(info, reason)
         ledger = self.ledger(bucket)
-        claim = ledger.claim(info, lease=min(CLAIM_LEASE_SECONDS, self.gateway.deadline.remaining()))
-        if claim is None:
+        lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+        try:
+            state, entry = ledger.claim(info, lease=lease)
+        except ClaimBusy as exc:  # its holder may be alive: fail retryably, SCF (or the sweep) comes back
+            return ScanResult(bucket, info.key, Outcome.PENDING, reason=str(exc), version=version, retryable=True)
+        if state != "claimed" or entry is None:
             return ScanResult(bucket, info.key, Outcome.DUPLICATE, reason="a job was already submitted",
                               version=version)
-        tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count else {}
-        ref = object_ref(bucket, info.key, version)
+        return self._submit(ledger, info, entry)
+
+    def resume(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry) -> ScanResult:
+        """Submit an upload whose claim's holder died (the sweep): the same path as a first submission."""
+        lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+        result = self._submit(ledger, info, ledger.take_over(entry, lease))
+        event(log, "record " + result.outcome.value, logging.WARNING if result.outcome is Outcome.ERROR
+              else logging.INFO, bucket=info.bucket, key=info.key, job_id=result.job_id, status=result.outcome.value,
+              reason=result.reason or "resubmitted: the claim's holder died")
+        return result
+
+    def _submit(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry) -> ScanResult:
+        """Submit, tag pending (overwriting any cosguard tag an uploader set), record the job.
+
+        The job is recorded only after the tags are written, so a verdict (which waits for the
+        record) never races the submitter's own tagging: no grace period is needed. A failure that
+        can still run code releases the claim and leaves a retry entry for the sweep; a process
+        that dies leaves the claim, whose lease ends with its deadline (the sweep takes it over)."""
+        bucket, version = info.bucket, entry.identity
         try:
-            job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, ref))
+            tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count else {}
+            entry.tagged = self._fits(tags)
+            entry.callback_ref = object_ref(bucket, info.key, version)
+            entry.job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, entry.callback_ref))
+            self.actions.tag(info, ScanStatus.PENDING, entry.job_id, existing=tags)
         except CloudError as exc:
-            return self._submission_failed(ledger, info, exc)
+            return self._submission_failed(ledger, info, entry, exc)
+        entry.submitted_at = self.clock()
         try:
-            ledger.open_job(JobEntry(job_id=job_id, bucket=bucket, key=info.key, etag=info.etag,
-                                     version_id=info.version_id, size=info.size, submitted_at=self.clock(),
-                                     tagged=self._fits(tags), callback_ref=ref))
-            ledger.settle_claim(info, "submitted", job_id)
+            ledger.open_job(entry)
         except CloudError as exc:
             # A job nobody recorded would never be acted on: release the claim so the retry of this
             # invocation submits again (an orphan job's callback finds no ledger entry and is ignored).
-            reason = f"job {job_id} not recorded: {exc}"
             try:
-                ledger.settle_claim(info, "failed", reason=reason)
-                ledger.record_retry(bucket, info.key, version_token(info), reason, retryable=True)
+                ledger.record_retry(bucket, info.key, version, f"job {entry.job_id} not recorded: {exc}",
+                                    retryable=True)
+                ledger.release_claim(entry)
             except CloudError:
-                pass  # the claim's lease runs out with this invocation's deadline
+                pass  # the claim's lease runs out with this invocation's deadline; the sweep takes it over
             raise
-        if claim.get("previous_state") == "failed":
+        if entry.previous_state == "failed":
             ledger.clear_retry(bucket, info.key, version)
-        self.actions.tag(info, ScanStatus.PENDING, job_id, existing=tags)
-        return ScanResult(bucket, info.key, Outcome.SUBMITTED, job_id=job_id, version=version)
+        return ScanResult(bucket, info.key, Outcome.SUBMITTED, job_id=entry.job_id, version=version)
 
     @staticmethod
     def _fits(tags: Dict[str, str]) -> bool:
@@ -200,25 +247,16 @@ class Scanner:
             return "cosguard ledger document"
         return None
 
-    def _resolve(self, bucket: str, candidates: Sequence[str], version_id: Optional[str]) -> Optional[ObjectInfo]:
-        """HEAD each candidate key until one exists (COS's key encoding in events is unconfirmed)."""
-        for candidate in candidates:
-            try:
-                return self.gateway.head(bucket, candidate, version_id)
-            except NotFoundError:
-                continue
-        return None
-
-    def _submission_failed(self, ledger: Ledger, info: ObjectInfo, exc: CloudError) -> ScanResult:
-        """Record the failure where the sweep finds it, mark the object `error`, report it."""
+    def _submission_failed(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry, exc: CloudError) -> ScanResult:
+        """Record the failure where the sweep finds it, release the claim, mark the object `error`."""
         reason = f"{exc.code or type(exc).__name__}: {exc}"
-        ledger.settle_claim(info, "failed", reason=reason)
-        ledger.record_retry(info.bucket, info.key, version_token(info), reason, exc.retryable)
+        ledger.record_retry(info.bucket, info.key, entry.identity, reason, exc.retryable)
+        ledger.release_claim(entry)
         try:
             self.actions.tag(info, ScanStatus.ERROR)
         except CloudError as tag_exc:
             reason += f" (and tagging failed: {tag_exc})"
-        return ScanResult(info.bucket, info.key, Outcome.ERROR, reason=reason, version=version_token(info),
+        return ScanResult(info.bucket, info.key, Outcome.ERROR, reason=reason, version=entry.identity,
                           retryable=exc.retryable)
 
     def _unscannable(self, info: ObjectInfo, reason: str) -> ScanResult:

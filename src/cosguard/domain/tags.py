@@ -15,6 +15,8 @@ def merge(existing: Mapping[str, str], status: ScanStatus,
     ledger (which always records the job) is then the only record, as README documents.
     """
     merged = dict(existing)
+    if not job_id:  # a job tag from an earlier write, or one an uploader set, names no job of this write
+        merged.pop(JOB_TAG, None)
     wanted = [(STATUS_TAG, status.value)]
     if job_id:
         wanted.append((JOB_TAG, job_id))

@@ -12,16 +12,15 @@ from typing import Any, Callable, Dict, Optional
 from .actions import Actions, build_manifest, copy_record
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
-from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
+from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
 from .jobs import VirusJob
-from .ledger import JobEntry, Ledger
+from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
 from .seal import Sealer, sealer_for
+from .security import object_ref
 from ..infra.logs import event, get_logger
-from .status import JOB_TAG, Action, Outcome, ScanStatus
+from .status import Action, Outcome, ScanStatus
 
 log = get_logger("cosguard.domain.verdict")
-
-TAGGING_GRACE_SECONDS = 120  # a fresh job whose tags the submitter is still writing
 
 
 @dataclass
@@ -36,6 +35,7 @@ class VerdictResult:
     key: str = ""
     location: str = ""
     job: Optional[VirusJob] = field(default=None, repr=False)
+    alert: bool = False  # an operator must look (e.g. an overwrite raced the verdict)
 
     def as_dict(self) -> Dict[str, Any]:
         answer = {"job_id": self.job_id, "outcome": self.outcome.value}
@@ -58,18 +58,24 @@ class VerdictService:
         self.actions = Actions(settings, gateway, self.sealer)
         self.notifier = notifier
         self.clock = clock
+        # Set by the runtime to Scanner.scan_object's path: a version that becomes current again
+        # when cosguard removes a newer one (versioned buckets) is scanned like a new upload.
+        self.rescan: Optional[Callable[[ObjectInfo], Any]] = None
 
     def ledger(self, bucket: str) -> Ledger:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
                       self.sealer, clock=self.clock)
 
-    def apply(self, bucket: str, job_id: str, entry: Optional[JobEntry] = None) -> VerdictResult:
+    def apply(self, bucket: str, job_id: str, entry: Optional[JobEntry] = None,
+              ref: Optional[str] = None) -> VerdictResult:
         """Re-query `job_id` on `bucket` and act on the answer; never raises for cloud failures.
 
-        `entry` is the job's ledger entry when the caller has just read it (the sweep).
+        `entry` is the job's ledger entry when the caller has just read it (the sweep). `ref` is
+        the upload a callback URL was issued for: a job of any other upload raises ForeignJobError
+        before anything is done.
         """
         try:
-            result = self._apply(bucket, job_id, entry)
+            result = self._apply(bucket, job_id, entry, ref)
         except CloudError as exc:
             status = 503 if exc.retryable else 502
             result = VerdictResult(job_id, Outcome.ERROR, status, f"{exc.code or type(exc).__name__}: {exc}",
@@ -78,13 +84,13 @@ class VerdictService:
         event(log, "verdict " + result.outcome.value, level, bucket=result.bucket, key=result.key,
               job_id=job_id, status=result.outcome.value, reason=result.detail, location=result.location,
               viruses=result.job.virus_names if result.job else [])
-        notable = result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
+        notable = result.alert or result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
             result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
         if self.notifier and notable:
             self.notifier(result)
         return result
 
-    def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry]) -> VerdictResult:
+    def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry], ref: Optional[str]) -> VerdictResult:
         try:
             job = self.gateway.query_virus_job(bucket, job_id)
         except NotFoundError:
@@ -92,69 +98,133 @@ class VerdictService:
         if not job.finished:
             return VerdictResult(job_id, Outcome.PENDING, 200, f"job is {job.state}", bucket, job.object_key, job=job)
         ledger = self.ledger(bucket)
-        entry = entry or ledger.get_job(job_id)
-        if entry is None:
-            return VerdictResult(job_id, Outcome.PENDING, 503, "job not yet recorded by the submitter",
-                                 bucket, job.object_key, job=job)
-        if entry.outcome:
-            return VerdictResult(job_id, Outcome.ALREADY_DONE, 200, f"already {entry.outcome}", bucket,
-                                 entry.key, job=job)
-        if job.object_key and job.object_key != entry.key:
-            return VerdictResult(job_id, Outcome.ERROR, 409, "CI's object differs from the recorded one",
-                                 bucket, entry.key, job=job)
-        if ledger.claim_action(job_id) is None:
-            return VerdictResult(job_id, Outcome.ALREADY_DONE, 200, "another delivery handled it", bucket,
-                                 entry.key, job=job)
-        done = False
-        try:
-            result = self._act(ledger, entry, job)
-            done = result.http_status < 500
-            return result
-        finally:
-            ledger.release_action(job_id, done)
+        key = entry.key if entry is not None else job.object_key
 
-    def _act(self, ledger: Ledger, entry: JobEntry, job: VirusJob) -> VerdictResult:
+        def result(outcome: Outcome, status: int = 200, detail: str = "", location: str = "") -> VerdictResult:
+            return VerdictResult(job_id, outcome, status, detail, bucket, key, location, job)
+
+        if job.object_key and entry is not None and job.object_key != entry.key:
+            return result(Outcome.ERROR, 409, "CI's object differs from the recorded one")
+        if not key:
+            return result(Outcome.ERROR, 409, "CI's job names no object")
+        # Binding from trusted facts only: the object's identity now (HEAD) must equal the identity
+        # recorded when this job was submitted. No tag or metadata an uploader can set is evidence.
+        try:
+            info = self.gateway.head(bucket, key)
+        except NotFoundError:
+            info = None
+        if entry is None:
+            if info is None:
+                return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
+            try:
+                entry = ledger.open_entry(bucket, key, version_token(info))
+            except ForgedDocument:
+                return self._forged_entry(ledger, info, job_id, result, ref)
+            if entry is None or entry.job_id != job_id:
+                if entry is not None and entry.state == "submitting":
+                    return result(Outcome.PENDING, 503, "the submitter is still recording this job")
+                return self._not_current(ledger, bucket, key, job_id, result, ref)
+        _bound_to(entry, ref)
+        if info is None:
+            ledger.close_job(entry, Outcome.GONE.value)
+            return result(Outcome.GONE, detail="the scanned object no longer exists")
+        elif version_token(info) != entry.identity:
+            ledger.close_job(entry, Outcome.STALE.value, handled=False)
+            return result(Outcome.STALE, detail="the object was overwritten after submission")
+        lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+        action = ledger.claim_action(job_id, lease=lease)
+        if action is None:
+            return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+        if action.get("previous_state") == "acting":  # its holder died: it may have closed the job
+            try:
+                closed = ledger.open_entry(entry.bucket, entry.key, entry.identity) is None
+            except ForgedDocument:
+                closed = False  # overwritten meanwhile by someone else: act on what was read before
+            if closed:
+                return result(Outcome.ALREADY_DONE, detail="handled by an earlier delivery")
+        try:
+            return self._act(ledger, entry, info, job)
+        except Exception:
+            # A failure that can still run code releases the claim; a process that dies leaves it
+            # `acting` until its lease (never past this invocation's deadline) runs out.
+            try:
+                ledger.release_action(job_id)
+            except CloudError:
+                pass
+            raise
+
+    def _act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob) -> VerdictResult:
         def result(outcome: Outcome, status: int = 200, detail: str = "", location: str = "") -> VerdictResult:
             return VerdictResult(job.job_id, outcome, status, detail, entry.bucket, entry.key, location, job)
 
         try:
-            info = self.gateway.head(entry.bucket, entry.key, entry.version_id)
-        except NotFoundError:
-            ledger.close_job(entry, Outcome.GONE.value)
-            return result(Outcome.GONE, detail="the scanned object no longer exists")
-        tags = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
-        binding = self._binding(entry, info, tags)
-        if binding == "later":
-            return result(Outcome.PENDING, 503, "the submitter is still recording this job")
-        if binding == "stale":
-            ledger.close_job(entry, Outcome.STALE.value)
-            return result(Outcome.STALE, detail="the object was overwritten after submission")
-        try:
-            outcome, location, manifest = self._execute(info, tags, job)
+            outcome, location, manifest = self._execute(info, job)
         except StaleObjectError as exc:
-            ledger.close_job(entry, Outcome.STALE.value)
-            return result(Outcome.STALE, detail=str(exc))
+            ledger.close_job(entry, Outcome.STALE.value, handled=False)
+            stale = result(Outcome.STALE, detail=str(exc))
+            stale.alert = True
+            return stale
         except QuarantineError as exc:
+            ledger.release_action(job.job_id)
             return result(Outcome.ERROR, 503, str(exc))
         ledger.close_job(entry, outcome.value, manifest)
+        if info.version_id and outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.ERROR):
+            self._exposed(info)
         detail = f"{job.code}: {job.message}" if job.failed else ", ".join(job.virus_names)
         return result(outcome, detail=detail, location=location)
 
-    def _binding(self, entry: JobEntry, info: ObjectInfo, tags: Dict[str, str]) -> str:
-        """`bound`, `stale`, or `later`: is the object still the one this job scanned?"""
-        tagged_job = tags.get(JOB_TAG)
-        if tagged_job:
-            return "bound" if tagged_job == entry.job_id else "stale"
-        same = (info.version_id == entry.version_id) if entry.version_id else (info.etag == entry.etag)
-        if not same:
-            return "stale"
-        if entry.tagged and self.clock() - entry.submitted_at < TAGGING_GRACE_SECONDS:
-            return "later"  # same content, but the submitter has not written its tags yet
-        return "bound"
+    def _not_current(self, ledger: Ledger, bucket: str, key: str, job_id: str, result,
+                     ref: Optional[str]) -> VerdictResult:
+        """The object's current upload is not this job's: handled already, or overwritten since."""
+        closed = ledger.get_job(job_id)
+        if closed is not None:
+            _bound_to(closed, ref)
+            return result(Outcome.ALREADY_DONE, detail=f"already {closed.outcome}")
+        for entry in ledger.open_entries_of(bucket, key):
+            if entry.job_id == job_id:
+                _bound_to(entry, ref)
+                ledger.close_job(entry, Outcome.STALE.value, handled=False)
+                return result(Outcome.STALE, detail="the object was overwritten after submission")
+        return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
 
-    def _execute(self, info: ObjectInfo, tags: Dict[str, str], job: VirusJob):
-        """Carry out the configured action; returns (outcome, location, manifest)."""
+    def _forged_entry(self, ledger: Ledger, info: ObjectInfo, job_id: str, result,
+                      ref: Optional[str]) -> VerdictResult:
+        """An unsealed document sits where this upload's entry belongs (an uploader overwrote or
+        planted it). Nothing in it is believed: the upload is scanned again (a retry entry, and a
+        sealed `failed` claim in its place, which the sweep resubmits), and an operator is told."""
+        identity = version_token(info)
+        if ref is not None and ref != object_ref(info.bucket, info.key, identity):
+            raise ForeignJobError("the job belongs to another upload than the callback URL's")
+        ledger.record_retry(info.bucket, info.key, identity,
+                            f"the entry for job {job_id} was not sealed by cosguard: scanned again", retryable=True)
+        ledger.release_claim(JobEntry.for_object(info, self.clock(), 0.0))
+        answer = result(Outcome.PENDING, 200, "ledger entry not sealed by cosguard: the upload is scanned again")
+        answer.alert = True
+        return answer
+
+    def _exposed(self, removed: ObjectInfo) -> None:
+        """Removing a version makes the previous one current: it is scanned as an upload of its own."""
+        if self.rescan is None:
+            return
+        try:
+            current = self.gateway.head(removed.bucket, removed.key)
+        except NotFoundError:
+            return
+        except CloudError as exc:
+            event(log, "previous version not checked", logging.WARNING, bucket=removed.bucket, key=removed.key,
+                  reason=str(exc))
+            return
+        if current.version_id != removed.version_id:
+            self.rescan(current)
+
+    def _execute(self, info: ObjectInfo, job: VirusJob):
+        """Carry out the configured action; returns (outcome, location, manifest).
+
+        User tags are read only where they are kept on the object (tagging in place, promotion)."""
         settings = self.settings
+
+        def user_tags() -> Dict[str, str]:
+            return self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
         if job.infected:
             manifest = build_manifest(info, job, "infected")
             if settings.infected_action is Action.MOVE:
@@ -163,20 +233,26 @@ class VerdictService:
             if settings.infected_action is Action.DELETE:
                 self.actions.delete(info)
                 return Outcome.DELETED, "", manifest
-            self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=tags)
+            self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=user_tags())
             return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
         if job.clean:
             if settings.clean_destination is not None:
-                return Outcome.PROMOTED, self.actions.promote(info, job.job_id, tags), {}
-            self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=tags)
+                return Outcome.PROMOTED, self.actions.promote(info, job.job_id, user_tags()), {}
+            self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=user_tags())
             return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
         reason = f"job {job.state}: {job.code or 'no code'} {job.message}".strip()
         manifest = build_manifest(info, job, reason)
         if settings.failed_action is Action.QUARANTINE:
             copy = self.actions.quarantine(info, manifest, status=ScanStatus.ERROR)
             return Outcome.ERROR, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
-        self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=tags)
+        self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=user_tags())
         return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
 
 
 __all__ = ["VerdictService", "VerdictResult"]
+
+
+def _bound_to(entry: JobEntry, ref: Optional[str]) -> None:
+    """A callback (ref given) may act only on the job of the upload its URL was issued for."""
+    if ref is not None and entry.callback_ref != ref:
+        raise ForeignJobError("the job belongs to another upload than the callback URL's")

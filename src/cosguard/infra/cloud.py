@@ -61,6 +61,26 @@ class ObjectInfo:
     tag_count: int
     metadata: Mapping[str, str]
     content_type: str = ""
+    last_modified: int = 0  # epoch seconds (COS's one-second resolution); part of an upload's identity
+
+
+def http_epoch(value: Any) -> int:
+    """Epoch seconds of an HTTP date (HEAD) or an ISO 8601 time (listings); 0 when absent or odd."""
+    from email.utils import parsedate_to_datetime
+    from datetime import datetime, timezone
+    text = str(value or "").strip()
+    if not text:
+        return 0
+    try:
+        if text[:4].isdigit():
+            moment = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+        else:
+            moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return 0
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
 
 
 def _session(connections: int) -> requests.Session:
@@ -148,7 +168,8 @@ class CloudGateway:
             version_id=lower.get("x-cos-version-id") or version_id,
             tag_count=int(lower.get("x-cos-tagging-count") or 0),
             metadata={k[len("x-cos-meta-"):]: v for k, v in lower.items() if k.startswith("x-cos-meta-")},
-            content_type=lower.get("content-type", ""))
+            content_type=lower.get("content-type", ""),
+            last_modified=http_epoch(lower.get("last-modified")))
 
     def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
         extra = {"VersionId": version_id} if version_id else {}
@@ -222,8 +243,12 @@ class CloudGateway:
                 pass
             raise
 
-    def delete(self, bucket: str, key: str, version_id: Optional[str] = None) -> None:
-        extra = {"VersionId": version_id} if version_id else {}
+    def delete(self, bucket: str, key: str, version_id: Optional[str] = None, if_match: str = "") -> None:
+        """`if_match`: delete only while the ETag is this one (PreconditionFailed otherwise; COS's
+        support for If-Match on DELETE is unconfirmed, so callers re-check before relying on it)."""
+        extra: Dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        if if_match:
+            extra["IfMatch"] = if_match
         self._call("DeleteObject", self.cos.delete_object, Bucket=bucket, Key=key, **extra)
 
     def list(self, bucket: str, prefix: str = "", marker: str = "",
@@ -296,4 +321,4 @@ class CloudGateway:
         return job
 
 
-__all__ = ["CloudGateway", "ObjectInfo", "translate_sdk_errors"]
+__all__ = ["CloudGateway", "ObjectInfo", "http_epoch", "translate_sdk_errors"]

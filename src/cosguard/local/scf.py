@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import queue
+import random
 import subprocess
 import sys
 import threading
@@ -75,8 +76,12 @@ class Instance:
     def invoke(self, event: Any, context: Mapping[str, Any], timeout: float) -> Any:
         with self._lock:
             request_id = next(self._ids)
-            self.process.stdin.write(json.dumps({"id": request_id, "event": event, "context": dict(context)}) + "\n")
-            self.process.stdin.flush()
+            try:
+                self.process.stdin.write(json.dumps({"id": request_id, "event": event, "context": dict(context)}) + "\n")
+                self.process.stdin.flush()
+            except (OSError, ValueError):  # the process died (idle or not): the runtime replaces it
+                self.close()
+                raise FunctionError(f"{self.function} instance exited") from None
             answer_box: List[str] = []
             reader = threading.Thread(target=lambda: answer_box.append(self.process.stdout.readline()), daemon=True)
             reader.start()
@@ -105,12 +110,20 @@ class Instance:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def kill(self) -> None:
+        """SIGKILL, as a timeout or an out-of-memory kill ends an SCF instance mid-invocation."""
+        try:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
     def close(self) -> None:
         if self.process.poll() is None:
             try:
                 self.process.stdin.close()
                 self.process.wait(timeout=5)
-            except (OSError, subprocess.TimeoutExpired):
+            except (OSError, ValueError, subprocess.TimeoutExpired):
                 self.process.kill()
 
 
@@ -129,6 +142,38 @@ class Function:
         self._slots = threading.Semaphore(concurrency)
         self._all: List[Instance] = []
         self.invocations: List[Invocation] = []
+        # Fault knob: the share of invocations whose instance is killed (SIGKILL) mid-invocation,
+        # after a random delay of up to `kill_within` seconds. `seed_faults` makes it repeatable.
+        self.kill_rate = 0.0
+        self.kill_within = 0.3
+        self.kills = 0
+        self._random = random.Random()
+
+    def seed_faults(self, value: int) -> None:
+        self._random.seed(value)
+
+    def _instance(self) -> Instance:
+        """A warm idle instance that is still alive, else a new one: dead instances are replaced."""
+        while True:
+            try:
+                instance = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if instance.alive:
+                return instance
+            instance.close()
+        instance = Instance(self.name, self.env, functions_dir=self.functions_dir, log_stream=self.log_stream)
+        self._all.append(instance)
+        return instance
+
+    def _maybe_kill(self, instance: Instance) -> Optional[threading.Timer]:
+        if self.kill_rate <= 0 or self._random.random() >= self.kill_rate:
+            return None
+        self.kills += 1
+        timer = threading.Timer(self._random.uniform(0, self.kill_within), instance.kill)
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def context(self, request_id: str) -> Dict[str, Any]:
         return {"request_id": request_id, "memory_limit_in_mb": self.memory_mb,
@@ -141,12 +186,8 @@ class Function:
         request_id = request_id or str(uuid.uuid4())
         started = time.monotonic()
         with self._slots:
-            try:
-                instance = self._idle.get_nowait()
-            except queue.Empty:
-                instance = Instance(self.name, self.env, functions_dir=self.functions_dir,
-                                    log_stream=self.log_stream)
-                self._all.append(instance)
+            instance = self._instance()
+            killer = self._maybe_kill(instance)
             try:
                 result = instance.invoke(event, self.context(request_id), self.time_limit_ms / 1000.0)
             except FunctionError as exc:
@@ -154,8 +195,13 @@ class Function:
                                                    int((time.monotonic() - started) * 1000), str(exc)))
                 raise
             finally:
+                if killer is not None:
+                    killer.cancel()
+                    killer.join()
                 if instance.alive:
                     self._idle.put(instance)
+                else:
+                    instance.close()
         self.invocations.append(Invocation(self.name, request_id, attempt, True,
                                            int((time.monotonic() - started) * 1000), result=result))
         return result
@@ -196,7 +242,7 @@ class AsyncInvoker:
             event, request_id, attempt = item
             try:
                 self.function.invoke(event, request_id, attempt)
-            except FunctionError as exc:
+            except Exception as exc:  # noqa: BLE001 - FunctionError or a runtime fault: retried, never fatal
                 if attempt <= len(self.retry_delays):
                     timer = threading.Timer(self.retry_delays[attempt - 1], self._queue.put,
                                             args=((event, request_id, attempt + 1),))

@@ -6,9 +6,17 @@ from __future__ import annotations
 import json
 import time
 
+from cosguard.domain.ledger import digest, version_token
 from cosguard.local.samples import clean_text, eicar
 
 FAKE_SEAL = "0" * 64
+
+
+def ledger_names(s, key):
+    """Where cosguard keeps the in-flight claim and the permanent record of `key`'s current upload:
+    names an uploader can compute from a HEAD of their own object."""
+    name = digest(s.intake, key, version_token(s.runtime.gateway.head(s.intake, key)))
+    return f".cosguard/jobs/{name}.json", f".cosguard/claims/{name}.json"
 
 
 def assert_quarantined(s, key, body):
@@ -20,21 +28,24 @@ def assert_quarantined(s, key, body):
 def test_a_claim_planted_before_the_upload_does_not_stop_its_scan(stack, capsys):
     s = stack(jail=False)
     s.put("up/evil.com", eicar())
-    # the uploader HEADs their own object and plants a "submitted" claim at its computable name
+    # the uploader HEADs their own object and plants a "submitted" claim and a "handled" record
+    # at their computable names
     info = s.runtime.gateway.head(s.intake, "up/evil.com")
-    claim = ".cosguard/" + s.runtime.scanner.ledger(s.intake)._claim_name(info) + ".json"
+    in_flight, record = ledger_names(s, "up/evil.com")
     now = time.time()
-    s.put_json(claim, {"bucket": s.intake, "key": "up/evil.com", "etag": info.etag, "state": "submitted",
-                       "job_id": "ss" + "1" * 32, "claimed_at": now, "lease_until": now + 10 ** 6,
-                       "_seal": FAKE_SEAL})
+    for planted in (in_flight, record):
+        s.put_json(planted, {"bucket": s.intake, "key": "up/evil.com", "etag": info.etag, "state": "submitted",
+                             "job_id": "ss" + "1" * 32, "claimed_at": now, "lease_until": now + 10 ** 6,
+                             "_seal": FAKE_SEAL})
     capsys.readouterr()
     summary = s.scan()
     assert summary["jobs"].get("up/evil.com"), summary
     s.settle()
     assert_quarantined(s, "up/evil.com", eicar())
     logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert any(r["message"] == "unauthenticated document ignored" and r["level"] == "WARNING"
-               and r["key"] == claim for r in logged)
+    for planted in (in_flight, record):
+        assert any(r["message"] == "unauthenticated document ignored" and r["level"] == "WARNING"
+                   and r["key"] == planted for r in logged), planted
 
 
 def test_a_planted_done_action_claim_does_not_stop_the_sweep(stack, capsys, tmp_path):
@@ -53,24 +64,28 @@ def test_a_planted_done_action_claim_does_not_stop_the_sweep(stack, capsys, tmp_
 
 
 def test_an_overwritten_job_entry_never_moves_a_victim_and_the_upload_is_rescanned(stack, capsys, tmp_path):
-    s = stack(jail=False)
-    s.cloud.ci.faults.drop_callback_rate = 1.0
+    s = stack(jail=False, scan_delay=2.0)
     s.put("victim/report.txt", clean_text())
     s.put("up/evil.com", eicar())
     s.scan()
-    s.settle()
     job_id = s.tags("up/evil.com")["cosguard-job"]
     victim = s.runtime.gateway.head(s.intake, "victim/report.txt")
-    # the entry of the EICAR's job now names the victim's clean file
-    s.put_json(f".cosguard/jobs/{job_id}.json", {
+    in_flight, _ = ledger_names(s, "up/evil.com")
+    # while CI scans, the entry of the EICAR's upload is overwritten to name the victim's clean file
+    s.put_json(in_flight, {
         "job_id": job_id, "bucket": s.intake, "key": "victim/report.txt", "etag": victim.etag,
-        "version_id": None, "size": victim.size, "submitted_at": time.time() - 10, "tagged": False})
-    code, first, _ = s.cli(capsys, tmp_path, "reconcile")
-    assert f"{s.intake}/.cosguard/jobs/{job_id}.json" in first["unauthenticated"] and code == 1
-    assert first["applied"].get("rescan (forged entry)") == 1
+        "version_id": None, "size": victim.size, "submitted_at": time.time() - 10, "tagged": False,
+        "state": "submitted"})
+    capsys.readouterr()
+    s.settle()  # CI's callback: the forged entry is not believed, the upload is queued for a new scan
+    logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert any(r["message"] == "unauthenticated document ignored" and r["key"] == in_flight for r in logged)
+    assert s.exists("up/evil.com") and s.body("victim/report.txt") == clean_text()
+    code, first, _ = s.cli(capsys, tmp_path, "reconcile")  # resubmits the upload
     s.settle()
-    code, second, _ = s.cli(capsys, tmp_path, "reconcile")
+    s.cli(capsys, tmp_path, "reconcile")
     assert s.body("victim/report.txt") == clean_text()  # the clean object never moved
+    assert s.tags("victim/report.txt").get("cosguard-status") != "infected"
     assert_quarantined(s, "up/evil.com", eicar())
 
 
@@ -98,8 +113,9 @@ def test_a_ledger_document_copied_to_another_name_is_not_believed(stack, capsys,
     s.scan()
     s.settle()
     job_id = s.tags("up/evil.com")["cosguard-job"]
-    genuine = s.body(f".cosguard/jobs/{job_id}.json")
-    other = "ss" + "3" * 32
+    in_flight, _ = ledger_names(s, "up/evil.com")
+    genuine = s.body(in_flight)
+    other = "3" * 40
     s.put(f".cosguard/closed/{job_id}.json", genuine)  # a copy of the open entry posing as closed
     s.put(f".cosguard/jobs/{other}.json", genuine)
     code, report, _ = s.cli(capsys, tmp_path, "reconcile")
@@ -112,10 +128,10 @@ def test_a_planted_claim_does_not_hide_an_existing_object_from_backfill(stack, c
     s = stack(jail=False)
     s.put("old/evil.com", eicar())   # there before cosguard watched the bucket: no event is delivered
     s.events.clear()
-    info = s.runtime.gateway.head(s.intake, "old/evil.com")
-    claim = ".cosguard/" + s.runtime.scanner.ledger(s.intake)._claim_name(info) + ".json"
-    s.put_json(claim, {"bucket": s.intake, "key": "old/evil.com", "state": "submitted",
-                       "job_id": "ss" + "6" * 32, "claimed_at": time.time(), "lease_until": time.time() + 10 ** 6})
+    for planted in ledger_names(s, "old/evil.com"):
+        s.put_json(planted, {"bucket": s.intake, "key": "old/evil.com", "state": "submitted",
+                             "job_id": "ss" + "6" * 32, "claimed_at": time.time(),
+                             "lease_until": time.time() + 10 ** 6})
     code, report, _ = s.cli(capsys, tmp_path, "backfill", "--bucket", s.intake)
     assert report["counts"].get("submitted", 0) >= 1, report
     s.settle()

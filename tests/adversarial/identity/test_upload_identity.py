@@ -1,0 +1,91 @@
+"""Issue 9, attacks 1 and 2: every write is scanned once; a verdict binds only to the write it scanned."""
+from __future__ import annotations
+
+import time
+
+from cosguard.bulk.backfill import Backfill, Options
+from cosguard.local.samples import clean_text, eicar
+
+
+def _next_second() -> None:
+    """COS's Last-Modified has one-second resolution (README: unversioned limits)."""
+    time.sleep(1.05 - (time.time() % 1.0))
+
+
+def test_identical_bytes_uploaded_again_after_quarantine_are_scanned_and_quarantined_again(stack):
+    stack.put("again.com", eicar())
+    assert stack.scan()["counts"] == {"submitted": 1}
+    stack.settle()
+    assert stack.body("again.com") is None and len(stack.quarantined()) == 1
+    _next_second()
+    stack.put("again.com", eicar(), Tagging="cosguard-status=clean")  # the same bytes, a new write
+    assert stack.scan()["counts"] == {"submitted": 1}
+    assert stack.tags("again.com")["cosguard-status"] == "pending"  # the uploader's tag is overwritten
+    stack.settle()
+    assert stack.body("again.com") is None  # never left in place with the forged `clean`
+    assert stack.jobs_created() == 2
+
+
+def test_identical_clean_bytes_uploaded_again_get_a_new_scan(stack):
+    stack.put("doc.txt", clean_text())
+    stack.scan()
+    stack.settle()
+    _next_second()
+    stack.put("doc.txt", clean_text(), Tagging="cosguard-status=clean&cosguard-job=forged")
+    assert stack.scan()["counts"] == {"submitted": 1}
+    assert stack.tags("doc.txt")["cosguard-job"] != "forged"
+    stack.settle()
+    assert stack.tags("doc.txt")["cosguard-status"] == "clean" and stack.jobs_created() == 2
+
+
+def test_a_redelivered_event_and_a_backfill_of_a_scanned_write_submit_nothing(stack):
+    stack.put("once.txt", clean_text())
+    event = stack.take_events()
+    assert stack.scan(event)["counts"] == {"submitted": 1}
+    assert stack.scan(event)["counts"] == {"duplicate": 1}  # redelivered while the job is open
+    stack.settle()
+    assert stack.scan(event)["counts"] == {"duplicate": 1}  # and after its verdict
+    report = Backfill(stack.runtime(stack.scan_handler), Options(stack.intake)).run()
+    assert report.counts == {"already_scanned": 1}
+    assert stack.jobs_created() == 1
+    assert stack.tags("once.txt")["cosguard-status"] == "clean"
+
+
+def test_versioned_bucket_identity_is_the_version(deploy):
+    stack = deploy(versioned=True)
+    stack.put("v.com", eicar())
+    stack.put("v.com", eicar())  # the same second, the same bytes: still a new version
+    assert stack.scan()["counts"] == {"submitted": 2}
+    stack.settle()
+    stack.sweep()  # removing the newer version exposed the older one: its own verdict is applied
+    stack.settle()
+    assert stack.body("v.com") is None, stack.jobs_created()
+    assert stack.jobs_created() in (2, 3)
+
+
+def test_a_forged_job_tag_never_carries_another_writes_clean_verdict(deploy):
+    stack = deploy(COSGUARD_CLEAN_DESTINATION="/released/")
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    stack.put("swap.exe", clean_text())
+    job_id = stack.scan()["jobs"]["swap.exe"]
+    stack.settle()  # CI said clean, but its callback was lost
+    _next_second()
+    stack.put("swap.exe", eicar(), Tagging=f"cosguard-job={job_id}&cosguard-status=clean")
+    stack.take_events()  # and the EICAR's own event is late
+    report = stack.sweep()
+    assert report["applied"] == {"stale": 1}  # J1's clean verdict is not applied to the EICAR
+    assert not stack.cos.object_exists(Bucket=stack.intake, Key="released/swap.exe")
+    assert stack.body("swap.exe") == eicar()
+    stack.put("late.txt", b"trigger")  # the EICAR's event arrives after all
+    stack.cloud.ci.faults.drop_callback_rate = 0.0
+    stack.scan({"Records": [r for r in _events_for(stack, "swap.exe")]})
+    stack.settle()
+    assert stack.body("swap.exe") is None and stack.jobs_created() == 2
+    assert not stack.cos.object_exists(Bucket=stack.intake, Key="released/swap.exe")
+
+
+def _events_for(stack, key):
+    from cosguard.local.cos.events import ObjectCreated, build_event
+    info = stack.cos.head_object(Bucket=stack.intake, Key=key)
+    created = ObjectCreated(stack.intake, key, int(info["Content-Length"]), "cos:ObjectCreated:Put", "req")
+    return build_event(created, stack.cloud.region)["Records"]
