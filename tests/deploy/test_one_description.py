@@ -58,7 +58,8 @@ def test_the_local_runtime_scans_only_what_the_described_trigger_fires_on(local,
     assert local.wait_idle(30)
     quarantined = cos.list_objects(Bucket=example_env["COSGUARD_QUARANTINE_BUCKET"],
                                    Prefix="quarantine/").get("Contents") or []
-    assert [o["Key"] for o in quarantined] == ["quarantine/" + prefix + "bad.com"]
+    keys = [o["Key"] for o in quarantined]  # <prefix><source bucket>/<job id>/<original key>
+    assert len(keys) == 1 and keys[0].startswith(f"quarantine/{intake}/") and keys[0].endswith("/" + prefix + "bad.com")
     tags = cos.get_object_tagging(Bucket=intake, Key=prefix + "good.txt")["TagSet"]["Tag"]
     assert {"Key": "cosguard-status", "Value": "clean"} in tags
     # outside the trigger's prefix nothing fires: two invocations, the object stays untagged
