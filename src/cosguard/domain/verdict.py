@@ -129,7 +129,7 @@ class VerdictService:
             ledger.close_job(entry, Outcome.GONE.value)
             return result(Outcome.GONE, detail="the scanned object no longer exists")
         elif version_token(info) != entry.identity:
-            ledger.close_job(entry, Outcome.STALE.value, handled=False)
+            self._close_stale(ledger, entry)
             return result(Outcome.STALE, detail="the object was overwritten after submission")
         lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
         action = ledger.claim_action(job_id, lease=lease)
@@ -160,7 +160,7 @@ class VerdictService:
         try:
             outcome, location, manifest = self._execute(info, job)
         except StaleObjectError as exc:
-            ledger.close_job(entry, Outcome.STALE.value, handled=False)
+            self._close_stale(ledger, entry)
             stale = result(Outcome.STALE, detail=str(exc))
             stale.alert = True
             return stale
@@ -183,7 +183,7 @@ class VerdictService:
         for entry in ledger.open_entries_of(bucket, key):
             if entry.job_id == job_id:
                 _bound_to(entry, ref)
-                ledger.close_job(entry, Outcome.STALE.value, handled=False)
+                self._close_stale(ledger, entry)
                 return result(Outcome.STALE, detail="the object was overwritten after submission")
         return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
 
@@ -201,6 +201,20 @@ class VerdictService:
         answer = result(Outcome.PENDING, 200, "ledger entry not sealed by cosguard: the upload is scanned again")
         answer.alert = True
         return answer
+
+    def _close_stale(self, ledger: Ledger, entry: JobEntry) -> None:
+        """Close a job whose upload was not current when looked at. On a versioned bucket that upload
+        can become current again meanwhile (a newer version removed by another delivery, whose
+        rescan found this job still open): then it is scanned as an upload of its own now."""
+        ledger.close_job(entry, Outcome.STALE.value, handled=False)
+        if not entry.version_id or self.rescan is None:
+            return
+        try:
+            current = self.gateway.head(entry.bucket, entry.key)
+        except CloudError:  # gone, or unreadable: nothing to rescan, or the sweep's overdue report
+            return
+        if version_token(current) == entry.identity:
+            self.rescan(current)
 
     def _exposed(self, removed: ObjectInfo) -> None:
         """Removing a version makes the previous one current: it is scanned as an upload of its own."""
