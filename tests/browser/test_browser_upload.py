@@ -146,4 +146,5 @@ def test_a_page_uploads_with_cos_js_sdk_and_cosguard_quarantines_the_eicar():
             time.sleep(0.2)
         assert status_of_clean() == "clean"
         assert not client.object_exists(Bucket=INTAKE, Key="web/eicar.com")
-        assert client.object_exists(Bucket=JAIL, Key="quarantine/web/eicar.com")
+        listed = client.list_objects(Bucket=JAIL, Prefix=f"quarantine/{INTAKE}/").get("Contents") or []
+        assert [o["Key"] for o in listed if o["Key"].endswith("/web/eicar.com")]  # <bucket>/<job id>/<key>

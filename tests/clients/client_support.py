@@ -123,7 +123,9 @@ def wait_for_verdict(sdk: CosS3Client, key: str, timeout: float = 30.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not sdk.object_exists(Bucket=BUCKET, Key=key):
-            if sdk.object_exists(Bucket=QUARANTINE, Key=f"quarantine/{key}"):
+            # quarantine keys are <prefix><source bucket>/<job id>/<original key>
+            listed = sdk.list_objects(Bucket=QUARANTINE, Prefix=f"quarantine/{BUCKET}/").get("Contents") or []
+            if any(o["Key"].endswith("/" + key) for o in listed):
                 return "infected"
         elif tags(sdk, key).get("cosguard-status") == "clean":
             return "clean"
