@@ -40,3 +40,13 @@ def test_json_lines_with_bound_context_and_masked_secrets():
     assert "very-secret-key-123" not in stream.getvalue()
     assert "q-signature" not in stream.getvalue()
     assert "deadbeef" not in stream.getvalue()
+
+
+def test_the_sdks_own_error_lines_stay_out_of_the_logs(capsys):
+    """A claim's expected 404 must not print the SDK's raw XML error at ERROR on every upload."""
+    import logging as stdlib_logging
+
+    logs.configure("DEBUG")
+    stdlib_logging.getLogger("qcloud_cos.cos_client").error("<Error><Code>NoSuchKey</Code></Error>")
+    captured = capsys.readouterr()
+    assert "NoSuchKey" not in captured.out + captured.err

@@ -103,8 +103,10 @@ def configure(level: str = "INFO", target: str = "stdout") -> None:
         handler.setFormatter(JsonFormatter())
         handler._cosguard = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
-    # The SDK logs request URLs and headers at INFO; keep it to real problems.
-    logging.getLogger("qcloud_cos").setLevel(logging.WARNING)
+    # The SDK logs request URLs and headers at INFO, and every error answer's raw XML at ERROR, the
+    # expected ones too (a claim's 404 and 409). Every SDK error reaches cosguard as an exception,
+    # translated at the gateway and logged once, in JSON, where it matters: keep the SDK quiet.
+    logging.getLogger("qcloud_cos").setLevel(logging.CRITICAL)
 
 
 def get_logger(name: str) -> logging.Logger:
