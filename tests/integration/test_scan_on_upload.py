@@ -268,11 +268,16 @@ def test_a_job_that_could_not_be_recorded_is_submitted_again_on_retry(deployment
     def failing_open(self, entry):
         raise CloudTransientError("PutObject: 503 SlowDown")
     type(runtime.scanner.ledger(deployment.intake)).open_job = failing_open
+    # the orphan's verdict is not delivered: were it first, it would settle the upload (the released
+    # claim still names its job) and the retry would rightly be a duplicate
+    deployment.cloud.ci.faults.drop_callback_rate = 1.0
     try:
         with pytest.raises(SubmissionError):
             deployment.scan(event)
     finally:
         type(runtime.scanner.ledger(deployment.intake)).open_job = original_open
+    deployment.settle()
+    deployment.cloud.ci.faults.drop_callback_rate = 0.0
     assert deployment.scan(event)["counts"] == {"submitted": 1}
     assert deployment.jobs_created() == 2  # the orphan and the recorded one
     deployment.settle()

@@ -196,14 +196,18 @@ class Ledger:
         that died is taken over once it has passed, by SCF's retry or by the sweep.
         """
         entry = JobEntry.for_object(info, self.clock(), lease)
-        if self._handled(entry.name):
-            return "duplicate", None
         key = self._key("jobs", entry.name)
         try:
             self._write(key, asdict(entry), if_absent=True)
-            return "claimed", entry
         except PreconditionFailed:
             pass
+        else:
+            # Asked after the create, not before: close_job records the upload as handled before it
+            # deletes the entry, so a create that won against a close that just ended sees it here.
+            if self._handled(entry.name):
+                self._forget(key)
+                return "duplicate", None
+            return "claimed", entry
         try:
             current = JobEntry.from_doc(self._read(key))
         except ForgedDocument:  # an unsealed claim is absent: it blocks nobody
@@ -213,6 +217,8 @@ class Ledger:
         if current.state == "submitted":
             return "duplicate", current
         if current.state == "submitting" and self.clock() <= current.lease_until:
+            if self._handled(entry.name):  # a redelivery's passing claim on a handled upload
+                return "duplicate", None
             raise ClaimBusy(current)
         entry.previous_state = current.state  # `failed`, or a holder that died: take it over
         self._write(key, asdict(entry))
@@ -225,6 +231,12 @@ class Ledger:
                                        lease_until=now + lease, job_id=""))
         self._write(self._key("jobs", entry.name), asdict(entry))
         return entry
+
+    def _forget(self, key: str) -> None:
+        try:
+            self.gateway.delete(self.bucket, key)
+        except NotFoundError:
+            pass
 
     def _handled(self, name: str) -> bool:
         try:
