@@ -14,6 +14,7 @@ import time
 from typing import Dict, Optional
 
 import pytest
+from qcloud_cos.cos_exception import CosServiceError
 from qcloud_cos import CosConfig, CosS3Client
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -127,7 +128,11 @@ def wait_for_verdict(sdk: CosS3Client, key: str, timeout: float = 30.0) -> str:
             listed = sdk.list_objects(Bucket=QUARANTINE, Prefix=f"quarantine/{BUCKET}/").get("Contents") or []
             if any(o["Key"].endswith("/" + key) for o in listed):
                 return "infected"
-        elif tags(sdk, key).get("cosguard-status") == "clean":
-            return "clean"
+        else:
+            try:
+                if tags(sdk, key).get("cosguard-status") == "clean":
+                    return "clean"
+            except CosServiceError:  # moved to quarantine between the two requests: look again
+                pass
         time.sleep(0.2)
     return "pending"

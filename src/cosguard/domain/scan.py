@@ -94,12 +94,25 @@ class Scanner:
         return summary
 
     def _run_all(self, jobs: Sequence[tuple]) -> List[ScanResult]:
+        """Records of one key run one after another (in event order), different keys in parallel:
+        two records of one key in one event find the same upload, and the second must see the
+        first's claim settled (a duplicate), not in flight (busy, which would fail the invocation)."""
         if len(jobs) == 1:
             return [self.scan_object(*jobs[0])]
-        workers = min(self.settings.max_workers, len(jobs))
+        by_key: Dict[tuple, List[int]] = {}
+        for index, job in enumerate(jobs):
+            by_key.setdefault((job[0], job[1][0]), []).append(index)
+        results: List[Optional[ScanResult]] = [None] * len(jobs)
+
+        def run_key(indexes: List[int]) -> None:
+            for index in indexes:
+                results[index] = self.scan_object(*jobs[index])
+        workers = min(self.settings.max_workers, len(by_key))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cosguard-scan") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, self.scan_object, *job) for job in jobs]
-            return [f.result() for f in futures]
+            futures = [pool.submit(contextvars.copy_context().run, run_key, indexes) for indexes in by_key.values()]
+            for future in futures:
+                future.result()
+        return [r for r in results if r is not None]
 
     def scan_object(self, bucket: str, key_candidates: Sequence[str], version_id: Optional[str] = None,
                     info: Optional[ObjectInfo] = None, size: Optional[int] = None) -> ScanResult:
