@@ -25,7 +25,7 @@ from .events import ObjectCreated
 from .naming import moto_storage_class, parse_copy_source
 from .operations import CREATION_EVENTS, classify
 from .postobject import read_form, store_post, verify_post
-from .wire import (CosError, error_body, new_request_id, new_trace_id, parse_error,
+from .wire import (CosError, content_length, error_body, new_request_id, new_trace_id, parse_error,
                    translate_response_headers, translate_xml_body)
 
 log = logging.getLogger("cosguard_local.cos")
@@ -373,10 +373,7 @@ class CosDialect:
         """Read an unread request body, so the client is not cut off mid-upload by our answer."""
         if req.body_read:
             return
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return
+        length = content_length(environ)
         if length <= 0 or length > _DRAIN_LIMIT:
             return
         stream = environ.get("wsgi.input")

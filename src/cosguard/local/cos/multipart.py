@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Tuple
 import moto.s3.models as moto_models
 
 from .crc64 import CrcCache, combine_all
-from .wire import CosError
+from .wire import CosError, content_length
 
 MIN_PART_SIZE = 1024 * 1024   # COS: "每个分块大小为1MB - 5GB，最后一个分块可以小于1MB"
 _MAX_COMPLETE_BODY = 4 * 1024 * 1024
@@ -27,10 +27,7 @@ moto_models.S3_UPLOAD_PART_MIN_SIZE = 0
 
 def read_complete_body(environ: Dict[str, Any]) -> bytes:
     """The CompleteMultipartUpload XML, read here and put back for moto to read again."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    length = content_length(environ)
     if length > _MAX_COMPLETE_BODY:
         raise CosError(400, "EntityTooLarge", "The CompleteMultipartUpload body is too large.")
     body = environ["wsgi.input"].read(length) if length > 0 else b""

@@ -20,7 +20,7 @@ from werkzeug.formparser import parse_form_data
 
 from ..auth import Credentials
 from .naming import moto_storage_class
-from .wire import CosError
+from .wire import CosError, content_length
 
 MAX_POST_BYTES = 512 * 1024 * 1024
 
@@ -102,10 +102,7 @@ def verify_post(credentials: Credentials, fields: Mapping[str, str], bucket: str
 
 def read_form(environ: Dict[str, Any]) -> Tuple[Dict[str, str], bytes, str]:
     """(lower-cased fields, file bytes, file name) of a multipart/form-data PostObject body."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    length = content_length(environ)
     if length > MAX_POST_BYTES:
         raise CosError(400, "EntityTooLarge", "PostObject bodies are limited locally to 512 MB")
     _, form, files = parse_form_data(environ, max_form_memory_size=MAX_POST_BYTES)

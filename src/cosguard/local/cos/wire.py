@@ -10,7 +10,7 @@ import itertools
 import os
 import re
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
@@ -27,6 +27,14 @@ class CosError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+def content_length(environ: Dict[str, Any]) -> int:
+    """The request's declared body length; 0 when absent or not a number."""
+    try:
+        return int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def new_request_id() -> str:
