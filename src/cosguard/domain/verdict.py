@@ -207,28 +207,25 @@ class VerdictService:
         can become current again meanwhile (a newer version removed by another delivery, whose
         rescan found this job still open): then it is scanned as an upload of its own now."""
         ledger.close_job(entry, Outcome.STALE.value, handled=False)
-        if not entry.version_id or self.rescan is None:
-            return
-        try:
-            current = self.gateway.head(entry.bucket, entry.key)
-        except CloudError:  # gone, or unreadable: nothing to rescan, or the sweep's overdue report
-            return
-        if version_token(current) == entry.identity:
-            self.rescan(current)
+        if entry.version_id:
+            self._rescan_current(entry.bucket, entry.key, lambda current: version_token(current) == entry.identity)
 
     def _exposed(self, removed: ObjectInfo) -> None:
         """Removing a version makes the previous one current: it is scanned as an upload of its own."""
+        self._rescan_current(removed.bucket, removed.key, lambda current: current.version_id != removed.version_id)
+
+    def _rescan_current(self, bucket: str, key: str, wanted: Callable[[ObjectInfo], bool]) -> None:
+        """Scan the key's current version as a new upload when `wanted` says it is one to scan."""
         if self.rescan is None:
             return
         try:
-            current = self.gateway.head(removed.bucket, removed.key)
+            current = self.gateway.head(bucket, key)
         except NotFoundError:
             return
         except CloudError as exc:
-            event(log, "previous version not checked", logging.WARNING, bucket=removed.bucket, key=removed.key,
-                  reason=str(exc))
+            event(log, "current version not checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
             return
-        if current.version_id != removed.version_id:
+        if wanted(current):
             self.rescan(current)
 
     def _execute(self, info: ObjectInfo, job: VirusJob):
