@@ -73,9 +73,10 @@ class Stack:
         path.write_text("".join(f"{k}={v}\n" for k, v in self.env.items()), "utf-8")
         return str(path)
 
-    def cli(self, directory: pathlib.Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    def cli(self, directory: pathlib.Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """`cosguard backfill --bucket <intake> ARGS` in its own process (the emulator keeps this
-        one's CPU to itself), configured by an env file as an operator would."""
+        one's CPU to itself), configured by an env file as an operator would. `timeout` only
+        guards against a hang: speed is the benchmarks' business, not a test's."""
         return subprocess.run([sys.executable, "-m", "cosguard.cli", "backfill", "--env-file",
                                self.env_file(directory), "--bucket", self.intake, *args],
                               capture_output=True, text=True, timeout=timeout)
