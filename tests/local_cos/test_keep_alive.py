@@ -112,3 +112,19 @@ def test_sdk_requests_to_local_cos_reuse_one_connection():
         pools = list(session.get_adapter("http://").poolmanager.pools._container.values())
         assert sum(p.num_connections for p in pools) == 1
         assert cos.counters["PutObject"] == 5 and cos.counters["GetObject"] == 5
+
+
+def test_answers_are_not_held_back_by_nagle(server):
+    """An answer's head and body are two writes; on a persistent connection with Nagle's algorithm
+    the body waited for the client's delayed ACK (40 ms on every GET). The server's side of each
+    connection has TCP_NODELAY."""
+    import socket
+
+    s = server(echo)
+    conn = http.client.HTTPConnection(s.host, s.port, timeout=5)
+    conn.request("GET", "/k")
+    assert conn.getresponse().read() == b"GET /k 0"
+    accepted = list(s._server._open)
+    assert len(accepted) == 1
+    assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    conn.close()

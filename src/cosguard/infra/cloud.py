@@ -83,6 +83,31 @@ def http_epoch(value: Any) -> int:
     return int(moment.timestamp())
 
 
+class _Session(requests.Session):
+    """requests re-reads the environment (proxy variables, NO_PROXY, the CA bundle) on every
+    request, which cost about as much CPU as preparing the rest of the request; a process's
+    environment does not change while it runs, so the answer is kept per host and per the
+    request's own settings (the first request to a host still reads it, as before)."""
+
+    _CACHE_LIMIT = 256
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._environment: Dict[tuple, Dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[override]
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, tuple(sorted((proxies or {}).items())), stream, verify,
+               cert if not isinstance(cert, list) else tuple(cert))
+        found = self._environment.get(key)
+        if found is None:
+            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            if len(self._environment) >= self._CACHE_LIMIT:
+                self._environment.clear()
+            self._environment[key] = found
+        return {**found, "proxies": dict(found["proxies"])}
+
+
 def _session(connections: int) -> requests.Session:
     """One connection pool for both clients, sized to the worker threads.
 
@@ -90,7 +115,7 @@ def _session(connections: int) -> requests.Session:
     host, whatever the first client asked for: with more threads than that, connections beyond the
     tenth were opened for one request and thrown away.
     """
-    session = requests.Session()
+    session = _Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=max(10, connections))
     session.mount("http://", adapter)
     session.mount("https://", adapter)

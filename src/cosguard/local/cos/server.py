@@ -19,6 +19,18 @@ from .store import MotoObjectStore
 
 DEFAULT_CREDENTIALS = Credentials("AKIDcosguardLOCALexample", "cosguard-local-secret-key")
 _PARTITION = "aws"
+_WARM_LOCK = threading.Lock()
+
+
+def _warm_moto() -> None:
+    """moto builds S3's service model (botocore's JSON, read from disk) for its first answer and
+    caches it without a lock, so every request arriving meanwhile built it again: the first
+    second of a parallel run cost several CPU-seconds. Built once here, before serving."""
+    from moto.core.errors import ErrorLookupFactory
+    from moto.core.utils import get_service_model
+
+    with _WARM_LOCK:
+        ErrorLookupFactory().for_service(get_service_model("s3"))
 
 
 class LocalCos:
@@ -46,6 +58,7 @@ class LocalCos:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "LocalCos":
+        _warm_moto()
         self._server = ThreadedServer(self._app, self._host, self._port).start()
         self.events.start()
         return self
