@@ -2,9 +2,11 @@
 in the same run, with 0, 20 and 50 ms injected on *every* COS and CI request.
 
 Why: a backfill of a large bucket is bounded by round trips, not CPU. A serial loop pays one
-round trip per object; `cosguard backfill` pays six (HEAD, the ledger's claim, the submission, the
-job entry, the settled claim, the pending tag) but keeps `--workers` objects in flight (default
-64). A re-run, where every object is already claimed, costs listings only.
+round trip per object; `cosguard backfill` pays six (HEAD, the ledger's create-only claim, the
+handled-record check, the submission, the pending tag, the job entry) but keeps `--workers` objects
+in flight (default 64). A re-run, where every object is already claimed, costs listings only.
+Each row also prints the CPU spent per object by the backfill process and by the emulator, and how
+busy that kept the machine: near 100%, CPU (not the injected latency) is what bounds the run.
 
 How: one LocalCloud on loopback; `cloud.cos.faults.latency_ms` and `cloud.ci.faults.latency_ms`
 set to the row's latency (each request waits that long before it is answered); CI's callbacks
@@ -21,7 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,13 @@ from cosguard.local.samples import clean_text
 from cosguard.local.stack import LocalCloud
 
 LATENCIES_MS = (0, 20, 50)
+CPUS = os.cpu_count() or 1
+
+
+def cpu_seconds(who: int) -> float:
+    """User + system CPU of this process (every thread: the emulator) or of its finished children."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def seed(cloud: LocalCloud, bucket: str, prefix: str, count: int) -> None:
@@ -115,15 +126,25 @@ def main(argv=None) -> int:
             cloud.ci.backend.wait_idle(300)
             cloud.cos.faults.latency_ms = cloud.ci.faults.latency_ms = ms
             try:
-                serial_rate = n / serial_submits(cloud, intake, f"serial{tag}/", n)
+                before = cpu_seconds(resource.RUSAGE_SELF)
+                seconds = serial_submits(cloud, intake, f"serial{tag}/", n)
+                serial_rate = n / seconds
                 cloud.ci.backend.wait_idle(300)   # the loop's scans must not share the backfill's CPU
-                rows.append([f"{ms:g} ms", "serial SDK submit loop", n, round(n / serial_rate, 2),
-                             round(serial_rate, 1), "1.0×"])
+                rows.append([f"{ms:g} ms", "serial SDK submit loop", n, round(seconds, 2), round(serial_rate, 1),
+                             "1.0×", "-", round((cpu_seconds(resource.RUSAGE_SELF) - before) * 1000 / n, 1),
+                             f"{(cpu_seconds(resource.RUSAGE_SELF) - before) / seconds / CPUS:.0%}"])
+                before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+                started = time.perf_counter()
                 report = backfill(str(env_file), intake, f"backfill{tag}/", *extra)
+                wall = time.perf_counter() - started
+                cloud.ci.backend.wait_idle(300)   # its scans are the emulator's work too
+                own = cpu_seconds(resource.RUSAGE_CHILDREN) - before[1]
+                emulator = cpu_seconds(resource.RUSAGE_SELF) - before[0]
                 assert report["counts"] == {"submitted": n}, report["counts"]
                 rows.append([f"{ms:g} ms", f"cosguard backfill{' --workers ' + str(args.workers) if extra else ''}",
                              n, report["seconds"], report["objects_per_second"],
-                             f"{report['objects_per_second'] / serial_rate:.1f}×"])
+                             f"{report['objects_per_second'] / serial_rate:.1f}×", round(own * 1000 / n, 1),
+                             round(emulator * 1000 / n, 1), f"{(own + emulator) / wall / CPUS:.0%}"])
                 if args.rerun:
                     again = backfill(str(env_file), intake, f"backfill{tag}/", *extra)
                     assert again["counts"] == {"already_scanned": n}, again["counts"]
@@ -136,15 +157,19 @@ def main(argv=None) -> int:
                     rate = n / r["seconds"]
                     rows.append([f"{ms:g} ms", f"cosguard backfill --fan-out, {args.instances} scan_on_upload "
                                  f"instances ({r['invocations']} invocations)", n, round(r["seconds"], 2),
-                                 round(rate, 1), f"{rate / serial_rate:.1f}×"])
+                                 round(rate, 1), f"{rate / serial_rate:.1f}×", "-", "-", "-"])
             finally:
                 cloud.cos.faults.latency_ms = cloud.ci.faults.latency_ms = 0
             print(f"  done: {ms:g} ms: {rows[-3:]}", file=sys.stderr)
         print()
-        print(table(["injected latency (COS and CI)", "run", "objects", "seconds", "objects/s", "× serial"], rows))
+        print(table(["injected latency (COS and CI)", "run", "objects", "seconds", "objects/s", "× serial",
+                     "backfill CPU ms/object", "emulator CPU ms/object", f"CPU busy (of {CPUS})"], rows))
         print()
         print(f"CI jobs created: {len(cloud.ci.backend.jobs):,} (no object twice within a prefix). Backfill per "
-              "object: HEAD, claim PUT, submit, job PUT, claim PUT, tag PUT.")
+              "object: HEAD, claim PUT (create-only), handled-record GET, submit, tag PUT, job PUT.")
+        print("CPU columns: the backfill process's own CPU (process start included) and this process's, which is "
+              "the emulator (local COS and CI, its scans included; for the serial row also the SDK loop). "
+              "Near 100% busy, the machine's CPU, not the injected latency, bounds the run.")
     finally:
         cloud.stop()
     return 0

@@ -51,3 +51,21 @@ def test_a_caller_changing_its_answer_does_not_change_the_next(monkeypatch):
     first = _settings(session, URLS[0])
     first["proxies"]["http"] = "http://tampered.example:1"
     assert _settings(session, URLS[0])["proxies"]["http"] == "http://proxy.example:3128"
+
+
+def test_an_answer_without_a_charset_is_read_as_utf8_without_detection(monkeypatch):
+    """The SDK reads every error body with `response.text`: no charset detection on each."""
+    import requests.models
+
+    from cosguard.local.cos import LocalCos
+
+    detections = []
+    monkeypatch.setattr(requests.models.Response, "apparent_encoding",
+                        property(lambda self: detections.append(1) or "ascii"))
+    with LocalCos() as cos:
+        session = _session(4)
+        answer = session.get(f"{cos.endpoint}/missing-key", headers={"Host": "nobucket-1250000000.cos.ap-guangzhou.myqcloud.com"})
+        assert answer.status_code >= 400 and "<Error>" in answer.text
+        assert answer.encoding == "utf-8" and detections == []
+        assert requests.get(answer.url, headers={"Host": "nobucket-1250000000.cos.ap-guangzhou.myqcloud.com"}).text
+        assert detections == [1]   # a plain session still detects: the test can tell them apart

@@ -245,7 +245,10 @@ class Backfill:
             return {str(item["Key"]).rsplit("/", 1)[-1][:-len(".json")]
                     for item in self.gateway.list(state_bucket, prefix=f"{base}{kind}/")
                     if str(item["Key"]).endswith(".json")}
-        claimed = names("claims") | names("jobs")
+        # jobs/ before claims/: a job closing meanwhile moves from the one to the other (claims/ is
+        # written before jobs/ is deleted), so listed in this order it is seen at least once.
+        in_flight = names("jobs")
+        claimed = in_flight | names("claims")
         self.report.ledger_claims = len(claimed)
         if state_bucket == self.options.bucket:
             # uploaders can PUT claims/ here: a name in a listing proves nothing, so every object

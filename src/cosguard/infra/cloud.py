@@ -83,6 +83,15 @@ def http_epoch(value: Any) -> int:
     return int(moment.timestamp())
 
 
+def _xml_is_utf8(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+    """COS and CI answer XML, UTF-8 unless declared otherwise; without a declared charset the SDK's
+    `response.text` (it reads every error body so) ran charset detection, about a tenth of a
+    backfill's CPU."""
+    if response.encoding is None:
+        response.encoding = "utf-8"
+    return response
+
+
 class _Session(requests.Session):
     """requests re-reads the environment (proxy variables, NO_PROXY, the CA bundle) on every
     request, which cost about as much CPU as preparing the rest of the request; a process's
@@ -94,6 +103,7 @@ class _Session(requests.Session):
     def __init__(self) -> None:
         super().__init__()
         self._environment: Dict[tuple, Dict[str, Any]] = {}
+        self.hooks["response"].append(_xml_is_utf8)
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[override]
         parts = urlsplit(url)
