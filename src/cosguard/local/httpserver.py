@@ -19,6 +19,7 @@ from werkzeug.serving import BaseWSGIServer, DechunkedInput, WSGIRequestHandler,
 
 IDLE_SECONDS = 30.0   # an idle persistent connection is closed after this (its thread ends)
 _NO_BODY = {204, 304}
+_ONE_WRITE = 256 * 1024   # answers up to this size go out in a single write
 
 
 def raw_request_path(environ: Dict[str, Any]) -> str:
@@ -60,6 +61,10 @@ class _KeepAliveHandler(_QuietHandler):
 
     def setup(self) -> None:
         super().setup()
+        try:   # answers are written whole; never hold a segment back waiting for an ACK
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
         self.server.track(self.connection, True)
 
     def finish(self) -> None:
@@ -110,11 +115,15 @@ class _KeepAliveHandler(_QuietHandler):
         self._send(answer[0] if answer else ("500 INTERNAL SERVER ERROR", []), b"".join(chunks))
 
     def _send(self, answer: Tuple[str, List[Tuple[str, str]]], payload: bytes) -> None:
+        """Status line, headers and (up to _ONE_WRITE bytes of) body in one write: one segment
+        for a small answer instead of a header write, a body write and a flush each."""
         status, headers = answer
         code_text, _, message = status.partition(" ")
         code = int(code_text)
         bodiless = self.command == "HEAD" or code in _NO_BODY or 100 <= code < 200
-        self.send_response(code, message)
+        self.log_request(code)
+        lines = [f"{self.protocol_version} {code} {message}\r\n",
+                 f"Date: {self.date_time_string()}\r\n"]
         has_length = False
         for name, value in headers:
             lower = name.lower()
@@ -124,14 +133,19 @@ class _KeepAliveHandler(_QuietHandler):
                 has_length = True
                 if not bodiless and value.strip() != str(len(payload)):
                     value = str(len(payload))   # the framing must match what is sent
-            self.send_header(name, value)
+            lines.append(f"{name}: {value}\r\n")
         if not has_length and not bodiless:
-            self.send_header("Content-Length", str(len(payload)))
+            lines.append(f"Content-Length: {len(payload)}\r\n")
         if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if not bodiless and payload:
-            self.wfile.write(payload)
+            lines.append("Connection: close\r\n")
+        lines.append("\r\n")
+        head = "".join(lines).encode("latin-1", "strict")
+        body = payload if not bodiless else b""
+        if len(body) <= _ONE_WRITE:
+            self.wfile.write(head + body)
+        else:
+            self.wfile.write(head)
+            self.wfile.write(body)
         self.wfile.flush()
 
 
