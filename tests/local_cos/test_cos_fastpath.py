@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 from defusedxml import ElementTree
-from qcloud_cos import CosS3Client
+from qcloud_cos import CosS3Client, CosServiceError
 
 from cosguard.local.cos import LocalCos
 from cosguard.local.cos.fastpath import OPERATIONS as FAST_OPERATIONS, FastPath
@@ -212,3 +212,58 @@ def test_fast_path_is_on_by_default_and_env_turns_it_off(monkeypatch):
     assert LocalCos().fast_path is True
     monkeypatch.setenv("COSGUARD_LOCAL_FASTPATH", "0")
     assert LocalCos().fast_path is False
+
+
+# -- behaviours the fast path now answers, through the SDK -----------------------------------------
+
+def _code(call: Callable[[], Any]) -> Any:
+    try:
+        call()
+    except CosServiceError as err:
+        return err.get_status_code(), err.get_error_code()
+    return None
+
+
+def test_conditional_reads_and_deletes_through_the_sdk(client, bucket):
+    etag = client.put_object(Bucket=bucket, Key="c.txt", Body=b"conditional")["ETag"]
+    assert client.get_object(Bucket=bucket, Key="c.txt", IfMatch=etag)["Body"].get_raw_stream().read() \
+        == b"conditional"
+    assert client.head_object(Bucket=bucket, Key="c.txt", IfMatch=etag)["Content-Length"] == "11"
+    assert _code(lambda: client.get_object(Bucket=bucket, Key="c.txt", IfMatch='"other"')) == \
+        (412, "PreconditionFailed")
+    assert _code(lambda: client.delete_object(Bucket=bucket, Key="c.txt", IfMatch='"other"')) == \
+        (412, "PreconditionFailed")
+    assert client.object_exists(Bucket=bucket, Key="c.txt")
+    client.delete_object(Bucket=bucket, Key="c.txt", IfMatch=etag)
+    assert not client.object_exists(Bucket=bucket, Key="c.txt")
+    assert _code(lambda: client.get_object(Bucket=bucket, Key="c.txt")) == (404, "NoSuchKey")
+
+
+def test_ranges_storage_class_and_stored_headers_through_the_sdk(client, bucket):
+    client.put_object(Bucket=bucket, Key="r.txt", Body=b"0123456789", StorageClass="STANDARD_IA",
+                      ContentType="text/plain", CacheControl="max-age=60",
+                      ContentDisposition="attachment", Metadata={"x-cos-meta-k": "v"})
+    tail = client.get_object(Bucket=bucket, Key="r.txt", Range="bytes=-3")
+    assert tail["Body"].get_raw_stream().read() == b"789"
+    assert tail["Content-Range"] == "bytes 7-9/10" and tail["Content-Length"] == "3"
+    assert client.get_object(Bucket=bucket, Key="r.txt", Range="bytes=8-")["Body"].get_raw_stream().read() \
+        == b"89"
+    head = client.head_object(Bucket=bucket, Key="r.txt")
+    assert (head["x-cos-storage-class"], head["Content-Type"], head["Cache-Control"],
+            head["Content-Disposition"], head["x-cos-meta-k"]) == (
+        "STANDARD_IA", "text/plain", "max-age=60", "attachment", "v")
+    assert head["Content-Length"] == "10" and head["x-cos-hash-crc64ecma"]
+
+
+def test_versions_and_delete_markers_through_the_sdk(cos, client):
+    cos.create_bucket("history-1250000000", versioning=True)
+    bucket = "history-1250000000"
+    first = client.put_object(Bucket=bucket, Key="v", Body=b"first")["x-cos-version-id"]
+    client.put_object(Bucket=bucket, Key="v", Body=b"second")
+    assert client.get_object(Bucket=bucket, Key="v", VersionId=first)["Body"].get_raw_stream().read() \
+        == b"first"
+    marker = client.delete_object(Bucket=bucket, Key="v")
+    assert marker["x-cos-delete-marker"] == "true"
+    assert _code(lambda: client.get_object(Bucket=bucket, Key="v"))[0] == 404
+    client.delete_object(Bucket=bucket, Key="v", VersionId=marker["x-cos-version-id"])
+    assert client.get_object(Bucket=bucket, Key="v")["Body"].get_raw_stream().read() == b"second"
