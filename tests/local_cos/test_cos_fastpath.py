@@ -14,17 +14,22 @@ from qcloud_cos import CosS3Client, CosServiceError
 from cosguard.local.cos import LocalCos
 from cosguard.local.cos.fastpath import OPERATIONS as FAST_OPERATIONS, FastPath
 
-from conftest import BUCKET, CREDENTIALS, REGION, sdk_client
 from cos_helpers import signed
 
+REGION = "ap-guangzhou"
+BUCKET = "examplebucket-1250000000"
 VERSIONED = "versioned-1250000000"
 MISSING = "nosuchbucket-1250000000"
 _VOLATILE = {"x-cos-request-id", "date", "last-modified", "connection", "keep-alive"}
 _VERSION_HEADERS = {"x-cos-version-id", "x-cos-copy-source-version-id"}
 
 
+def sdk_client(cos: LocalCos, secret_key: Optional[str] = None) -> CosS3Client:
+    return CosS3Client(cos.client_config(**({"SecretKey": secret_key} if secret_key else {})), retry=0)
+
+
 def _server(fast: bool) -> LocalCos:
-    cos = LocalCos(region=REGION, credentials=CREDENTIALS, fast_path=fast).start()
+    cos = LocalCos(region=REGION, fast_path=fast).start()
     cos.create_bucket(BUCKET)
     cos.create_bucket(VERSIONED, versioning=True)
     return cos

@@ -7,9 +7,11 @@ benchmarks that compare the two.
 """
 from __future__ import annotations
 
+import http.client
 import io
 import logging
 import os
+import re
 import socket
 import threading
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
@@ -20,6 +22,8 @@ from werkzeug.serving import BaseWSGIServer, DechunkedInput, WSGIRequestHandler,
 IDLE_SECONDS = 30.0   # an idle persistent connection is closed after this (its thread ends)
 _NO_BODY = {204, 304}
 _ONE_WRITE = 256 * 1024   # answers up to this size go out in a single write
+_HEADER = re.compile(r"[\041-\071\073-\176]*:")   # the email parser's header-line test
+_MAX_LINE, _MAX_HEADERS = 65536, 100                 # http.client's limits
 
 
 def raw_request_path(environ: Dict[str, Any]) -> str:
@@ -76,6 +80,65 @@ class _KeepAliveHandler(_QuietHandler):
     def log_error(self, format: str, *args) -> None:  # noqa: A002
         if not format.startswith("Request timed out"):  # an idle connection reaching IDLE_SECONDS
             super().log_error(format, *args)
+
+    def parse_request(self) -> bool:
+        """http.server's, minus its email-parser pass over the header block (~150 µs a request,
+        a fifth of the local COS's own CPU per request). A request line of any other shape than
+        `METHOD /path HTTP/1.x` goes to http.server's own parser, which answers its errors."""
+        line = self.raw_requestline.decode("iso-8859-1").rstrip("\r\n")
+        words = line.split()
+        if len(words) != 3 or words[2] not in ("HTTP/1.1", "HTTP/1.0") or words[1].startswith("//"):
+            return super().parse_request()
+        self.requestline = line
+        self.command, self.path, self.request_version = words
+        self.close_connection = words[2] != "HTTP/1.1"
+        try:
+            self.headers = self._parse_headers()
+        except http.client.LineTooLong as err:
+            self.send_error(431, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(431, "Too many headers", str(err))
+            return False
+        connection = self.headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        if (self.headers.get("Expect", "").lower() == "100-continue" and words[2] == "HTTP/1.1"
+                and not self.handle_expect_100()):
+            return False
+        return True
+
+    def _parse_headers(self) -> http.client.HTTPMessage:
+        """The header block as `http.client.parse_headers` returns it (same limits, folding and
+        stop at a line that is not a header), read line by line."""
+        fields: List[List[str]] = []
+        ended = False   # a line that is no header: the email parser takes the rest as body
+        count = 0
+        while True:
+            raw = self.rfile.readline(_MAX_LINE + 1)
+            if len(raw) > _MAX_LINE:
+                raise http.client.LineTooLong("header line")
+            if raw in (b"\r\n", b"\n", b""):
+                break
+            count += 1
+            if count > _MAX_HEADERS:
+                raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
+            text = raw.decode("iso-8859-1")
+            if ended:
+                continue
+            if text[0] in " \t" and fields:
+                fields[-1].append(text)
+            elif _HEADER.match(text):
+                fields.append([text])
+            else:
+                ended = True
+        message = http.client.HTTPMessage()
+        for lines in fields:
+            name, _, value = lines[0].partition(":")
+            message.set_raw(name, (value.lstrip(" \t") + "".join(lines[1:])).rstrip("\r\n"))
+        return message
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
