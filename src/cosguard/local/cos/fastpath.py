@@ -8,8 +8,9 @@ same backend methods moto's app calls and returns the answer moto's app would gi
 moto's (header names, errors, CRC64, sizes, events), so that stays one code path.
 
 Only the common, fully understood shapes are answered here. Anything else returns None and moto's
-app answers it as before: every error (NoSuchKey, PreconditionFailed, 304, …; reads are
-side-effect free, writes are not started before the fallback is decided), ACL/SSE/checksum/lock/
+app answers it as before: every error but a GET/HEAD of a key that was never written
+(PreconditionFailed, 304, NoSuchVersion, …; reads are side-effect free, writes are not started
+before the fallback is decided), ACL/SSE/checksum/lock/
 website/conditional-date headers, unusual query parameters, archived objects, buckets with a
 policy, logging, encryption or object lock. `COSGUARD_LOCAL_FASTPATH=0` turns it off.
 """
@@ -107,6 +108,8 @@ class FastPath:
               version: Optional[str]) -> Optional[MotoAnswer]:
         if version is not None and op == "HeadObject" and not bucket.is_versioned:
             return None   # moto answers 400
+        if version is None and req.key not in bucket.keys:
+            return _no_such_key(op)   # a ledger document not written yet: common, keep it fast
         key = _current(bucket, req.key, version)
         if key is None or (op == "GetObject" and key.storage_class in _ARCHIVED):
             return None
@@ -220,6 +223,16 @@ class FastPath:
                 return None   # moto's NoSuchKey / PreconditionFailed
         _, meta = backend.delete_object(self._moto_bucket(req.bucket), req.key, version_id=version)
         return 204, [(f"x-amz-{name}", str(value)) for name, value in meta.items()], b""
+
+
+def _no_such_key(op: str) -> MotoAnswer:
+    """moto's app's answer for a key never written (or gone): HEAD's has no body, and Flask's
+    default content type, which the dialect passes on as it does moto's."""
+    if op == "HeadObject":
+        return 404, [("Content-Type", "text/html; charset=utf-8")], b""
+    return 404, [("Content-Type", "application/xml")], (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<Error><Code>NoSuchKey</Code>'
+        b"<Message>The specified key does not exist.</Message></Error>")
 
 
 def _plain_bucket(bucket: Any) -> bool:
