@@ -8,11 +8,11 @@ same backend methods moto's app calls and returns the answer moto's app would gi
 moto's (header names, errors, CRC64, sizes, events), so that stays one code path.
 
 Only the common, fully understood shapes are answered here. Anything else returns None and moto's
-app answers it as before: every error but a GET/HEAD of a key that was never written
-(PreconditionFailed, 304, NoSuchVersion, …; reads are side-effect free, writes are not started
-before the fallback is decided), ACL/SSE/checksum/lock/
-website/conditional-date headers, unusual query parameters, archived objects, buckets with a
-policy, logging, encryption or object lock. `COSGUARD_LOCAL_FASTPATH=0` turns it off.
+app answers it as before: every error except NoSuchKey on a GET/HEAD of a key never written
+(PreconditionFailed, 304, NoSuchVersion, ...: reads have no side effects and a write is not started
+before the fallback is decided), ACL, SSE, checksum, lock, website and conditional-date headers,
+unusual query parameters, archived objects, and buckets with a policy, logging, default encryption
+or object lock. `COSGUARD_LOCAL_FASTPATH=0` turns it off.
 """
 from __future__ import annotations
 
