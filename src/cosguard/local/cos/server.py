@@ -13,6 +13,7 @@ from ..auth import Credentials
 from ..httpserver import ThreadedServer
 from .dialect import CosDialect
 from .events import Callback, EventBus, Subscription
+from .fastpath import enabled_by_default
 from .faults import Counters, Faults
 from .naming import BucketNames, split_bucket
 from .store import MotoObjectStore
@@ -37,11 +38,14 @@ class LocalCos:
     """A local COS: buckets, the official SDK's dialect, signature checks, the SCF COS trigger.
 
     Each instance has its own moto account and bucket-name tag, faults, counters and event thread,
-    so several can run in one process without seeing each other's buckets.
+    so several can run in one process without seeing each other's buckets. `fast_path` (default:
+    on unless COSGUARD_LOCAL_FASTPATH=0) answers the hot object operations from moto's backend
+    without moto's Flask app (fastpath.py); off, moto's app answers everything.
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
-                 host: str = "127.0.0.1", port: int = 0, event_key_encoding: str = "url"):
+                 host: str = "127.0.0.1", port: int = 0, event_key_encoding: str = "url",
+                 fast_path: Optional[bool] = None):
         self.region = region
         self.credentials = credentials or DEFAULT_CREDENTIALS
         self.account_id = str(random.SystemRandom().randint(10 ** 11, 10 ** 12 - 1))
@@ -52,7 +56,8 @@ class LocalCos:
         self._sizes: Dict[Tuple[str, str], int] = {}
         self._sizes_lock = threading.Lock()
         self.store = MotoObjectStore(self.moto_backend, self.names, self._sizes)
-        self._app = CosDialect(create_backend_app("s3"), self)
+        self.fast_path = enabled_by_default() if fast_path is None else fast_path
+        self._app = CosDialect(create_backend_app("s3"), self, fast_path=self.fast_path)
         self._host, self._port = host, port
         self._server: Optional[ThreadedServer] = None
 

@@ -66,6 +66,8 @@ def parse_error(body: bytes) -> Optional[Tuple[str, str]]:
         return None
     message = _MESSAGE.search(body)
     text = message.group(1).decode("utf-8", "replace") if message else ""
+    if text.startswith("<![CDATA[") and text.endswith("]]>"):   # moto 5.1's templates
+        return html.unescape(code.group(1).decode("utf-8", "replace")), text[9:-3]
     return html.unescape(code.group(1).decode("utf-8", "replace")), html.unescape(text)
 
 
