@@ -17,16 +17,15 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Loaded only where they are used: webhooks when COSGUARD_NOTIFY_URL is set, a thread pool for an
-# event of several records, dataclasses nowhere on a handler's path (cosguard.infra.records), and
-# the CLI, bulk jobs and the emulator never in a function.
+# event of several records or a sweep that finds open jobs, dataclasses nowhere on a handler's path
+# (cosguard.infra.records instead), and the CLI, backfill, restore and the emulator never in a function.
 NEVER = ["cosguard.infra.notify", "cosguard.cli", "cosguard.local", "cosguard.bulk.backfill",
          "cosguard.bulk.invoke", "cosguard.bulk.checkpoint", "cosguard.domain.restore", "dataclasses"]
 NOT_LOADED = {
     "scan_on_upload": NEVER + ["concurrent.futures", "cosguard.triggers.callback", "cosguard.domain.verdict",
                                "cosguard.bulk.sweep", "defusedxml"],
     "quarantine_callback": NEVER + ["concurrent.futures", "cosguard.domain.scan", "cosguard.bulk.sweep"],
-    "reconcile_pending": [m for m in NEVER if m != "dataclasses"] + ["cosguard.triggers.callback",
-                                                                     "defusedxml"],
+    "reconcile_pending": NEVER + ["concurrent.futures", "cosguard.triggers.callback", "defusedxml"],
 }
 LOADED = {
     "scan_on_upload": ["cosguard.domain.scan"],
