@@ -82,11 +82,11 @@ def measure(python: str, flags: Sequence[str], targets: Dict[str, str], env: Dic
             for name, got in samples.items()}
 
 
-def instructions(python: str, target: str, env: Dict[str, str]) -> int:
+def instructions(python: str, flags: Sequence[str], target: str, env: Dict[str, str]) -> int:
     """Instructions executed by one fresh process importing `target` (callgrind's Ir total)."""
     env = dict(env, PYTHONHASHSEED="0")  # the same dict layouts, hence the same count, every run
-    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, "-c", PROBE,
-                           target], env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, *flags, "-c",
+                           PROBE, target], env=env, capture_output=True, text=True, timeout=600)
     found = [line for line in done.stderr.splitlines() if "Collected :" in line]
     if done.returncode != 0 or not found:
         raise RuntimeError(f"{target} under valgrind: {done.stderr.strip()[-800:]}")
@@ -161,7 +161,8 @@ def main(argv=None) -> int:
         if args.instructions:
             if not shutil.which("valgrind"):
                 parser.error("--instructions needs valgrind on PATH")
-            counted = {name: instructions(sys.executable, target, env) for name, target in targets.items()}
+            counted = {name: instructions(sys.executable, [], target, env) for name, target in targets.items()}
+        shipped_counted: Optional[Dict[str, int]] = None
 
         shipped: Optional[Dict[str, Tuple[float, float, int]]] = None
         interpreter = python39()
@@ -172,6 +173,9 @@ def main(argv=None) -> int:
             # -B: the layer has no __pycache__ and none is written, so its modules compile every
             # time; the interpreter's own stdlib keeps its .pyc, as SCF's runtime image has them.
             shipped = measure(interpreter, ["-s", "-B"], targets, layer_env, args.runs, warmup=False)
+            if args.instructions:
+                shipped_counted = {name: instructions(interpreter, ["-s", "-B"], target, layer_env)
+                                   for name, target in targets.items()}
             matches = layer_matches_source()
             layer_note = (f"layer: {LAYER.relative_to(ROOT)} "
                           f"({'cosguard/*.py identical to src/' if matches else 'OLDER/DIFFERENT build than src/'})")
@@ -200,12 +204,22 @@ def main(argv=None) -> int:
     print(table(headers, rows))
     print()
     if counted is not None:
-        start_up, sdk = counted["python start-up only"], counted["import qcloud_cos"]
         print("CPU instructions of each import (valgrind --tool=callgrind, one run each, interpreter start-up "
               "subtracted; independent of the machine's load):")
-        print(table(["target", "instructions (millions)", "× qcloud_cos (target ≤ 1.10)"],
-                    [[name, round((count - start_up) / 1e6, 1), f"{(count - start_up) / (sdk - start_up):.3f}×"]
-                     for name, count in counted.items() if name != "python start-up only"]))
+        columns = [("", counted)] + ([(" as shipped (3.9, -B)", shipped_counted)] if shipped_counted else [])
+        headers = ["target"]
+        for label, _ in columns:
+            headers += [f"instructions{label} (millions)", f"× qcloud_cos{label}"]
+        rows = []
+        for name in targets:
+            if name.startswith("python"):
+                continue
+            row = [name]
+            for _, got in columns:
+                start_up, sdk = got["python start-up only"], got["import qcloud_cos"]
+                row += [round((got[name] - start_up) / 1e6, 1), f"{(got[name] - start_up) / (sdk - start_up):.3f}×"]
+            rows.append(row)
+        print(table(headers, rows))
         print()
     print(f"requests to the local COS / CI during all imports: {after[0] - before[0]} / {after[1] - before[1]} "
           "(must be 0: the handlers' cold start does not call the network)")
