@@ -15,6 +15,10 @@ If `layers/build/cosguard-layer` exists and a `python3.9` is on PATH, the same i
 runs the shipped artifact: Python 3.9, PYTHONPATH=<function dir>:<layer>, and no bytecode cache
 (`-B`; the layer carries no .pyc and SCF's code directories are read-only), so every module of
 cosguard and its dependencies is compiled at each cold start.
+
+With `--instructions` (needs valgrind), each target also runs once under callgrind: the CPU
+instructions of its import (start-up subtracted) do not depend on what else the machine is doing,
+so that ratio holds on a busy machine where the timed medians wander.
 """
 from __future__ import annotations
 
@@ -78,6 +82,17 @@ def measure(python: str, flags: Sequence[str], targets: Dict[str, str], env: Dic
             for name, got in samples.items()}
 
 
+def instructions(python: str, flags: Sequence[str], target: str, env: Dict[str, str]) -> int:
+    """Instructions executed by one fresh process importing `target` (callgrind's Ir total)."""
+    env = dict(env, PYTHONHASHSEED="0")  # the same dict layouts, hence the same count, every run
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", python, *flags, "-c",
+                           PROBE, target], env=env, capture_output=True, text=True, timeout=600)
+    found = [line for line in done.stderr.splitlines() if "Collected :" in line]
+    if done.returncode != 0 or not found:
+        raise RuntimeError(f"{target} under valgrind: {done.stderr.strip()[-800:]}")
+    return int(found[-1].rsplit(":", 1)[1])
+
+
 def import_self_time_by_package(python: str, flags: Sequence[str], target: str, env: Dict[str, str],
                                 count: int = 10) -> List[Tuple[int, str, int]]:
     """Where the import time goes: `-X importtime` self time summed per top-level package
@@ -126,6 +141,8 @@ def layer_matches_source() -> Optional[bool]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="runs per target (median; default 7)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each import's CPU instructions under valgrind (load-independent)")
     args = parser.parse_args(argv)
     header("Cold start: handler module import vs `import qcloud_cos` (fresh process per run, median)")
     with LocalCloud(["intake-1250000000", "quarantine-1250000000"]) as cloud:
@@ -140,6 +157,12 @@ def main(argv=None) -> int:
         targets.update({f"{name}/index.py": str(ROOT / "functions" / name) for name in FUNCTIONS})
         local = measure(sys.executable, [], targets, env, args.runs)
         biggest = import_self_time_by_package(sys.executable, [], str(ROOT / "functions" / "scan_on_upload"), env)
+        counted: Optional[Dict[str, int]] = None
+        if args.instructions:
+            if not shutil.which("valgrind"):
+                parser.error("--instructions needs valgrind on PATH")
+            counted = {name: instructions(sys.executable, [], target, env) for name, target in targets.items()}
+        shipped_counted: Optional[Dict[str, int]] = None
 
         shipped: Optional[Dict[str, Tuple[float, float, int]]] = None
         interpreter = python39()
@@ -150,6 +173,9 @@ def main(argv=None) -> int:
             # -B: the layer has no __pycache__ and none is written, so its modules compile every
             # time; the interpreter's own stdlib keeps its .pyc, as SCF's runtime image has them.
             shipped = measure(interpreter, ["-s", "-B"], targets, layer_env, args.runs, warmup=False)
+            if args.instructions:
+                shipped_counted = {name: instructions(interpreter, ["-s", "-B"], target, layer_env)
+                                   for name, target in targets.items()}
             matches = layer_matches_source()
             layer_note = (f"layer: {LAYER.relative_to(ROOT)} "
                           f"({'cosguard/*.py identical to src/' if matches else 'OLDER/DIFFERENT build than src/'})")
@@ -177,6 +203,24 @@ def main(argv=None) -> int:
     print()
     print(table(headers, rows))
     print()
+    if counted is not None:
+        print("CPU instructions of each import (valgrind --tool=callgrind, one run each, interpreter start-up "
+              "subtracted; independent of the machine's load):")
+        columns = [("", counted)] + ([(" as shipped (3.9, -B)", shipped_counted)] if shipped_counted else [])
+        headers = ["target"]
+        for label, _ in columns:
+            headers += [f"instructions{label} (millions)", f"× qcloud_cos{label}"]
+        rows = []
+        for name in targets:
+            if name.startswith("python"):
+                continue
+            row = [name]
+            for _, got in columns:
+                start_up, sdk = got["python start-up only"], got["import qcloud_cos"]
+                row += [round((got[name] - start_up) / 1e6, 1), f"{(got[name] - start_up) / (sdk - start_up):.3f}×"]
+            rows.append(row)
+        print(table(headers, rows))
+        print()
     print(f"requests to the local COS / CI during all imports: {after[0] - before[0]} / {after[1] - before[1]} "
           "(must be 0: the handlers' cold start does not call the network)")
     print()

@@ -9,14 +9,13 @@ import contextvars
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError
 from ..domain.ledger import ForgedDocument, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
+from ..infra.records import Factory, Record
 from ..domain.scan import Scanner
 from ..domain.status import Outcome
 from ..domain.verdict import VerdictService
@@ -24,16 +23,15 @@ from ..domain.verdict import VerdictService
 log = get_logger("cosguard.bulk.sweep")
 
 
-@dataclass
-class SweepReport:
-    applied: Dict[str, int] = field(default_factory=dict)
+class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
+    applied: Dict[str, int] = Factory(dict)
     pending: int = 0
-    overdue: List[Dict[str, Any]] = field(default_factory=list)
-    resubmitted: Dict[str, int] = field(default_factory=dict)
-    unresolved: List[Dict[str, Any]] = field(default_factory=list)  # failures a retry will not heal
-    unauthenticated: List[str] = field(default_factory=list)  # ledger documents without a valid seal
+    overdue: List[Dict[str, Any]] = Factory(list)
+    resubmitted: Dict[str, int] = Factory(dict)
+    unresolved: List[Dict[str, Any]] = Factory(list)  # failures a retry will not heal
+    unauthenticated: List[str] = Factory(list)  # ledger documents without a valid seal
     seconds: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.Lock = Factory(threading.Lock)
 
     def count(self, bucket: Dict[str, int], outcome: str) -> None:
         """Tally one result; the sweep's pool threads all report here."""
@@ -95,6 +93,7 @@ class Sweeper:
     def _parallel(self, work, items: List[Any]) -> None:
         if not items:
             return
+        from concurrent.futures import ThreadPoolExecutor  # a sweep with nothing open never loads it
         with ThreadPoolExecutor(max_workers=min(self.settings.max_workers, len(items)),
                                 thread_name_prefix="cosguard-sweep") as pool:
             for future in [pool.submit(contextvars.copy_context().run, work, item) for item in items]:

@@ -1,15 +1,15 @@
 """CI virus detection job results, parsed once from the SDK's dict (spec: GET /virus/detect/<jobId>)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, List, Mapping, Tuple
+
+from ..infra.records import Record
 
 FINISHED_STATES = ("Success", "Failed")
 CLEAN_SUGGESTIONS = ("normal", "nomal")  # one Chinese doc page spells it `nomal`
 
 
-@dataclass(frozen=True)
-class VirusJob:
+class VirusJob(Record, frozen=True):
     """A queried job: the only source of truth for a verdict (callback bodies are never trusted)."""
 
     job_id: str

@@ -22,11 +22,11 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
+from ..infra.records import Factory, Record
 from .seal import Sealer
 
 CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
@@ -61,8 +61,7 @@ def digest(bucket: str, key: str, token: str) -> str:
     return key_digest(bucket, key) + hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:24]
 
 
-@dataclass
-class JobEntry:
+class JobEntry(Record):
     """One upload in flight (state `submitting`, no job yet, or `submitted`), or a closed job."""
 
     job_id: str
@@ -75,7 +74,7 @@ class JobEntry:
     tagged: bool = True          # False: the object had no room for cosguard's tags
     outcome: Optional[str] = None
     closed_at: Optional[float] = None
-    manifest: Dict[str, Any] = field(default_factory=dict)
+    manifest: Dict[str, Any] = Factory(dict)
     token: str = ""              # version_token of the scanned upload (binding compares it)
     last_modified: int = 0
     state: str = "submitted"     # submitting | submitted | failed (a retry entry says why)
@@ -85,7 +84,7 @@ class JobEntry:
 
     @classmethod
     def from_doc(cls, doc: Dict[str, Any]) -> "JobEntry":
-        known = {k: doc[k] for k in cls.__dataclass_fields__ if k in doc}
+        known = {k: doc[k] for k in cls._fields if k in doc}
         known.setdefault("job_id", "")
         return cls(**known)
 
@@ -198,7 +197,7 @@ class Ledger:
         entry = JobEntry.for_object(info, self.clock(), lease)
         key = self._key("jobs", entry.name)
         try:
-            self._write(key, asdict(entry), if_absent=True)
+            self._write(key, entry.fields_dict(), if_absent=True)
         except PreconditionFailed:
             pass
         else:
@@ -211,7 +210,7 @@ class Ledger:
         try:
             current = JobEntry.from_doc(self._read(key))
         except ForgedDocument:  # an unsealed claim is absent: it blocks nobody
-            current = JobEntry.from_doc(dict(asdict(entry), state="failed"))
+            current = JobEntry.from_doc(dict(entry.fields_dict(), state="failed"))
         except NotFoundError:  # closed between our two requests
             return "duplicate", None
         if current.state == "submitted":
@@ -221,15 +220,15 @@ class Ledger:
                 return "duplicate", None
             raise ClaimBusy(current)
         entry.previous_state = current.state  # `failed`, or a holder that died: take it over
-        self._write(key, asdict(entry))
+        self._write(key, entry.fields_dict())
         return "claimed", entry
 
     def take_over(self, stale: JobEntry, lease: float) -> JobEntry:
         """The sweep resubmits a claim whose holder died: a fresh lease on the same upload."""
         now = self.clock()
-        entry = JobEntry.from_doc(dict(asdict(stale), state="submitting", submitted_at=now,
+        entry = JobEntry.from_doc(dict(stale.fields_dict(), state="submitting", submitted_at=now,
                                        lease_until=now + lease, job_id=""))
-        self._write(self._key("jobs", entry.name), asdict(entry))
+        self._write(self._key("jobs", entry.name), entry.fields_dict())
         return entry
 
     def _forget(self, key: str) -> None:
@@ -249,7 +248,7 @@ class Ledger:
         """Give up a `submitting` claim after recording why in retry/: the next delivery takes it over
         (and then clears the retry entry)."""
         entry.state = "failed"
-        self._write(self._key("jobs", entry.name), asdict(entry))
+        self._write(self._key("jobs", entry.name), entry.fields_dict())
 
     def drop_claim(self, bucket: str, key: str, token: str) -> None:
         """Forget a failed claim whose upload is gone or overwritten (the sweep's retry pass)."""
@@ -276,7 +275,7 @@ class Ledger:
     def open_job(self, entry: JobEntry) -> None:
         """Record the submitted job on the upload's claim (`submitted`)."""
         entry.state = "submitted"
-        self._write(self._key("jobs", entry.name), asdict(entry))
+        self._write(self._key("jobs", entry.name), entry.fields_dict())
 
     def open_entry(self, bucket: str, key: str, token: str) -> Optional[JobEntry]:
         """The open entry of one upload; None when there is none; ForgedDocument when what sits
@@ -315,7 +314,7 @@ class Ledger:
         if manifest:
             entry.manifest = manifest
         if entry.job_id:
-            self._write(self._key("closed", entry.job_id), asdict(entry))
+            self._write(self._key("closed", entry.job_id), entry.fields_dict())
         if handled:
             self._write(self._key("claims", entry.name), {
                 "bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,

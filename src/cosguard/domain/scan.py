@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 from .actions import Actions, build_manifest, open_manifest, same_bytes
@@ -19,7 +17,7 @@ from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectErro
 from ..triggers.events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
-from ..infra.notify import message as notify_message
+from ..infra.records import Factory, Record
 from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
 from .seal import Sealer, sealer_for
 from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
@@ -29,8 +27,7 @@ from .tags import merge
 log = get_logger("cosguard.domain.scan")
 
 
-@dataclass
-class ScanResult:
+class ScanResult(Record):
     """How one object's submission ended; one JSON log line each."""
 
     bucket: str
@@ -41,12 +38,11 @@ class ScanResult:
     version: Optional[str] = None
     retryable: bool = False
     latency_ms: int = 0
-    also: List["ScanResult"] = field(default_factory=list)  # other candidate keys of the same record
+    also: List["ScanResult"] = Factory(list)  # other candidate keys of the same record
 
 
-@dataclass
-class ScanSummary:
-    results: List[ScanResult] = field(default_factory=list)
+class ScanSummary(Record):
+    results: List[ScanResult] = Factory(list)
 
     def counts(self) -> Dict[str, int]:
         counts: Dict[str, int] = {}
@@ -107,6 +103,7 @@ class Scanner:
         def run_key(indexes: List[int]) -> None:
             for index in indexes:
                 results[index] = self.scan_object(*jobs[index])
+        from concurrent.futures import ThreadPoolExecutor  # events of one record (the usual) never load it
         workers = min(self.settings.max_workers, len(by_key))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cosguard-scan") as pool:
             futures = [pool.submit(contextvars.copy_context().run, run_key, indexes) for indexes in by_key.values()]
@@ -131,6 +128,7 @@ class Scanner:
                                 retryable=exc.retryable)
         result.latency_ms = int((time.monotonic() - started) * 1000)
         if self.notifier is not None and result.outcome in (Outcome.UNSCANNABLE, Outcome.ERROR):
+            from ..infra.notify import message as notify_message  # loaded with the notifier
             self.notifier.send(notify_message(result.outcome.value, result.bucket, result.key,
                                               outcome=result.outcome.value, detail=result.reason))
         level = logging.WARNING if result.outcome is Outcome.ERROR or result.retryable else logging.INFO

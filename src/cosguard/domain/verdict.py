@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
 
 from .actions import Actions, build_manifest, copy_record
@@ -18,13 +17,13 @@ from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, vers
 from .seal import Sealer, sealer_for
 from .security import object_ref
 from ..infra.logs import event, get_logger
+from ..infra.records import Record
 from .status import Action, Outcome, ScanStatus
 
 log = get_logger("cosguard.domain.verdict")
 
 
-@dataclass
-class VerdictResult:
+class VerdictResult(Record, hidden=("job",)):
     """What happened to one job; `http_status` is how a callback answers it."""
 
     job_id: str
@@ -34,7 +33,7 @@ class VerdictResult:
     bucket: str = ""
     key: str = ""
     location: str = ""
-    job: Optional[VirusJob] = field(default=None, repr=False)
+    job: Optional[VirusJob] = None
     alert: bool = False  # an operator must look (e.g. an overwrite raced the verdict)
 
     def as_dict(self) -> Dict[str, Any]:

@@ -5,9 +5,7 @@ Everything else in cosguard calls `CloudGateway` and only ever sees cosguard's o
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
-from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Mapping, Optional
 from urllib.parse import urlsplit
 
@@ -19,6 +17,7 @@ from .config import Settings
 from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
                      PreconditionFailed)
 from ..domain.jobs import VirusJob
+from .records import Record
 from .retry import Backoff, Deadline, call_with_retry
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
@@ -48,8 +47,7 @@ def translate_sdk_errors(operation: str) -> Iterator[None]:
         raise CloudTransientError(f"{operation}: {exc}", operation=operation) from exc
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
+class ObjectInfo(Record, frozen=True):
     """What HEAD says about one object version."""
 
     bucket: str
@@ -180,7 +178,7 @@ class CloudGateway:
         current = (self.settings.secret_id, self.settings.secret_key, self.settings.session_token)
         if not (secret_id and secret_key) or (secret_id, secret_key, token) == current:
             return
-        self.settings = dataclasses.replace(self.settings, secret_id=secret_id, secret_key=secret_key,
+        self.settings = self.settings.replace(secret_id=secret_id, secret_key=secret_key,
                                             session_token=token)
         self.cos = _client(self.settings, self.settings.cos_endpoint, self._session)
         self.ci = _client(self.settings, self.settings.ci_endpoint or self.settings.cos_endpoint, self._session)
@@ -244,7 +242,7 @@ class CloudGateway:
         else:
             answer = self._multipart_copy(source, copy_source, bucket, key, kwargs) or {}
         lower = {str(k).lower(): v for k, v in answer.items() if isinstance(v, str)}
-        return dataclasses.replace(source, bucket=bucket, key=key, version_id=lower.get("x-cos-version-id"),
+        return source.replace(bucket=bucket, key=key, version_id=lower.get("x-cos-version-id"),
                                    etag=lower.get("etag", source.etag), tag_count=0,
                                    metadata=dict(metadata) if metadata is not None else source.metadata)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass, field
 from typing import Callable, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
 from ..domain.status import Action
+from .records import Record
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-\d{6,12}$")
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
@@ -68,8 +68,7 @@ def _positive_float(raw: str) -> float:
     return value
 
 
-@dataclass(frozen=True)
-class Destination:
+class Destination(Record, frozen=True):
     """Where clean objects are promoted to: a bucket (None = the source bucket) and a key prefix."""
 
     bucket: Optional[str]
@@ -93,17 +92,16 @@ def _destination(raw: str) -> Destination:
     return Destination(bucket, _prefix(rest))
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "callback_token")):
     """Everything both functions, the sweep and the CLI need; see README's variable table."""
 
     secret_id: str
-    secret_key: str = field(repr=False)
-    session_token: Optional[str] = field(repr=False)
+    secret_key: str
+    session_token: Optional[str]
     region: str
     buckets: Tuple[str, ...]
     callback_url: Optional[str]
-    callback_token: str = field(repr=False)
+    callback_token: str
     cos_endpoint: Optional[str] = None
     ci_endpoint: Optional[str] = None
     quarantine_bucket: Optional[str] = None

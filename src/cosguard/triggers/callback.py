@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional
 
 import defusedxml.ElementTree as SafeET
@@ -22,6 +21,7 @@ from ..infra.config import Settings
 from ..errors import CallbackRejected, ForeignJobError
 from .events import HttpRequest
 from ..infra.logs import bound, event, get_logger
+from ..infra.records import Record
 from ..domain.security import check_callback_query
 from ..domain.verdict import VerdictService
 
@@ -32,8 +32,7 @@ JOB_ID_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 UNAUTHORIZED = "unauthorized"  # the one answer to every authentication failure
 
 
-@dataclass(frozen=True)
-class HttpAnswer:
+class HttpAnswer(Record, frozen=True):
     status: int
     body: Mapping[str, Any]
 

@@ -1,0 +1,103 @@
+"""cosguard.infra.records: the value classes on the handlers' path behave as the dataclasses they replace."""
+import pickle
+from typing import ClassVar, Dict, List, Optional
+
+import pytest
+
+from cosguard.infra.cloud import ObjectInfo
+from cosguard.infra.config import Settings
+from cosguard.infra.records import Factory, FrozenInstanceError, Record
+from cosguard.domain.ledger import JobEntry
+
+ENV = {
+    "TENCENTCLOUD_SECRETID": "AKIDexample", "TENCENTCLOUD_SECRETKEY": "the-secret-key",
+    "TENCENTCLOUD_SESSIONTOKEN": "the-session-token", "COSGUARD_REGION": "ap-guangzhou",
+    "COSGUARD_BUCKETS": "intake-1250000000", "COSGUARD_CALLBACK_URL": "https://example.com/cb",
+    "COSGUARD_CALLBACK_TOKEN": "the-callback-token-0123456789",
+}
+
+
+class Point(Record, frozen=True):
+    limit: ClassVar[int] = 3
+    x: int
+    y: int = 0
+
+
+class Bag(Record, uncompared=("note",)):
+    name: str
+    items: List[str] = Factory(list)
+    note: Optional[str] = None
+
+
+def test_fields_defaults_and_positional_or_keyword_arguments():
+    assert Point._fields == ("x", "y")
+    assert Point(1) == Point(x=1, y=0) == Point(1, 0)
+    assert Point(1, y=2).y == 2
+    for bad in (lambda: Point(), lambda: Point(1, 2, 3), lambda: Point(1, x=1), lambda: Point(1, z=1)):
+        with pytest.raises(TypeError):
+            bad()
+
+
+def test_a_field_without_default_cannot_follow_one_with():
+    with pytest.raises(TypeError):
+        class Broken(Record):  # noqa: F841
+            a: int = 0
+            b: int
+
+
+def test_frozen_records_refuse_assignment_and_hash_by_value():
+    point = Point(1, 2)
+    with pytest.raises(FrozenInstanceError):
+        point.x = 5
+    with pytest.raises(AttributeError):
+        del point.y
+    assert point.x == 1
+    assert hash(point) == hash(Point(1, 2)) and len({point, Point(1, 2)}) == 1
+    assert point != (1, 2) and point != Point(2, 1)
+
+
+def test_mutable_records_get_fresh_factory_defaults_and_are_unhashable():
+    first, second = Bag("a"), Bag("a")
+    first.items.append("x")
+    assert second.items == [] and first != second
+    first.items.clear()
+    first.note = "ignored by eq"
+    assert first == second
+    with pytest.raises(TypeError):
+        hash(first)
+
+
+def test_replace_and_fields_dict_as_dataclasses_did():
+    point = Point(1, 2)
+    moved = point.replace(y=7)
+    assert (moved, point) == (Point(1, 7), Point(1, 2))
+    with pytest.raises(TypeError):
+        point.replace(z=1)
+    bag = Bag("a", [["nested"]])
+    plain = bag.fields_dict()
+    assert plain == {"name": "a", "items": [["nested"]], "note": None}
+    plain["items"][0].append("copy")
+    assert bag.items == [["nested"]]  # containers are copied
+
+
+def test_settings_stay_frozen_typed_and_keep_secrets_out_of_repr():
+    settings = Settings.from_env(ENV)
+    with pytest.raises(AttributeError):
+        settings.region = "ap-beijing"
+    text = repr(settings)
+    assert "AKIDexample" in text and "ap-guangzhou" in text
+    for secret in ("the-secret-key", "the-session-token", "the-callback-token"):
+        assert secret not in text
+    rotated = settings.replace(secret_key="rotated")
+    assert rotated.secret_key == "rotated" and settings.secret_key == "the-secret-key"
+    assert rotated != settings and Settings.from_env(ENV) == settings
+    assert pickle.loads(pickle.dumps(settings)) == settings
+
+
+def test_ledger_entries_round_trip_through_their_document():
+    info = ObjectInfo("intake-1250000000", "a.exe", 3, '"e"', "STANDARD", None, 0, {}, last_modified=5)
+    entry = JobEntry.for_object(info, now=10.0, lease=60.0)
+    doc: Dict = entry.fields_dict()
+    assert doc["key"] == "a.exe" and doc["manifest"] == {} and doc["state"] == "submitting"
+    assert JobEntry.from_doc(dict(doc, unknown_field=1)) == entry
+    assert entry.as_object().replace(storage_class="STANDARD") == info
