@@ -250,8 +250,9 @@ class _Server(BaseWSGIServer):
                 pass
 
 
-def keep_alive_default() -> bool:
-    return os.environ.get("COSGUARD_LOCAL_KEEPALIVE", "1").strip().lower() not in ("0", "false", "no", "off")
+def switched_on(variable: str) -> bool:
+    """An emulator knob read from the environment: on unless set to 0, false, no or off."""
+    return os.environ.get(variable, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class ThreadedServer:
@@ -259,7 +260,7 @@ class ThreadedServer:
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0,
                  keep_alive: Optional[bool] = None):
-        self.keep_alive = keep_alive_default() if keep_alive is None else keep_alive
+        self.keep_alive = switched_on("COSGUARD_LOCAL_KEEPALIVE") if keep_alive is None else keep_alive
         if self.keep_alive:
             self._server: BaseWSGIServer = _Server(host, port, app, handler=_KeepAliveHandler)
         else:

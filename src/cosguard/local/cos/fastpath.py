@@ -17,7 +17,6 @@ or object lock. `COSGUARD_LOCAL_FASTPATH=0` turns it off.
 from __future__ import annotations
 
 import io
-import os
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -53,10 +52,6 @@ _META = ("x-amz-meta-",)
 _QUERY = {"PutObject": set(), "CopyObject": set(), "HeadObject": {"versionId"},
           "GetObject": {"versionId"}, "PutObjectTagging": {"tagging", "versionId"},
           "DeleteObject": {"versionId"}}
-
-
-def enabled_by_default() -> bool:
-    return os.environ.get("COSGUARD_LOCAL_FASTPATH", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class FastPath:

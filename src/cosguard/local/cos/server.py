@@ -10,10 +10,9 @@ from moto.s3.models import FakeKey, s3_backends
 from moto.server import create_backend_app
 
 from ..auth import Credentials
-from ..httpserver import ThreadedServer
+from ..httpserver import ThreadedServer, switched_on
 from .dialect import CosDialect
 from .events import Callback, EventBus, Subscription
-from .fastpath import enabled_by_default
 from .faults import Counters, Faults
 from .naming import BucketNames, split_bucket
 from .store import MotoObjectStore
@@ -56,7 +55,7 @@ class LocalCos:
         self._sizes: Dict[Tuple[str, str], int] = {}
         self._sizes_lock = threading.Lock()
         self.store = MotoObjectStore(self.moto_backend, self.names, self._sizes)
-        self.fast_path = enabled_by_default() if fast_path is None else fast_path
+        self.fast_path = switched_on("COSGUARD_LOCAL_FASTPATH") if fast_path is None else fast_path
         self._app = CosDialect(create_backend_app("s3"), self, fast_path=self.fast_path)
         self._host, self._port = host, port
         self._server: Optional[ThreadedServer] = None
