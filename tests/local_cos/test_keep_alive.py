@@ -128,3 +128,21 @@ def test_answers_are_not_held_back_by_nagle(server):
     assert len(accepted) == 1
     assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     conn.close()
+
+
+def test_expect_100_continue_is_answered_once(server):
+    """A client that waits for `100 Continue` gets it once, then the answer, on the same connection."""
+    import socket
+
+    s = server(echo)
+    with socket.create_connection((s.host, s.port), timeout=5) as conn:
+        conn.sendall(b"PUT /k HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+        interim = conn.recv(64)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        conn.sendall(b"abc")
+        received = b""
+        while not received.endswith(b"PUT /k 3"):
+            chunk = conn.recv(4096)
+            assert chunk, received
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 200 ") and b"100 Continue" not in received

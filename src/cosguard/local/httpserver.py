@@ -147,8 +147,8 @@ class _KeepAliveHandler(_QuietHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def run_wsgi(self) -> None:
-        if self.headers.get("Expect", "").lower().strip() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        # No `100 Continue` here (werkzeug's run_wsgi writes one): parse_request has already sent it
+        # through handle_expect_100, and a second one reached the client as a stray interim answer.
         try:
             body = self._read_body()
         except (ValueError, OSError):
