@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Dict, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 import requests
@@ -116,17 +116,21 @@ class _Session(requests.Session):
         return {**found, "proxies": dict(found["proxies"])}
 
 
-def _session(connections: int) -> requests.Session:
-    """One connection pool for both clients, sized to the worker threads.
+def _mount_pool(session: requests.Session, connections: int) -> None:
+    """One connection pool for both clients, keeping `connections` per host (at least 10).
 
     The SDK's built-in pool is shared by every client in the process and keeps 10 connections per
     host, whatever the first client asked for: with more threads than that, connections beyond the
     tenth were opened for one request and thrown away.
     """
-    session = _Session()
     adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=max(10, connections))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+
+
+def _session(connections: int) -> requests.Session:
+    session = _Session()
+    _mount_pool(session, connections)
     return session
 
 
@@ -151,8 +155,8 @@ class CloudGateway:
                  ci_client: Optional[CosS3Client] = None, backoff: Optional[Backoff] = None):
         self.settings = settings
         self._session = _session(settings.max_workers + 2)
-        self.cos = cos_client or _client(settings, settings.cos_endpoint, self._session)
-        self.ci = ci_client or _client(settings, settings.ci_endpoint or settings.cos_endpoint, self._session)
+        cos, ci = (cos_client, ci_client) if cos_client and ci_client else self._clients()
+        self.cos, self.ci = cos_client or cos, ci_client or ci
         self.backoff = backoff or Backoff()
         self.deadline = Deadline()
         self.single_copy_limit = SINGLE_COPY_LIMIT
@@ -163,9 +167,7 @@ class CloudGateway:
         COSGUARD_MAX_WORKERS); only grows the pool."""
         adapter = self._session.get_adapter("https://")
         if threads + 2 > getattr(adapter, "_pool_maxsize", 0):
-            bigger = _session(threads + 2)
-            for prefix in ("http://", "https://"):
-                self._session.mount(prefix, bigger.get_adapter(prefix))
+            _mount_pool(self._session, threads + 2)
 
     def refresh_credentials(self, env: Mapping[str, str]) -> None:
         """SCF rotates the role's temporary keys: rebuild the clients when they changed.
@@ -180,8 +182,14 @@ class CloudGateway:
             return
         self.settings = self.settings.replace(secret_id=secret_id, secret_key=secret_key,
                                             session_token=token)
-        self.cos = _client(self.settings, self.settings.cos_endpoint, self._session)
-        self.ci = _client(self.settings, self.settings.ci_endpoint or self.settings.cos_endpoint, self._session)
+        self.cos, self.ci = self._clients()
+
+    def _clients(self) -> Tuple[CosS3Client, CosS3Client]:
+        """The COS and CI clients for the current credentials, over the one pool (CI at the COS
+        endpoint unless its own is set)."""
+        s = self.settings
+        return (_client(s, s.cos_endpoint, self._session),
+                _client(s, s.ci_endpoint or s.cos_endpoint, self._session))
 
     def _call(self, operation: str, fn, *args, **kwargs):
         def once():
