@@ -92,6 +92,47 @@ def test_failed_submissions_are_resubmitted_by_the_sweep(deployment, tmp_path, c
     assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
 
 
+def test_a_record_that_failed_before_its_claim_is_on_record_until_the_sweep_finishes_it(deployment, tmp_path,
+                                                                                         capsys):
+    deployment.put("locked.txt", b"x")
+    event = deployment.combined_event()
+    deployment.cloud.cos.faults.deny(deployment.intake, ["HeadObject"])
+    # a 403 does not heal by retrying, so the invocation succeeds: the failure must be on record
+    assert deployment.scan(event)["counts"] == {"error": 1}
+    assert deployment.jobs_submitted() == 0
+    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/")) == 1
+
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    report = json.loads(out)
+    assert code != 0 and [u["key"] for u in report["unresolved"]] == ["locked.txt"]
+    assert "HeadObject: 403" in report["unresolved"][0]["reason"]
+    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/")) == 1  # still failing: kept
+
+    deployment.cloud.cos.faults.allow(deployment.intake)  # the operator fixes the role's permissions
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    assert json.loads(out)["resubmitted"] == {"submitted": 1}
+    deployment.settle()
+    assert deployment.tags("locked.txt")["cosguard-status"] == "clean"
+    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+    assert deployment.jobs_created() == 1
+
+
+def test_a_failure_before_the_claim_is_cleared_by_the_retry_that_succeeds(deployment, tmp_path, capsys):
+    runtime = deployment.scan_handler.__globals__["RUNTIME"]
+    runtime.gateway.backoff.sleep = lambda seconds: None
+    deployment.put("busy.txt", b"x")
+    event = deployment.combined_event()
+    deployment.cloud.cos.faults.deny(deployment.intake, ["HeadObject"])
+    deployment.scan(event)
+    deployment.cloud.cos.faults.allow(deployment.intake)
+    assert deployment.scan(event)["counts"] == {"submitted": 1}  # COS delivered the event again
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    report = json.loads(out)
+    assert report["resubmitted"] == {"duplicate": 1} and report["unresolved"] == []
+    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+    assert deployment.jobs_created() == 1
+
+
 def test_restore_round_trip_and_refusal(deployment, tmp_path, capsys):
     deployment.put("docs/flagged.com", eicar(), ContentType="application/x-msdownload",
                    Metadata={"x-cos-meta-owner": "ana"})

@@ -166,6 +166,16 @@ def test_permanent_ci_error_is_not_retried_and_does_not_raise(deployment):
     assert doc["retryable"] is False
 
 
+def test_a_failure_that_cannot_be_recorded_fails_the_invocation(deployment):
+    # neither the object nor the ledger answers: SCF's retries and dead-letter queue are the record
+    deployment.put("unreachable.txt", b"x")
+    deployment.cloud.cos.faults.deny(deployment.intake, ["HeadObject"])
+    deployment.cloud.cos.faults.deny(deployment.jail, ["PutObject"])
+    with pytest.raises(SubmissionError, match="unreachable.txt.*HeadObject: 403.*retry entry was not written"):
+        deployment.scan()
+    assert deployment.jobs_submitted() == 0
+
+
 def test_existing_tags_are_kept(quiet):
     deployment = quiet
     deployment.put("tagged.txt", b"x", Tagging="team=blue&owner=ana")

@@ -164,14 +164,15 @@ class Sweeper:
             info = self.scanner.gateway.head(bucket, key)
         except NotFoundError:
             ledger.clear_retry(bucket, key, token)
-            ledger.drop_claim(bucket, key, token)
+            if token:  # no token: the failure came before any claim
+                ledger.drop_claim(bucket, key, token)
             report.count(report.resubmitted, Outcome.GONE.value)
             return
         except CloudError as exc:
             report.count(report.resubmitted, Outcome.ERROR.value)
             report.add_unresolved({"bucket": bucket, "key": key, "reason": str(exc)})
             return
-        if version_token(info) != token:  # overwritten since: the new object has its own event
+        if token and version_token(info) != token:  # overwritten since: the new object has its own event
             ledger.clear_retry(bucket, key, token)
             ledger.drop_claim(bucket, key, token)
             report.count(report.resubmitted, Outcome.STALE.value)

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Sequence
 from .actions import Actions, build_manifest, open_manifest, same_bytes
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
-from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
+from ..errors import CloudError, CloudTransientError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
 from ..triggers.events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
@@ -143,7 +143,12 @@ class Scanner:
 
         Every candidate spelling is looked up; the one whose size matches the event is scanned, and
         when that does not single one out, every candidate that exists is scanned."""
-        found = [info for info in (self._head(bucket, c, version_id) for c in candidates) if info is not None]
+        try:
+            found = [info for info in (self._head(bucket, c, version_id) for c in candidates) if info is not None]
+        except CloudError as exc:
+            for candidate in candidates:  # the sweep finds which spelling exists (a 404 clears the other)
+                self._record_unfinished(bucket, candidate, "", exc)
+            raise
         matching = [info for info in found if size is not None and info.size == size]
         chosen = matching if len(matching) == 1 else found
         if not chosen:
@@ -169,22 +174,29 @@ class Scanner:
         if reason:
             return ScanResult(bucket, key, Outcome.SKIPPED, reason=reason)
         if info is None:
-            info = self._head(bucket, key, version_id)
+            try:
+                info = self._head(bucket, key, version_id)
+            except CloudError as exc:
+                self._record_unfinished(bucket, key, "", exc)
+                raise
             if info is None:
                 return ScanResult(bucket, key, Outcome.GONE, reason="object no longer exists")
         version = version_token(info)
-        reason = self._own_write(info) or skip_reason_for_object(self.settings, info, self.sealer)
-        if reason:
-            return ScanResult(bucket, info.key, Outcome.SKIPPED, reason=reason, version=version)
-        reason = unscannable_reason(self.settings, info)
-        if reason:
-            return self._unscannable(info, reason)
         ledger = self.ledger(bucket)
-        lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
         try:
+            reason = self._own_write(info) or skip_reason_for_object(self.settings, info, self.sealer)
+            if reason:
+                return ScanResult(bucket, info.key, Outcome.SKIPPED, reason=reason, version=version)
+            reason = unscannable_reason(self.settings, info)
+            if reason:
+                return self._unscannable(info, reason)
+            lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
             state, entry = ledger.claim(info, lease=lease)
         except ClaimBusy as exc:  # its holder may be alive: fail retryably, SCF (or the sweep) comes back
             return ScanResult(bucket, info.key, Outcome.PENDING, reason=str(exc), version=version, retryable=True)
+        except CloudError as exc:
+            self._record_unfinished(bucket, info.key, version, exc)
+            raise
         if state != "claimed" or entry is None:
             return ScanResult(bucket, info.key, Outcome.DUPLICATE, reason="a job was already submitted",
                               version=version)
@@ -228,7 +240,7 @@ class Scanner:
             except CloudError:
                 pass  # the claim's lease runs out with this invocation's deadline; the sweep takes it over
             raise
-        if entry.previous_state == "failed":
+        if entry.previous_state:  # a failed holder, or one that died, may have left a retry entry
             ledger.clear_retry(bucket, info.key, version)
         return ScanResult(bucket, info.key, Outcome.SUBMITTED, job_id=entry.job_id, version=version)
 
@@ -257,6 +269,22 @@ class Scanner:
                 and info.size <= MAX_DOCUMENT_BYTES and ledger.is_own_document(info.key):
             return "cosguard ledger document"
         return None
+
+    def _record_unfinished(self, bucket: str, key: str, version: str, exc: CloudError) -> None:
+        """A failure before the upload was claimed leaves a retry entry, so it is known to more than
+        a log line: SCF's retry of the invocation may never come (a permanent error, or its retries
+        spent). The entry is retryable for the sweep, which tries again (a HEAD when nothing
+        changed) and reports it while it fails; an empty `version` means the HEAD itself failed, and
+        the sweep scans whatever version is current. When the entry cannot be written either, the
+        failure becomes retryable: the invocation fails, and SCF's retries and dead-letter queue are
+        the record."""
+        reason = f"not claimed: {exc.code or type(exc).__name__}: {exc}"
+        try:
+            self.ledger(bucket).record_retry(bucket, key, version, reason, retryable=True)
+        except CloudError as record_exc:
+            raise CloudTransientError(f"{exc}; and its retry entry was not written: {record_exc}",
+                                      code=exc.code, status=exc.status, request_id=exc.request_id,
+                                      operation=exc.operation) from exc
 
     def _submission_failed(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry, exc: CloudError) -> ScanResult:
         """Record the failure where the sweep finds it, release the claim, mark the object `error`."""
