@@ -7,9 +7,7 @@ already have a claim in the ledger (one listing of `claims/` and `jobs/` up fron
 `digest(bucket, key, version token)` of each listed object: the same upload identity the trigger
 computes from HEAD, built here from the listing's ETag and LastModified or version id).
 
-Versioned buckets: a claim is keyed by version id, which `ListObjects` does not return, so there the
-backfill lists object *versions* instead (`GET /?versions`, 1,000 a page) and takes the latest
-version of each key: still one request per page, never one per object.
+The listing itself (object versions in a versioned bucket) is `listing.py`'s.
 """
 from __future__ import annotations
 
@@ -18,14 +16,14 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
 from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
-from ..infra.cloud import ObjectInfo, http_epoch
+from ..infra.cloud import ObjectInfo
 from ..errors import CloudError
 from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
-from ..domain.ledger import digest, token_for
+from .listing import Entry, Page, pages
+from ..domain.ledger import digest
 from ..infra.retry import TokenBucket
 from ..domain.rules import skip_reason, unscannable_reason
 from ..domain.status import Outcome
@@ -34,39 +32,11 @@ from ..domain.status import Outcome
 # dry-run estimate only (CNY per 1,000 scans). Pass --price-per-1000 with your contract's price.
 DEFAULT_PRICE_PER_1000 = 0.50
 SKIPPED, ALREADY, UNSCANNABLE, SCAN = "skipped", "already_scanned", "unscannable", "scan"
-# Objects in flight. Each costs six round trips one after another (HEAD, claim, submit, job entry,
-# settled claim, tag), so 64 in flight keep ~10 objects per round trip time moving: 10x a serial
-# loop of bare submissions. The threads wait on the network, not the CPU.
+# Objects in flight. Each costs six round trips one after another (HEAD, claim, handled-record check,
+# submit, tag, job entry), so 64 in flight keep ~10 objects per round trip time moving, 10x a serial
+# loop of bare submissions while the network is the limit. The threads wait on the network; past
+# ~60 objects/s a core of CPU is the limit instead (benchmarks/bench_backfill.py): --fan-out.
 DEFAULT_WORKERS = 64
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One listed object (the latest version of its key in a versioned bucket)."""
-
-    key: str
-    size: int
-    etag: str
-    storage_class: str = "STANDARD"
-    version_id: Optional[str] = None
-    last_modified: int = 0
-
-    @property
-    def token(self) -> str:
-        """What the ledger keys its claim by."""
-        return token_for(self.version_id, self.etag, self.last_modified)
-
-    @classmethod
-    def listed(cls, item: Dict[str, Any], version_id: Optional[str] = None) -> "Entry":
-        return cls(str(item["Key"]), int(item.get("Size") or 0), str(item.get("ETag") or ""),
-                   str(item.get("StorageClass") or "STANDARD").upper(), version_id,
-                   http_epoch(item.get("LastModified")))
-
-
-@dataclass
-class Page:
-    entries: List[Entry]
-    marker: Dict[str, str]   # where the listing continues after this page
 
 
 @dataclass
@@ -198,42 +168,8 @@ class Backfill:
 
     def pages(self) -> Iterator[Page]:
         """The listing from the checkpoint's marker (or the start), one page at a time."""
-        start = dict(self._start)
-        return self._version_pages(start) if self._is_versioned() else self._object_pages(start)
-
-    def _object_pages(self, start: Dict[str, str]) -> Iterator[Page]:
-        """ListObjects, one page at a time (islice stops the gateway's generator at the page end)."""
-        o, marker = self.options, start.get("key", "")
-        while True:
-            items = list(islice(self.gateway.list(o.bucket, o.prefix, marker, o.page_size), o.page_size))
-            if not items:
-                return
-            entries = [Entry.listed(item) for item in items]
-            marker = entries[-1].key
-            yield Page(entries, {"key": marker})
-            if len(items) < o.page_size:
-                return
-
-    def _version_pages(self, start: Dict[str, str]) -> Iterator[Page]:
-        """ListObjectVersions: the latest version of each key (delete markers hide a key)."""
         o = self.options
-        key_marker, version_marker = start.get("key", ""), start.get("version", "")
-        while True:
-            page = self.gateway.list_versions_page(o.bucket, o.prefix, key_marker, version_marker, o.page_size)
-            versions = page.get("Version") or []
-            versions = versions if isinstance(versions, list) else [versions]
-            # "null": written while versioning was off or suspended; its claim is keyed by ETag.
-            entries = [Entry.listed(v, None if str(v.get("VersionId") or "null") == "null" else str(v["VersionId"]))
-                       for v in versions if str(v.get("IsLatest", "")).lower() == "true"]
-            truncated = str(page.get("IsTruncated", "false")).lower() == "true"
-            if truncated:
-                key_marker = str(page.get("NextKeyMarker") or "")
-                version_marker = str(page.get("NextVersionIdMarker") or "")
-            elif versions:
-                key_marker, version_marker = str(versions[-1]["Key"]), str(versions[-1].get("VersionId") or "")
-            yield Page(entries, {"key": key_marker, "version": version_marker})
-            if not truncated or not key_marker:
-                return
+        return pages(self.gateway, o.bucket, o.prefix, o.page_size, dict(self._start), self._is_versioned())
 
     def load_claims(self) -> Set[str]:
         """Digests of every handled or in-flight upload, minus failed submissions (they may be
