@@ -12,6 +12,10 @@ charset-normalizer, crcmod) match it: use a Python 3.9 (or 3.10) on x86_64 Linux
 runtime. Without it, pip downloads manylinux2014_x86_64 wheels for --python-version; crcmod ships
 no wheel, so it is built by the running interpreter and only its pure-Python part is usable by
 the target (slower CRC64, same results). Prints the zip's size and file count.
+
+With --python, that interpreter also compiles every module to byte code (`__pycache__/*.cpython-39.pyc`,
+unchecked-hash): SCF's directories are read-only, so without it each cold start compiles cosguard
+and its dependencies again. `--no-bytecode` ships sources only.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -177,17 +181,83 @@ def prune(tree: Path, python_version: str) -> List[str]:
     return sorted(foreign)
 
 
+# -- byte code -----------------------------------------------------------------------------------
+def compile_bytecode(tree: Path, python: str) -> None:
+    """Compile every module of the tree with the target interpreter, as unchecked-hash .pyc files.
+
+    Why: SCF's code and layer directories are read-only, so with sources alone every cold start
+    compiles cosguard and its dependencies again (`benchmarks/bench_cold_start.py`, "as shipped").
+    Unchecked hash: the runtime uses the .pyc without comparing it with the source's mtime, which
+    unpacking does not keep; the tree is built afresh each time, so no .pyc is stale (and
+    `bytecode_problems` checks each against its source). A runtime of another version looks for its
+    own tag, finds none, and compiles as before. `-s/-p` record /opt paths, not this machine's, so
+    the same inputs give the same bytes.
+    """
+    env = dict(os.environ, PYTHONHASHSEED="0")  # with one process, in order: the same bytes every build
+    done = subprocess.run([python, "-m", "compileall", "-q", "-j", "1", "--invalidation-mode", "unchecked-hash",
+                           "-s", str(tree), "-p", "/opt", str(tree)], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise BuildError(f"{python} could not compile the layer:\n{(done.stdout + done.stderr)[-3000:]}")
+
+
+BYTECODE_CHECK = r"""
+import importlib.util, json, pathlib, sys
+tree, tag = pathlib.Path(sys.argv[1]), sys.implementation.cache_tag
+problems = []
+for pyc in sorted(tree.rglob("*.py[co]")):
+    suffix = "." + tag + ".pyc"
+    source = pyc.parent.parent / pyc.name[:-len(suffix)]
+    source = source.with_name(source.name + ".py")
+    if pyc.parent.name != "__pycache__" or not pyc.name.endswith(suffix) or not source.is_file():
+        problems.append(f"{pyc.relative_to(tree)}: not the byte code of a module beside it, for {tag}")
+        continue
+    head = pyc.read_bytes()[:16]
+    if head[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(head[4:8], "little") != 1             or head[8:16] != importlib.util.source_hash(source.read_bytes()):
+        problems.append(f"{pyc.relative_to(tree)}: not {tag} unchecked-hash byte code of its source")
+for source in sorted(tree.rglob("*.py")):
+    if not (source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc").is_file():
+        problems.append(f"{source.relative_to(tree)}: no byte code")
+print(json.dumps({"tag": tag, "problems": problems}))
+"""
+
+
+def bytecode_problems(tree: Path, python: str) -> Tuple[str, List[str]]:
+    """(`python`'s cache tag, every .pyc that is not its unchecked-hash byte code of the source beside
+    it, and every module without one). Run by the target interpreter: the hash is its own."""
+    done = subprocess.run([python, "-S", "-c", BYTECODE_CHECK, str(tree)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BuildError(f"the byte code check failed under {python}:\n{done.stderr[-3000:]}")
+    found = json.loads(done.stdout)
+    return found["tag"], found["problems"]
+
+
 # -- checks, zip ---------------------------------------------------------------------------------
-def forbidden_entries(names: Sequence[str]) -> List[str]:
-    """Zip entries that must never ship (the emulator, the CLI, tests, caches)."""
+def forbidden_entries(names: Sequence[str], bytecode_tag: Optional[str] = None) -> List[str]:
+    """Zip entries that must never ship (the emulator, the CLI, tests, caches). Byte code ships only
+    when the build compiled it: `<dir>/__pycache__/<module>.<bytecode_tag>.pyc` beside `<dir>/<module>.py`."""
+    present = set(names)
     bad = []
     for name in names:
         parts = name.rstrip("/").split("/")
+        cache = "__pycache__" in parts or name.endswith((".pyc", ".pyo"))
         if name.startswith(("cosguard/local/", "cosguard/cli/")) or re.fullmatch(r"cosguard/cli(_\w*)?\.py", name) or \
-                "__pycache__" in parts or name.endswith((".pyc", ".pyo")) or \
+                (cache and not _compiled_module(name, present, bytecode_tag)) or \
                 parts[0] in ("tests", "test") or parts[-1] == TREE_MARKER:
             bad.append(name)
     return bad
+
+
+def _compiled_module(name: str, present: set, tag: Optional[str]) -> bool:
+    """Whether `name` is the build's own byte code of a module that ships (or its __pycache__ folder)."""
+    if not tag:
+        return False
+    folder, _, file = name.rstrip("/").rpartition("/")
+    if name.endswith("/"):
+        return file == "__pycache__"
+    parent, _, cache = folder.rpartition("/")
+    suffix = f".{tag}.pyc"
+    source = f"{parent}/{file[:-len(suffix)]}.py" if parent else f"{file[:-len(suffix)]}.py"
+    return cache == "__pycache__" and file.endswith(suffix) and source in present
 
 
 def smoke_import(tree: Path, python: str) -> None:
@@ -244,7 +314,8 @@ def fresh_tree(tree: Path) -> None:
     (tree / TREE_MARKER).write_text("made by layers/build.py; wiped on every build\n")
 
 
-def build(out: Path, tree: Path, python: Optional[str], python_version: str) -> Dict[str, object]:
+def build(out: Path, tree: Path, python: Optional[str], python_version: str,
+          bytecode: bool = True) -> Dict[str, object]:
     if python:
         python_version = interpreter_version(python)
         if not re.match(r"3\.(9|10)\.", python_version):
@@ -260,11 +331,17 @@ def build(out: Path, tree: Path, python: Optional[str], python_version: str) -> 
     missing = sorted(set(pins) - set(installed))
     if missing:
         raise BuildError(f"pinned but not installed: {missing}")
+    tag = None
+    if python and bytecode:
+        compile_bytecode(tree, python)
+        tag, problems = bytecode_problems(tree, python)
+        if problems:
+            raise BuildError(f"byte code that does not match its source: {problems[:10]}")
     if python:
         smoke_import(tree, python)
     files = write_zip(tree, out)
     with zipfile.ZipFile(out) as archive:
-        bad = forbidden_entries(archive.namelist())
+        bad = forbidden_entries(archive.namelist(), bytecode_tag=tag)
     if bad:
         raise BuildError(f"the zip holds files that must not ship: {bad[:10]}")
     size = out.stat().st_size
@@ -272,7 +349,7 @@ def build(out: Path, tree: Path, python: Optional[str], python_version: str) -> 
     return {
         "zip": str(out), "tree": str(tree), "bytes": size, "megabytes": round(size / 1024 / 1024, 2),
         "files": files, "sha256": sha256, "manifest": str(out.with_suffix(".json")), "python": python_version,
-        "route": "interpreter" if python else f"pip --platform {PLATFORM}",
+        "route": "interpreter" if python else f"pip --platform {PLATFORM}", "bytecode": tag,
         "interpreter": python, "pip": command, "left_out": left_out,
         "foreign_extensions_removed": foreign, "unpinned": unpinned,
         "distributions": installed,
@@ -288,12 +365,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="zip path (default %(default)s)")
     parser.add_argument("--tree", type=Path, default=None,
                         help="unzipped layer folder (default: the zip's path without .zip)")
+    parser.add_argument("--no-bytecode", dest="bytecode", action="store_false",
+                        help="with --python: ship sources only (default: .pyc compiled by that interpreter)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     tree = (args.tree or out.with_suffix("")).resolve()
     try:
-        summary = build(out, tree, args.python, args.python_version)
+        summary = build(out, tree, args.python, args.python_version, bytecode=args.bytecode)
     except (BuildError, subprocess.CalledProcessError, OSError) as exc:
         print(f"layer build failed: {exc}", file=sys.stderr)
         return 1
@@ -303,7 +382,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"layer: {summary['zip']}")
     print(f"  size: {summary['bytes']} bytes ({summary['megabytes']} MB), {summary['files']} files")
     print(f"  sha256: {summary['sha256']} (recorded in {summary['manifest']})")
-    print(f"  python: {summary['python']} via {summary['route']}")
+    print(f"  python: {summary['python']} via {summary['route']}; byte code: "
+          f"{summary['bytecode'] + ' (unchecked-hash)' if summary['bytecode'] else 'none, sources only'}")
     print(f"  tree: {summary['tree']} (what the layer instance in layers/serverless.yml uploads)")
     print(f"  cosguard modules left out: {', '.join(summary['left_out']) or 'none'}")
     if summary["foreign_extensions_removed"]:

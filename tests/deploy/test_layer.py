@@ -49,12 +49,47 @@ def test_zip_holds_the_runtime_library_and_its_dependencies_at_its_root(built_la
     assert not [n for n in names if n.startswith("cosguard/local/")]
     assert not [n for n in names if n.startswith("cosguard/cli/") or re.fullmatch(r"cosguard/cli(_\w*)?\.py", n)]
     assert not [n for n in names if n.split("/")[0] in ("tests", "test", "python", "opt")]
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    assert layer_build_script.forbidden_entries(names) == []
+    assert layer_build_script.forbidden_entries(names, bytecode_tag="cpython-39") == []
     assert summary["python"].startswith("3.9.") and summary["route"] == "interpreter"
+    assert summary["bytecode"] == "cpython-39"
     assert summary["unpinned"] == [] and summary["files"] == len([n for n in names if not n.endswith("/")])
     assert summary["bytes"] == path.stat().st_size and summary["bytes"] < 50 * 1024 * 1024
 
+
+
+def test_every_module_ships_with_its_own_python39_byte_code(built_layer, layer_build_script, python39, tmp_path):
+    # SCF's layer directory is read-only: without .pyc each cold start compiles every module again
+    summary, path = built_layer
+    with zipfile.ZipFile(path) as archive:
+        archive.extractall(tmp_path)
+        names = archive.namelist()
+    assert "cosguard/__pycache__/runtime.cpython-39.pyc" in names
+    assert "qcloud_cos/__pycache__/cos_client.cpython-39.pyc" in names
+    assert layer_build_script.bytecode_problems(tmp_path, python39) == ("cpython-39", [])
+    # a .pyc that no longer matches its source is caught, and so is a module without one
+    (tmp_path / "cosguard" / "runtime.py").write_text("changed = True\n")
+    (tmp_path / "cosguard" / "domain" / "__pycache__" / "scan.cpython-39.pyc").unlink()
+    tag, problems = layer_build_script.bytecode_problems(tmp_path, python39)
+    assert sorted(problems) == ["cosguard/__pycache__/runtime.cpython-39.pyc: not cpython-39 unchecked-hash "
+                                "byte code of its source", "cosguard/domain/scan.py: no byte code"]
+
+
+def test_a_second_build_ships_the_same_bytes(built_layer, python39, layer_build_script, tmp_path):
+    # byte code included (marshal's output depends on the compiling process's state: one process, in order)
+    _, first = built_layer
+    layer_build_script.build(tmp_path / "again.zip", tmp_path / "again", python39, "3.9")
+    with zipfile.ZipFile(first) as a, zipfile.ZipFile(tmp_path / "again.zip") as b:
+        assert a.namelist() == b.namelist()
+        # crcmod's C extension is compiled anew by each build
+        assert [n for n in a.namelist() if not n.endswith(".so") and a.read(n) != b.read(n)] == []
+
+
+def test_no_bytecode_ships_sources_only(python39, layer_build_script, tmp_path):
+    out = tmp_path / "plain.zip"
+    summary = layer_build_script.build(out, tmp_path / "plain", python39, "3.9", bytecode=False)
+    with zipfile.ZipFile(out) as archive:
+        assert not [n for n in archive.namelist() if "__pycache__" in n or n.endswith(".pyc")]
+    assert summary["bytecode"] is None
 
 
 def test_the_build_records_the_zip_hash_the_deploy_and_verify_compare(built_layer):
@@ -66,9 +101,13 @@ def test_the_build_records_the_zip_hash_the_deploy_and_verify_compare(built_laye
 
 def test_forbidden_entries_catches_what_must_not_ship(layer_build_script):
     bad = ["cosguard/local/stack.py", "cosguard/cli.py", "cosguard/cli_demo.py", "cosguard/cli/ops.py", "tests/x.py",
-           "cosguard/__pycache__/a.cpython-39.pyc", "qcloud_cos/x.pyc"]
+           "cosguard/__pycache__/a.cpython-39.pyc", "qcloud_cos/x.pyc", "cosguard/__pycache__/client.cpython-311.pyc",
+           "cosguard/__pycache__/client.cpython-39.pyo"]
     good = ["cosguard/runtime.py", "cosguard/client.py", "qcloud_cos/cos_client.py", "cosguard/local.txt"]
-    assert layer_build_script.forbidden_entries(bad + good) == bad
+    compiled = ["cosguard/__pycache__/", "cosguard/__pycache__/runtime.cpython-39.pyc", "__pycache__/six.cpython-39.pyc",
+                "six.py"]
+    assert layer_build_script.forbidden_entries(bad + good + compiled, bytecode_tag="cpython-39") == bad
+    assert layer_build_script.forbidden_entries(bad + good + compiled) == bad + compiled[:3]  # not compiled: none
 
 
 def test_the_emulator_cli_and_modules_importing_the_emulator_are_left_out(layer_build_script, tmp_path):
