@@ -9,6 +9,7 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from cosguard.cli import main as cli
+from cosguard.errors import CloudTransientError, SubmissionError
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.httpserver import ThreadedServer
 from cosguard.local.loader import load_handler
@@ -131,6 +132,57 @@ def test_a_failure_before_the_claim_is_cleared_by_the_retry_that_succeeds(deploy
     assert report["resubmitted"] == {"duplicate": 1} and report["unresolved"] == []
     assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
     assert deployment.jobs_created() == 1
+
+
+def test_a_sweep_forgets_the_failed_claim_of_an_upload_overwritten_since(deployment, tmp_path, capsys):
+    runtime = deployment.scan_handler.__globals__["RUNTIME"]
+    runtime.gateway.backoff.sleep = lambda seconds: None
+    deployment.put("later.txt", b"first")
+    deployment.cloud.ci.faults.error_rate = 1.0
+    with pytest.raises(SubmissionError):
+        deployment.scan()
+    deployment.cloud.ci.faults.error_rate = 0.0
+    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/")) == 1  # the failed claim
+    deployment.put("later.txt", b"second")  # its own event would scan it; not delivered here
+    deployment.take_events()
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    assert json.loads(out)["resubmitted"] == {"stale": 1}
+    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/") == []
+    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+
+
+def test_a_sweep_keeps_the_open_job_of_an_upload_whose_first_claim_failed(deploy, tmp_path, capsys):
+    # The claim failed (a retry entry), SCF's retry submitted it, and the object was overwritten
+    # before CI finished. The retry entry is stale; the job is not: it must stay on record.
+    deployment = deploy(versioned=True)
+    runtime = deployment.scan_handler.__globals__["RUNTIME"]
+    runtime.gateway.backoff.sleep = lambda seconds: None
+    deployment.cloud.ci.faults.stuck_jobs = {"a.com"}
+    deployment.put("a.com", eicar())
+    event = deployment.combined_event()
+    ledger_class = type(runtime.scanner.ledger(deployment.intake))
+    original = ledger_class.claim
+
+    def failing_claim(self, info, lease=0.0):
+        raise CloudTransientError("PutObject: 503 SlowDown")
+    ledger_class.claim = failing_claim
+    try:
+        with pytest.raises(SubmissionError):
+            deployment.scan(event)
+    finally:
+        ledger_class.claim = original
+    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/")) == 1
+    assert deployment.scan(event)["counts"] == {"submitted": 1}  # SCF's retry
+    deployment.put("a.com", b"a new version")
+    deployment.take_events()  # the new version's own event is not the point here
+
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    report = json.loads(out)
+    assert report["pending"] == 1 and report["resubmitted"] == {"stale": 1}
+    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/")) == 1  # the job, still open
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    assert json.loads(out)["pending"] == 1
 
 
 def test_restore_round_trip_and_refusal(deployment, tmp_path, capsys):

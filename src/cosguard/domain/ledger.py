@@ -251,11 +251,18 @@ class Ledger:
         self._write(self._key("jobs", entry.name), entry.fields_dict())
 
     def drop_claim(self, bucket: str, key: str, token: str) -> None:
-        """Forget a failed claim whose upload is gone or overwritten (the sweep's retry pass)."""
+        """Forget a failed claim whose upload is gone or overwritten (the sweep's retry pass).
+
+        Only a `failed` one: a retry entry can outlive its failure (SCF's retry then claimed and
+        submitted the upload), and a live claim or open job stays on record until its verdict
+        closes it, as stale if the object changed."""
+        key_ = self._key("jobs", digest(bucket, key, token))
         try:
-            self.gateway.delete(self.bucket, self._key("jobs", digest(bucket, key, token)))
-        except NotFoundError:
-            pass
+            state = self._read(key_).get("state")
+        except NotFoundError:  # ForgedDocument too: nothing of ours to drop
+            return
+        if state == "failed":
+            self._forget(key_)
 
     def claim_action(self, job_id: str, lease: float = ACTION_LEASE_SECONDS) -> Optional[Dict[str, Any]]:
         """One delivery at a time acts on a verdict (duplicate callbacks arrive concurrently).
