@@ -23,6 +23,7 @@ import argparse
 import ast
 import json
 import os
+import posixpath
 import re
 import shutil
 import subprocess
@@ -206,13 +207,13 @@ tree, tag = pathlib.Path(sys.argv[1]), sys.implementation.cache_tag
 problems = []
 for pyc in sorted(tree.rglob("*.py[co]")):
     suffix = "." + tag + ".pyc"
-    source = pyc.parent.parent / pyc.name[:-len(suffix)]
-    source = source.with_name(source.name + ".py")
+    source = pyc.parent.parent / (pyc.name[:-len(suffix)] + ".py")
     if pyc.parent.name != "__pycache__" or not pyc.name.endswith(suffix) or not source.is_file():
         problems.append(f"{pyc.relative_to(tree)}: not the byte code of a module beside it, for {tag}")
         continue
     head = pyc.read_bytes()[:16]
-    if head[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(head[4:8], "little") != 1             or head[8:16] != importlib.util.source_hash(source.read_bytes()):
+    if (head[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(head[4:8], "little") != 1
+            or head[8:16] != importlib.util.source_hash(source.read_bytes())):
         problems.append(f"{pyc.relative_to(tree)}: not {tag} unchecked-hash byte code of its source")
 for source in sorted(tree.rglob("*.py")):
     if not (source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc").is_file():
@@ -256,7 +257,7 @@ def _compiled_module(name: str, present: set, tag: Optional[str]) -> bool:
         return file == "__pycache__"
     parent, _, cache = folder.rpartition("/")
     suffix = f".{tag}.pyc"
-    source = f"{parent}/{file[:-len(suffix)]}.py" if parent else f"{file[:-len(suffix)]}.py"
+    source = posixpath.join(parent, file[:-len(suffix)] + ".py")
     return cache == "__pycache__" and file.endswith(suffix) and source in present
 
 
