@@ -80,6 +80,11 @@ class Deployment:
         response = self.cos.list_objects(Bucket=bucket or self.intake, Prefix=prefix)
         return [item["Key"] for item in response.get("Contents", [])]
 
+    def ledger_keys(self, kind: str) -> List[str]:
+        """cosguard's ledger documents of one kind (`jobs`, `retry`, `claims`, ...): the state bucket
+        is the jail here, under the default `.cosguard/` prefix."""
+        return self.keys(bucket=self.jail, prefix=f".cosguard/{kind}/")
+
     def quarantined(self, key: str, bucket: Optional[str] = None) -> Optional[str]:
         """The quarantine key of `key`'s copy in the jail (the newest when there are several)."""
         found = quarantined_keys(self.cos, self.jail, bucket or self.intake, key)

@@ -30,6 +30,12 @@ def run_cli(capsys, *argv):
     return code, out
 
 
+def reconcile(capsys, deployment, tmp_path):
+    """`cosguard reconcile --json`, as an operator runs it: (exit code, report)."""
+    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
+    return code, json.loads(out)
+
+
 def test_every_callback_dropped_one_sweep_applies_every_verdict(quiet, tmp_path, capsys):
     deployment = quiet
     deployment.put("a/eicar.com", eicar())
@@ -38,17 +44,16 @@ def test_every_callback_dropped_one_sweep_applies_every_verdict(quiet, tmp_path,
     deployment.scan()
     deployment.settle()
     assert deployment.exists("a/eicar.com")  # nothing happened: every callback was lost
-    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/")) == 3
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    report = json.loads(out)
-    assert code == 0, out
+    assert len(deployment.ledger_keys("jobs")) == 3
+    code, report = reconcile(capsys, deployment, tmp_path)
+    assert code == 0, report
     assert report["applied"] == {"quarantined": 2, "clean": 1} and report["pending"] == 0
     assert not deployment.exists("a/eicar.com") and not deployment.exists("a/bundle.tar.gz")
     assert deployment.tags("a/clean.txt")["cosguard-status"] == "clean"
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/") == []
+    assert deployment.ledger_keys("jobs") == []
     # a second sweep has nothing left to do
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    assert json.loads(out)["applied"] == {}
+    code, report = reconcile(capsys, deployment, tmp_path)
+    assert report["applied"] == {}
 
 
 def test_reconcile_function_on_its_timer(quiet):
@@ -69,8 +74,7 @@ def test_a_stuck_job_is_reported_overdue(deploy, tmp_path, capsys):
     job_id = deployment.scan()["jobs"]["stuck.txt"]
     import time
     time.sleep(1.2)
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    report = json.loads(out)
+    code, report = reconcile(capsys, deployment, tmp_path)
     assert code == 1
     assert report["pending"] == 1 and report["overdue"][0]["job_id"] == job_id
     code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path), "--json")
@@ -86,11 +90,11 @@ def test_failed_submissions_are_resubmitted_by_the_sweep(deployment, tmp_path, c
     with pytest.raises(Exception):
         deployment.scan()
     deployment.cloud.ci.faults.error_rate = 0.0
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    assert json.loads(out)["resubmitted"] == {"submitted": 1}
+    code, report = reconcile(capsys, deployment, tmp_path)
+    assert report["resubmitted"] == {"submitted": 1}
     deployment.settle()
     assert deployment.tags("later.txt")["cosguard-status"] == "clean"
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+    assert deployment.ledger_keys("retry") == []
 
 
 def test_a_record_that_failed_before_its_claim_is_on_record_until_the_sweep_finishes_it(deployment, tmp_path,
@@ -101,36 +105,32 @@ def test_a_record_that_failed_before_its_claim_is_on_record_until_the_sweep_fini
     # a 403 does not heal by retrying, so the invocation succeeds: the failure must be on record
     assert deployment.scan(event)["counts"] == {"error": 1}
     assert deployment.jobs_submitted() == 0
-    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/")) == 1
+    assert len(deployment.ledger_keys("retry")) == 1
 
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    report = json.loads(out)
+    code, report = reconcile(capsys, deployment, tmp_path)
     assert code != 0 and [u["key"] for u in report["unresolved"]] == ["locked.txt"]
     assert "HeadObject: 403" in report["unresolved"][0]["reason"]
-    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/")) == 1  # still failing: kept
+    assert len(deployment.ledger_keys("retry")) == 1  # still failing: kept
 
     deployment.cloud.cos.faults.allow(deployment.intake)  # the operator fixes the role's permissions
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    assert json.loads(out)["resubmitted"] == {"submitted": 1}
+    code, report = reconcile(capsys, deployment, tmp_path)
+    assert report["resubmitted"] == {"submitted": 1}
     deployment.settle()
     assert deployment.tags("locked.txt")["cosguard-status"] == "clean"
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+    assert deployment.ledger_keys("retry") == []
     assert deployment.jobs_created() == 1
 
 
-def test_a_failure_before_the_claim_is_cleared_by_the_retry_that_succeeds(deployment, tmp_path, capsys):
-    runtime = deployment.scan_handler.__globals__["RUNTIME"]
-    runtime.gateway.backoff.sleep = lambda seconds: None
+def test_a_failure_before_the_claim_that_a_retry_healed_is_cleared_by_the_sweep(deployment, tmp_path, capsys):
     deployment.put("busy.txt", b"x")
     event = deployment.combined_event()
     deployment.cloud.cos.faults.deny(deployment.intake, ["HeadObject"])
     deployment.scan(event)
     deployment.cloud.cos.faults.allow(deployment.intake)
     assert deployment.scan(event)["counts"] == {"submitted": 1}  # COS delivered the event again
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    report = json.loads(out)
+    code, report = reconcile(capsys, deployment, tmp_path)
     assert report["resubmitted"] == {"duplicate": 1} and report["unresolved"] == []
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+    assert deployment.ledger_keys("retry") == []
     assert deployment.jobs_created() == 1
 
 
@@ -142,13 +142,13 @@ def test_a_sweep_forgets_the_failed_claim_of_an_upload_overwritten_since(deploym
     with pytest.raises(SubmissionError):
         deployment.scan()
     deployment.cloud.ci.faults.error_rate = 0.0
-    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/")) == 1  # the failed claim
+    assert len(deployment.ledger_keys("jobs")) == 1  # the failed claim
     deployment.put("later.txt", b"second")  # its own event would scan it; not delivered here
     deployment.take_events()
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    assert json.loads(out)["resubmitted"] == {"stale": 1}
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/") == []
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+    code, report = reconcile(capsys, deployment, tmp_path)
+    assert report["resubmitted"] == {"stale": 1}
+    assert deployment.ledger_keys("jobs") == []
+    assert deployment.ledger_keys("retry") == []
 
 
 def test_a_sweep_keeps_the_open_job_of_an_upload_whose_first_claim_failed(deploy, tmp_path, capsys):
@@ -171,18 +171,17 @@ def test_a_sweep_keeps_the_open_job_of_an_upload_whose_first_claim_failed(deploy
             deployment.scan(event)
     finally:
         ledger_class.claim = original
-    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/")) == 1
+    assert len(deployment.ledger_keys("retry")) == 1
     assert deployment.scan(event)["counts"] == {"submitted": 1}  # SCF's retry
     deployment.put("a.com", b"a new version")
     deployment.take_events()  # the new version's own event is not the point here
 
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    report = json.loads(out)
+    code, report = reconcile(capsys, deployment, tmp_path)
     assert report["pending"] == 1 and report["resubmitted"] == {"stale": 1}
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
-    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/")) == 1  # the job, still open
-    code, out = run_cli(capsys, "reconcile", "--env-file", env_file(deployment, tmp_path), "--json")
-    assert json.loads(out)["pending"] == 1
+    assert deployment.ledger_keys("retry") == []
+    assert len(deployment.ledger_keys("jobs")) == 1  # the job, still open
+    code, report = reconcile(capsys, deployment, tmp_path)
+    assert report["pending"] == 1
 
 
 def test_restore_round_trip_and_refusal(deployment, tmp_path, capsys):
@@ -201,7 +200,7 @@ def test_restore_round_trip_and_refusal(deployment, tmp_path, capsys):
     deployment.take_events()
     deployment.cos.delete_object(Bucket=deployment.intake, Key="docs/flagged.com")
     code, out = run_cli(capsys, "restore", job_id, "--env-file", env, "--json")
-    assert code == 0, out
+    assert code == 0, report
     assert json.loads(out)["to"] == f"{deployment.intake}/docs/flagged.com"
     head = deployment.cos.head_object(Bucket=deployment.intake, Key="docs/flagged.com")
     assert head["Content-Type"] == "application/x-msdownload" and head.get("x-cos-meta-owner") == "ana"
@@ -248,7 +247,7 @@ def test_reconcile_prints_a_table_by_default(quiet, tmp_path, capsys):
     quiet.scan()
     quiet.settle()
     code, out = run_cli(capsys, "reconcile", "--env-file", env_file(quiet, tmp_path))
-    assert code == 0, out
+    assert code == 0, report
     assert "{" not in out, out                              # no Python dict, no JSON
     rows = [line.split() for line in out.splitlines()]
     assert rows[0] == ["sweep", "outcome", "jobs"]
@@ -333,7 +332,7 @@ def test_verify_against_a_running_deployment(tmp_path, capsys):
         code, out = run_cli(capsys, "verify", "--bucket", "verify-1250000000", "--env-file", str(path),
                             "--json", "--timeout", "30")
         report = json.loads(out)
-        assert code == 0, out
+        assert code == 0, report
         assert report["eicar"] == "quarantined" and report["clean"] == "tagged clean"
         cos = local.cloud.client("cos")
         assert cos.list_objects(Bucket="verify-1250000000", Prefix="cosguard-verify/").get("Contents") is None

@@ -67,7 +67,7 @@ def test_eicar_is_moved_with_its_manifest(deploy, fmt):
     assert deployment.tags(deployment.quarantined("in/eicar.com"), bucket=deployment.jail)["cosguard-status"] == "infected"
     closed = deployment.cos.get_object(Bucket=deployment.jail, Key=f".cosguard/closed/{job_id}.json")
     assert json.loads(closed["Body"].get_raw_stream().read())["outcome"] == "quarantined"
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/") == []
+    assert deployment.ledger_keys("jobs") == []
 
 
 def test_eicar_in_a_zip_in_a_tar_gz_names_the_inner_file(deployment):

@@ -142,13 +142,13 @@ def test_ci_failing_for_good_marks_error_and_raises_after_all_records(quiet):
     assert len(caught.value.failures) == 2
     assert deployment.tags("a.txt")["cosguard-status"] == "error"
     assert deployment.tags("b.txt")["cosguard-status"] == "error"
-    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/")) == 2
+    assert len(deployment.ledger_keys("retry")) == 2
     assert deployment.jobs_created() == 0
     # SCF retries the invocation once CI is back: the failed claims are taken over, one job each.
     deployment.cloud.ci.faults.error_rate = 0.0
     assert deployment.scan(event)["counts"] == {"submitted": 2}
     assert deployment.jobs_created() == 2
-    assert deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/") == []
+    assert deployment.ledger_keys("retry") == []
     assert deployment.tags("a.txt")["cosguard-status"] == "pending"
 
 
@@ -160,7 +160,7 @@ def test_permanent_ci_error_is_not_retried_and_does_not_raise(deployment):
     assert summary["counts"] == {"error": 1}
     assert deployment.jobs_submitted() - before == 1  # a 4xx is not retried
     assert deployment.tags("unbound.txt")["cosguard-status"] == "error"
-    retry = deployment.keys(bucket=deployment.jail, prefix=".cosguard/retry/")
+    retry = deployment.ledger_keys("retry")
     doc = json.loads(deployment.cos.get_object(Bucket=deployment.jail, Key=retry[0])["Body"]
                      .get_raw_stream().read())
     assert doc["retryable"] is False
@@ -192,7 +192,7 @@ def test_ten_tags_keep_the_users_and_the_ledger_records_the_job(deployment):
     job_id = summary["jobs"]["full.txt"]
     tags = deployment.tags("full.txt")
     assert tags == {f"t{i}": f"v{i}" for i in range(10)}
-    (ledger_key,) = deployment.keys(bucket=deployment.jail, prefix=".cosguard/jobs/")
+    (ledger_key,) = deployment.ledger_keys("jobs")
     entry = deployment.cos.get_object(Bucket=deployment.jail, Key=ledger_key)
     doc = json.loads(entry["Body"].get_raw_stream().read())
     assert doc["key"] == "full.txt" and doc["tagged"] is False and doc["etag"] and doc["job_id"] == job_id
