@@ -74,6 +74,12 @@ def parse_error(body: bytes) -> Optional[Tuple[str, str]]:
 # moto's headers that have no COS counterpart.
 _DROP_RESPONSE_HEADERS = {"x-amz-request-id", "x-amz-id-2", "server", "x-amzn-requestid",
                           "content-length", "connection", "date"}
+# The only other headers of moto's that reach a client (x-amz-* ones are renamed x-cos-*): COS's
+# common and object response headers (docs 436/7729, 436/7753). Anything else moto adds (5.2.6's
+# `status` on copies, say) is dropped: COS never sends it.
+_KEPT_RESPONSE_HEADERS = {"content-type", "content-encoding", "content-disposition", "content-language",
+                          "content-range", "cache-control", "expires", "last-modified", "etag",
+                          "accept-ranges", "location"}
 
 
 def canonical_header(name: str) -> str:
@@ -97,6 +103,8 @@ def translate_response_headers(headers: List[Tuple[str, str]], names: BucketName
         lower = name.lower()
         if lower in _DROP_RESPONSE_HEADERS or lower.startswith("access-control-"):
             continue   # moto's own CORS headers: answers.py applies the bucket's rules instead
+        if not lower.startswith("x-amz-") and lower not in _KEPT_RESPONSE_HEADERS:
+            continue
         if lower.startswith("x-amz-"):
             lower = "x-cos-" + lower[len("x-amz-"):]
             if lower == "x-cos-storage-class":
