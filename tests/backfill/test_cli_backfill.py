@@ -98,12 +98,15 @@ def test_ctrl_c_stops_after_in_flight_work_and_resume_finishes(stack, tmp_path, 
     stack.cloud.ci.faults.drop_callback_rate = 1.0
     stack.seed(mixed(40))
     checkpoint = str(tmp_path / "progress.json")
+    # A shell that starts pytest in the background ignores SIGINT for it: this test sets its own.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGINT))
     timer.start()
     try:
         code = _main(stack, tmp_path, "--rps", "10", "--page-size", "5", "--checkpoint", checkpoint, "--json")
     finally:
         timer.cancel()
+        restored = signal.signal(signal.SIGINT, inherited)
     assert code == 130
     captured = capsys.readouterr()
     assert "stopping after in-flight work" in captured.err
@@ -111,7 +114,7 @@ def test_ctrl_c_stops_after_in_flight_work_and_resume_finishes(stack, tmp_path, 
     assert first["interrupted"] and 5 <= first["counts"]["submitted"] < 40
     saved = json.loads(open(checkpoint).read())
     assert saved["complete"] is False and saved["marker"]["key"].startswith("data/")
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # handler restored
+    assert restored is signal.default_int_handler   # the CLI put back the handler it found
 
     assert _main(stack, tmp_path, "--checkpoint", checkpoint, "--resume", "--json") == 0
     second = json.loads(capsys.readouterr().out)
