@@ -224,6 +224,8 @@ CAM_ACTIONS = {
     # destination (doc 436/8287 lists those as what a caller of this API needs).
     "UploadPartCopy": {"name/cos:GetObject", "name/cos:PutObject", "name/cos:ListMultipartUploads",
                        "name/cos:ListParts"},
+    # Upload Part: the streamed copy of an appendable object (doc 436/31923 names the action).
+    "UploadPart": {"name/cos:UploadPart"},
     "CompleteMultipartUpload": {"name/cos:CompleteMultipartUpload"},
     "AbortMultipartUpload": {"name/cos:AbortMultipartUpload"},
     "SubmitVirusJob": {"name/ci:CreateAuditingVirusJob"},

@@ -237,10 +237,10 @@ class VerdictService:
             return self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
         if job.infected:
             manifest = build_manifest(info, job, "infected")
-            if settings.infected_action is Action.MOVE:
+            if settings.infected_action is Action.MOVE and not self.actions.deletes_instead_of_moving(info):
                 copy = self.actions.quarantine(info, manifest)
                 return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
-            if settings.infected_action is Action.DELETE:
+            if settings.infected_action is not Action.TAG:   # DELETE, or an appendable one (above)
                 self.actions.delete(info)
                 return Outcome.DELETED, "", manifest
             self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=user_tags())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 import requests
@@ -21,6 +21,8 @@ from .records import Record
 from .retry import Backoff, Deadline, call_with_retry
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
+APPENDABLE = "appendable"  # HEAD's x-cos-object-type for an APPEND Object upload (doc 436/7741)
+STREAM_PART_SIZE = 8 * 1024 * 1024  # what a streamed copy holds in memory at a time
 THROTTLE_CODES = {"SlowDown", "RequestLimitExceeded", "TooManyRequests", "Throttling", "ServiceUnavailable"}
 
 
@@ -60,6 +62,7 @@ class ObjectInfo(Record, frozen=True):
     metadata: Mapping[str, str]
     content_type: str = ""
     last_modified: int = 0  # epoch seconds (COS's one-second resolution); part of an upload's identity
+    object_type: str = ""  # `appendable` for APPEND Object uploads, which COS cannot copy; else normal
 
 
 def http_epoch(value: Any) -> int:
@@ -161,6 +164,7 @@ class CloudGateway:
         self.deadline = Deadline()
         self.single_copy_limit = SINGLE_COPY_LIMIT
         self.multipart_part_size = 512 * 1024 * 1024
+        self.stream_part_size = STREAM_PART_SIZE
 
     def size_pool(self, threads: int) -> None:
         """Keep up to `threads` connections per host (a backfill may run more workers than
@@ -210,7 +214,8 @@ class CloudGateway:
             tag_count=int(lower.get("x-cos-tagging-count") or 0),
             metadata={k[len("x-cos-meta-"):]: v for k, v in lower.items() if k.startswith("x-cos-meta-")},
             content_type=lower.get("content-type", ""),
-            last_modified=http_epoch(lower.get("last-modified")))
+            last_modified=http_epoch(lower.get("last-modified")),
+            object_type=str(lower.get("x-cos-object-type") or "").lower())
 
     def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
         extra = {"VersionId": version_id} if version_id else {}
@@ -256,24 +261,33 @@ class CloudGateway:
 
     def _multipart_copy(self, source: ObjectInfo, copy_source: Dict[str, Any], bucket: str, key: str,
                         kwargs: Dict[str, Any]) -> Dict[str, Any]:
-        """Part by part, server-side; aborted on failure so no orphan parts are billed.
+        """Part by part, server-side.
 
         (The SDK's managed `copy()` HEADs the source through an endpoint built from CopySource, which
         bypasses a configured IP/Port; the part-level calls do not.)
         """
         part_size = max(self.multipart_part_size, -(-source.size // 10000))  # COS allows 10,000 parts
+        offsets = range(0, source.size, part_size)
+
+        def copy_part(number: int, upload_id: str) -> str:
+            offset = offsets[number - 1]
+            last = min(offset + part_size, source.size) - 1
+            return self._call("UploadPartCopy", self.cos.upload_part_copy, Bucket=bucket, Key=key,
+                              PartNumber=number, UploadId=upload_id, CopySource=copy_source,
+                              CopySourceRange=f"bytes={offset}-{last}",
+                              **({"CopySourceIfMatch": source.etag} if source.etag else {}))["ETag"]
+        return self._multipart(bucket, key, {k: v for k, v in kwargs.items() if k in ("Metadata", "ContentType")},
+                               len(offsets), copy_part)
+
+    def _multipart(self, bucket: str, key: str, kwargs: Dict[str, Any], count: int,
+                   upload_part: Callable[[int, str], str]) -> Dict[str, Any]:
+        """Initiate, `upload_part(number, upload_id) -> ETag` for parts 1..count, complete; aborted
+        on failure so no orphan parts are billed."""
         start = self._call("InitiateMultipartUpload", self.cos.create_multipart_upload, Bucket=bucket, Key=key,
-                           **{k: v for k, v in kwargs.items() if k in ("Metadata", "ContentType")})
+                           **kwargs)
         upload_id = start["UploadId"]
-        parts = []
         try:
-            for number, offset in enumerate(range(0, source.size, part_size), start=1):
-                last = min(offset + part_size, source.size) - 1
-                answer = self._call("UploadPartCopy", self.cos.upload_part_copy, Bucket=bucket, Key=key,
-                                    PartNumber=number, UploadId=upload_id, CopySource=copy_source,
-                                    CopySourceRange=f"bytes={offset}-{last}",
-                                    **({"CopySourceIfMatch": source.etag} if source.etag else {}))
-                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            parts = [{"PartNumber": n, "ETag": upload_part(n, upload_id)} for n in range(1, count + 1)]
             return self._call("CompleteMultipartUpload", self.cos.complete_multipart_upload, Bucket=bucket,
                               Key=key, UploadId=upload_id, MultipartUpload={"Part": parts})
         except CloudError:
@@ -283,6 +297,49 @@ class CloudGateway:
             except CloudError:
                 pass
             raise
+
+    def stream_copy(self, source: ObjectInfo, bucket: str, key: str,
+                    metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
+        """Copy exactly `source` by reading it and writing it again: for a source COS refuses to
+        copy (an appendable object, doc 436/7741). The only path that moves object bytes through
+        cosguard. Memory: one part of `stream_part_size` at a time; a source of more than one part
+        goes by multipart upload (aborted on failure). Every read carries If-Match, so bytes
+        appended after the scan are never written (PreconditionFailed instead)."""
+        meta = dict(metadata) if metadata is not None else dict(source.metadata)
+        kwargs: Dict[str, Any] = {"Metadata": {f"x-cos-meta-{k}": v for k, v in meta.items()}}
+        if source.content_type:
+            kwargs["ContentType"] = source.content_type
+        part_size = max(self.stream_part_size, -(-source.size // 10000))  # COS allows 10,000 parts
+        if source.size <= part_size:
+            body = self._read_range(source, 0, source.size) if source.size else b""
+            answer = self._call("PutObject", self.cos.put_object, Bucket=bucket, Key=key, Body=body, **kwargs)
+        else:
+            def stream_part(number: int, upload_id: str) -> str:
+                offset = (number - 1) * part_size
+                data = self._read_range(source, offset, min(part_size, source.size - offset))
+                return self._call("UploadPart", self.cos.upload_part, Bucket=bucket, Key=key, Body=data,
+                                  PartNumber=number, UploadId=upload_id)["ETag"]
+            answer = self._multipart(bucket, key, kwargs, -(-source.size // part_size), stream_part)
+        lower = {str(k).lower(): v for k, v in (answer or {}).items() if isinstance(v, str)}
+        return source.replace(bucket=bucket, key=key, version_id=lower.get("x-cos-version-id"),
+                              etag=lower.get("etag", source.etag), tag_count=0, metadata=meta,
+                              object_type="")
+
+    def _read_range(self, source: ObjectInfo, offset: int, length: int) -> bytes:
+        """`length` bytes of exactly `source` from `offset` (If-Match its ETag), or an error."""
+        extra: Dict[str, Any] = {"VersionId": source.version_id} if source.version_id else {}
+        if source.etag:
+            extra["IfMatch"] = source.etag
+
+        def read() -> bytes:
+            response = self.cos.get_object(Bucket=source.bucket, Key=source.key,
+                                           Range=f"bytes={offset}-{offset + length - 1}", **extra)
+            return response["Body"].get_raw_stream().read(length + 1)
+        data = self._call("GetObject", read)
+        if len(data) != length:
+            raise CloudTransientError(f"GetObject: {source.bucket}/{source.key} gave {len(data)} bytes "
+                                      f"at {offset}, expected {length}", operation="GetObject")
+        return data
 
     def delete(self, bucket: str, key: str, version_id: Optional[str] = None, if_match: str = "") -> None:
         """`if_match`: delete only while the ETag is this one (PreconditionFailed otherwise; COS's
@@ -362,4 +419,4 @@ class CloudGateway:
         return job
 
 
-__all__ = ["CloudGateway", "ObjectInfo", "http_epoch", "translate_sdk_errors"]
+__all__ = ["APPENDABLE", "CloudGateway", "ObjectInfo", "http_epoch", "translate_sdk_errors"]
