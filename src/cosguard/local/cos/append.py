@@ -24,7 +24,7 @@ from typing import Any, Dict, Optional, Tuple
 from moto.s3.models import FakeKey
 from moto.s3.utils import metadata_from_headers
 
-from .naming import parse_copy_source
+from .naming import moto_storage_class, parse_copy_source
 from .wire import CosError, content_length
 
 MAX_APPENDABLE_SIZE = 5 * 1024 ** 3   # doc 436/7741: an appendable object is at most 5 GB
@@ -80,6 +80,12 @@ class Appendables:
         if not cos.bucket_exists(req.bucket):
             raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")
         _check_user_meta(req.headers)
+        if length > MAX_APPENDABLE_SIZE:
+            raise CosError(400, "EntityTooLarge", "An appendable object cannot grow past 5 GB.")
+        req.body_read = True   # read before the lock: a slow client holds up no other append
+        chunk = environ["wsgi.input"].read(length) if length > 0 else b""
+        if len(chunk) != length:
+            raise CosError(400, "IncompleteBody", "The request body is shorter than Content-Length.")
         with self._lock:
             current = cos.store.find(req.bucket, req.key)
             if current is not None and not self.is_appendable(current):
@@ -90,12 +96,7 @@ class Appendables:
                 raise CosError(409, "PositionNotEqualToLength",
                                f"Position ({position}) is not equal to the object length ({size}).")
             if size + length > MAX_APPENDABLE_SIZE:
-                raise CosError(400, "EntityTooLarge",
-                               "An appendable object cannot grow past 5 GB.")
-            req.body_read = True
-            chunk = environ["wsgi.input"].read(length) if length > 0 else b""
-            if len(chunk) != length:
-                raise CosError(400, "IncompleteBody", "The request body is shorter than Content-Length.")
+                raise CosError(400, "EntityTooLarge", "An appendable object cannot grow past 5 GB.")
             new_key = self._store(req, current, chunk)
         headers = {"ETag": new_key.etag, NEXT_POSITION_HEADER: str(size + length),
                    "x-cos-content-sha1": hashlib.sha1(chunk).hexdigest()}
@@ -129,8 +130,6 @@ class Appendables:
 
 
 def _storage(headers: Dict[str, str]) -> str:
-    from .naming import moto_storage_class
-
     return moto_storage_class(headers.get("x-cos-storage-class", "STANDARD")) or "STANDARD"
 
 
