@@ -124,3 +124,30 @@ def test_a_large_appendable_object_is_streamed_part_by_part(stack):
     copy = gateway.stream_copy(info, stack.jail, "copies/big.bin")
     assert stack.body("copies/big.bin", bucket=stack.jail) == data
     assert copy.etag.strip('"').endswith("-3") and copy.size == len(data)
+
+
+def test_with_append_events_off_a_write_appended_during_a_scan_is_scanned_when_the_verdict_is_stale(stack):
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    _append(stack, "slow.com", eicar()[:_HALF])
+    assert _backfill(stack) == {"submitted": 1}
+    stack.settle()   # CI found the first part clean; its callback was lost
+    _append(stack, "slow.com", eicar()[_HALF:], position=_HALF)   # no event: only cosguard can notice
+    stack.cloud.ci.faults.drop_callback_rate = 0.0
+    assert stack.sweep()["applied"] == {"stale": 1}   # the clean verdict is not the current write's...
+    stack.settle()   # ...which is scanned now, and quarantined
+    assert stack.body("slow.com") is None
+    assert list(_quarantined_bytes(stack).values()) == [eicar()]
+
+
+
+def test_with_append_events_off_a_failed_submission_of_an_appended_object_scans_its_current_write(stack):
+    stack.cloud.ci.faults.error_rate = 1.0   # CI answers 5xx: the submission waits in retry/
+    _append(stack, "retry.com", eicar()[:_HALF])
+    assert _backfill(stack) == {"error": 1}
+    _append(stack, "retry.com", eicar()[_HALF:], position=_HALF)   # no event
+    stack.cloud.ci.faults.error_rate = 0.0
+    # the failed write is gone; the appended one, which no event announces, is scanned now
+    assert stack.sweep()["resubmitted"] == {"stale": 1, "submitted": 1}
+    stack.settle()
+    assert stack.body("retry.com") is None
+    assert list(_quarantined_bytes(stack).values()) == [eicar()]
