@@ -69,7 +69,9 @@ class Appendables:
                            "The source object is appendable; appendable objects cannot be copied.")
 
     def append(self, environ: Dict[str, Any], req: Any) -> Tuple[Answer, Any]:
-        """Store one append; returns the answer and moto's new key object (for the event)."""
+        """Store one append; returns the answer and moto's new key object. The answer's headers
+        are doc 436/7741's sample: ETag, x-cos-next-append-position, x-cos-content-sha1 (of this
+        part); its CRC64 is on HEAD/GET, as for every object."""
         cos = self._cos
         raw_position = req.query.get("position")
         if raw_position is None or not raw_position.isdigit():

@@ -267,8 +267,7 @@ class CosDialect:
                 ) -> Tuple[int, Dict[str, str], bytes]:
         """APPEND Object (append.py); `cos:ObjectCreated:Append` only when the switch is on."""
         cos = self._cos
-        (status, headers, body), new_key = cos.appendables.append(environ, req)
-        headers[CRC_HEADER] = str(self._answers.crcs.of(new_key))
+        (status, headers, body), _ = cos.appendables.append(environ, req)
         if cos.append_events:
             self._publish(req, "AppendObject", request_id, headers)
         return status, headers, body
