@@ -125,8 +125,6 @@ class CosDialect:
                 status, headers, body = self._answers.preflight(req)
             elif form_post:
                 status, headers, body = self._post_object(environ, req, request_id)
-            elif op == "AppendObject":
-                status, headers, body = self._append(environ, req, request_id)
             elif op == "GetObjectTagging":
                 status, headers, body = self._get_object_tagging(req)
             else:
@@ -185,9 +183,9 @@ class CosDialect:
         cos = self._cos
         pending = self._answers.before(environ, req, op)
         if pending.answer is not None:
+            if op == "AppendObject" and cos.append_events:   # off by default: not in doc 583/9707
+                self._publish(req, op, request_id, pending.answer[1])
             return pending.answer
-        if op in ("CopyObject", "UploadPartCopy"):
-            cos.appendables.refuse_copy_of_appendable(req.headers.get("x-cos-copy-source", ""))
         headers = self._translate_headers(req)
         claim = (op in ("PutObject", "CopyObject", "CompleteMultipartUpload")
                  and req.headers.get("x-cos-forbid-overwrite", "").lower() == "true"
@@ -212,9 +210,6 @@ class CosDialect:
         if not body and op not in ("GetObject", "HeadObject"):
             for name in [n for n in out if n.lower() == "content-type"]:
                 del out[name]   # Flask's text/html default on empty answers; COS sends none
-        if op in ("GetObject", "HeadObject"):
-            out.update(cos.appendables.headers_for(
-                cos.store.find(req.bucket, req.key, req.query.get("versionId") or None)))
         if op == "GetObject":
             cos.counters.add_bytes_read(len(body))
             return status, out, body
@@ -261,15 +256,6 @@ class CosDialect:
                         escape(new_key.etag))).encode("utf-8")
             headers["Content-Type"] = "application/xml"
         self._publish(req, "PostObject", request_id, headers)
-        return status, headers, body
-
-    def _append(self, environ: Dict[str, Any], req: CosRequest, request_id: str
-                ) -> Tuple[int, Dict[str, str], bytes]:
-        """APPEND Object (append.py); `cos:ObjectCreated:Append` only when the switch is on."""
-        cos = self._cos
-        (status, headers, body), _ = cos.appendables.append(environ, req)
-        if cos.append_events:
-            self._publish(req, "AppendObject", request_id, headers)
         return status, headers, body
 
     def _get_object_tagging(self, req: CosRequest) -> Tuple[int, Dict[str, str], bytes]:
