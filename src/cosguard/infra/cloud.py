@@ -19,10 +19,10 @@ from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotF
 from ..domain.jobs import VirusJob
 from .records import Record
 from .retry import Backoff, Deadline, call_with_retry
+from .streaming import STREAM_PART_SIZE, StreamingCopy
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
 APPENDABLE = "appendable"  # HEAD's x-cos-object-type for an APPEND Object upload (doc 436/7741)
-STREAM_PART_SIZE = 8 * 1024 * 1024  # what a streamed copy holds in memory at a time
 THROTTLE_CODES = {"SlowDown", "RequestLimitExceeded", "TooManyRequests", "Throttling", "ServiceUnavailable"}
 
 
@@ -151,7 +151,7 @@ def _client(settings: Settings, endpoint: Optional[str], session: requests.Sessi
     return CosS3Client(CosConfig(**kwargs), retry=0, session=session)
 
 
-class CloudGateway:
+class CloudGateway(StreamingCopy):
     """COS and CI calls for one deployment. Thread-safe: the SDK client is shared by the pool."""
 
     def __init__(self, settings: Settings, *, cos_client: Optional[CosS3Client] = None,
@@ -164,7 +164,7 @@ class CloudGateway:
         self.deadline = Deadline()
         self.single_copy_limit = SINGLE_COPY_LIMIT
         self.multipart_part_size = 512 * 1024 * 1024
-        self.stream_part_size = STREAM_PART_SIZE
+        self.stream_part_size = STREAM_PART_SIZE   # streaming.py: an appendable object's copy
 
     def size_pool(self, threads: int) -> None:
         """Keep up to `threads` connections per host (a backfill may run more workers than
@@ -297,49 +297,6 @@ class CloudGateway:
             except CloudError:
                 pass
             raise
-
-    def stream_copy(self, source: ObjectInfo, bucket: str, key: str,
-                    metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
-        """Copy exactly `source` by reading it and writing it again: for a source COS refuses to
-        copy (an appendable object, doc 436/7741). The only path that moves object bytes through
-        cosguard. Memory: one part of `stream_part_size` at a time; a source of more than one part
-        goes by multipart upload (aborted on failure). Every read carries If-Match, so bytes
-        appended after the scan are never written (PreconditionFailed instead)."""
-        meta = dict(metadata) if metadata is not None else dict(source.metadata)
-        kwargs: Dict[str, Any] = {"Metadata": {f"x-cos-meta-{k}": v for k, v in meta.items()}}
-        if source.content_type:
-            kwargs["ContentType"] = source.content_type
-        part_size = max(self.stream_part_size, -(-source.size // 10000))  # COS allows 10,000 parts
-        if source.size <= part_size:
-            body = self._read_range(source, 0, source.size) if source.size else b""
-            answer = self._call("PutObject", self.cos.put_object, Bucket=bucket, Key=key, Body=body, **kwargs)
-        else:
-            def stream_part(number: int, upload_id: str) -> str:
-                offset = (number - 1) * part_size
-                data = self._read_range(source, offset, min(part_size, source.size - offset))
-                return self._call("UploadPart", self.cos.upload_part, Bucket=bucket, Key=key, Body=data,
-                                  PartNumber=number, UploadId=upload_id)["ETag"]
-            answer = self._multipart(bucket, key, kwargs, -(-source.size // part_size), stream_part)
-        lower = {str(k).lower(): v for k, v in (answer or {}).items() if isinstance(v, str)}
-        return source.replace(bucket=bucket, key=key, version_id=lower.get("x-cos-version-id"),
-                              etag=lower.get("etag", source.etag), tag_count=0, metadata=meta,
-                              object_type="")
-
-    def _read_range(self, source: ObjectInfo, offset: int, length: int) -> bytes:
-        """`length` bytes of exactly `source` from `offset` (If-Match its ETag), or an error."""
-        extra: Dict[str, Any] = {"VersionId": source.version_id} if source.version_id else {}
-        if source.etag:
-            extra["IfMatch"] = source.etag
-
-        def read() -> bytes:
-            response = self.cos.get_object(Bucket=source.bucket, Key=source.key,
-                                           Range=f"bytes={offset}-{offset + length - 1}", **extra)
-            return response["Body"].get_raw_stream().read(length + 1)
-        data = self._call("GetObject", read)
-        if len(data) != length:
-            raise CloudTransientError(f"GetObject: {source.bucket}/{source.key} gave {len(data)} bytes "
-                                      f"at {offset}, expected {length}", operation="GetObject")
-        return data
 
     def delete(self, bucket: str, key: str, version_id: Optional[str] = None, if_match: str = "") -> None:
         """`if_match`: delete only while the ETag is this one (PreconditionFailed otherwise; COS's
