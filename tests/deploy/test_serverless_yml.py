@@ -204,7 +204,7 @@ def test_no_parameter_is_left_unresolved_by_env_example(app, preflight, example_
 
 # -- the CAM policy ----------------------------------------------------------------------------
 POLICY = ROOT / "deploy" / "cam-policy.json"
-# The CAM actions behind each operation cosguard's gateway performs (cloud.py `_call("<op>"`).
+# The CAM actions behind each operation cosguard's gateway performs (infra/*.py `_call("<op>"`).
 # CopyObject/MultipartCopy: read on the source, write on the destination (COS API docs 436/10881,
 # 436/8287); ListObjects is GET Bucket.
 CAM_ACTIONS = {
@@ -224,6 +224,8 @@ CAM_ACTIONS = {
     # destination (doc 436/8287 lists those as what a caller of this API needs).
     "UploadPartCopy": {"name/cos:GetObject", "name/cos:PutObject", "name/cos:ListMultipartUploads",
                        "name/cos:ListParts"},
+    # Upload Part: the streamed copy of an appendable object (doc 436/31923 names the action).
+    "UploadPart": {"name/cos:UploadPart"},
     "CompleteMultipartUpload": {"name/cos:CompleteMultipartUpload"},
     "AbortMultipartUpload": {"name/cos:AbortMultipartUpload"},
     "SubmitVirusJob": {"name/ci:CreateAuditingVirusJob"},
@@ -260,7 +262,7 @@ def test_policy_parses_and_names_no_wildcard():
 
 
 def test_policy_grants_every_operation_cosguard_performs_and_nothing_else():
-    source = (ROOT / "src" / "cosguard" / "infra" / "cloud.py").read_text("utf-8")
+    source = "".join(path.read_text("utf-8") for path in (ROOT / "src" / "cosguard" / "infra").glob("*.py"))
     operations = set(re.findall(r"_call\(\s*\"([A-Za-z]+)\"", source))
     assert {"HeadObject", "SubmitVirusJob", "QueryVirusJob"} <= operations
     unmapped = operations - set(CAM_ACTIONS) - set(OPERATOR_ONLY)

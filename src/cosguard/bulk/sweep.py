@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..infra.cloud import APPENDABLE, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError
 from ..domain.ledger import ForgedDocument, JobEntry, Ledger, version_token
@@ -151,9 +152,18 @@ class Sweeper:
         if version_token(info) != entry.identity:  # overwritten since: the new upload has its own event
             ledger.close_job(entry, Outcome.STALE.value, handled=False)
             report.count(report.resubmitted, Outcome.STALE.value)
+            self._scan_if_appended(info, report)
             return
         result = self.scanner.resume(ledger, info, entry)
         report.count(report.resubmitted, result.outcome.value)
+
+    def _scan_if_appended(self, current: ObjectInfo, report: SweepReport) -> None:
+        """A write that replaced a scanned one has its own event, except an append (doc 436/7741;
+        SCF's trigger doc 583/9707 lists no Append event): an appendable object is scanned now
+        (its claim makes a later event of the same write a duplicate)."""
+        if current.object_type == APPENDABLE:
+            result = self.scanner.scan_object(current.bucket, [current.key], current.version_id, info=current)
+            report.count(report.resubmitted, result.outcome.value)
 
     def _resubmit(self, ledger: Ledger, doc: Dict[str, Any], report: SweepReport) -> None:
         bucket, key, token = doc["bucket"], doc["key"], doc.get("token", "")
@@ -176,6 +186,7 @@ class Sweeper:
             ledger.clear_retry(bucket, key, token)
             ledger.drop_claim(bucket, key, token)
             report.count(report.resubmitted, Outcome.STALE.value)
+            self._scan_if_appended(info, report)
             return
         result = self.scanner.scan_object(bucket, [key], info.version_id, info=info)
         if result.outcome is not Outcome.ERROR and not result.retryable:

@@ -1,7 +1,8 @@
 """What cosguard does to an object: tag it, quarantine it, delete it, promote it.
 
-Server-side copies only: no object byte passes through a function. A copy that fails never deletes
-the original; every step is safe to repeat.
+Server-side copies, except for appendable objects, which COS cannot copy (doc 436/7741): their bytes
+are streamed through the function (`_copy`), the only path that moves object bytes. A copy that fails
+never deletes the original; every step is safe to repeat.
 
 Quarantined copies live at `<prefix><source bucket>/<job id>/<original key>` (a version id or a
 per-write digest stands in for the job id when there is none), so two source buckets, or two
@@ -15,7 +16,7 @@ import time
 from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote
 
-from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.cloud import APPENDABLE, CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
 from .jobs import VirusJob
@@ -163,7 +164,7 @@ class Actions:
                   tags: Mapping[str, str], metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
         """Server-side copy, tag the copy, then delete the original: a failed copy deletes nothing."""
         try:
-            copied = self.gateway.copy(info, bucket, key, metadata=metadata)
+            copied = self._copy(info, bucket, key, metadata)
             self.tag(copied, status, job_id, existing=tags)
         except PreconditionFailed as exc:  # CopySourceIfMatch: overwritten since it was scanned
             raise StaleObjectError(f"{info.bucket}/{info.key} changed before it could be moved") from exc
@@ -171,6 +172,20 @@ class Actions:
             raise QuarantineError(f"copy to {bucket}/{key} failed, original kept: {exc}") from exc
         self._delete_original(info)
         return copied
+
+    def _copy(self, info: ObjectInfo, bucket: str, key: str,
+              metadata: Optional[Mapping[str, str]]) -> ObjectInfo:
+        """A server-side copy, or for an appendable object (HEAD's `x-cos-object-type`), which COS
+        refuses to copy, GET -> PUT through the function with bounded memory (exactly the scanned
+        bytes: every read is If-Match the scanned ETag)."""
+        if info.object_type == APPENDABLE:
+            return self.gateway.stream_copy(info, bucket, key, metadata=metadata)
+        return self.gateway.copy(info, bucket, key, metadata=metadata)
+
+    def deletes_instead_of_moving(self, info: ObjectInfo) -> bool:
+        """COSGUARD_APPENDABLE_ACTION=delete: an infected appendable object is deleted (and
+        notified) rather than streamed into quarantine."""
+        return info.object_type == APPENDABLE and self.settings.appendable_action == "delete"
 
     def _delete_original(self, info: ObjectInfo) -> None:
         """Delete exactly the scanned upload (on a versioned bucket, that version, not a delete marker).

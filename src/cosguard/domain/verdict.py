@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from .actions import Actions, build_manifest, copy_record
-from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.cloud import APPENDABLE, CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
 from .jobs import VirusJob
@@ -208,6 +208,8 @@ class VerdictService:
         ledger.close_job(entry, Outcome.STALE.value, handled=False)
         if entry.version_id:
             self._rescan_current(entry.bucket, entry.key, lambda current: version_token(current) == entry.identity)
+        else:   # an append may fire no event (SCF's trigger doc 583/9707 lists none): scan its write now
+            self._rescan_current(entry.bucket, entry.key, lambda current: current.object_type == APPENDABLE)
 
     def _exposed(self, removed: ObjectInfo) -> None:
         """Removing a version makes the previous one current: it is scanned as an upload of its own."""
@@ -237,10 +239,10 @@ class VerdictService:
             return self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
         if job.infected:
             manifest = build_manifest(info, job, "infected")
-            if settings.infected_action is Action.MOVE:
+            if settings.infected_action is Action.MOVE and not self.actions.deletes_instead_of_moving(info):
                 copy = self.actions.quarantine(info, manifest)
                 return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
-            if settings.infected_action is Action.DELETE:
+            if settings.infected_action is not Action.TAG:   # DELETE, or an appendable one (above)
                 self.actions.delete(info)
                 return Outcome.DELETED, "", manifest
             self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=user_tags())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 import requests
@@ -19,8 +19,10 @@ from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotF
 from ..domain.jobs import VirusJob
 from .records import Record
 from .retry import Backoff, Deadline, call_with_retry
+from .streaming import STREAM_PART_SIZE, StreamingCopy
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
+APPENDABLE = "appendable"  # HEAD's x-cos-object-type for an APPEND Object upload (doc 436/7741)
 THROTTLE_CODES = {"SlowDown", "RequestLimitExceeded", "TooManyRequests", "Throttling", "ServiceUnavailable"}
 
 
@@ -60,6 +62,7 @@ class ObjectInfo(Record, frozen=True):
     metadata: Mapping[str, str]
     content_type: str = ""
     last_modified: int = 0  # epoch seconds (COS's one-second resolution); part of an upload's identity
+    object_type: str = ""  # `appendable` for APPEND Object uploads, which COS cannot copy; else normal
 
 
 def http_epoch(value: Any) -> int:
@@ -148,7 +151,7 @@ def _client(settings: Settings, endpoint: Optional[str], session: requests.Sessi
     return CosS3Client(CosConfig(**kwargs), retry=0, session=session)
 
 
-class CloudGateway:
+class CloudGateway(StreamingCopy):
     """COS and CI calls for one deployment. Thread-safe: the SDK client is shared by the pool."""
 
     def __init__(self, settings: Settings, *, cos_client: Optional[CosS3Client] = None,
@@ -161,6 +164,7 @@ class CloudGateway:
         self.deadline = Deadline()
         self.single_copy_limit = SINGLE_COPY_LIMIT
         self.multipart_part_size = 512 * 1024 * 1024
+        self.stream_part_size = STREAM_PART_SIZE   # streaming.py: an appendable object's copy
 
     def size_pool(self, threads: int) -> None:
         """Keep up to `threads` connections per host (a backfill may run more workers than
@@ -210,7 +214,8 @@ class CloudGateway:
             tag_count=int(lower.get("x-cos-tagging-count") or 0),
             metadata={k[len("x-cos-meta-"):]: v for k, v in lower.items() if k.startswith("x-cos-meta-")},
             content_type=lower.get("content-type", ""),
-            last_modified=http_epoch(lower.get("last-modified")))
+            last_modified=http_epoch(lower.get("last-modified")),
+            object_type=str(lower.get("x-cos-object-type") or "").lower())
 
     def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
         extra = {"VersionId": version_id} if version_id else {}
@@ -256,24 +261,33 @@ class CloudGateway:
 
     def _multipart_copy(self, source: ObjectInfo, copy_source: Dict[str, Any], bucket: str, key: str,
                         kwargs: Dict[str, Any]) -> Dict[str, Any]:
-        """Part by part, server-side; aborted on failure so no orphan parts are billed.
+        """Part by part, server-side.
 
         (The SDK's managed `copy()` HEADs the source through an endpoint built from CopySource, which
         bypasses a configured IP/Port; the part-level calls do not.)
         """
         part_size = max(self.multipart_part_size, -(-source.size // 10000))  # COS allows 10,000 parts
+        offsets = range(0, source.size, part_size)
+
+        def copy_part(number: int, upload_id: str) -> str:
+            offset = offsets[number - 1]
+            last = min(offset + part_size, source.size) - 1
+            return self._call("UploadPartCopy", self.cos.upload_part_copy, Bucket=bucket, Key=key,
+                              PartNumber=number, UploadId=upload_id, CopySource=copy_source,
+                              CopySourceRange=f"bytes={offset}-{last}",
+                              **({"CopySourceIfMatch": source.etag} if source.etag else {}))["ETag"]
+        return self._multipart(bucket, key, {k: v for k, v in kwargs.items() if k in ("Metadata", "ContentType")},
+                               len(offsets), copy_part)
+
+    def _multipart(self, bucket: str, key: str, kwargs: Dict[str, Any], count: int,
+                   upload_part: Callable[[int, str], str]) -> Dict[str, Any]:
+        """Initiate, `upload_part(number, upload_id) -> ETag` for parts 1..count, complete; aborted
+        on failure so no orphan parts are billed."""
         start = self._call("InitiateMultipartUpload", self.cos.create_multipart_upload, Bucket=bucket, Key=key,
-                           **{k: v for k, v in kwargs.items() if k in ("Metadata", "ContentType")})
+                           **kwargs)
         upload_id = start["UploadId"]
-        parts = []
         try:
-            for number, offset in enumerate(range(0, source.size, part_size), start=1):
-                last = min(offset + part_size, source.size) - 1
-                answer = self._call("UploadPartCopy", self.cos.upload_part_copy, Bucket=bucket, Key=key,
-                                    PartNumber=number, UploadId=upload_id, CopySource=copy_source,
-                                    CopySourceRange=f"bytes={offset}-{last}",
-                                    **({"CopySourceIfMatch": source.etag} if source.etag else {}))
-                parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            parts = [{"PartNumber": n, "ETag": upload_part(n, upload_id)} for n in range(1, count + 1)]
             return self._call("CompleteMultipartUpload", self.cos.complete_multipart_upload, Bucket=bucket,
                               Key=key, UploadId=upload_id, MultipartUpload={"Part": parts})
         except CloudError:
@@ -362,4 +376,4 @@ class CloudGateway:
         return job
 
 
-__all__ = ["CloudGateway", "ObjectInfo", "http_epoch", "translate_sdk_errors"]
+__all__ = ["APPENDABLE", "CloudGateway", "ObjectInfo", "http_epoch", "translate_sdk_errors"]

@@ -119,6 +119,7 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     unscannable_action: Action = Action.TAG
     failed_action: Action = Action.TAG
     clean_destination: Optional[Destination] = None
+    appendable_action: str = "stream"   # infected appendable objects: stream to quarantine, or delete
     max_workers: int = 32   # threads mostly wait on round trips: sized for I/O, not CPUs
     max_attempts: int = 5
     request_timeout: float = 10.0
@@ -225,6 +226,7 @@ class _EnvReader:
             failed_action=self._action("COSGUARD_FAILED_ACTION", Action.TAG,
                                        (Action.TAG, Action.QUARANTINE)),
             clean_destination=g("COSGUARD_CLEAN_DESTINATION", _destination),
+            appendable_action=self._choice("COSGUARD_APPENDABLE_ACTION", "stream", ("stream", "delete")),
             max_workers=g("COSGUARD_MAX_WORKERS", _positive_int, 32),
             max_attempts=g("COSGUARD_MAX_ATTEMPTS", _positive_int, 5),
             request_timeout=g("COSGUARD_REQUEST_TIMEOUT", _positive_float, 10.0),

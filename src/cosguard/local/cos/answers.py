@@ -1,5 +1,5 @@
 """Where moto's S3 answer differs from COS's, the COS answer: listing, bucket region,
-versioning document, CRC64 headers, multipart part sizes, PUT Bucket's headers, CORS.
+versioning document, CRC64 headers, multipart part sizes, PUT Bucket's headers, CORS, APPEND Object.
 
 The dialect calls `before` (which may answer by itself, or prepare what `after` needs) and
 `after` (which rewrites a successful answer); CORS is applied to every answer.
@@ -48,6 +48,11 @@ class CosAnswers:
 
     # -- before moto ----------------------------------------------------------------------
     def before(self, environ: Dict[str, Any], req: Any, op: str) -> Pending:
+        appendables = self._cos.appendables   # APPEND Object, which moto lacks (append.py)
+        if op == "AppendObject":
+            return Pending(answer=appendables.append(environ, req)[0])
+        if op in ("CopyObject", "UploadPartCopy"):
+            appendables.refuse_copy_of_appendable(req.headers.get("x-cos-copy-source", ""))
         if op == "GetBucket" and "list-type" not in req.query:
             found = self._require_bucket(req.bucket)
             body = listing.render(req.bucket, found.keys, req.query,
@@ -84,6 +89,9 @@ class CosAnswers:
             owner = f"qcs::cam::uin/{account}:uin/{account}"
             body = _MOTO_OWNER.sub(("<ID>%s</ID><DisplayName>%s</DisplayName>" % (
                 owner, owner)).encode("utf-8"), body).replace(_MOTO_OWNER_ID, owner.encode("utf-8"))
+        if op in ("GetObject", "HeadObject"):   # x-cos-object-type, for an appendable object only
+            out.update(self._cos.appendables.headers_for(
+                self._cos.store.find(req.bucket, req.key, req.query.get("versionId") or None)))
         if op == "HeadBucket":
             out["x-cos-bucket-region"] = self._cos.region
         elif op == "PutBucket":

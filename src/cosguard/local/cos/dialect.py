@@ -183,6 +183,8 @@ class CosDialect:
         cos = self._cos
         pending = self._answers.before(environ, req, op)
         if pending.answer is not None:
+            if op == "AppendObject" and cos.append_events:   # off by default: not in doc 583/9707
+                self._publish(req, op, request_id, pending.answer[1])
             return pending.answer
         headers = self._translate_headers(req)
         claim = (op in ("PutObject", "CopyObject", "CompleteMultipartUpload")

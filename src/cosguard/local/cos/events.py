@@ -30,7 +30,7 @@ class ObjectCreated:
     bucket: str                 # `<name>-<appid>`
     key: str                    # decoded object key
     size: int
-    event_name: str             # `cos:ObjectCreated:Put|Post|Copy|CompleteMultipartUpload`
+    event_name: str             # `cos:ObjectCreated:Put|Post|Copy|CompleteMultipartUpload|Append`
     request_id: str
     version_id: Optional[str] = None
     content_type: str = ""

@@ -33,6 +33,9 @@ CREATION_EVENTS = {
     "PostObject": "Post",
     "CopyObject": "Copy",
     "CompleteMultipartUpload": "CompleteMultipartUpload",
+    # Listed by legacy docs only: SCF's COS trigger doc (583/9707) does not name it, so LocalCos
+    # publishes it only with `append_events=True`.
+    "AppendObject": "Append",
 }
 
 

@@ -11,6 +11,7 @@ from moto.server import create_backend_app
 
 from ..auth import Credentials
 from ..httpserver import ThreadedServer, switched_on
+from .append import Appendables
 from .dialect import CosDialect
 from .events import Callback, EventBus, Subscription
 from .faults import Counters, Faults
@@ -39,12 +40,13 @@ class LocalCos:
     Each instance has its own moto account and bucket-name tag, faults, counters and event thread,
     so several can run in one process without seeing each other's buckets. `fast_path` (default:
     on unless COSGUARD_LOCAL_FASTPATH=0) answers the hot object operations from moto's backend
-    without moto's Flask app (fastpath.py); off, moto's app answers everything.
+    without moto's Flask app (fastpath.py); off, moto's app answers everything. `append_events`
+    (default off, settable later) publishes `cos:ObjectCreated:Append` for each APPEND Object.
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
                  host: str = "127.0.0.1", port: int = 0, event_key_encoding: str = "url",
-                 fast_path: Optional[bool] = None):
+                 fast_path: Optional[bool] = None, append_events: bool = False):
         self.region = region
         self.credentials = credentials or DEFAULT_CREDENTIALS
         self.account_id = str(random.SystemRandom().randint(10 ** 11, 10 ** 12 - 1))
@@ -55,6 +57,9 @@ class LocalCos:
         self._sizes: Dict[Tuple[str, str], int] = {}
         self._sizes_lock = threading.Lock()
         self.store = MotoObjectStore(self.moto_backend, self.names, self._sizes)
+        self.appendables = Appendables(self)
+        # SCF's COS trigger doc (583/9707) lists no `cos:ObjectCreated:Append`: off by default.
+        self.append_events = append_events
         self.fast_path = switched_on("COSGUARD_LOCAL_FASTPATH") if fast_path is None else fast_path
         self._app = CosDialect(create_backend_app("s3"), self, fast_path=self.fast_path)
         self._host, self._port = host, port
