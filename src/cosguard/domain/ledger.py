@@ -138,13 +138,19 @@ class Ledger:
         self.gateway.put_json(self.bucket, key, self.sealer.seal(self.bucket, key, doc), if_absent=if_absent)
 
     def _read(self, key: str) -> Dict[str, Any]:
-        """The document at `key`; NotFoundError when absent, ForgedDocument when not sealed by us."""
+        """The document at `key`; NotFoundError when absent, ForgedDocument when what is there cannot
+        be read as a document this ledger sealed: no valid seal, not JSON, too large, or a GET that
+        COS refuses for good (any other 4xx: an ARCHIVE object's 403 InvalidObjectState, a deny on
+        that one key). Such a document blocks nothing and is reported; only a failure that may heal
+        (5xx, timeout) raises."""
         try:
             doc = self.gateway.get_json(self.bucket, key, max_bytes=MAX_DOCUMENT_BYTES)
+        except NotFoundError:
+            raise
         except CloudPermanentError as exc:
-            if exc.code != "NotJSON":
-                raise
-            doc = None
+            self.sealer.reject(self.bucket, key, "ledger document", problem=f"unreadable: {exc.code or exc}")
+            raise ForgedDocument(f"{self.bucket}/{key} cannot be read as a cosguard document "
+                                 f"({exc.code or exc})", code="Unreadable") from exc
         opened = self.sealer.open(self.bucket, key, doc)
         if opened is None:
             raise ForgedDocument(f"{self.bucket}/{key} carries no valid cosguard seal", code="Unsealed")

@@ -87,14 +87,15 @@ class Sealer:
         return self.mac("released", bucket, key, etag.strip('"'))
 
     # -- reporting ------------------------------------------------------------------------------
-    def reject(self, bucket: str, key: str, what: str) -> None:
-        """An unauthenticated document is absent for cosguard; say so and count it."""
+    def reject(self, bucket: str, key: str, what: str, problem: str = "") -> None:
+        """An unauthenticated document is absent for cosguard; say so and count it. `problem` says
+        why when it is not the seal (e.g. COS refused to read it)."""
         with self._lock:
             self.rejected.append(f"{bucket}/{key}")
             del self.rejected[:-MAX_REMEMBERED]
         event(log, "unauthenticated document ignored", logging.WARNING, bucket=bucket, key=key, what=what,
-              reason="no valid cosguard seal: written by someone else, or sealed under another "
-                     "COSGUARD_CALLBACK_TOKEN")
+              reason=problem or "no valid cosguard seal: written by someone else, or sealed under another "
+                                "COSGUARD_CALLBACK_TOKEN")
 
     def take_rejected(self) -> List[str]:
         """The locations reported since the last call (sweep and status reports)."""
