@@ -20,7 +20,7 @@ from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
 from .jobs import VirusJob
 from .ledger import version_token
-from .seal import Sealer, sealer_for
+from .seal import PROMOTED_META, Sealer, sealer_for
 from .status import ScanStatus
 from .tags import merge
 
@@ -151,12 +151,16 @@ class Actions:
         self._delete_original(info)
 
     def promote(self, info: ObjectInfo, job_id: str, tags: Mapping[str, str]) -> str:
-        """Fail-closed mode: copy a clean object to the destination with its tags, tag it clean,
-        remove the intake copy."""
+        """Fail-closed mode: copy a clean object to the destination with its tags and a sealed
+        promotion marker (seal.py), tag it clean, remove the intake copy. The marker is how the copy's
+        own Copy event, and backfill, know it for cosguard's: anything under the destination
+        without one is scanned like an upload."""
         destination = self.settings.clean_destination
         assert destination is not None
         bucket, key = destination.for_source(info.bucket), destination.prefix + info.key
-        copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags)
+        metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
+        metadata[PROMOTED_META] = self.sealer.promotion_marker(bucket, key, info.etag)
+        copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags, metadata)
         return f"{copy.bucket}/{copy.key}"
 
     def _relocate(self, info: ObjectInfo, bucket: str, key: str, status: ScanStatus, job_id: Optional[str],

@@ -14,6 +14,7 @@ from ..infra.config import Settings
 from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
+from .rules import in_clean_destination
 from .seal import Sealer, sealer_for
 from .security import object_ref
 from ..infra.logs import event, get_logger
@@ -255,7 +256,7 @@ class VerdictService:
             self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=user_tags())
             return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
         if job.clean:
-            if settings.clean_destination is not None:
+            if settings.clean_destination is not None and not in_clean_destination(settings, info.bucket, info.key):
                 return Outcome.PROMOTED, self.actions.promote(info, job.job_id, user_tags()), {}
             self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=user_tags())
             return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
