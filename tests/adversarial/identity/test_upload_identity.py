@@ -33,12 +33,12 @@ def test_the_same_bytes_written_again_within_the_second_they_were_removed_are_sc
     """Issue 17, item 5: the removed write's record never answers the new write `duplicate`."""
     stack = deploy(COSGUARD_INFECTED_ACTION=action)
     stack.put("same.com", eicar(), Tagging="cosguard-status=clean")
-    second = stack.last_modified("same.com")
+    removed_at = stack.last_modified("same.com")
     assert stack.scan()["counts"] == {"submitted": 1}
     stack.settle()
     assert stack.body("same.com") is None
     stack.put("same.com", eicar(), Tagging="cosguard-status=clean")  # the uploader's forged tag again
-    stack.written_within("same.com", second)  # the same ETag@Last-Modified as the removed write
+    stack.written_within("same.com", removed_at)  # the same ETag@Last-Modified as the removed write
     event = stack.take_events()
     assert stack.scan(event)["counts"] == {"submitted": 1}
     assert stack.tags("same.com")["cosguard-status"] == "pending"
@@ -50,12 +50,12 @@ def test_the_same_bytes_written_again_within_the_second_they_were_removed_are_sc
 
 def test_a_redelivered_event_of_the_removed_write_scans_the_new_write_once(stack):
     stack.put("same.com", eicar())
-    second = stack.last_modified("same.com")
+    removed_at = stack.last_modified("same.com")
     first_event = stack.take_events()
     stack.scan(first_event)
     stack.settle()
     stack.put("same.com", eicar(), Tagging="cosguard-status=clean")
-    stack.written_within("same.com", second)
+    stack.written_within("same.com", removed_at)
     assert stack.scan(first_event)["counts"] == {"submitted": 1}  # its HEAD finds the new write
     assert stack.scan()["counts"] == {"duplicate": 1}  # the new write's own event: already in flight
     stack.settle()
