@@ -17,10 +17,15 @@ from .config import Settings
 from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
                      PreconditionFailed)
 from ..domain.jobs import VirusJob
-from .records import Record
+from .records import Factory, Record
 from .retry import Backoff, Deadline, call_with_retry
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
+# What readers are served with besides the type: a copy whose metadata is Replaced loses them
+# unless they are sent again (PUT Object - Copy, doc 436/10881). SDK argument name -> HTTP header.
+CONTENT_HEADERS = {"CacheControl": "cache-control", "ContentDisposition": "content-disposition",
+                   "ContentEncoding": "content-encoding", "ContentLanguage": "content-language",
+                   "Expires": "expires"}
 THROTTLE_CODES = {"SlowDown", "RequestLimitExceeded", "TooManyRequests", "Throttling", "ServiceUnavailable"}
 
 
@@ -60,6 +65,7 @@ class ObjectInfo(Record, frozen=True):
     metadata: Mapping[str, str]
     content_type: str = ""
     last_modified: int = 0  # epoch seconds (COS's one-second resolution); part of an upload's identity
+    content_headers: Mapping[str, str] = Factory(dict)  # CONTENT_HEADERS as HEAD gave them (SDK names)
 
 
 def http_epoch(value: Any) -> int:
@@ -210,7 +216,8 @@ class CloudGateway:
             tag_count=int(lower.get("x-cos-tagging-count") or 0),
             metadata={k[len("x-cos-meta-"):]: v for k, v in lower.items() if k.startswith("x-cos-meta-")},
             content_type=lower.get("content-type", ""),
-            last_modified=http_epoch(lower.get("last-modified")))
+            last_modified=http_epoch(lower.get("last-modified")),
+            content_headers={name: lower[header] for name, header in CONTENT_HEADERS.items() if lower.get(header)})
 
     def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
         extra = {"VersionId": version_id} if version_id else {}
@@ -237,11 +244,12 @@ class CloudGateway:
             copy_source["VersionId"] = source.version_id
         kwargs: Dict[str, Any] = {}
         status = "Copy"
-        if metadata is not None:  # Replaced drops Content-Type unless it is sent again
+        if metadata is not None:  # Replaced drops Content-Type and the other content headers unless sent again
             status = "Replaced"
             kwargs["Metadata"] = {f"x-cos-meta-{k}": v for k, v in metadata.items()}
             if source.content_type:
                 kwargs["ContentType"] = source.content_type
+            kwargs.update(source.content_headers)
         if source.size <= self.single_copy_limit:
             if source.etag:
                 kwargs["CopySourceIfMatch"] = source.etag
@@ -263,7 +271,7 @@ class CloudGateway:
         """
         part_size = max(self.multipart_part_size, -(-source.size // 10000))  # COS allows 10,000 parts
         start = self._call("InitiateMultipartUpload", self.cos.create_multipart_upload, Bucket=bucket, Key=key,
-                           **{k: v for k, v in kwargs.items() if k in ("Metadata", "ContentType")})
+                           **{k: v for k, v in kwargs.items() if k in ("Metadata", "ContentType", *CONTENT_HEADERS)})
         upload_id = start["UploadId"]
         parts = []
         try:

@@ -75,3 +75,22 @@ def test_verify_and_preflight_warn_when_uploaders_can_write_the_destination(stac
     s = destination_stack(stack)
     code, report, _ = s.cli(capsys, tmp_path, "verify", "--bucket", s.intake, "--timeout", "0")
     assert any("clean destination" in w and "uploaders can write" in w for w in report["warnings"]), report
+
+
+def test_the_readers_copy_keeps_the_uploads_content_headers(stack):
+    """The marker is written with the copy (metadata replaced): the headers readers are served with
+    (type, disposition, caching, encoding, language, expiry) are sent again, not lost."""
+    s = destination_stack(stack)
+    headers = {"ContentType": "text/plain; charset=utf-8", "ContentDisposition": 'attachment; filename="r.txt"',
+               "CacheControl": "max-age=60", "ContentEncoding": "identity", "ContentLanguage": "zh-CN",
+               "Expires": "Wed, 21 Oct 2037 07:28:00 GMT"}
+    s.put("in/report.txt", clean_text(), Metadata={"x-cos-meta-team": "blue"}, **headers)
+    s.scan()
+    s.settle()
+    answer = {k.lower(): v for k, v in s.cos.head_object(Bucket=s.intake, Key="released/in/report.txt").items()}
+    for name, value in headers.items():
+        wire = {"ContentType": "content-type", "ContentDisposition": "content-disposition",
+                "CacheControl": "cache-control", "ContentEncoding": "content-encoding",
+                "ContentLanguage": "content-language", "Expires": "expires"}[name]
+        assert answer.get(wire) == value, (wire, answer)
+    assert answer["x-cos-meta-team"] == "blue" and answer[MARKER]
