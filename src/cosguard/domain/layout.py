@@ -32,8 +32,9 @@ def layout_warnings(settings: Settings, versioning: Optional[Mapping[str, str]] 
             where = destination.for_source(bucket)
             warnings.append(
                 f"{bucket}: the clean destination ({where}/{destination.prefix}) is in an intake bucket, where "
-                "uploaders can write: what they put there without cosguard's seal is scanned like an upload, "
-                "but readers can fetch it before the verdict, and promoted copies can be overwritten. "
+                "uploaders can write: what they put there without cosguard's seal is scanned like an upload when "
+                "an event (if the trigger's prefix covers it) or a backfill reaches it, but readers can fetch it "
+                "before the verdict, and promoted copies can be overwritten. "
                 "Set COSGUARD_CLEAN_DESTINATION to a bucket readers use and uploaders cannot write")
         if versioning is not None:
             status = versioning.get(bucket, "unknown")
