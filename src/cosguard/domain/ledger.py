@@ -157,9 +157,12 @@ class Ledger:
         except NotFoundError:
             raise
         except CloudPermanentError as exc:
-            self.sealer.reject(self.bucket, key, "ledger document", problem=f"unreadable: {exc.code or exc}")
-            raise ForgedDocument(f"{self.bucket}/{key} cannot be read as a cosguard document "
-                                 f"({exc.code or exc})", code="Unreadable") from exc
+            if exc.code == "NotJSON":  # bytes someone else wrote: unsealed, like any other forgery
+                doc = None
+            else:  # COS refuses to serve it: the code says why (ForgedDocument code `Unreadable`)
+                self.sealer.reject(self.bucket, key, "ledger document", problem=f"unreadable: {exc.code or exc}")
+                raise ForgedDocument(f"{self.bucket}/{key} cannot be read as a cosguard document "
+                                     f"({exc.code or exc})", code="Unreadable") from exc
         opened = self.sealer.open(self.bucket, key, doc)
         if opened is None:
             raise ForgedDocument(f"{self.bucket}/{key} carries no valid cosguard seal", code="Unsealed")
