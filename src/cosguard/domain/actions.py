@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote
@@ -18,11 +19,14 @@ from urllib.parse import quote, unquote
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
+from ..infra.logs import event, get_logger
 from .jobs import VirusJob
 from .ledger import version_token
 from .seal import PROMOTED_META, Sealer, sealer_for
 from .status import ScanStatus
 from .tags import merge
+
+log = get_logger("cosguard.domain.actions")
 
 MANIFEST_META = "cosguard-manifest"
 MAX_MANIFEST_BYTES = 1800  # COS user metadata is capped at 2 KB per object
@@ -161,7 +165,22 @@ class Actions:
         metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
         metadata[PROMOTED_META] = self.sealer.promotion_marker(bucket, key, info.etag)
         copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags, metadata)
+        if copy.etag.strip('"') != info.etag.strip('"'):
+            self._rebind_promotion(copy, job_id, tags, metadata)
         return f"{copy.bucket}/{copy.key}"
+
+    def _rebind_promotion(self, copy: ObjectInfo, job_id: str, tags: Mapping[str, str],
+                          metadata: Mapping[str, str]) -> None:
+        """A copy of a multipart upload has a new ETag (the MD5 of its bytes), which the marker could
+        not name in advance: seal it again for the copy's own ETag by an in-place copy (which keeps
+        it), then tag it again. Best effort: if this fails, the copy's own event scans it once."""
+        rebound = dict(metadata, **{PROMOTED_META: self.sealer.promotion_marker(copy.bucket, copy.key, copy.etag)})
+        try:
+            self.tag(self.gateway.copy(copy, copy.bucket, copy.key, metadata=rebound), ScanStatus.CLEAN, job_id,
+                     existing=tags)
+        except CloudError as exc:  # PreconditionFailed too: overwritten since, the new write has its own scan
+            event(log, "promoted copy not sealed for its ETag", logging.WARNING, bucket=copy.bucket, key=copy.key,
+                  reason=f"{exc}; its own event scans it once")
 
     def _relocate(self, info: ObjectInfo, bucket: str, key: str, status: ScanStatus, job_id: Optional[str],
                   tags: Mapping[str, str], metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
