@@ -35,6 +35,20 @@ def test_deny_without_operations_blocks_the_whole_bucket(cos, client, bucket):
     client.put_object(Bucket="open-1250000000", Key="k", Body=b"x")   # other buckets unaffected
 
 
+def test_deny_key_answers_403_for_that_one_object_only(cos, client, bucket):
+    """As a bucket policy denying one resource: the rest of the bucket answers as usual."""
+    client.put_object(Bucket=bucket, Key="secret.json", Body=b"{}")
+    client.put_object(Bucket=bucket, Key="open.json", Body=b"[]")
+    cos.faults.deny_key(bucket, "secret.json", operations={"GetObject"})
+    with pytest.raises(CosServiceError) as err:
+        client.get_object(Bucket=bucket, Key="secret.json")
+    assert (err.value.get_status_code(), err.value.get_error_code()) == (403, "AccessDenied")
+    assert read(client, bucket, "open.json") == b"[]"
+    assert client.head_object(Bucket=bucket, Key="secret.json")["Content-Length"] == "2"  # HEAD not named
+    cos.faults.allow(bucket)
+    assert read(client, bucket, "secret.json") == b"{}"
+
+
 def test_deny_rejects_unknown_operation_names(cos, bucket):
     with pytest.raises(ValueError):
         cos.faults.deny(bucket, operations={"PutObjects"})

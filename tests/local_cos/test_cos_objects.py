@@ -304,6 +304,21 @@ def test_list_buckets_through_the_proxy_config(cos):
     assert cos.counters["GetService"] == 1
 
 
+@pytest.mark.parametrize("storage_class", ["ARCHIVE", "DEEP_ARCHIVE"])
+def test_archived_objects_cannot_be_read_until_restored(client, bucket, storage_class):
+    """GET of an ARCHIVE / DEEP_ARCHIVE object answers 403 InvalidObjectState until POST ?restore
+    (doc 436/7753, doc 436/12633, error codes doc 436/7730); HEAD still answers."""
+    client.put_object(Bucket=bucket, Key="cold.json", Body=b"{}", StorageClass=storage_class)
+    with pytest.raises(CosServiceError) as err:
+        client.get_object(Bucket=bucket, Key="cold.json")
+    assert (err.value.get_status_code(), err.value.get_error_code()) == (403, "InvalidObjectState")
+    assert "storage class" in err.value.get_error_msg()
+    assert client.head_object(Bucket=bucket, Key="cold.json")["x-cos-storage-class"] == storage_class
+    client.restore_object(Bucket=bucket, Key="cold.json",
+                          RestoreRequest={"Days": 1, "CASJobParameters": {"Tier": "Standard"}})
+    assert client.get_object(Bucket=bucket, Key="cold.json")["Body"].get_raw_stream().read() == b"{}"
+
+
 def test_archived_objects_keep_their_tags_readable(client, bucket):
     """Tagging is metadata: COS answers it for ARCHIVE objects that cannot be read yet."""
     client.put_object(Bucket=bucket, Key="cold.pdf", Body=b"c", StorageClass="ARCHIVE",

@@ -81,15 +81,34 @@ class Sweeper:
         report = SweepReport()
         served = set(buckets or self.settings.buckets)
         for ledger in self.ledgers(buckets):
-            keys = list(ledger.open_job_keys())
-            self._parallel(lambda key: self._settle_key(ledger, key, served, report), keys)
+            self._isolated(report, ledger.bucket, f"{ledger.prefix}jobs/", self._settle_all, ledger, served, report)
             if resubmit:
-                retries = [r for r in ledger.retries() if r.get("bucket") in served]
-                self._parallel(lambda doc: self._resubmit(ledger, doc, report), retries)
+                self._isolated(report, ledger.bucket, f"{ledger.prefix}retry/", self._resubmit_all, ledger, served,
+                               report)
         report.unauthenticated = self.scanner.sealer.take_rejected()
         report.seconds = time.monotonic() - started
         event(log, "sweep finished", logging.WARNING if report.problems else logging.INFO, **report.as_dict())
         return report
+
+    def _settle_all(self, ledger: Ledger, served: set, report: SweepReport) -> None:
+        self._parallel(lambda key: self._isolated(report, ledger.bucket, key, self._settle_key, ledger, key, served,
+                                                  report), list(ledger.open_job_keys()))
+
+    def _resubmit_all(self, ledger: Ledger, served: set, report: SweepReport) -> None:
+        self._parallel(lambda doc: self._isolated(report, str(doc.get("bucket")), str(doc.get("key")),
+                                                  self._resubmit, ledger, doc, report),
+                       [r for r in ledger.retries() if r.get("bucket") in served])
+
+    @staticmethod
+    def _isolated(report: SweepReport, bucket: str, key: str, work, *args: Any) -> None:
+        """Run one item's (or one ledger's) work; whatever fails there is reported as needing a
+        human and the sweep goes on with the rest: one bad entry never stops it for every bucket."""
+        try:
+            work(*args)
+        except Exception as exc:  # noqa: BLE001 - isolation is the point; KeyboardInterrupt still stops
+            reason = f"{getattr(exc, 'code', '') or type(exc).__name__}: {exc}"
+            event(log, "sweep item failed", logging.ERROR, bucket=bucket, key=key, reason=reason)
+            report.add_unresolved({"bucket": bucket, "key": key, "reason": reason})
 
     def _parallel(self, work, items: List[Any]) -> None:
         if not items:

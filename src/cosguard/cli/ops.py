@@ -7,6 +7,7 @@ import time
 from typing import Dict, Tuple
 
 from ..domain.restore import Restorer
+from ..errors import CloudError
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
 
 
@@ -115,23 +116,28 @@ def run_status(args: argparse.Namespace) -> int:
     handled: Dict[Tuple[str, str], int] = {}
     oldest = None
     infections = []
+    unreadable = []
     for ledger in rt.sweeper.ledgers():
-        for entry in ledger.open_jobs():
-            counts["pending"] = counts.get("pending", 0) + 1
-            handled[("pending", "waiting for CI")] = handled.get(("pending", "waiting for CI"), 0) + 1
-            oldest = entry if oldest is None or entry.submitted_at < oldest.submitted_at else oldest
-        for entry in ledger.closed_jobs():
-            outcome = entry.outcome or "unknown"
-            status = tag_status(outcome)
-            counts[status] = counts.get(status, 0) + 1
-            row = (status, _HANDLED.get(outcome, outcome))
-            handled[row] = handled.get(row, 0) + 1
-            if status == "infected":
-                infections.append(entry)
-        for doc in ledger.retries():
-            row = ("error", "submission failed" + ("" if doc.get("retryable") else " (permanent)"))
-            counts["error"] = counts.get("error", 0) + 1
-            handled[row] = handled.get(row, 0) + 1
+        try:
+            for entry in ledger.open_jobs():
+                counts["pending"] = counts.get("pending", 0) + 1
+                handled[("pending", "waiting for CI")] = handled.get(("pending", "waiting for CI"), 0) + 1
+                oldest = entry if oldest is None or entry.submitted_at < oldest.submitted_at else oldest
+            for entry in ledger.closed_jobs():
+                outcome = entry.outcome or "unknown"
+                status = tag_status(outcome)
+                counts[status] = counts.get(status, 0) + 1
+                row = (status, _HANDLED.get(outcome, outcome))
+                handled[row] = handled.get(row, 0) + 1
+                if status == "infected":
+                    infections.append(entry)
+            for doc in ledger.retries():
+                row = ("error", "submission failed" + ("" if doc.get("retryable") else " (permanent)"))
+                counts["error"] = counts.get("error", 0) + 1
+                handled[row] = handled.get(row, 0) + 1
+        except CloudError as exc:  # this ledger's counts are partial; the others are still read
+            unreadable.append({"bucket": ledger.bucket, "prefix": ledger.prefix,
+                               "reason": f"{exc.code or type(exc).__name__}: {exc}"})
     unauthenticated = rt.scanner.sealer.take_rejected()
     if unauthenticated:
         counts["unauthenticated documents"] = len(unauthenticated)
@@ -145,6 +151,7 @@ def run_status(args: argparse.Namespace) -> int:
         "oldest_pending": {"job_id": oldest.job_id, "bucket": oldest.bucket, "key": oldest.key,
                            "age_seconds": oldest_age} if oldest else None,
         "unauthenticated": unauthenticated[:20],
+        "unreadable_ledgers": unreadable,
         "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "status": "infected",
                                "outcome": e.outcome, "now_at": now_at(rt.settings, e),
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
@@ -164,6 +171,9 @@ def run_status(args: argparse.Namespace) -> int:
                         [[i["closed_at"], i["bucket"], i["key"], i["status"], i["now_at"], ", ".join(i["viruses"])]
                          for i in document["recent_infections"]])
     if unauthenticated:
-        print(f"cosguard status: {len(unauthenticated)} ledger documents carry no valid seal and were "
-              "ignored (written by someone else?): " + ", ".join(unauthenticated[:5]), file=sys.stderr)
-    return EXIT_FINDINGS if overdue or unauthenticated else EXIT_OK
+        print(f"cosguard status: {len(unauthenticated)} ledger documents carry no valid seal or cannot be read, "
+              "and were ignored (written by someone else?): " + ", ".join(unauthenticated[:5]), file=sys.stderr)
+    for problem in unreadable:
+        print(f"cosguard status: the ledger {problem['bucket']}/{problem['prefix']} was not fully read "
+              f"(counts are partial): {problem['reason']}", file=sys.stderr)
+    return EXIT_FINDINGS if overdue or unauthenticated or unreadable else EXIT_OK

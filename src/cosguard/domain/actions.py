@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from typing import Any, Dict, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote
@@ -19,11 +20,14 @@ from urllib.parse import quote, unquote
 from ..infra.cloud import APPENDABLE, CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
+from ..infra.logs import event, get_logger
 from .jobs import VirusJob
 from .ledger import version_token
-from .seal import Sealer, sealer_for
+from .seal import PROMOTED_META, Sealer, sealer_for
 from .status import ScanStatus
 from .tags import merge
+
+log = get_logger("cosguard.domain.actions")
 
 MANIFEST_META = "cosguard-manifest"
 MAX_MANIFEST_BYTES = 1800  # COS user metadata is capped at 2 KB per object
@@ -152,13 +156,32 @@ class Actions:
         self._delete_original(info)
 
     def promote(self, info: ObjectInfo, job_id: str, tags: Mapping[str, str]) -> str:
-        """Fail-closed mode: copy a clean object to the destination with its tags, tag it clean,
-        remove the intake copy."""
+        """Fail-closed mode: copy a clean object to the destination with its tags and a sealed
+        promotion marker (seal.py), tag it clean, remove the intake copy. The marker is how the copy's
+        own Copy event, and backfill, know it for cosguard's: anything under the destination
+        without one is scanned like an upload."""
         destination = self.settings.clean_destination
         assert destination is not None
         bucket, key = destination.for_source(info.bucket), destination.prefix + info.key
-        copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags)
+        metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
+        metadata[PROMOTED_META] = self.sealer.promotion_marker(bucket, key, info.etag)
+        copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags, metadata)
+        if copy.etag.strip('"') != info.etag.strip('"'):
+            self._rebind_promotion(copy, job_id, tags, metadata)
         return f"{copy.bucket}/{copy.key}"
+
+    def _rebind_promotion(self, copy: ObjectInfo, job_id: str, tags: Mapping[str, str],
+                          metadata: Mapping[str, str]) -> None:
+        """A copy of a multipart upload has a new ETag (the MD5 of its bytes), which the marker could
+        not name in advance: seal it again for the copy's own ETag by an in-place copy (which keeps
+        it), then tag it again. Best effort: if this fails, the copy's own event scans it once."""
+        rebound = dict(metadata, **{PROMOTED_META: self.sealer.promotion_marker(copy.bucket, copy.key, copy.etag)})
+        try:
+            self.tag(self.gateway.copy(copy, copy.bucket, copy.key, metadata=rebound), ScanStatus.CLEAN, job_id,
+                     existing=tags)
+        except CloudError as exc:  # PreconditionFailed too: overwritten since, the new write has its own scan
+            event(log, "promoted copy not sealed for its ETag", logging.WARNING, bucket=copy.bucket, key=copy.key,
+                  reason=f"{exc}; its own event scans it once")
 
     def _relocate(self, info: ObjectInfo, bucket: str, key: str, status: ScanStatus, job_id: Optional[str],
                   tags: Mapping[str, str], metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:

@@ -1,4 +1,4 @@
-"""Where cosguard keeps what it relies on, judged against who can write there.
+"""Where cosguard keeps what it relies on, and where readers read, judged against who can write there.
 
 `deploy/preflight.py` (before deploying) and `cosguard verify` (against the real buckets) both
 print these warnings. They are warnings, not errors: a same-bucket layout works and every
@@ -27,6 +27,15 @@ def layout_warnings(settings: Settings, versioning: Optional[Mapping[str, str]] 
                 f"{bucket}: quarantine ({settings.quarantine_prefix}) is in the intake bucket, where uploaders "
                 "can write: evidence can be overwritten (restore refuses swapped bytes). "
                 "Set COSGUARD_QUARANTINE_BUCKET to a private bucket")
+        destination = settings.clean_destination
+        if destination is not None and destination.for_source(bucket) in settings.buckets:
+            where = destination.for_source(bucket)
+            warnings.append(
+                f"{bucket}: the clean destination ({where}/{destination.prefix}) is in an intake bucket, where "
+                "uploaders can write: what they put there without cosguard's seal is scanned like an upload when "
+                "an event (if the trigger's prefix covers it) or a backfill reaches it, but readers can fetch it "
+                "before the verdict, and promoted copies can be overwritten. "
+                "Set COSGUARD_CLEAN_DESTINATION to a bucket readers use and uploaders cannot write")
         if versioning is not None:
             status = versioning.get(bucket, "unknown")
             if status != "enabled":

@@ -7,8 +7,8 @@ the upload identity of `version_token`):
                            (`submitting`, with a lease no longer than its holder's deadline), then
                            rewritten with the job (`submitted`). What the sweep lists, so its cost is
                            proportional to unfinished work, and how it finds claims whose holder died.
-    claims/<digest>.json   the permanent record that this upload was handled (written on close):
-                           a redelivered event or a backfill of the same upload submits nothing
+    claims/<digest>.json   the permanent record that this upload was handled and left in place
+                           (written on close): a redelivered event or a backfill submits nothing
     retry/<digest>.json    submissions that failed and may heal: the sweep resubmits them
     closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
     actions/<job id>.json  one delivery at a time acts on a verdict
@@ -29,6 +29,10 @@ from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from ..infra.records import Factory, Record
 from .seal import Sealer
 
+# Outcomes after which the scanned write is still the object at its key: only these are recorded as
+# handled. Every other one (quarantined, deleted, promoted, released, gone) removed it, and a write
+# of the same bytes in the same second (the same ETag@Last-Modified identity) must be scanned anew.
+KEPT_IN_PLACE = frozenset({"clean", "infected", "error", "unscannable"})
 CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
 ACTION_LEASE_SECONDS = 300
 MAX_DOCUMENT_BYTES = 256 * 1024  # ledger documents are small; anything larger is not ours
@@ -46,6 +50,11 @@ def token_for(version_id: Optional[str], etag: str, last_modified: Optional[int]
         return version_id
     etag = etag.strip('"')
     return f"{etag}@{int(last_modified)}" if last_modified else etag
+
+
+def kept_in_place(outcome: Any, manifest: Dict[str, Any]) -> bool:
+    """Did handling end with the scanned write still at its key (tagged, not moved or deleted)?"""
+    return outcome in KEPT_IN_PLACE and not manifest.get("quarantined")
 
 
 def version_token(info: ObjectInfo) -> str:
@@ -138,13 +147,22 @@ class Ledger:
         self.gateway.put_json(self.bucket, key, self.sealer.seal(self.bucket, key, doc), if_absent=if_absent)
 
     def _read(self, key: str) -> Dict[str, Any]:
-        """The document at `key`; NotFoundError when absent, ForgedDocument when not sealed by us."""
+        """The document at `key`; NotFoundError when absent, ForgedDocument when what is there cannot
+        be read as a document this ledger sealed: no valid seal, not JSON, too large, or a GET that
+        COS refuses for good (any other 4xx: an ARCHIVE object's 403 InvalidObjectState, a deny on
+        that one key). Such a document blocks nothing and is reported; only a failure that may heal
+        (5xx, timeout) raises."""
         try:
             doc = self.gateway.get_json(self.bucket, key, max_bytes=MAX_DOCUMENT_BYTES)
+        except NotFoundError:
+            raise
         except CloudPermanentError as exc:
-            if exc.code != "NotJSON":
-                raise
-            doc = None
+            if exc.code == "NotJSON":  # bytes someone else wrote: unsealed, like any other forgery
+                doc = None
+            else:  # COS refuses to serve it: the code says why (ForgedDocument code `Unreadable`)
+                self.sealer.reject(self.bucket, key, "ledger document", problem=f"unreadable: {exc.code or exc}")
+                raise ForgedDocument(f"{self.bucket}/{key} cannot be read as a cosguard document "
+                                     f"({exc.code or exc})", code="Unreadable") from exc
         opened = self.sealer.open(self.bucket, key, doc)
         if opened is None:
             raise ForgedDocument(f"{self.bucket}/{key} carries no valid cosguard seal", code="Unsealed")
@@ -238,11 +256,14 @@ class Ledger:
             pass
 
     def _handled(self, name: str) -> bool:
+        """Whether this identity's write was handled AND is still where it was: a record of a write
+        that cosguard removed (written by older versions) answers no, so a new write of the same
+        bytes in the same second is scanned."""
         try:
-            self._read(self._key("claims", name))
-            return True
+            record = self._read(self._key("claims", name))
         except NotFoundError:  # ForgedDocument too: a planted record stops no scan
             return False
+        return kept_in_place(record.get("outcome"), record)
 
     def release_claim(self, entry: JobEntry) -> None:
         """Give up a `submitting` claim after recording why in retry/: the next delivery takes it over
@@ -314,15 +335,20 @@ class Ledger:
 
     def close_job(self, entry: JobEntry, outcome: str, manifest: Optional[Dict[str, Any]] = None,
                   handled: bool = True) -> None:
-        """Move the entry to closed/ with its outcome and (when `handled`) record the upload as done,
-        then drop it from jobs/: the sweep never sees it again."""
+        """Move the entry to closed/ with its outcome and (when `handled`, and the outcome left the
+        write in place) record the upload as done, then drop it from jobs/: the sweep never sees it
+        again.
+
+        An outcome that removed the write records nothing in claims/: a redelivered event of that
+        write finds either no object (gone) or a newer write with the same identity, which is
+        scanned once (its jobs/ claim stops a second submission), never answered `duplicate`."""
         entry.outcome = outcome
         entry.closed_at = self.clock()
         if manifest:
             entry.manifest = manifest
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), entry.fields_dict())
-        if handled:
+        if handled and kept_in_place(outcome, entry.manifest):
             self._write(self._key("claims", entry.name), {
                 "bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
                 "outcome": outcome, "closed_at": entry.closed_at})

@@ -18,12 +18,8 @@ def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
 
     A `/`-suffixed key is not skipped here: only a zero-byte one is a folder marker (see
     `skip_reason_for_object`); one with content is an object like any other. The quarantine and
-    ledger prefixes are not among the reasons either: what an uploader puts there is scanned;
-    cosguard's own writes are recognised by their seal (Scanner._own_write)."""
-    destination = settings.clean_destination
-    if destination is not None and destination.prefix and bucket == destination.for_source(bucket) \
-            and key.startswith(destination.prefix):
-        return "clean destination"
+    ledger prefixes and the clean destination are not among the reasons either: what an uploader
+    puts there is scanned; cosguard's own writes are recognised by their seal (Scanner._own_write)."""
     if settings.include_prefixes and not any(key.startswith(p) for p in settings.include_prefixes):
         return "outside the included prefixes"
     if any(key.startswith(p) for p in settings.exclude_prefixes):
@@ -34,6 +30,13 @@ def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
     if any(lower.endswith(s) for s in settings.exclude_suffixes):
         return "excluded suffix"
     return None
+
+
+def in_clean_destination(settings: Settings, bucket: str, key: str) -> bool:
+    """Whether bucket/key lies in the fail-closed destination (where a clean verdict tags in place)."""
+    destination = settings.clean_destination
+    return destination is not None and bucket == destination.for_source(bucket) \
+        and key.startswith(destination.prefix)
 
 
 def skip_reason_for_object(settings: Settings, info: ObjectInfo, sealer: Sealer) -> Optional[str]:

@@ -257,13 +257,16 @@ class Scanner:
 
     def _own_write(self, info: ObjectInfo) -> Optional[str]:
         """cosguard's own writes, recognised by their seal, never by where they are: an object an
-        uploader put under the quarantine or ledger prefix is scanned like any other."""
+        uploader put under the quarantine or ledger prefix, or the clean destination, is scanned
+        like any other."""
         settings = self.settings
         if info.bucket == settings.quarantine_bucket_for(info.bucket) and \
                 info.key.startswith(settings.quarantine_prefix):
             manifest = open_manifest(self.sealer, info)
             if manifest is not None and same_bytes(manifest, info, exact=False):
                 return "cosguard quarantine copy"
+        if self.sealer.is_promoted_copy(info.bucket, info.key, info.etag, info.metadata):
+            return "cosguard promoted copy"
         ledger = self.ledger(info.bucket)
         if info.bucket == ledger.bucket and info.key.startswith(settings.state_prefix) \
                 and info.size <= MAX_DOCUMENT_BYTES and ledger.is_own_document(info.key):

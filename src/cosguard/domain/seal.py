@@ -24,6 +24,7 @@ from ..infra.logs import event, get_logger
 log = get_logger("cosguard.domain.seal")
 
 SEAL_FIELD = "_seal"
+PROMOTED_META = "cosguard-promoted"  # user metadata of a promoted copy (x-cos-meta-cosguard-promoted)
 MAX_REMEMBERED = 1000  # rejections kept for the next report (a long-lived instance stays bounded)
 
 
@@ -86,15 +87,28 @@ class Sealer:
         """Bound to the content (ETag): the header copied onto other bytes does not verify."""
         return self.mac("released", bucket, key, etag.strip('"'))
 
+    # -- promoted copies (fail-closed mode) ---------------------------------------------------------
+    def promotion_marker(self, bucket: str, key: str, etag: str) -> str:
+        """What a promoted copy at bucket/key carries (PROMOTED_META): bound to its place and its
+        bytes (ETag), so neither other bytes at that key nor the header copied elsewhere verify."""
+        return self.mac("promoted", bucket, key, etag.strip('"'))
+
+    def is_promoted_copy(self, bucket: str, key: str, etag: str, metadata: Mapping[str, str]) -> bool:
+        """Whether the object is a copy cosguard promoted after a clean verdict (never scanned again);
+        anything else under the clean destination is an upload like any other."""
+        presented = metadata.get(PROMOTED_META)
+        return presented is not None and self.matches(presented, "promoted", bucket, key, etag.strip('"'))
+
     # -- reporting ------------------------------------------------------------------------------
-    def reject(self, bucket: str, key: str, what: str) -> None:
-        """An unauthenticated document is absent for cosguard; say so and count it."""
+    def reject(self, bucket: str, key: str, what: str, problem: str = "") -> None:
+        """An unauthenticated document is absent for cosguard; say so and count it. `problem` says
+        why when it is not the seal (e.g. COS refused to read it)."""
         with self._lock:
             self.rejected.append(f"{bucket}/{key}")
             del self.rejected[:-MAX_REMEMBERED]
         event(log, "unauthenticated document ignored", logging.WARNING, bucket=bucket, key=key, what=what,
-              reason="no valid cosguard seal: written by someone else, or sealed under another "
-                     "COSGUARD_CALLBACK_TOKEN")
+              reason=problem or "no valid cosguard seal: written by someone else, or sealed under another "
+                                "COSGUARD_CALLBACK_TOKEN")
 
     def take_rejected(self) -> List[str]:
         """The locations reported since the last call (sweep and status reports)."""
@@ -108,4 +122,4 @@ def sealer_for(settings: Any) -> Sealer:
     return Sealer(settings.seal_key)
 
 
-__all__ = ["Sealer", "SEAL_FIELD", "canonical", "sealer_for"]
+__all__ = ["Sealer", "SEAL_FIELD", "PROMOTED_META", "canonical", "sealer_for"]

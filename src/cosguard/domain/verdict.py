@@ -14,6 +14,7 @@ from ..infra.config import Settings
 from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
+from .rules import in_clean_destination
 from .seal import Sealer, sealer_for
 from .security import object_ref
 from ..infra.logs import event, get_logger
@@ -117,8 +118,8 @@ class VerdictService:
                 return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
             try:
                 entry = ledger.open_entry(bucket, key, version_token(info))
-            except ForgedDocument:
-                return self._forged_entry(ledger, info, job_id, result, ref)
+            except ForgedDocument as exc:
+                return self._forged_entry(ledger, info, job_id, result, ref, exc)
             if entry is None or entry.job_id != job_id:
                 if entry is not None and entry.state == "submitting":
                     return result(Outcome.PENDING, 503, "the submitter is still recording this job")
@@ -187,17 +188,26 @@ class VerdictService:
         return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
 
     def _forged_entry(self, ledger: Ledger, info: ObjectInfo, job_id: str, result,
-                      ref: Optional[str]) -> VerdictResult:
+                      ref: Optional[str], forged: ForgedDocument) -> VerdictResult:
         """An unsealed document sits where this upload's entry belongs (an uploader overwrote or
         planted it). Nothing in it is believed: the upload is scanned again (a retry entry, and a
-        sealed `failed` claim in its place, which the sweep resubmits), and an operator is told."""
+        sealed `failed` claim in its place, which the sweep resubmits), and an operator is told.
+
+        When COS refuses to serve the entry that cosguard itself wrote at submission (a policy
+        denying that key, or one re-archived since), scanning again would end here again: the
+        retry entry then asks for a human instead (the sweep reports it every time, resubmits
+        nothing) and the object is tagged `error`, never left looking clean."""
         identity = version_token(info)
         if ref is not None and ref != object_ref(info.bucket, info.key, identity):
             raise ForeignJobError("the job belongs to another upload than the callback URL's")
-        ledger.record_retry(info.bucket, info.key, identity,
-                            f"the entry for job {job_id} was not sealed by cosguard: scanned again", retryable=True)
+        unreadable = forged.code == "Unreadable"
+        reason = (f"the entry for job {job_id} cannot be read ({forged}): a human must look" if unreadable
+                  else f"the entry for job {job_id} was not sealed by cosguard: scanned again")
+        ledger.record_retry(info.bucket, info.key, identity, reason, retryable=not unreadable)
         ledger.release_claim(JobEntry.for_object(info, self.clock(), 0.0))
-        answer = result(Outcome.PENDING, 200, "ledger entry not sealed by cosguard: the upload is scanned again")
+        if unreadable:
+            self.actions.tag(info, ScanStatus.ERROR, job_id)
+        answer = result(Outcome.PENDING, 200, reason)
         answer.alert = True
         return answer
 
@@ -248,7 +258,7 @@ class VerdictService:
             self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=user_tags())
             return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
         if job.clean:
-            if settings.clean_destination is not None:
+            if settings.clean_destination is not None and not in_clean_destination(settings, info.bucket, info.key):
                 return Outcome.PROMOTED, self.actions.promote(info, job.job_id, user_tags()), {}
             self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=user_tags())
             return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}

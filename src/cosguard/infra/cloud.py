@@ -17,12 +17,17 @@ from .config import Settings
 from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
                      PreconditionFailed)
 from ..domain.jobs import VirusJob
-from .records import Record
+from .records import Factory, Record
 from .retry import Backoff, Deadline, call_with_retry
 from .streaming import STREAM_PART_SIZE, StreamingCopy
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
 APPENDABLE = "appendable"  # HEAD's x-cos-object-type for an APPEND Object upload (doc 436/7741)
+# What readers are served with besides the type: a copy whose metadata is Replaced loses them
+# unless they are sent again (PUT Object - Copy, doc 436/10881). SDK argument name -> HTTP header.
+CONTENT_HEADERS = {"CacheControl": "cache-control", "ContentDisposition": "content-disposition",
+                   "ContentEncoding": "content-encoding", "ContentLanguage": "content-language",
+                   "Expires": "expires"}
 THROTTLE_CODES = {"SlowDown", "RequestLimitExceeded", "TooManyRequests", "Throttling", "ServiceUnavailable"}
 
 
@@ -63,6 +68,7 @@ class ObjectInfo(Record, frozen=True):
     content_type: str = ""
     last_modified: int = 0  # epoch seconds (COS's one-second resolution); part of an upload's identity
     object_type: str = ""  # `appendable` for APPEND Object uploads, which COS cannot copy; else normal
+    content_headers: Mapping[str, str] = Factory(dict)  # CONTENT_HEADERS as HEAD gave them (SDK names)
 
 
 def http_epoch(value: Any) -> int:
@@ -215,7 +221,8 @@ class CloudGateway(StreamingCopy):
             metadata={k[len("x-cos-meta-"):]: v for k, v in lower.items() if k.startswith("x-cos-meta-")},
             content_type=lower.get("content-type", ""),
             last_modified=http_epoch(lower.get("last-modified")),
-            object_type=str(lower.get("x-cos-object-type") or "").lower())
+            object_type=str(lower.get("x-cos-object-type") or "").lower(),
+            content_headers={name: lower[header] for name, header in CONTENT_HEADERS.items() if lower.get(header)})
 
     def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
         extra = {"VersionId": version_id} if version_id else {}
@@ -242,11 +249,12 @@ class CloudGateway(StreamingCopy):
             copy_source["VersionId"] = source.version_id
         kwargs: Dict[str, Any] = {}
         status = "Copy"
-        if metadata is not None:  # Replaced drops Content-Type unless it is sent again
+        if metadata is not None:  # Replaced drops Content-Type and the other content headers unless sent again
             status = "Replaced"
             kwargs["Metadata"] = {f"x-cos-meta-{k}": v for k, v in metadata.items()}
             if source.content_type:
                 kwargs["ContentType"] = source.content_type
+            kwargs.update(source.content_headers)
         if source.size <= self.single_copy_limit:
             if source.etag:
                 kwargs["CopySourceIfMatch"] = source.etag
@@ -276,7 +284,8 @@ class CloudGateway(StreamingCopy):
                               PartNumber=number, UploadId=upload_id, CopySource=copy_source,
                               CopySourceRange=f"bytes={offset}-{last}",
                               **({"CopySourceIfMatch": source.etag} if source.etag else {}))["ETag"]
-        return self._multipart(bucket, key, {k: v for k, v in kwargs.items() if k in ("Metadata", "ContentType")},
+        return self._multipart(bucket, key, {k: v for k, v in kwargs.items()
+                                             if k in ("Metadata", "ContentType", *CONTENT_HEADERS)},
                                len(offsets), copy_part)
 
     def _multipart(self, bucket: str, key: str, kwargs: Dict[str, Any], count: int,

@@ -36,6 +36,7 @@ class StreamingCopy:
         kwargs: Dict[str, Any] = {"Metadata": {f"x-cos-meta-{k}": v for k, v in meta.items()}}
         if source.content_type:
             kwargs["ContentType"] = source.content_type
+        kwargs.update(source.content_headers)   # as a copy sends them again (cloud.py CONTENT_HEADERS)
         part_size = max(self.stream_part_size, -(-source.size // 10000))  # COS allows 10,000 parts
         if source.size <= part_size:
             body = self._read_range(source, 0, source.size) if source.size else b""

@@ -30,6 +30,15 @@ class Stack(DeployedStack):
             return None
         return self.cos.get_object(Bucket=bucket or self.intake, Key=key)["Body"].get_raw_stream().read()
 
+    def last_modified(self, key: str) -> Any:
+        """The emulator's timestamp of the current write of `key` (what HEAD's Last-Modified shows)."""
+        return self.cloud.cos.store.find(self.intake, key).last_modified
+
+    def written_within(self, key: str, when: Any) -> None:
+        """Give the current write of `key` the timestamp `when`: what COS's one-second resolution
+        gives two writes within one second, forced here without waiting for the clock."""
+        self.cloud.cos.store.find(self.intake, key).last_modified = when
+
     def quarantined(self) -> List[str]:
         response = self.cos.list_objects(Bucket=self.jail, Prefix="quarantine/")
         return [item["Key"] for item in response.get("Contents", [])]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from cosguard.bulk.backfill import Backfill, Options
 from cosguard.local.samples import clean_text, eicar
 
@@ -24,6 +26,41 @@ def test_identical_bytes_uploaded_again_after_quarantine_are_scanned_and_quarant
     stack.settle()
     assert stack.body("again.com") is None  # never left in place with the forged `clean`
     assert stack.jobs_created() == 2
+
+
+@pytest.mark.parametrize("action", ["move", "delete"])
+def test_the_same_bytes_written_again_within_the_second_they_were_removed_are_scanned_again(deploy, action):
+    """Issue 17, item 5: the removed write's record never answers the new write `duplicate`."""
+    stack = deploy(COSGUARD_INFECTED_ACTION=action)
+    stack.put("same.com", eicar(), Tagging="cosguard-status=clean")
+    removed_at = stack.last_modified("same.com")
+    assert stack.scan()["counts"] == {"submitted": 1}
+    stack.settle()
+    assert stack.body("same.com") is None
+    stack.put("same.com", eicar(), Tagging="cosguard-status=clean")  # the uploader's forged tag again
+    stack.written_within("same.com", removed_at)  # the same ETag@Last-Modified as the removed write
+    event = stack.take_events()
+    assert stack.scan(event)["counts"] == {"submitted": 1}
+    assert stack.tags("same.com")["cosguard-status"] == "pending"
+    stack.settle()
+    assert stack.body("same.com") is None and stack.jobs_created() == 2
+    assert len(stack.quarantined()) == (2 if action == "move" else 0)
+    assert stack.scan(event)["counts"] == {"gone": 1}  # redelivered later: nothing to scan, no loop
+
+
+def test_a_redelivered_event_of_the_removed_write_scans_the_new_write_once(stack):
+    stack.put("same.com", eicar())
+    removed_at = stack.last_modified("same.com")
+    first_event = stack.take_events()
+    stack.scan(first_event)
+    stack.settle()
+    stack.put("same.com", eicar(), Tagging="cosguard-status=clean")
+    stack.written_within("same.com", removed_at)
+    assert stack.scan(first_event)["counts"] == {"submitted": 1}  # its HEAD finds the new write
+    assert stack.scan()["counts"] == {"duplicate": 1}  # the new write's own event: already in flight
+    stack.settle()
+    assert stack.body("same.com") is None and len(stack.quarantined()) == 2
+    assert stack.jobs_created() == 2 and stack.sweep()["applied"] == {}
 
 
 def test_identical_clean_bytes_uploaded_again_get_a_new_scan(stack):

@@ -67,3 +67,10 @@ def test_verify_warns_about_an_unversioned_intake_and_same_bucket_state(tmp_path
     warnings = report["warnings"]
     assert any("versioning is off" in w for w in warnings), warnings
     assert any("ledger" in w and "intake bucket" in w for w in warnings), warnings
+
+
+def test_preflight_warns_when_uploaders_can_write_the_clean_destination(preflight, example_env):
+    app = preflight.load_app(ROOT)
+    found = preflight.warnings(app, dict(example_env, COSGUARD_CLEAN_DESTINATION="/released/"))
+    assert any("clean destination" in w and "uploaders can write" in w for w in found), found
+    assert not any("clean destination" in w for w in preflight.warnings(app, example_env))

@@ -171,7 +171,7 @@ class CosDialect:
                 raise CosError(err.status, err.code, err.message) from None
         if req.region is not None and req.region != cos.region:
             raise CosError(404, "NoSuchBucket", f"The specified bucket does not exist in {req.region}.")
-        if req.bucket and cos.faults.is_denied(req.bucket, op):
+        if req.bucket and cos.faults.is_denied(req.bucket, op, req.key or ""):
             raise CosError(403, "AccessDenied", "Access Denied.")
         fault = cos.faults.draw()
         if fault is not None:

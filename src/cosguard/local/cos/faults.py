@@ -14,7 +14,8 @@ class Faults:
 
     `latency_ms` delays every request; `error_rate` / `throttle_rate` (0..1) answer that share of
     requests with 500 InternalError / 503 SlowDown; `deny(bucket, operations)` answers 403
-    AccessDenied. Rates draw from a per-instance generator; `seed()` makes a run repeatable.
+    AccessDenied, and `deny_key(bucket, key, operations)` does for one object only (as a bucket
+    policy denying one resource would). Rates draw from a per-instance generator; `seed()` makes a run repeatable.
     """
 
     def __init__(self) -> None:
@@ -22,6 +23,7 @@ class Faults:
         self.error_rate: float = 0.0
         self.throttle_rate: float = 0.0
         self._denied: Dict[str, Optional[Set[str]]] = {}
+        self._denied_keys: Dict[Tuple[str, str], Optional[Set[str]]] = {}
         self._random = random.Random()
         self._lock = threading.Lock()
 
@@ -42,9 +44,20 @@ class Faults:
             else:
                 self._denied[bucket] = previous | ops
 
+    def deny_key(self, bucket: str, key: str, operations: Optional[Iterable[str]] = None) -> None:
+        """403 AccessDenied for `operations` (all if None) on the one object `bucket`/`key`."""
+        ops = None if operations is None else set(operations)
+        unknown = sorted((ops or set()) - OPERATIONS)
+        if unknown:
+            raise ValueError(f"unknown COS operations {unknown}; known: {sorted(OPERATIONS)}")
+        with self._lock:
+            self._denied_keys[(bucket, key)] = ops
+
     def allow(self, bucket: str) -> None:
         with self._lock:
             self._denied.pop(bucket, None)
+            for denied in [k for k in self._denied_keys if k[0] == bucket]:
+                del self._denied_keys[denied]
 
     def clear(self) -> None:
         """Back to a well-behaved service."""
@@ -53,13 +66,17 @@ class Faults:
             self.error_rate = 0.0
             self.throttle_rate = 0.0
             self._denied.clear()
+            self._denied_keys.clear()
 
-    def is_denied(self, bucket: str, operation: str) -> bool:
+    def is_denied(self, bucket: str, operation: str, key: str = "") -> bool:
         with self._lock:
-            if bucket not in self._denied:
-                return False
-            ops = self._denied[bucket]
-            return ops is None or operation in ops
+            for rule in (bucket, (bucket, key)):
+                denied = self._denied if isinstance(rule, str) else self._denied_keys
+                if rule in denied:
+                    ops = denied[rule]
+                    if ops is None or operation in ops:
+                        return True
+            return False
 
     def draw(self) -> Optional[Tuple[int, str, str]]:
         """(status, code, message) of an injected failure for this request, or None."""
