@@ -48,6 +48,7 @@ class CosAnswers:
 
     # -- before moto ----------------------------------------------------------------------
     def before(self, environ: Dict[str, Any], req: Any, op: str) -> Pending:
+        self._cos.limits.check_request(op, req.key, req.headers)   # key and metadata sizes
         if op == "GetBucket" and "list-type" not in req.query:
             found = self._require_bucket(req.bucket)
             body = listing.render(req.bucket, found.keys, req.query,
