@@ -8,8 +8,8 @@
     ...; cos.drain(); cos.stop()
 
 Modules: `dialect` (COS <-> S3 WSGI middleware), `wire` (ids, error body, answer rewriting),
-`naming` (hosts, buckets, regions, storage classes), `limits` (key and metadata sizes), `addressing` (virtual host, proxy
-and path style), `operations` (API names), `postobject`
+`naming` (hosts, buckets, regions, storage classes), `limits` (key and metadata sizes),
+`addressing` (virtual host, proxy and path style), `operations` (API names), `postobject`
 (form uploads), `events` (trigger), `faults` (knobs, counters), `store` (ObjectStore for local CI),
 `server` (LocalCos).
 """

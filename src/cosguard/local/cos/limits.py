@@ -12,7 +12,7 @@
 Checked on every write that names a key or carries metadata: PUT Object, POST Object (form
 fields), PUT Object - Copy (its metadata only when `x-cos-metadata-directive: Replaced`: with
 `Copy`, COS copies the source's and ignores the request's, doc 436/10881), Initiate Multipart
-Upload and Append Object.
+Upload, and Append Object (its requests pass the same check).
 """
 from __future__ import annotations
 
