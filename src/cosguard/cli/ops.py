@@ -51,10 +51,14 @@ def run_restore(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     if args.json:
         print_json({"restored": True, "from": done.source, "to": done.destination, "job_id": done.job_id,
-                    "overwrote": done.overwrote})
+                    "overwrote": done.overwrote, "metadata_not_restored": done.metadata_not_restored})
     else:
         print_table(["restored from", "to", "job", "status", "replaced an object"],
                     [[done.source, done.destination, done.job_id, "released", "yes" if done.overwrote else "no"]])
+    if done.metadata_not_restored:
+        print("cosguard restore: the upload's metadata " + ", ".join(done.metadata_not_restored)
+              + " did not fit beside the quarantine manifest (COS allows 2 KB) and cannot be restored",
+              file=sys.stderr)
     return EXIT_OK
 
 
@@ -100,6 +104,8 @@ def now_at(settings, entry) -> str:
     if entry.outcome == "quarantined":
         copy = Restorer.recorded_copy(entry, settings)
         return f"{copy['bucket']}/{copy['key']}"
+    if entry.outcome == "promoted" and entry.manifest.get("promoted_to"):
+        return str(entry.manifest["promoted_to"])
     if entry.outcome == "promoted" and settings.clean_destination:
         destination = settings.clean_destination
         return f"{destination.for_source(entry.bucket)}/{destination.prefix}{entry.key}"

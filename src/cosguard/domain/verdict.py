@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Any, Callable, Dict, Optional
 
-from .actions import Actions, build_manifest, copy_record
+from .actions import Actions, build_manifest, copy_record, dropped_metadata
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
@@ -239,7 +239,7 @@ class VerdictService:
             manifest = build_manifest(info, job, "infected")
             if settings.infected_action is Action.MOVE:
                 copy = self.actions.quarantine(info, manifest)
-                return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
+                return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", _quarantined(manifest, info, copy)
             if settings.infected_action is Action.DELETE:
                 self.actions.delete(info)
                 return Outcome.DELETED, "", manifest
@@ -247,19 +247,26 @@ class VerdictService:
             return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
         if job.clean:
             if settings.clean_destination is not None:
-                return Outcome.PROMOTED, self.actions.promote(info, job.job_id, user_tags()), {}
+                location = self.actions.promote(info, job.job_id, user_tags())
+                return Outcome.PROMOTED, location, {"promoted_to": location}
             self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=user_tags())
             return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
         reason = f"job {job.state}: {job.code or 'no code'} {job.message}".strip()
         manifest = build_manifest(info, job, reason)
         if settings.failed_action is Action.QUARANTINE:
             copy = self.actions.quarantine(info, manifest, status=ScanStatus.ERROR)
-            return Outcome.ERROR, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
+            return Outcome.ERROR, f"{copy.bucket}/{copy.key}", _quarantined(manifest, info, copy)
         self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=user_tags())
         return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
 
 
 __all__ = ["VerdictService", "VerdictResult"]
+
+
+def _quarantined(manifest: Dict[str, Any], info: ObjectInfo, copy: ObjectInfo) -> Dict[str, Any]:
+    """The ledger's record of a quarantine: where the copy is, and the uploader's metadata it lacks."""
+    dropped = dropped_metadata(info, copy)
+    return dict(manifest, quarantined=copy_record(copy), **({"metadata_dropped": dropped} if dropped else {}))
 
 
 def _bound_to(entry: JobEntry, ref: Optional[str]) -> None:
