@@ -121,6 +121,7 @@ def run_status(args: argparse.Namespace) -> int:
     handled: Dict[Tuple[str, str], int] = {}
     oldest = None
     infections = []
+    fallbacks = []
     for ledger in rt.sweeper.ledgers():
         for entry in ledger.open_jobs():
             counts["pending"] = counts.get("pending", 0) + 1
@@ -131,6 +132,11 @@ def run_status(args: argparse.Namespace) -> int:
             status = tag_status(outcome)
             counts[status] = counts.get(status, 0) + 1
             row = (status, _HANDLED.get(outcome, outcome))
+            fallback = entry.manifest.get("fallback") if isinstance(entry.manifest, dict) else None
+            if isinstance(fallback, dict):  # the copy was refused for good (domain/fallback.py)
+                row = (status, f"{row[1]} (the copy was refused)")
+                fallbacks.append({"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
+                                  "action": fallback.get("action"), "reason": fallback.get("reason")})
             handled[row] = handled.get(row, 0) + 1
             if status == "infected":
                 infections.append(entry)
@@ -151,6 +157,7 @@ def run_status(args: argparse.Namespace) -> int:
         "oldest_pending": {"job_id": oldest.job_id, "bucket": oldest.bucket, "key": oldest.key,
                            "age_seconds": oldest_age} if oldest else None,
         "unauthenticated": unauthenticated[:20],
+        "fallbacks": fallbacks,
         "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "status": "infected",
                                "outcome": e.outcome, "now_at": now_at(rt.settings, e),
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
@@ -164,6 +171,10 @@ def run_status(args: argparse.Namespace) -> int:
                                                       for r in document["handled"]])
         print()
         print(f"oldest pending: {oldest.key} ({oldest.job_id}), {oldest_age} s" if oldest else "oldest pending: none")
+        if fallbacks:
+            print("\ncopies refused by COS (the verdict fell back):")
+            print_table(["job", "bucket", "key", "done instead", "why"],
+                        [[f["job_id"], f["bucket"], f["key"], f["action"], f["reason"]] for f in fallbacks])
         if document["recent_infections"]:
             print("\nrecent infections:")
             print_table(["closed at", "bucket", "key", "status", "now at", "viruses"],

@@ -22,7 +22,8 @@ from urllib.parse import quote, unquote
 
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
-from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
+from ..errors import (CloudError, CopyRefused, NotFoundError, PreconditionFailed, QuarantineError,
+                      StaleObjectError)
 from .jobs import VirusJob
 from .ledger import version_token
 from .limits import (MAX_KEY_BYTES, MAX_METADATA_BYTES, digest_name, fit_metadata, fitting_key, key_bytes,
@@ -219,12 +220,17 @@ class Actions:
 
     def _relocate(self, info: ObjectInfo, bucket: str, key: str, status: ScanStatus, job_id: Optional[str],
                   tags: Mapping[str, str], metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
-        """Server-side copy, tag the copy, then delete the original: a failed copy deletes nothing."""
+        """Server-side copy, tag the copy, then delete the original: a failed copy deletes nothing.
+        CopyRefused when COS refuses the copy for good (a 4xx other than a failed precondition)."""
         try:
             copied = self.gateway.copy(info, bucket, key, metadata=metadata)
-            self.tag(copied, status, job_id, existing=tags)
         except PreconditionFailed as exc:  # CopySourceIfMatch: overwritten since it was scanned
             raise StaleObjectError(f"{info.bucket}/{info.key} changed before it could be moved") from exc
+        except CloudError as exc:
+            message = f"copy to {bucket}/{key} failed, original kept: {exc}"
+            raise (QuarantineError(message) if exc.retryable else CopyRefused(message, exc)) from exc
+        try:
+            self.tag(copied, status, job_id, existing=tags)
         except CloudError as exc:
             raise QuarantineError(f"copy to {bucket}/{key} failed, original kept: {exc}") from exc
         self._delete_original(info)

@@ -1,5 +1,6 @@
 """Issue 17, items 1 and 2: nothing an uploader controls within COS's limits (a key up to 850 bytes,
-user metadata up to 2 KB) keeps infected bytes in place. Driven over HTTP through the SDK."""
+user metadata up to 2 KB) keeps infected bytes in place; and a copy COS refuses for good falls back
+to removing the infected original instead of retrying forever. Driven over HTTP through the SDK."""
 from __future__ import annotations
 
 import json
@@ -87,3 +88,88 @@ def test_promotion_of_a_clean_object_with_a_long_key_and_large_metadata(stack, c
     promoted = [k["Key"] for k in s.cos.list_objects(Bucket=s.intake, Prefix="released/")["Contents"]]
     [long_copy] = [k for k in promoted if k != "released/up/plain.txt"]
     assert len(long_copy.encode()) <= 850 and s.body(long_copy) == clean_text()
+
+
+def _refuse_copies(s, bucket=None):
+    s.cloud.cos.faults.deny(bucket or s.jail, ["CopyObject"])
+
+
+def test_a_copy_refused_for_good_deletes_the_infected_original_warns_notifies_and_shows_in_status(
+        stack, capsys, tmp_path):
+    s = stack(notify=True)
+    _refuse_copies(s)
+    s.cloud.ci.faults.drop_callback_rate = 1.0  # the verdict is applied by the sweep, in this process
+    s.put("up/evil.com", eicar())
+    job_id = s.scan()["jobs"]["up/evil.com"]
+    s.settle()
+    capsys.readouterr()
+    report = s.sweep()
+    assert report["applied"] == {"deleted": 1}, report
+    assert not s.exists("up/evil.com") and s.quarantined("up/evil.com") == []
+    assert any(r["level"] == "WARNING" and r.get("key") == "up/evil.com" and "refused" in r["message"]
+               for r in logged(capsys))
+    assert any("refused" in n["detail"] and n["key"] == "up/evil.com" for n in s.sink.received), s.sink.received
+    fallback = s.ledger_doc(f".cosguard/closed/{job_id}.json")["manifest"]["fallback"]
+    assert fallback["action"] == "deleted" and "AccessDenied" in fallback["reason"]
+    code, status, _ = s.cli(capsys, tmp_path, "status")
+    assert [(f["key"], f["action"]) for f in status["fallbacks"]] == [("up/evil.com", "deleted")]
+    assert {"status": "infected", "handled": "deleted (the copy was refused)", "count": 1} \
+        in status["handled"]
+
+
+def test_when_the_delete_is_refused_too_the_original_is_tagged_infected(stack):
+    s = stack(notify=True)
+    _refuse_copies(s)
+    s.cloud.cos.faults.deny(s.intake, ["DeleteObject"])
+    s.put("up/evil.com", eicar())
+    s.scan()
+    s.settle()
+    assert s.body("up/evil.com") == eicar()
+    assert s.tags("up/evil.com")["cosguard-status"] == "infected"
+    assert any("refused" in n["detail"] for n in s.sink.received)
+
+
+def test_a_clean_object_is_never_deleted_by_the_fallback(stack, capsys, tmp_path):
+    s = stack(notify=True, COSGUARD_CLEAN_DESTINATION="/released/")
+    _refuse_copies(s, s.intake)
+    s.put("up/fine.txt", clean_text())
+    s.scan()
+    s.settle()
+    assert s.body("up/fine.txt") == clean_text()
+    assert s.tags("up/fine.txt")["cosguard-status"] == "clean"
+    assert not s.exists("released/up/fine.txt")
+    assert any("refused" in n["detail"] for n in s.sink.received)
+    code, status, _ = s.cli(capsys, tmp_path, "status")
+    assert [(f["key"], f["action"]) for f in status["fallbacks"]] == [("up/fine.txt", "tagged clean")]
+
+
+def test_a_transient_copy_failure_is_still_retried(stack):
+    from cosguard.errors import CloudTransientError
+    s = stack()
+    s.cloud.ci.faults.drop_callback_rate = 1.0
+    s.put("up/evil.com", eicar())
+    s.scan()
+    s.settle()
+    gateway = s.runtime_of(s.sweep_handler).gateway
+    copy = gateway.copy
+
+    def throttled(*args, **kwargs):
+        raise CloudTransientError("CopyObject: 503 SlowDown", code="SlowDown", status=503)
+    gateway.copy = throttled
+    report = s.sweep()
+    assert report["applied"] == {"error": 1} and s.exists("up/evil.com")  # nothing given up, nothing deleted
+    gateway.copy = copy
+    report = s.sweep()
+    assert report["applied"] == {"quarantined": 1} and not s.exists("up/evil.com")
+
+
+def test_an_unscannable_object_whose_quarantine_copy_is_refused_is_tagged_in_place(stack):
+    s = stack(COSGUARD_UNSCANNABLE_ACTION="quarantine")
+    _refuse_copies(s)
+    s.cloud.cos.simulate_size(s.intake, "up/huge.iso", 2 * MIB ** 3)
+    s.put("up/huge.iso", b"too big to scan")
+    summary = s.scan()
+    assert summary["counts"] == {"unscannable": 1}, summary
+    assert s.body("up/huge.iso") == b"too big to scan"
+    assert s.tags("up/huge.iso")["cosguard-status"] == "unscannable"
+    assert s.sweep()["resubmitted"] == {}  # nothing left to retry forever
