@@ -26,8 +26,7 @@ from ..errors import (CloudError, CopyRefused, NotFoundError, PreconditionFailed
                       StaleObjectError)
 from .jobs import VirusJob
 from .ledger import version_token
-from .limits import (MAX_KEY_BYTES, MAX_METADATA_BYTES, digest_name, fit_metadata, fitting_key, key_bytes,
-                     metadata_bytes)
+from .limits import MAX_KEY_BYTES, digest_name, fit_beside, fitting_key, key_bytes
 from .seal import Sealer, sealer_for
 from .status import ScanStatus
 from .tags import merge
@@ -199,11 +198,10 @@ class Actions:
         while True:
             doc = dict(manifest, metadata_dropped=dropped) if dropped else manifest
             encoded = encode_manifest(doc, lambda d: self.sealer.seal_manifest(bucket, key, d))
-            room = MAX_METADATA_BYTES - metadata_bytes({MANIFEST_META: encoded})
-            grown = sorted(set(dropped) | set(fit_metadata(user, room)[1]))  # never shrinks: it ends
+            fitted, more = fit_beside({MANIFEST_META: encoded}, user)
+            grown = sorted(set(dropped) | set(more))  # never shrinks, so the loop ends
             if grown == dropped:
-                kept = {name: value for name, value in user.items() if name not in dropped}
-                return dict(kept, **{MANIFEST_META: encoded})
+                return {name: value for name, value in fitted.items() if name not in dropped}
             dropped = grown
 
     def delete(self, info: ObjectInfo) -> None:

@@ -51,3 +51,10 @@ def fit_metadata(user: Mapping[str, str], room: int) -> Tuple[Dict[str, str], Li
         del kept[name]
         dropped.append(name)
     return kept, sorted(dropped)
+
+
+def fit_beside(own: Mapping[str, str], user: Mapping[str, str]) -> Tuple[Dict[str, str], List[str]]:
+    """cosguard's own metadata (a manifest, a marker) first, then as much of the user's as fits
+    beside it in COS's 2 KB; and the names of the user's that did not."""
+    kept, dropped = fit_metadata(user, MAX_METADATA_BYTES - metadata_bytes(own))
+    return dict(kept, **own), dropped

@@ -12,8 +12,8 @@ from cosguard.local.samples import clean_text, eicar
 MIB = 1024
 
 
-def user_meta(big: int = 1500, small: int = 2):
-    """About 1.9 KB of the uploader's own metadata: one big header and two small ones."""
+def user_meta(big: int = 1800, small: int = 2):
+    """1,995 bytes of the uploader's own metadata (legal: COS allows 2 KB): one big header, two small."""
     return {"x-cos-meta-big": "b" * big, "x-cos-meta-note": "n" * 150, "x-cos-meta-tag": "t" * small}
 
 
@@ -82,7 +82,7 @@ def test_promotion_of_a_clean_object_with_a_long_key_and_large_metadata(stack, c
     s.settle()
     assert not s.exists(key) and not s.exists("up/plain.txt")
     assert s.body("released/up/plain.txt") == clean_text()
-    assert s.cos.head_object(Bucket=s.intake, Key="released/up/plain.txt")["x-cos-meta-big"] == "b" * 1500
+    assert s.cos.head_object(Bucket=s.intake, Key="released/up/plain.txt")["x-cos-meta-big"] == "b" * 1800
     code, status, _ = s.cli(capsys, tmp_path, "status")
     assert code == 0 and status["counts"] == {"clean": 2}, status
     promoted = [k["Key"] for k in s.cos.list_objects(Bucket=s.intake, Prefix="released/")["Contents"]]
