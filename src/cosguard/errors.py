@@ -11,6 +11,7 @@
     │   └── CloudPermanentError    will not heal by retrying: 4xx such as AccessDenied
     │       └── NotFoundError          the object, job or key does not exist
     ├── QuarantineError        an infected object could not be moved or deleted; original kept
+    │   └── CopyRefused            COS refused the copy for good (a 4xx): the verdict falls back
     ├── StaleObjectError       the object changed since it was scanned; the verdict is not its own
     └── SubmissionError        some records of an event could not be submitted (raised once, at the end)
 """
@@ -86,6 +87,15 @@ class PreconditionFailed(CloudPermanentError):
 
 class QuarantineError(CosguardError):
     """An infected object could not be moved or deleted; the original stays where it was."""
+
+
+class CopyRefused(QuarantineError):
+    """COS refused the copy with a 4xx other than a failed precondition (no permission, a limit):
+    retrying cannot heal it, so the verdict takes effect without the copy (domain/fallback.py)."""
+
+    def __init__(self, message: str, cause: CloudError):
+        self.cause = cause
+        super().__init__(message)
 
 
 class StaleObjectError(CosguardError):

@@ -171,18 +171,17 @@ def test_object_overwritten_before_the_verdict_is_stale(deployment):
     assert deployment.keys(bucket=deployment.jail, prefix="quarantine/") == []
 
 
-def test_unwritable_quarantine_keeps_the_original_and_answers_5xx(deployment):
+def test_unwritable_quarantine_deletes_the_original_instead_of_retrying_forever(deployment):
+    """COS refusing the copy (403) will not heal by retrying: the infected original is deleted
+    (domain/fallback.py; a transient failure is still retried, tests/adversarial/state/test_state_limits.py)."""
     deployment.cloud.cos.faults.deny(deployment.jail, {"CopyObject"})
     deployment.cloud.ci.faults.drop_callback_rate = 1.0
     job_id = upload_and_settle(deployment, "eicar.com", eicar())
     answer = requests.post(url_for(deployment, job_id), data=xml_callback(job_id), timeout=5)
-    assert answer.status_code >= 500 and answer.json()["outcome"] == "error"
-    assert deployment.exists("eicar.com")
-    assert "Traceback" not in answer.text
-    deployment.cloud.cos.faults.clear()
-    retry = requests.post(url_for(deployment, job_id), data=xml_callback(job_id), timeout=5)
-    assert retry.json()["outcome"] == "quarantined"
+    assert answer.status_code == 200 and answer.json()["outcome"] == "deleted"
+    assert "copy was refused" in answer.json()["detail"]
     assert not deployment.exists("eicar.com")
+    assert deployment.keys(bucket=deployment.jail, prefix="quarantine/") == []
 
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">

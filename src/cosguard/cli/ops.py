@@ -52,10 +52,14 @@ def run_restore(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     if args.json:
         print_json({"restored": True, "from": done.source, "to": done.destination, "job_id": done.job_id,
-                    "overwrote": done.overwrote})
+                    "overwrote": done.overwrote, "metadata_not_restored": done.metadata_not_restored})
     else:
         print_table(["restored from", "to", "job", "status", "replaced an object"],
                     [[done.source, done.destination, done.job_id, "released", "yes" if done.overwrote else "no"]])
+    if done.metadata_not_restored:
+        print("cosguard restore: the upload's metadata " + ", ".join(done.metadata_not_restored)
+              + " did not fit beside the quarantine manifest (COS allows 2 KB) and cannot be restored",
+              file=sys.stderr)
     return EXIT_OK
 
 
@@ -101,6 +105,8 @@ def now_at(settings, entry) -> str:
     if entry.outcome == "quarantined":
         copy = Restorer.recorded_copy(entry, settings)
         return f"{copy['bucket']}/{copy['key']}"
+    if entry.outcome == "promoted" and entry.manifest.get("promoted_to"):
+        return str(entry.manifest["promoted_to"])
     if entry.outcome == "promoted" and settings.clean_destination:
         destination = settings.clean_destination
         return f"{destination.for_source(entry.bucket)}/{destination.prefix}{entry.key}"
@@ -117,6 +123,7 @@ def run_status(args: argparse.Namespace) -> int:
     oldest = None
     infections = []
     unreadable = []
+    fallbacks = []
     for ledger in rt.sweeper.ledgers():
         try:
             for entry in ledger.open_jobs():
@@ -128,6 +135,11 @@ def run_status(args: argparse.Namespace) -> int:
                 status = tag_status(outcome)
                 counts[status] = counts.get(status, 0) + 1
                 row = (status, _HANDLED.get(outcome, outcome))
+                fallback = entry.manifest.get("fallback") if isinstance(entry.manifest, dict) else None
+                if isinstance(fallback, dict):  # the copy was refused for good (domain/fallback.py)
+                    row = (status, f"{row[1]} (the copy was refused)")
+                    fallbacks.append({"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
+                                      "action": fallback.get("action"), "reason": fallback.get("reason")})
                 handled[row] = handled.get(row, 0) + 1
                 if status == "infected":
                     infections.append(entry)
@@ -152,6 +164,7 @@ def run_status(args: argparse.Namespace) -> int:
                            "age_seconds": oldest_age} if oldest else None,
         "unauthenticated": unauthenticated[:20],
         "unreadable_ledgers": unreadable,
+        "fallbacks": fallbacks,
         "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "status": "infected",
                                "outcome": e.outcome, "now_at": now_at(rt.settings, e),
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
@@ -165,6 +178,10 @@ def run_status(args: argparse.Namespace) -> int:
                                                       for r in document["handled"]])
         print()
         print(f"oldest pending: {oldest.key} ({oldest.job_id}), {oldest_age} s" if oldest else "oldest pending: none")
+        if fallbacks:
+            print("\ncopies refused by COS (the verdict fell back):")
+            print_table(["job", "bucket", "key", "done instead", "why"],
+                        [[f["job_id"], f["bucket"], f["key"], f["action"], f["reason"]] for f in fallbacks])
         if document["recent_infections"]:
             print("\nrecent infections:")
             print_table(["closed at", "bucket", "key", "status", "now at", "viruses"],

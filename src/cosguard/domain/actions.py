@@ -7,22 +7,29 @@ never deletes the original; every step is safe to repeat.
 Quarantined copies live at `<prefix><source bucket>/<job id>/<original key>` (a version id or a
 per-write digest stands in for the job id when there is none), so two source buckets, or two
 writes of one key, never share a copy. Their manifest is sealed for that location (seal.py).
+Every copy fits COS's limits (limits.py): a key that would pass 850 bytes ends in a digest of the
+original key, and the manifest comes before the uploader's metadata, which is dropped (largest
+first, and recorded) where both do not fit in 2 KB.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
 import time
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote
 
 from ..infra.cloud import APPENDABLE, CloudGateway, ObjectInfo
 from ..infra.config import Settings
-from ..errors import CloudError, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
+from ..errors import (CloudError, CopyRefused, NotFoundError, PreconditionFailed, QuarantineError,
+                      StaleObjectError)
 from ..infra.logs import event, get_logger
 from .jobs import VirusJob
 from .ledger import version_token
+from .limits import MAX_KEY_BYTES, digest_name, fit_beside, fitting_key, key_bytes
 from .seal import PROMOTED_META, Sealer, sealer_for
 from .status import ScanStatus
 from .tags import merge
@@ -30,7 +37,10 @@ from .tags import merge
 log = get_logger("cosguard.domain.actions")
 
 MANIFEST_META = "cosguard-manifest"
-MAX_MANIFEST_BYTES = 1800  # COS user metadata is capped at 2 KB per object
+MAX_MANIFEST_BYTES = 1800  # of COS's 2 KB of user metadata an object (limits.py); the rest is the user's
+MAX_REASON_CHARS = 300     # CI's message is not cosguard's to bound: trimmed when the manifest is full
+_B64 = "b64:"              # a manifest too large percent-encoded (a long non-ASCII key) is base64
+_TRIMMABLE = ("findings", "metadata_dropped")   # trimmed in this order, the count kept as <name>_truncated
 
 
 def build_manifest(info: ObjectInfo, job: Optional[VirusJob], reason: str = "") -> Dict[str, Any]:
@@ -43,18 +53,36 @@ def build_manifest(info: ObjectInfo, job: Optional[VirusJob], reason: str = "") 
     }
 
 
+def _encoded(doc: Mapping[str, Any]) -> str:
+    """Percent-encoded compact JSON (metadata must be ASCII), or base64 where that is shorter than
+    the bound would allow (a percent-encoded non-ASCII key triples; base64 adds a third)."""
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    encoded = quote(text, safe="")
+    if len(encoded) <= MAX_MANIFEST_BYTES:
+        return encoded
+    return _B64 + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
 def encode_manifest(manifest: Mapping[str, Any], seal=dict) -> str:
-    """Percent-encoded compact JSON (metadata must be ASCII), findings trimmed to fit 2 KB;
+    """The manifest as stored, at most MAX_MANIFEST_BYTES: findings, then the names of dropped user
+    metadata, then the reason are trimmed until it fits (origin, identity and job always stay);
     `seal` adds the seal to each candidate, so what is stored is what was sealed."""
     doc = dict(manifest)
-    findings = list(doc.get("findings") or [])
     while True:
-        encoded = quote(json.dumps(seal(doc), ensure_ascii=False, separators=(",", ":")), safe="")
-        if len(encoded) <= MAX_MANIFEST_BYTES or not findings:
+        encoded = _encoded(seal(doc))
+        trimmable = [name for name in _TRIMMABLE if doc.get(name)]
+        if len(encoded) <= MAX_MANIFEST_BYTES:
             return encoded
-        findings.pop()
-        doc["findings"] = findings
-        doc["findings_truncated"] = len(manifest.get("findings") or []) - len(findings)
+        if trimmable:
+            name = trimmable[0]
+            doc[name] = list(doc[name])[:-1]
+            doc[f"{name}_truncated"] = len(manifest.get(name) or []) - len(doc[name])
+        elif doc.get("reason"):  # CI's message: shortened (to nothing at worst) before the rest
+            reason = str(doc["reason"])
+            cut = min(len(reason) - 1, MAX_REASON_CHARS - 1, len(reason) - (len(encoded) - MAX_MANIFEST_BYTES))
+            doc["reason"] = reason[:max(cut, 0)] + "…" if cut > 0 else ""
+        else:
+            return encoded
 
 
 def decode_manifest(metadata: Mapping[str, str]) -> Optional[Dict[str, Any]]:
@@ -63,10 +91,22 @@ def decode_manifest(metadata: Mapping[str, str]) -> Optional[Dict[str, Any]]:
     if not raw:
         return None
     try:
-        doc = json.loads(unquote(raw))
-    except (ValueError, RecursionError):
+        text = base64.b64decode(raw[len(_B64):], validate=True).decode("utf-8") if raw.startswith(_B64) \
+            else unquote(raw)
+        doc = json.loads(text)
+    except (ValueError, RecursionError, binascii.Error):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def user_metadata(info: ObjectInfo) -> Dict[str, str]:
+    """The uploader's own metadata (cosguard's own names are never carried over)."""
+    return {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
+
+
+def dropped_metadata(info: ObjectInfo, copy: ObjectInfo) -> List[str]:
+    """Names of the uploader's metadata the copy could not keep (COS's 2 KB went to the manifest)."""
+    return sorted(name for name in user_metadata(info) if name not in copy.metadata)
 
 
 def open_manifest(sealer: Sealer, info: ObjectInfo, report: bool = True) -> Optional[Dict[str, Any]]:
@@ -109,11 +149,15 @@ def quarantined_copies(gateway: CloudGateway, settings: Settings, source_bucket:
     layout older deployments used (`<prefix><key>`). One listing, plus one HEAD for the old one."""
     bucket = settings.quarantine_bucket_for(source_bucket)
     base = f"{settings.quarantine_prefix}{source_bucket}/"
+    names = (key, digest_name(key))  # a copy whose key would pass 850 bytes ends in a digest
     found = [str(item["Key"]) for item in gateway.list(bucket, prefix=base)
-             if str(item["Key"])[len(base):].partition("/")[2] == key]
+             if str(item["Key"])[len(base):].partition("/")[2] in names]
+    old = settings.quarantine_prefix + key
+    if key_bytes(old) > MAX_KEY_BYTES:  # cannot exist in COS: no HEAD
+        return bucket, found
     try:
-        gateway.head(bucket, settings.quarantine_prefix + key)
-        found.append(settings.quarantine_prefix + key)
+        gateway.head(bucket, old)
+        found.append(old)
     except NotFoundError:
         pass
     return bucket, found
@@ -138,8 +182,8 @@ class Actions:
         return fitted
 
     def quarantine_location(self, info: ObjectInfo, job_id: Optional[str]) -> Tuple[str, str]:
-        return (self.settings.quarantine_bucket_for(info.bucket),
-                f"{self.settings.quarantine_prefix}{info.bucket}/{write_segment(info, job_id)}/{info.key}")
+        base = f"{self.settings.quarantine_prefix}{info.bucket}/{write_segment(info, job_id)}/"
+        return self.settings.quarantine_bucket_for(info.bucket), fitting_key(base, info.key)
 
     def quarantine(self, info: ObjectInfo, manifest: Mapping[str, Any],
                    status: ScanStatus = ScanStatus.INFECTED) -> ObjectInfo:
@@ -147,28 +191,41 @@ class Actions:
         metadata), tag it, then delete the original; returns the copy. QuarantineError (original
         untouched) if the copy fails."""
         bucket, key = self.quarantine_location(info, manifest.get("job_id"))
-        metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
-        metadata[MANIFEST_META] = encode_manifest(
-            manifest, lambda doc: self.sealer.seal_manifest(bucket, key, doc))
-        return self._relocate(info, bucket, key, status, manifest.get("job_id"), {}, metadata)
+        return self._relocate(info, bucket, key, status, manifest.get("job_id"), {},
+                              self._quarantine_metadata(info, manifest, bucket, key))
+
+    def _quarantine_metadata(self, info: ObjectInfo, manifest: Mapping[str, Any], bucket: str,
+                             key: str) -> Dict[str, str]:
+        """The sealed manifest, and as much of the user's metadata as fits beside it in COS's 2 KB;
+        the manifest names what was dropped. (Naming more can only drop more: a few rounds.)"""
+        user = user_metadata(info)
+        dropped: List[str] = []
+        while True:
+            doc = dict(manifest, metadata_dropped=dropped) if dropped else manifest
+            encoded = encode_manifest(doc, lambda d: self.sealer.seal_manifest(bucket, key, d))
+            fitted, more = fit_beside({MANIFEST_META: encoded}, user)
+            grown = sorted(set(dropped) | set(more))  # never shrinks, so the loop ends
+            if grown == dropped:
+                return {name: value for name, value in fitted.items() if name not in dropped}
+            dropped = grown
 
     def delete(self, info: ObjectInfo) -> None:
         self._delete_original(info)
 
-    def promote(self, info: ObjectInfo, job_id: str, tags: Mapping[str, str]) -> str:
+    def promote(self, info: ObjectInfo, job_id: str, tags: Mapping[str, str]) -> ObjectInfo:
         """Fail-closed mode: copy a clean object to the destination with its tags and a sealed
         promotion marker (seal.py), tag it clean, remove the intake copy. The marker is how the copy's
         own Copy event, and backfill, know it for cosguard's: anything under the destination
         without one is scanned like an upload."""
         destination = self.settings.clean_destination
         assert destination is not None
-        bucket, key = destination.for_source(info.bucket), destination.prefix + info.key
-        metadata = {k: v for k, v in info.metadata.items() if not k.startswith("cosguard-")}
-        metadata[PROMOTED_META] = self.sealer.promotion_marker(bucket, key, info.etag)
+        bucket, key = destination.for_source(info.bucket), fitting_key(destination.prefix, info.key)
+        marker = {PROMOTED_META: self.sealer.promotion_marker(bucket, key, info.etag)}
+        metadata, _ = fit_beside(marker, user_metadata(info))  # the marker first, within COS's 2 KB
         copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags, metadata)
         if copy.etag.strip('"') != info.etag.strip('"'):
             self._rebind_promotion(copy, job_id, tags, metadata)
-        return f"{copy.bucket}/{copy.key}"
+        return copy
 
     def _rebind_promotion(self, copy: ObjectInfo, job_id: str, tags: Mapping[str, str],
                           metadata: Mapping[str, str]) -> None:
@@ -185,12 +242,17 @@ class Actions:
 
     def _relocate(self, info: ObjectInfo, bucket: str, key: str, status: ScanStatus, job_id: Optional[str],
                   tags: Mapping[str, str], metadata: Optional[Mapping[str, str]] = None) -> ObjectInfo:
-        """Server-side copy, tag the copy, then delete the original: a failed copy deletes nothing."""
+        """Server-side copy, tag the copy, then delete the original: a failed copy deletes nothing.
+        CopyRefused when COS refuses the copy for good (a 4xx other than a failed precondition)."""
         try:
             copied = self._copy(info, bucket, key, metadata)
-            self.tag(copied, status, job_id, existing=tags)
         except PreconditionFailed as exc:  # CopySourceIfMatch: overwritten since it was scanned
             raise StaleObjectError(f"{info.bucket}/{info.key} changed before it could be moved") from exc
+        except CloudError as exc:
+            message = f"copy to {bucket}/{key} failed, original kept: {exc}"
+            raise (QuarantineError(message) if exc.retryable else CopyRefused(message, exc)) from exc
+        try:
+            self.tag(copied, status, job_id, existing=tags)
         except CloudError as exc:
             raise QuarantineError(f"copy to {bucket}/{key} failed, original kept: {exc}") from exc
         self._delete_original(info)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .actions import MANIFEST_META, Actions, decode_manifest, open_manifest, quarantined_copies, same_bytes
 from ..infra.cloud import CloudGateway, ObjectInfo
@@ -35,6 +35,7 @@ class Restored:
     destination: str
     job_id: Optional[str]
     overwrote: bool
+    metadata_not_restored: List[str] = field(default_factory=list)  # dropped to fit the quarantine copy
 
 
 class Restorer:
@@ -152,7 +153,16 @@ class Restorer:
         event(log, "released from quarantine", logging.WARNING, bucket=origin_bucket, key=origin_key,
               job_id=job_id, source=f"{bucket}/{key}", overwrote=occupied,
               viruses=[f.get("virus") for f in manifest.get("findings", []) if isinstance(f, dict)])
-        return Restored(f"{bucket}/{key}", f"{origin_bucket}/{origin_key}", job_id, occupied)
+        return Restored(f"{bucket}/{key}", f"{origin_bucket}/{origin_key}", job_id, occupied,
+                        _not_restored(manifest, entry))
+
+
+def _not_restored(manifest: Mapping[str, Any], entry: Optional[JobEntry]) -> List[str]:
+    """The uploader's metadata names the quarantine copy could not keep (COS's 2 KB went to the
+    manifest first): the ledger's list is complete, the manifest's may be trimmed."""
+    recorded = entry.manifest.get("metadata_dropped") if entry is not None else None
+    names = recorded if isinstance(recorded, list) else manifest.get("metadata_dropped")
+    return sorted(str(name) for name in names) if isinstance(names, list) else []
 
 
 __all__ = ["Restorer", "RestoreRefused", "Restored", "decode_manifest"]

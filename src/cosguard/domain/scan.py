@@ -13,7 +13,9 @@ from typing import Dict, List, Optional, Sequence
 from .actions import Actions, build_manifest, open_manifest, same_bytes
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
-from ..errors import CloudError, CloudTransientError, NotFoundError, QuarantineError, StaleObjectError, SubmissionError
+from ..errors import (CloudError, CloudTransientError, CopyRefused, NotFoundError, QuarantineError, StaleObjectError,
+                      SubmissionError)
+from .fallback import fall_back
 from ..triggers.events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
@@ -312,6 +314,11 @@ class Scanner:
                                                status=ScanStatus.UNSCANNABLE)
             except StaleObjectError as exc:
                 return ScanResult(info.bucket, info.key, Outcome.STALE, reason=str(exc), version=version)
+            except CopyRefused as refused:  # refused for good: tagged in place, never retried forever
+                fallback = fall_back(self.actions, info, refused, ScanStatus.UNSCANNABLE, None, lambda: None)[2]
+                return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, version=version,
+                                  reason=f"{reason}; {fallback['action']}: the quarantine copy was refused "
+                                         f"({fallback['reason']})")
             except QuarantineError as exc:
                 return ScanResult(info.bucket, info.key, Outcome.ERROR, reason=str(exc), version=version,
                                   retryable=True)

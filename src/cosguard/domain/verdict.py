@@ -8,10 +8,11 @@ import logging
 import time
 from typing import Any, Callable, Dict, Optional
 
-from .actions import Actions, build_manifest, copy_record
+from .actions import Actions, build_manifest, copy_record, dropped_metadata
 from ..infra.cloud import APPENDABLE, CloudGateway, ObjectInfo
 from ..infra.config import Settings
-from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
+from ..errors import CloudError, CopyRefused, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
+from .fallback import fall_back
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
 from .rules import in_clean_destination
@@ -80,7 +81,8 @@ class VerdictService:
             status = 503 if exc.retryable else 502
             result = VerdictResult(job_id, Outcome.ERROR, status, f"{exc.code or type(exc).__name__}: {exc}",
                                    bucket=bucket)
-        level = logging.WARNING if result.http_status >= 500 or result.outcome is Outcome.STALE else logging.INFO
+        level = logging.WARNING if result.http_status >= 500 or result.outcome is Outcome.STALE or result.alert \
+            else logging.INFO
         event(log, "verdict " + result.outcome.value, level, bucket=result.bucket, key=result.key,
               job_id=job_id, status=result.outcome.value, reason=result.detail, location=result.location,
               viruses=result.job.virus_names if result.job else [])
@@ -171,7 +173,12 @@ class VerdictService:
         if info.version_id and outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.ERROR):
             self._exposed(info)
         detail = f"{job.code}: {job.message}" if job.failed else ", ".join(job.virus_names)
-        return result(outcome, detail=detail, location=location)
+        fallback = manifest.get("fallback") if manifest else None
+        if fallback:  # the copy was refused for good: an operator must look
+            detail = f"{fallback['action']} instead: the copy was refused ({fallback['reason']})"
+        answer = result(outcome, detail=detail, location=location)
+        answer.alert = bool(fallback)
+        return answer
 
     def _not_current(self, ledger: Ledger, bucket: str, key: str, job_id: str, result,
                      ref: Optional[str]) -> VerdictResult:
@@ -250,8 +257,11 @@ class VerdictService:
         if job.infected:
             manifest = build_manifest(info, job, "infected")
             if settings.infected_action is Action.MOVE and not self.actions.deletes_instead_of_moving(info):
-                copy = self.actions.quarantine(info, manifest)
-                return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
+                try:
+                    copy = self.actions.quarantine(info, manifest)
+                except CopyRefused as refused:
+                    return self._fall_back(info, refused, ScanStatus.INFECTED, job, manifest, user_tags)
+                return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", _quarantined(manifest, info, copy)
             if settings.infected_action is not Action.TAG:   # DELETE, or an appendable one (above)
                 self.actions.delete(info)
                 return Outcome.DELETED, "", manifest
@@ -259,19 +269,40 @@ class VerdictService:
             return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
         if job.clean:
             if settings.clean_destination is not None and not in_clean_destination(settings, info.bucket, info.key):
-                return Outcome.PROMOTED, self.actions.promote(info, job.job_id, user_tags()), {}
+                try:
+                    copy = self.actions.promote(info, job.job_id, user_tags())
+                except CopyRefused as refused:
+                    return self._fall_back(info, refused, ScanStatus.CLEAN, job, {}, user_tags)
+                location, dropped = f"{copy.bucket}/{copy.key}", dropped_metadata(info, copy)
+                return Outcome.PROMOTED, location, dict(promoted_to=location,
+                                                        **({"metadata_dropped": dropped} if dropped else {}))
             self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=user_tags())
             return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
         reason = f"job {job.state}: {job.code or 'no code'} {job.message}".strip()
         manifest = build_manifest(info, job, reason)
         if settings.failed_action is Action.QUARANTINE:
-            copy = self.actions.quarantine(info, manifest, status=ScanStatus.ERROR)
-            return Outcome.ERROR, f"{copy.bucket}/{copy.key}", dict(manifest, quarantined=copy_record(copy))
+            try:
+                copy = self.actions.quarantine(info, manifest, status=ScanStatus.ERROR)
+            except CopyRefused as refused:
+                return self._fall_back(info, refused, ScanStatus.ERROR, job, manifest, user_tags)
+            return Outcome.ERROR, f"{copy.bucket}/{copy.key}", _quarantined(manifest, info, copy)
         self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=user_tags())
         return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
 
+    def _fall_back(self, info: ObjectInfo, refused: CopyRefused, status: ScanStatus, job: VirusJob,
+                   manifest: Dict[str, Any], user_tags: Callable[[], Dict[str, str]]):
+        """The verdict without its refused copy (fallback.py); the ledger records the fallback."""
+        outcome, location, fallback = fall_back(self.actions, info, refused, status, job.job_id, user_tags)
+        return outcome, location, dict(manifest, fallback=fallback)
+
 
 __all__ = ["VerdictService", "VerdictResult"]
+
+
+def _quarantined(manifest: Dict[str, Any], info: ObjectInfo, copy: ObjectInfo) -> Dict[str, Any]:
+    """The ledger's record of a quarantine: where the copy is, and the uploader's metadata it lacks."""
+    dropped = dropped_metadata(info, copy)
+    return dict(manifest, quarantined=copy_record(copy), **({"metadata_dropped": dropped} if dropped else {}))
 
 
 def _bound_to(entry: JobEntry, ref: Optional[str]) -> None:

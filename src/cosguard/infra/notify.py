@@ -66,8 +66,9 @@ class Notifier:
         return ok
 
     def __call__(self, result) -> None:
-        """For VerdictService: one message per infection or error."""
-        kind = "error" if result.outcome.value == "error" else "infected"
+        """For VerdictService: one message per infection, error or alert (e.g. a refused copy)."""
+        infected = bool(result.job and result.job.infected)
+        kind = "error" if result.outcome.value == "error" else "infected" if infected else "alert"
         self.send(message(kind, result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
                           viruses=result.job.virus_names if result.job else [], location=result.location,
                           detail=result.detail))

@@ -8,9 +8,10 @@
     ...; cos.drain(); cos.stop()
 
 Modules: `dialect` (COS <-> S3 WSGI middleware), `wire` (ids, error body, answer rewriting),
-`naming` (hosts, buckets, regions, storage classes), `addressing` (virtual host, proxy
-and path style), `operations` (API names), `postobject`
-(form uploads), `append` (APPEND Object, appendable objects), `events` (trigger), `faults` (knobs, counters), `store` (ObjectStore for local CI),
+`naming` (hosts, buckets, regions, storage classes), `limits` (key and metadata sizes),
+`addressing` (virtual host, proxy and path style), `operations` (API names), `postobject`
+(form uploads), `append` (APPEND Object, appendable objects), `events` (trigger), `faults` (knobs,
+counters), `store` (ObjectStore for local CI),
 `server` (LocalCos).
 """
 from .events import ObjectCreated, Subscription, build_event

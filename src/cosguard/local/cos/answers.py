@@ -48,6 +48,7 @@ class CosAnswers:
 
     # -- before moto ----------------------------------------------------------------------
     def before(self, environ: Dict[str, Any], req: Any, op: str) -> Pending:
+        self._cos.limits.check_request(op, req.key, req.headers)   # key and metadata sizes
         appendables = self._cos.appendables   # APPEND Object, which moto lacks (append.py)
         if op == "AppendObject":
             return Pending(answer=appendables.append(environ, req)[0])

@@ -238,6 +238,7 @@ class CosDialect:
             raise CosError(400, "InvalidArgument", "PostObject form has no key field")
         fields["key"] = fields["key"].replace("${filename}", filename)
         verify_post(cos.credentials, fields, req.bucket, len(data))
+        cos.limits.check_form(fields)
         req.key = fields["key"]
         if not cos.bucket_exists(req.bucket):
             raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")

@@ -15,6 +15,7 @@ from .append import Appendables
 from .dialect import CosDialect
 from .events import Callback, EventBus, Subscription
 from .faults import Counters, Faults
+from .limits import Limits
 from .naming import BucketNames, split_bucket
 from .store import MotoObjectStore
 
@@ -52,6 +53,7 @@ class LocalCos:
         self.account_id = str(random.SystemRandom().randint(10 ** 11, 10 ** 12 - 1))
         self.names = BucketNames("lc" + os.urandom(4).hex())
         self.faults = Faults()
+        self.limits = Limits()   # COS's key and metadata size rules (limits.py)
         self.counters = Counters()
         self.events = EventBus(region, event_key_encoding)
         self._sizes: Dict[Tuple[str, str], int] = {}
