@@ -78,11 +78,17 @@ def test_promotion_of_a_clean_object_with_a_long_key_and_large_metadata(stack, c
     key = long_key(845)
     s.put(key, clean_text(), Metadata=user_meta())
     s.put("up/plain.txt", clean_text(), Metadata=user_meta())
-    s.scan()
+    job_id = s.scan()["jobs"]["up/plain.txt"]
     s.settle()
     assert not s.exists(key) and not s.exists("up/plain.txt")
     assert s.body("released/up/plain.txt") == clean_text()
-    assert s.cos.head_object(Bucket=s.intake, Key="released/up/plain.txt")["x-cos-meta-big"] == "b" * 1800
+    # The sealed promotion marker comes first: the largest of the uploader's headers gives way to it.
+    kept = s.meta("released/up/plain.txt", bucket=s.intake)
+    assert "x-cos-meta-cosguard-promoted" in kept and "x-cos-meta-big" not in kept
+    assert kept["x-cos-meta-note"] == "n" * 150 and kept["x-cos-meta-tag"] == "tt"
+    closed = s.ledger_doc(f".cosguard/closed/{job_id}.json")
+    assert closed["manifest"]["metadata_dropped"] == ["big"]
+    assert closed["manifest"]["promoted_to"] == f"{s.intake}/released/up/plain.txt"
     code, status, _ = s.cli(capsys, tmp_path, "status")
     assert code == 0 and status["counts"] == {"clean": 2}, status
     promoted = [k["Key"] for k in s.cos.list_objects(Bucket=s.intake, Prefix="released/")["Contents"]]
