@@ -14,7 +14,7 @@ import hmac
 import json
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from werkzeug.formparser import parse_form_data
 
@@ -113,8 +113,10 @@ def read_form(environ: Dict[str, Any]) -> Tuple[Dict[str, str], bytes, str]:
     return fields, upload.read(), upload.filename or ""
 
 
-def store_post(backend: Any, moto_bucket: str, fields: Mapping[str, str], data: bytes) -> Any:
-    """Write the form's object to moto, with its Content-Type, x-cos-meta-* and storage class."""
+def store_post(backend: Any, moto_bucket: str, fields: Mapping[str, str], data: bytes,
+               tags: Sequence[Tuple[str, str]] = ()) -> Any:
+    """Write the form's object to moto, with its Content-Type, x-cos-meta-*, storage class and
+    tags (its `x-cos-tagging` field, already checked)."""
     cos_class = fields.get("x-cos-storage-class")
     storage = None
     if cos_class:
@@ -131,4 +133,6 @@ def store_post(backend: Any, moto_bucket: str, fields: Mapping[str, str], data: 
         if fields.get(header):
             metadata[header] = fields[header]
     new_key.set_metadata(metadata)
+    if tags:
+        backend.put_object_tagging(new_key, dict(tags))
     return new_key

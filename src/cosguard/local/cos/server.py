@@ -40,11 +40,15 @@ class LocalCos:
     so several can run in one process without seeing each other's buckets. `fast_path` (default:
     on unless COSGUARD_LOCAL_FASTPATH=0) answers the hot object operations from moto's backend
     without moto's Flask app (fastpath.py); off, moto's app answers everything.
+
+    `delete_honours_if_match` (default: off unless COSGUARD_LOCAL_DELETE_IF_MATCH=1): COS's DELETE
+    Object documents only the common headers (doc 436/7743), so by default a DELETE's `If-Match`
+    is ignored, the answer worse for a caller relying on it; on, it is honoured (412), as S3 does.
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
                  host: str = "127.0.0.1", port: int = 0, event_key_encoding: str = "url",
-                 fast_path: Optional[bool] = None):
+                 fast_path: Optional[bool] = None, delete_honours_if_match: Optional[bool] = None):
         self.region = region
         self.credentials = credentials or DEFAULT_CREDENTIALS
         self.account_id = str(random.SystemRandom().randint(10 ** 11, 10 ** 12 - 1))
@@ -56,6 +60,9 @@ class LocalCos:
         self._sizes_lock = threading.Lock()
         self.store = MotoObjectStore(self.moto_backend, self.names, self._sizes)
         self.fast_path = switched_on("COSGUARD_LOCAL_FASTPATH") if fast_path is None else fast_path
+        self.delete_honours_if_match = (
+            os.environ.get("COSGUARD_LOCAL_DELETE_IF_MATCH", "0").strip().lower() in ("1", "true", "yes", "on")
+            if delete_honours_if_match is None else delete_honours_if_match)
         self._app = CosDialect(create_backend_app("s3"), self, fast_path=self.fast_path)
         self._host, self._port = host, port
         self._server: Optional[ThreadedServer] = None
