@@ -1,0 +1,77 @@
+"""Reporting writes that cosguard's own DELETE may have removed, on unversioned buckets.
+
+Why: COS's DELETE Object takes no condition (doc 436/7743 lists only common headers), and an
+unversioned bucket has no version to name. `Actions._delete_original` re-checks the scanned
+upload's identity with a HEAD and then deletes the key: a write that lands between that HEAD and
+the DELETE taking effect is deleted instead of (or with) the scanned one. cosguard cannot see this
+at DELETE time (the answer says nothing of what was removed, and a HEAD afterwards finds 404
+either way), so the lost write is recognised when its own traces come back:
+
+- its upload event is handled and finds the key gone, or holding a write newer than the event, or
+- its own scan job's verdict finds the key gone,
+
+while the ledger shows that cosguard closed a job that removed that key (quarantined, deleted,
+promoted, or quarantined on failure) no earlier than the write was made. Every such write is
+reported: a WARNING log line and a notification naming the key. A write removed by anyone else at
+about the same time is reported too (a false alarm rather than a silence).
+
+Residual window, not reported: a write whose upload event is never handled (the trigger gave up)
+and whose job was never submitted; a removal whose job was never closed (its function died between
+the DELETE and closing the job: the sweep later closes it as `gone`); clocks of COS and the
+function more than `CLOCK_SKEW_SECONDS` apart. Versioned buckets are exact (the DELETE names the
+version) and need none of this: the README recommends them.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Optional
+
+from ..errors import CloudError
+from ..infra.logs import event, get_logger
+from .ledger import Ledger
+
+log = get_logger("cosguard.domain.removals")
+
+CLOCK_SKEW_SECONDS = 5.0
+# Job outcomes whose action deleted the key at the source (tag-only outcomes remove nothing,
+# `error` is included because a failed scan may be quarantined).
+REMOVING_OUTCOMES = frozenset({"quarantined", "deleted", "promoted", "error"})
+
+
+def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
+                  until: Optional[float] = None) -> Optional[Dict[str, Any]]:
+    """The claim of a job that removed `bucket`/`key` and closed at or after `written_at` (and,
+    with `until`, no later than it), within the clock skew; None when there is none."""
+    try:
+        claims = list(ledger.claims_of(bucket, key))
+    except CloudError as exc:   # unknown: say so rather than stay silent
+        event(log, "removals not checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
+        return {"outcome": "unknown", "job_id": None, "closed_at": None}
+    for claim in claims:
+        closed_at = claim.get("closed_at")
+        if claim.get("outcome") not in REMOVING_OUTCOMES or not isinstance(closed_at, (int, float)):
+            continue
+        if closed_at + CLOCK_SKEW_SECONDS < written_at:
+            continue
+        if until is not None and closed_at - CLOCK_SKEW_SECONDS > until:
+            continue
+        return claim
+    return None
+
+
+def describe(bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
+    return (f"a write of {bucket}/{key} (at {int(written_at)}) may have been removed by cosguard's DELETE "
+            f"of an earlier upload (job {claim.get('job_id')}, {claim.get('outcome')}): COS's DELETE is "
+            "unconditional on unversioned buckets; check the key and re-upload if it is missing")
+
+
+def report(notifier: Any, bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
+    """WARNING + notification naming the key; returns the detail."""
+    detail = describe(bucket, key, written_at, claim)
+    event(log, "possible loss of a write", logging.WARNING, bucket=bucket, key=key,
+          job_id=claim.get("job_id"), reason=detail)
+    if notifier is not None:
+        from ..infra.notify import message   # loaded with the notifier
+        notifier.send(message("possible_loss", bucket, key, job_id=claim.get("job_id"),
+                              outcome="possible_loss", detail=detail))
+    return detail
