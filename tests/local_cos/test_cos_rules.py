@@ -156,3 +156,13 @@ def test_delete_if_match_switch_is_read_from_the_environment(monkeypatch):
     assert LocalCos().delete_honours_if_match is False
     monkeypatch.delenv("COSGUARD_LOCAL_DELETE_IF_MATCH")
     assert LocalCos().delete_honours_if_match is False
+
+
+def test_forbid_overwrite_is_ignored_once_versioning_was_suspended(cos, client):
+    """Doc 436/7742: the header is invalid on a bucket whose versioning is enabled or suspended."""
+    cos.create_bucket("suspended-1250000000", versioning=True)
+    client.put_bucket_versioning(Bucket="suspended-1250000000", Status="Suspended")
+    claim = {"x-cos-forbid-overwrite": "true"}
+    client.put_object(Bucket="suspended-1250000000", Key="v", Body=b"one", Metadata=claim)
+    client.put_object(Bucket="suspended-1250000000", Key="v", Body=b"two", Metadata=claim)
+    assert read_body(client.get_object(Bucket="suspended-1250000000", Key="v")) == b"two"

@@ -37,7 +37,8 @@ _DIRECTIVES = {"copy": "COPY", "replaced": "REPLACE"}
 _CONSUMED = {"x-cos-security-token", "x-cos-forbid-overwrite", "x-cos-sdk-retry",
              "x-cos-traffic-limit", "authorization", "host", "x-moto-account-id"}
 # Codes for moto's answers that carry no error body.
-# COS's PUT/Copy/Complete (and Initiate, as an early check) honour x-cos-forbid-overwrite.
+# COS's PUT/Copy/Complete (and Initiate, as an early check) honour x-cos-forbid-overwrite on a
+# bucket that never had versioning (docs 436/7749, 436/10881, 436/7742, 436/7746).
 _FORBID_OVERWRITE_OPS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload",
                                    "InitiateMultipartUpload"})
 _STATUS_ERRORS = {400: ("InvalidArgument", "Invalid argument."), 403: ("AccessDenied", "Access Denied."),
@@ -195,7 +196,7 @@ class CosDialect:
                 del headers[name]   # COS's DELETE Object documents no conditional header
         claim = (op in _FORBID_OVERWRITE_OPS
                  and req.headers.get("x-cos-forbid-overwrite", "").lower() == "true"
-                 and not cos.versioning_enabled(req.bucket))
+                 and not cos.versioning_ever_enabled(req.bucket))
         if claim:
             with self._claims:
                 if cos.store.find(req.bucket, req.key) is not None:

@@ -140,9 +140,10 @@ class LocalCos:
     def bucket_exists(self, bucket: str) -> bool:
         return self.names.to_moto(bucket) in self.moto_backend().buckets
 
-    def versioning_enabled(self, bucket: str) -> bool:
+    def versioning_ever_enabled(self, bucket: str) -> bool:
+        """Enabled or suspended: COS then ignores x-cos-forbid-overwrite (doc 436/7742)."""
         found = self.moto_backend().buckets.get(self.names.to_moto(bucket))
-        return found is not None and found.versioning_status == "Enabled"
+        return found is not None and found.versioning_status in ("Enabled", "Suspended")
 
     def _forget_buckets(self) -> None:
         """Close this instance's moto buffers and drop its account from moto's global registries."""
