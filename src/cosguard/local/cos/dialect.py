@@ -38,7 +38,7 @@ _CONSUMED = {"x-cos-security-token", "x-cos-forbid-overwrite", "x-cos-sdk-retry"
              "x-cos-traffic-limit", "authorization", "host", "x-moto-account-id"}
 # Codes for moto's answers that carry no error body.
 # COS's PUT/Copy/Complete (and Initiate, as an early check) honour x-cos-forbid-overwrite on a
-# bucket that never had versioning (docs 436/7749, 436/10881, 436/7742, 436/7746).
+# bucket that never had versioning (docs 436/7742, 436/7746; docs/cos-parity.md).
 _FORBID_OVERWRITE_OPS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload",
                                    "InitiateMultipartUpload"})
 _STATUS_ERRORS = {400: ("InvalidArgument", "Invalid argument."), 403: ("AccessDenied", "Access Denied."),
