@@ -166,3 +166,9 @@ def test_forbid_overwrite_is_ignored_once_versioning_was_suspended(cos, client):
     client.put_object(Bucket="suspended-1250000000", Key="v", Body=b"one", Metadata=claim)
     client.put_object(Bucket="suspended-1250000000", Key="v", Body=b"two", Metadata=claim)
     assert read_body(client.get_object(Bucket="suspended-1250000000", Key="v")) == b"two"
+
+
+def test_post_object_tags_moto_refuses_are_a_400_and_nothing_is_written(cos, client, bucket):
+    answer = post(cos, form(cos, key="uploads/aws", extra={"x-cos-tagging": "aws:x=1"}))
+    assert answer.status_code == 400 and b"<Code>InvalidTag</Code>" in answer.content
+    assert not client.object_exists(Bucket=bucket, Key="uploads/aws")

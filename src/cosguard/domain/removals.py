@@ -12,8 +12,10 @@ either way), so the lost write is recognised when its own traces come back:
 
 while the ledger shows that cosguard closed a job that removed that key (quarantined, deleted,
 promoted, or quarantined on failure) no earlier than the write was made. Every such write is
-reported: a WARNING log line and a notification naming the key. A write removed by anyone else at
-about the same time is reported too (a false alarm rather than a silence).
+reported: a WARNING log line and a notification naming the key. False alarms are preferred to
+silence: a write removed by anyone else at about the same time is reported too, and so is a
+redelivered event of the removed upload itself (COS's event carries no ETag to tell them apart).
+The check costs one listing of the key's claims, and only on these paths (never on a normal upload).
 
 Residual window, not reported: a write whose upload event is never handled (the trigger gave up)
 and whose job was never submitted; a removal whose job was never closed (its function died between
@@ -60,6 +62,10 @@ def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
 
 
 def describe(bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
+    if claim.get("outcome") == "unknown":
+        return (f"a write of {bucket}/{key} (at {int(written_at)}) is gone and cosguard could not read its "
+                "own removals of the key: it may have been removed by cosguard's DELETE of an earlier upload; "
+                "check the key and re-upload if it is missing")
     return (f"a write of {bucket}/{key} (at {int(written_at)}) may have been removed by cosguard's DELETE "
             f"of an earlier upload (job {claim.get('job_id')}, {claim.get('outcome')}): COS's DELETE is "
             "unconditional on unversioned buckets; check the key and re-upload if it is missing")

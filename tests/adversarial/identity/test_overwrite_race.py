@@ -110,3 +110,16 @@ def test_without_a_race_the_infected_upload_is_moved_and_nothing_is_reported_los
     stack.scan()
     assert stack.body("plain.exe") == clean_text()
     assert not any(n.get("kind") == "possible_loss" for n in stack.sink.received)
+
+
+def test_a_gone_write_whose_removals_cannot_be_read_is_reported(stack):
+    """The ledger listing fails: cosguard cannot rule out its own DELETE, so it says so."""
+    stack.cloud.cos.delete_honours_if_match = False   # COS's documented DELETE
+    _infected_job_with_lost_callback(stack, "blind.exe")
+    stack.take_events()
+    _overwrite_at_recheck(stack, "blind.exe")
+    assert stack.sweep()["applied"] == {"quarantined": 1}
+    stack.cloud.cos.faults.deny(stack.jail, ["GetBucket"])
+    stack.scan()
+    lost = [n for n in _alerts(stack, "blind.exe") if n.get("kind") == "possible_loss"]
+    assert len(lost) == 1 and "could not read" in lost[0]["detail"]

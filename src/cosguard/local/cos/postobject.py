@@ -124,6 +124,10 @@ def store_post(backend: Any, moto_bucket: str, fields: Mapping[str, str], data: 
         if storage is None:
             raise CosError(400, "InvalidStorageClass",
                            f"The storage class you specified is not valid: {cos_class}")
+    if tags:   # moto's own tag checks, before anything is written (they raise otherwise)
+        problem = backend.tagger.validate_tags(backend.tagger.convert_dict_to_tags_input(dict(tags)))
+        if problem or any(name.startswith("aws") for name, _ in tags):
+            raise CosError(400, "InvalidTag", problem or "The tag key cannot start with aws")
     new_key = backend.put_object(moto_bucket, fields["key"], data, storage=storage,
                                  request_method="POST")
     metadata = {"x-amz-meta-" + name[len("x-cos-meta-"):]: value
