@@ -185,8 +185,10 @@ class Scanner:
                 raise
             if info is None:
                 return self._gone(bucket, key, version_id, written_at)
-        if written_at is not None and not info.version_id and info.last_modified and info.last_modified > written_at:
-            self._check_lost(bucket, key, written_at, until=info.last_modified)  # replaced since the event
+        if written_at is not None and not info.version_id and info.last_modified > written_at + 1:
+            # a newer write replaced the event's: one listing, never for an upload's own event (whose
+            # Last-Modified is the event's second, give or take COS's one-second resolution)
+            self._check_lost(bucket, key, written_at, until=info.last_modified)
         version = version_token(info)
         ledger = self.ledger(bucket)
         try:

@@ -123,3 +123,22 @@ def test_a_gone_write_whose_removals_cannot_be_read_is_reported(stack):
     stack.scan()
     lost = [n for n in _alerts(stack, "blind.exe") if n.get("kind") == "possible_loss"]
     assert len(lost) == 1 and "could not read" in lost[0]["detail"]
+
+
+def test_a_lost_write_replaced_before_its_event_is_handled_is_reported(stack):
+    """The lost write's event is handled only after a newer write landed: the key holds that newer
+    write, so the event's own write is gone. (Its time is moved back two seconds to stand for a late
+    delivery: within COS's one-second resolution the two writes cannot be told apart.)"""
+    stack.cloud.cos.delete_honours_if_match = False   # COS's documented DELETE
+    _infected_job_with_lost_callback(stack, "later.exe")
+    stack.take_events()
+    _overwrite_at_recheck(stack, "later.exe")
+    assert stack.sweep()["applied"] == {"quarantined": 1}
+    late = stack.take_events()
+    for record in late["Records"]:
+        record["event"]["eventTime"] -= 2
+    stack.put("later.exe", b"a newer write")
+    stack.scan(late)
+    lost = [n for n in _alerts(stack, "later.exe") if n.get("kind") == "possible_loss"]
+    assert len(lost) == 1
+    assert stack.body("later.exe") == b"a newer write"
