@@ -155,7 +155,7 @@ class Scanner:
         matching = [info for info in found if size is not None and info.size == size]
         chosen = matching if len(matching) == 1 else found
         if not chosen:
-            return self._gone(bucket, candidates[0], version_id, written_at)
+            return self._gone(bucket, candidates, version_id, written_at)
         results = [self.scan_object(bucket, [info.key], version_id, info=info, size=size, written_at=written_at)
                    for info in chosen]
         results[0].also = results[1:]
@@ -184,7 +184,7 @@ class Scanner:
                 self._record_unfinished(bucket, key, "", exc)
                 raise
             if info is None:
-                return self._gone(bucket, key, version_id, written_at)
+                return self._gone(bucket, [key], version_id, written_at)
         if written_at is not None and not info.version_id and info.last_modified > written_at + 1:
             # a newer write replaced the event's: one listing, never for an upload's own event (whose
             # Last-Modified is the event's second, give or take COS's one-second resolution)
@@ -210,10 +210,14 @@ class Scanner:
                               version=version)
         return self._submit(ledger, info, entry)
 
-    def _gone(self, bucket: str, key: str, version_id: Optional[str], written_at: Optional[int]) -> ScanResult:
-        """The event's object no longer exists: reported when cosguard's own DELETE may have taken it."""
-        detail = self._check_lost(bucket, key, written_at) if version_id is None and written_at is not None else None
-        return ScanResult(bucket, key, Outcome.GONE, reason=detail or "object no longer exists")
+    def _gone(self, bucket: str, keys: Sequence[str], version_id: Optional[str], written_at: Optional[int]
+              ) -> ScanResult:
+        """The event's object no longer exists (under any spelling of its key): reported when
+        cosguard's own DELETE may have taken it."""
+        detail = None
+        if version_id is None and written_at is not None:
+            detail = next(filter(None, (self._check_lost(bucket, key, written_at) for key in keys)), None)
+        return ScanResult(bucket, keys[0], Outcome.GONE, reason=detail or "object no longer exists")
 
     def _check_lost(self, bucket: str, key: str, written_at: int, until: Optional[int] = None) -> Optional[str]:
         claim = removal_after(self.ledger(bucket), bucket, key, written_at, until)
