@@ -11,16 +11,20 @@ either way), so the lost write is recognised when its own traces come back:
 - its own scan job's verdict finds the key gone,
 
 while the ledger shows that cosguard closed a job that removed that key (quarantined, deleted,
-promoted, or quarantined on failure) no earlier than the write was made. Every such write is
+promoted, or quarantined on failure) no earlier than the write was made, or still has a job of the
+key open (its verdict may be removing the key right now: the job closes just after the DELETE).
+Every such write is
 reported: a WARNING log line and a notification naming the key. False alarms are preferred to
 silence: a write removed by anyone else at about the same time is reported too, and so is a
 redelivered event of the removed upload itself (COS's event carries no ETag to tell them apart).
 The check costs one listing of the key's claims, and only on these paths (never on a normal upload).
 
 Residual window, not reported: a write whose upload event is never handled (the trigger gave up)
-and whose job was never submitted; a removal whose job was never closed (its function died between
-the DELETE and closing the job: the sweep later closes it as `gone`); clocks of COS and the
-function more than `CLOCK_SKEW_SECONDS` apart. Versioned buckets are exact (the DELETE names the
+and whose job was never submitted; a lost write whose event is handled only after a newer write
+landed within the same second or the next (COS's one-second Last-Modified cannot tell them apart;
+the key then holds that newer write, as it would have anyway); a removal whose function died
+between the DELETE and closing its job, when the lost write's event is handled only after the sweep
+closed that job as `gone`; clocks of COS and the function more than `CLOCK_SKEW_SECONDS` apart. Versioned buckets are exact (the DELETE names the
 version) and need none of this: the README recommends them.
 """
 from __future__ import annotations
@@ -43,12 +47,21 @@ REMOVING_OUTCOMES = frozenset({"quarantined", "deleted", "promoted", "error"})
 def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
                   until: Optional[float] = None) -> Optional[Dict[str, Any]]:
     """The claim of a job that removed `bucket`/`key` and closed at or after `written_at` (and,
-    with `until`, no later than it), within the clock skew; None when there is none."""
+    with `until`, no later than it), within the clock skew; else, for a key found gone (no
+    `until`), a stand-in for a job of the key still open (outcome `acting`); None otherwise."""
     try:
         claims = list(ledger.claims_of(bucket, key))
+        found = _closed_removal(claims, written_at, until)
+        if found is None and until is None:   # gone (not replaced): a removal may be under way
+            found = next(({"outcome": "acting", "job_id": entry.job_id, "closed_at": None}
+                          for entry in ledger.open_entries_of(bucket, key)), None)
+        return found
     except CloudError as exc:   # unknown: say so rather than stay silent
         event(log, "removals not checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
         return {"outcome": "unknown", "job_id": None, "closed_at": None}
+
+
+def _closed_removal(claims, written_at: float, until: Optional[float]) -> Optional[Dict[str, Any]]:
     for claim in claims:
         closed_at = claim.get("closed_at")
         if claim.get("outcome") not in REMOVING_OUTCOMES or not isinstance(closed_at, (int, float)):
@@ -62,6 +75,10 @@ def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
 
 
 def describe(bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
+    if claim.get("outcome") == "acting":
+        return (f"a write of {bucket}/{key} (at {int(written_at)}) is gone while cosguard is acting on an "
+                f"earlier upload of the key (job {claim.get('job_id')}): it may have been removed by "
+                "cosguard's DELETE; check the key and re-upload if it is missing")
     if claim.get("outcome") == "unknown":
         return (f"a write of {bucket}/{key} (at {int(written_at)}) is gone and cosguard could not read its "
                 "own removals of the key: it may have been removed by cosguard's DELETE of an earlier upload; "

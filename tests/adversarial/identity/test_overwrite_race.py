@@ -143,3 +143,23 @@ def test_a_lost_write_replaced_before_its_event_is_handled_is_reported(stack):
     lost = [n for n in _alerts(stack, "later.exe") if n.get("kind") == "possible_loss"]
     assert len(lost) == 1
     assert stack.body("later.exe") == b"a newer write"
+
+
+def test_a_lost_write_whose_event_comes_before_the_removal_is_closed_is_reported(stack):
+    """The lost write's event is handled right after cosguard's DELETE, before the job that removed
+    the key is closed in the ledger: the open job stands for the removal under way."""
+    stack.cloud.cos.delete_honours_if_match = False   # COS's documented DELETE
+    _infected_job_with_lost_callback(stack, "early.exe")
+    stack.take_events()
+    _overwrite_at_recheck(stack, "early.exe")
+    gateway = stack.runtime(stack.sweep_handler).gateway
+    delete = gateway.delete
+
+    def delete_then_handle_the_event(bucket, key, *args, **kwargs):
+        delete(bucket, key, *args, **kwargs)
+        if key == "early.exe":
+            stack.scan()
+    gateway.delete = delete_then_handle_the_event
+    assert stack.sweep()["applied"] == {"quarantined": 1}
+    lost = [n for n in _alerts(stack, "early.exe") if n.get("kind") == "possible_loss"]
+    assert len(lost) == 1 and "acting on an earlier upload" in lost[0]["detail"]
