@@ -112,9 +112,12 @@ def test_a_widened_trigger_fails(deployed):
     assert not check.ok and "no prefix filter" in check.detail
 
 
-def test_a_versioned_ledger_bucket_fails(deployed, local):
+@pytest.mark.parametrize("status", ["Enabled", "Suspended"])   # COS ignores forbid-overwrite on both
+def test_a_versioned_ledger_bucket_fails(deployed, local, status):
     fake, record, args, rt = deployed
     local.cloud.client("cos").put_bucket_versioning(Bucket="quarantine-1250000000", Status="Enabled")
+    if status == "Suspended":
+        local.cloud.client("cos").put_bucket_versioning(Bucket="quarantine-1250000000", Status="Suspended")
     checks = verify_deploy.run_checks(args, rt, api=fake)
     assert outcome(checks) == {"function URL refuses an unauthenticated POST": True, "scan trigger filter": True,
                                "ledger bucket unversioned": False, "functions run the layer just built": True}

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from qcloud_cos import CosConfig, CosS3Client
+import pytest
+from qcloud_cos import CosConfig, CosS3Client, CosServiceError
 
 from helpers import quarantined_keys
 from cosguard.local.samples import eicar
@@ -99,3 +100,21 @@ def test_help_says_which_keys_the_trigger_watches():
     text = " ".join(result.stdout.split())
     assert "watches every key in the protected buckets unless --watch-prefix" in text
     assert "--env-file FILE" in text
+
+
+def test_cosguard_local_passes_the_delete_if_match_switch_to_its_cos(tmp_path):
+    """COS documents no conditional DELETE (doc 436/7743): `--delete-if-match honour` turns it on."""
+    process = subprocess.Popen([sys.executable, "-m", "cosguard.cli", "local", "--bucket", "mine-1250000000",
+                                "--delete-if-match", "honour", "--function-logs", str(tmp_path / "f.log")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        cos = client_for(json.loads(process.stdout.readline()), "cos_endpoint")
+        cos.put_object(Bucket="mine-1250000000", Key="kept.txt", Body=b"kept")
+        with pytest.raises(CosServiceError) as err:
+            cos.delete_object(Bucket="mine-1250000000", Key="kept.txt", IfMatch='"0123456789abcdef0123456789abcdef"')
+        assert err.value.get_status_code() == 412
+        assert cos.object_exists(Bucket="mine-1250000000", Key="kept.txt")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+    assert process.returncode == 0

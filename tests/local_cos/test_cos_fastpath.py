@@ -229,7 +229,8 @@ def _code(call: Callable[[], Any]) -> Any:
     return None
 
 
-def test_conditional_reads_and_deletes_through_the_sdk(client, bucket):
+def test_conditional_reads_and_deletes_through_the_sdk(cos, client, bucket):
+    cos.delete_honours_if_match = True   # COS's DELETE ignores If-Match; the switch honours it
     etag = client.put_object(Bucket=bucket, Key="c.txt", Body=b"conditional")["ETag"]
     assert client.get_object(Bucket=bucket, Key="c.txt", IfMatch=etag)["Body"].get_raw_stream().read() \
         == b"conditional"

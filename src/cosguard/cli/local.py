@@ -31,6 +31,9 @@ def register(commands) -> None:
                    "(default: stderr)")
     p.add_argument("--scan-delay", type=float, default=0.2, help="seconds a scan takes (default 0.2)")
     p.add_argument("--callback-format", choices=("xml", "json"), default="xml")
+    p.add_argument("--delete-if-match", choices=("ignore", "honour"), default=None,
+                   help="whether local COS honours a DELETE's If-Match: COS documents none (doc 436/7743), "
+                        "so the default is ignore (or honour with COSGUARD_LOCAL_DELETE_IF_MATCH=1)")
     p.add_argument("--watch-prefix", default="", metavar="PREFIX",
                    help="the upload trigger fires only for keys under PREFIX, and COSGUARD_INCLUDE_PREFIXES "
                         "is set to it, as the production deployment does (default: every key)")
@@ -60,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     log_stream = open(args.function_logs, "a", encoding="utf-8") if args.function_logs else sys.stderr
     common = dict(host=args.host, cos_port=args.cos_port, ci_port=args.ci_port,
                   callback_port=args.callback_port, scan_delay=args.scan_delay,
-                  callback_format=args.callback_format, signature_files=args.signatures, log_stream=log_stream)
+                  callback_format=args.callback_format, signature_files=args.signatures, log_stream=log_stream,
+                  delete_honours_if_match=None if args.delete_if_match is None else args.delete_if_match == "honour")
     if args.description:
         from ..local.description import DescriptionError
         if args.watch_prefix:

@@ -81,10 +81,11 @@ def scan_trigger_filter(api, function: str, settings, bucket: str, prefix: str) 
 
 
 def ledger_unversioned(gateway, settings, bucket: str) -> Check:
-    """The ledger's conditional writes rely on x-cos-forbid-overwrite: its bucket must stay unversioned."""
+    """The ledger's conditional writes rely on x-cos-forbid-overwrite, which COS ignores on a bucket
+    whose versioning is enabled or suspended (doc 436/7742): it must never have had versioning."""
     ledger = settings.state_bucket_for(bucket)
     status = gateway.versioning_status(ledger)
-    return Check("ledger bucket unversioned", status != "enabled",
+    return Check("ledger bucket unversioned", status not in ("enabled", "suspended"),
                  f"{ledger}: versioning {status or 'never enabled'}")
 
 

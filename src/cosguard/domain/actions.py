@@ -277,9 +277,12 @@ class Actions:
 
         Unversioned buckets have no version to name, so the window in which a fresh upload to the
         same key could be deleted instead is kept as small as COS allows: the upload's identity
-        (ETag + Last-Modified) is re-checked immediately before, and the DELETE carries If-Match
-        (honoured where COS supports it: unconfirmed). A changed object raises StaleObjectError,
-        which the caller reports as a warning naming the key.
+        (ETag + Last-Modified) is re-checked immediately before, and a changed object raises
+        StaleObjectError, which the caller reports as a warning naming the key. The DELETE carries
+        If-Match, but COS documents no conditional DELETE (doc 436/7743): a write landing between
+        the re-check and the DELETE is deleted with it. That write is reported when its own event or
+        verdict finds the key gone after this removal (removals.py, which names what stays silent);
+        `benchmarks/bench_overwrite_window.py` measures the window.
         """
         try:
             if not info.version_id:

@@ -325,6 +325,17 @@ class Ledger:
             if entry is not None and entry.bucket == bucket and entry.key == key:
                 yield entry
 
+    def claims_of(self, bucket: str, key: str) -> Iterator[Dict[str, Any]]:
+        """Every sealed claim (closed upload) of `bucket`/`key`: one listing, then a read each;
+        asked only where a write of the key may have been lost (removals.py)."""
+        for item in self.gateway.list(self.bucket, prefix=self._key("claims", key_digest(bucket, key))[:-len(".json")]):
+            try:
+                doc = self._read(item["Key"])
+            except (NotFoundError, ForgedDocument):
+                continue
+            if doc.get("bucket") == bucket and doc.get("key") == key:
+                yield doc
+
     def get_job(self, job_id: str) -> Optional[JobEntry]:
         """The closed entry of `job_id`, else None (open entries are found by upload, not job id)."""
         try:

@@ -20,6 +20,7 @@ from ..triggers.events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
+from .removals import removal_after, report as report_removal
 from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
 from .seal import Sealer, sealer_for
 from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
@@ -80,7 +81,7 @@ class Scanner:
         if any record failed in a way a retry of the invocation may heal."""
         if log.isEnabledFor(logging.DEBUG):
             event(log, "event received", logging.DEBUG, event=mask_cos_event(event_.raw_event))
-        jobs = [(r.bucket, r.key_candidates, r.version_id, None, r.size) for r in event_.records]
+        jobs = [(r.bucket, r.key_candidates, r.version_id, None, r.size, r.event_time) for r in event_.records]
         summary = ScanSummary([one for result in self._run_all(jobs) for one in [result] + result.also])
         for index, problem in event_.invalid_records:
             event(log, "record rejected", logging.ERROR, record=index, status=Outcome.ERROR.value,
@@ -114,17 +115,19 @@ class Scanner:
         return [r for r in results if r is not None]
 
     def scan_object(self, bucket: str, key_candidates: Sequence[str], version_id: Optional[str] = None,
-                    info: Optional[ObjectInfo] = None, size: Optional[int] = None) -> ScanResult:
+                    info: Optional[ObjectInfo] = None, size: Optional[int] = None,
+                    written_at: Optional[int] = None) -> ScanResult:
         """Submit one object, or record why not. Never raises for the object's own problems.
 
         `size` is the event's: it tells folder markers apart without a request and picks the
-        candidate key (percent-encoded or not) that the event is about."""
+        candidate key (percent-encoded or not) that the event is about. `written_at` is the
+        event's time: a write gone (or replaced) since is checked against cosguard's own removals."""
         started = time.monotonic()
         key = key_candidates[0]
         try:
             if info is None and len(key_candidates) > 1:
-                return self._scan_candidates(bucket, key_candidates, version_id, size)
-            result = self._scan(bucket, key_candidates, version_id, info, size)
+                return self._scan_candidates(bucket, key_candidates, version_id, size, written_at)
+            result = self._scan(bucket, key_candidates, version_id, info, size, written_at)
         except CloudError as exc:
             result = ScanResult(bucket, key, Outcome.ERROR, reason=f"{exc.code or type(exc).__name__}: {exc}",
                                 retryable=exc.retryable)
@@ -140,7 +143,7 @@ class Scanner:
         return result
 
     def _scan_candidates(self, bucket: str, candidates: Sequence[str], version_id: Optional[str],
-                         size: Optional[int]) -> ScanResult:
+                         size: Optional[int], written_at: Optional[int] = None) -> ScanResult:
         """COS's key encoding in events is unconfirmed: never let one object stand in for another.
 
         Every candidate spelling is looked up; the one whose size matches the event is scanned, and
@@ -154,8 +157,9 @@ class Scanner:
         matching = [info for info in found if size is not None and info.size == size]
         chosen = matching if len(matching) == 1 else found
         if not chosen:
-            return ScanResult(bucket, candidates[0], Outcome.GONE, reason="object no longer exists")
-        results = [self.scan_object(bucket, [info.key], version_id, info=info, size=size) for info in chosen]
+            return self._gone(bucket, candidates, version_id, written_at)
+        results = [self.scan_object(bucket, [info.key], version_id, info=info, size=size, written_at=written_at)
+                   for info in chosen]
         results[0].also = results[1:]
         return results[0]
 
@@ -166,7 +170,7 @@ class Scanner:
             return None
 
     def _scan(self, bucket: str, key_candidates: Sequence[str], version_id: Optional[str],
-              info: Optional[ObjectInfo], size: Optional[int] = None) -> ScanResult:
+              info: Optional[ObjectInfo], size: Optional[int] = None, written_at: Optional[int] = None) -> ScanResult:
         key = key_candidates[0] if info is None else info.key
         if not self.settings.serves(bucket):
             return ScanResult(bucket, key, Outcome.ERROR, reason="bucket is not in COSGUARD_BUCKETS")
@@ -182,7 +186,11 @@ class Scanner:
                 self._record_unfinished(bucket, key, "", exc)
                 raise
             if info is None:
-                return ScanResult(bucket, key, Outcome.GONE, reason="object no longer exists")
+                return self._gone(bucket, [key], version_id, written_at)
+        if written_at is not None and not info.version_id and info.last_modified > written_at + 1:
+            # a newer write replaced the event's: one listing, never for an upload's own event (whose
+            # Last-Modified is the event's second, give or take COS's one-second resolution)
+            self._check_lost(bucket, key, written_at, until=info.last_modified)
         version = version_token(info)
         ledger = self.ledger(bucket)
         try:
@@ -203,6 +211,19 @@ class Scanner:
             return ScanResult(bucket, info.key, Outcome.DUPLICATE, reason="a job was already submitted",
                               version=version)
         return self._submit(ledger, info, entry)
+
+    def _gone(self, bucket: str, keys: Sequence[str], version_id: Optional[str], written_at: Optional[int]
+              ) -> ScanResult:
+        """The event's object no longer exists (under any spelling of its key): reported when
+        cosguard's own DELETE may have taken it."""
+        detail = None
+        if version_id is None and written_at is not None:
+            detail = next(filter(None, (self._check_lost(bucket, key, written_at) for key in keys)), None)
+        return ScanResult(bucket, keys[0], Outcome.GONE, reason=detail or "object no longer exists")
+
+    def _check_lost(self, bucket: str, key: str, written_at: int, until: Optional[int] = None) -> Optional[str]:
+        claim = removal_after(self.ledger(bucket), bucket, key, written_at, until)
+        return None if claim is None else report_removal(self.notifier, bucket, key, written_at, claim)
 
     def resume(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry) -> ScanResult:
         """Submit an upload whose claim's holder died (the sweep): the same path as a first submission."""

@@ -16,6 +16,7 @@ from .fallback import fall_back
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
 from .rules import in_clean_destination
+from .removals import describe as describe_removal, removal_after
 from .seal import Sealer, sealer_for
 from .security import object_ref
 from ..infra.logs import event, get_logger
@@ -81,8 +82,8 @@ class VerdictService:
             status = 503 if exc.retryable else 502
             result = VerdictResult(job_id, Outcome.ERROR, status, f"{exc.code or type(exc).__name__}: {exc}",
                                    bucket=bucket)
-        level = logging.WARNING if result.http_status >= 500 or result.outcome is Outcome.STALE or result.alert \
-            else logging.INFO
+        level = logging.WARNING if (result.http_status >= 500 or result.outcome is Outcome.STALE
+                                    or result.alert) else logging.INFO
         event(log, "verdict " + result.outcome.value, level, bucket=result.bucket, key=result.key,
               job_id=job_id, status=result.outcome.value, reason=result.detail, location=result.location,
               viruses=result.job.virus_names if result.job else [])
@@ -129,7 +130,7 @@ class VerdictService:
         _bound_to(entry, ref)
         if info is None:
             ledger.close_job(entry, Outcome.GONE.value)
-            return result(Outcome.GONE, detail="the scanned object no longer exists")
+            return self._gone(ledger, entry, result)
         elif version_token(info) != entry.identity:
             self._close_stale(ledger, entry)
             return result(Outcome.STALE, detail="the object was overwritten after submission")
@@ -179,6 +180,16 @@ class VerdictService:
         answer = result(outcome, detail=detail, location=location)
         answer.alert = bool(fallback)
         return answer
+
+    def _gone(self, ledger: Ledger, entry: JobEntry, result) -> VerdictResult:
+        """The scanned write no longer exists. On an unversioned bucket cosguard's own DELETE of an
+        earlier upload may have taken it (removals.py): then an operator is told, naming the key."""
+        gone = result(Outcome.GONE, detail="the scanned object no longer exists")
+        if not entry.version_id and entry.last_modified:
+            claim = removal_after(ledger, entry.bucket, entry.key, entry.last_modified)
+            if claim is not None and claim.get("job_id") != entry.job_id:
+                gone.detail, gone.alert = describe_removal(entry.bucket, entry.key, entry.last_modified, claim), True
+        return gone
 
     def _not_current(self, ledger: Ledger, bucket: str, key: str, job_id: str, result,
                      ref: Optional[str]) -> VerdictResult:

@@ -19,13 +19,14 @@ class LocalDeployment:
                  callback_port: int = 0, scan_delay: float = 0.2, callback_format: str = "xml",
                  signature_files: Sequence[str] = (), env: Optional[Mapping[str, str]] = None,
                  log_stream: Optional[IO[str]] = None, retry_delays: Sequence[float] = (1.0, 2.0),
-                 watch_prefix: str = "", extra_buckets: Sequence[str] = ()):
+                 watch_prefix: str = "", extra_buckets: Sequence[str] = (),
+                 delete_honours_if_match: Optional[bool] = None):
         self.buckets = list(dict.fromkeys(buckets))
         self.quarantine_bucket = quarantine_bucket
         own = [b for b in [quarantine_bucket, *extra_buckets] if b]
         self.cloud = LocalCloud(self.buckets + own, region=region, host=host, cos_port=cos_port,
                                 ci_port=ci_port, scan_delay=scan_delay, callback_format=callback_format,
-                                signature_files=signature_files)
+                                signature_files=signature_files, delete_honours_if_match=delete_honours_if_match)
         self.callback_token = secrets.token_hex(16)
         self._extra_env = dict(env or {})
         self._host, self._callback_port = host, callback_port

@@ -104,6 +104,15 @@ class CosRecord(DictWrapper):
         return None if vid in (None, "null") else str(vid)
 
     @property
+    def event_time(self) -> Optional[int]:
+        """`event.eventTime` (epoch seconds, COS's clock): when the write was made; None if absent."""
+        value = self._event.get("eventTime")
+        try:
+            return int(value) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+
+    @property
     def event_name(self) -> str:
         return str(self._event.get("eventName", ""))
 

@@ -26,6 +26,7 @@ from .fastpath import FastPath
 from .naming import moto_storage_class, parse_copy_source
 from .operations import CREATION_EVENTS, classify
 from .postobject import read_form, store_post, verify_post
+from . import tagging
 from .wire import (CosError, content_length, error_body, new_request_id, new_trace_id, parse_error,
                    translate_response_headers, translate_xml_body)
 
@@ -36,6 +37,10 @@ _DIRECTIVES = {"copy": "COPY", "replaced": "REPLACE"}
 _CONSUMED = {"x-cos-security-token", "x-cos-forbid-overwrite", "x-cos-sdk-retry",
              "x-cos-traffic-limit", "authorization", "host", "x-moto-account-id"}
 # Codes for moto's answers that carry no error body.
+# COS's PUT/Copy/Complete (and Initiate, as an early check) honour x-cos-forbid-overwrite on a
+# bucket that never had versioning (docs 436/7742, 436/7746; docs/cos-parity.md).
+_FORBID_OVERWRITE_OPS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload",
+                                   "InitiateMultipartUpload"})
 _STATUS_ERRORS = {400: ("InvalidArgument", "Invalid argument."), 403: ("AccessDenied", "Access Denied."),
                   404: ("NoSuchKey", "The specified key does not exist."),
                   405: ("MethodNotAllowed", "The specified method is not allowed."),
@@ -126,7 +131,7 @@ class CosDialect:
             elif form_post:
                 status, headers, body = self._post_object(environ, req, request_id)
             elif op == "GetObjectTagging":
-                status, headers, body = self._get_object_tagging(req)
+                status, headers, body = tagging.get_object_tagging(cos, req)
             else:
                 status, headers, body = self._forward(environ, req, op, request_id)
         except CosError as err:
@@ -181,15 +186,19 @@ class CosDialect:
     def _forward(self, environ: Dict[str, Any], req: CosRequest, op: str, request_id: str
                  ) -> Tuple[int, Dict[str, str], bytes]:
         cos = self._cos
+        tagging.check_request(environ, req, op)
         pending = self._answers.before(environ, req, op)
         if pending.answer is not None:
             if op == "AppendObject" and cos.append_events:   # off by default: not in doc 583/9707
                 self._publish(req, op, request_id, pending.answer[1])
             return pending.answer
         headers = self._translate_headers(req)
-        claim = (op in ("PutObject", "CopyObject", "CompleteMultipartUpload")
+        if op == "DeleteObject" and not cos.delete_honours_if_match:
+            for name in [n for n in headers if n.startswith("if-")]:
+                del headers[name]   # COS's DELETE Object documents no conditional header
+        claim = (op in _FORBID_OVERWRITE_OPS
                  and req.headers.get("x-cos-forbid-overwrite", "").lower() == "true"
-                 and not cos.versioning_enabled(req.bucket))
+                 and not cos.versioning_ever_enabled(req.bucket))
         if claim:
             with self._claims:
                 if cos.store.find(req.bucket, req.key) is not None:
@@ -240,9 +249,10 @@ class CosDialect:
         verify_post(cos.credentials, fields, req.bucket, len(data))
         cos.limits.check_form(fields)
         req.key = fields["key"]
+        tags = tagging.check_form(fields)
         if not cos.bucket_exists(req.bucket):
             raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")
-        new_key = store_post(cos.moto_backend(), cos.names.to_moto(req.bucket), fields, data)
+        new_key = store_post(cos.moto_backend(), cos.names.to_moto(req.bucket), fields, data, tags)
         headers = {"ETag": new_key.etag, "Location": "http://" + self._location(req),
                    CRC_HEADER: str(self._answers.crcs.of(new_key))}
         if new_key.version_id not in (None, "null"):
@@ -258,26 +268,6 @@ class CosDialect:
             headers["Content-Type"] = "application/xml"
         self._publish(req, "PostObject", request_id, headers)
         return status, headers, body
-
-    def _get_object_tagging(self, req: CosRequest) -> Tuple[int, Dict[str, str], bytes]:
-        """Answered here: moto refuses it for archived objects, COS (like S3) does not."""
-        cos = self._cos
-        version = req.query.get("versionId") or None
-        if not cos.bucket_exists(req.bucket):
-            raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")
-        obj = cos.store.find(req.bucket, req.key, version)
-        if obj is None:
-            raise (CosError(404, "NoSuchVersion", "The specified version does not exist.") if version
-                   else CosError(404, "NoSuchKey", "The specified key does not exist."))
-        tags = cos.moto_backend().get_object_tagging(obj)["Tags"]
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Tagging><TagSet>'
-                + "".join(f"<Tag><Key>{escape(t['Key'])}</Key><Value>{escape(t['Value'])}</Value></Tag>"
-                          for t in tags)
-                + "</TagSet></Tagging>").encode("utf-8")
-        headers = {"Content-Type": "application/xml"}
-        if obj.version_id not in (None, "null"):
-            headers["x-cos-version-id"] = str(obj.version_id)
-        return 200, headers, body
 
     def _location(self, req: CosRequest) -> str:
         return f"{req.bucket}.cos.{self._cos.region}.myqcloud.com/{quote(req.key, safe='/-_.~')}"

@@ -14,7 +14,7 @@ import hmac
 import json
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from werkzeug.formparser import parse_form_data
 
@@ -113,8 +113,10 @@ def read_form(environ: Dict[str, Any]) -> Tuple[Dict[str, str], bytes, str]:
     return fields, upload.read(), upload.filename or ""
 
 
-def store_post(backend: Any, moto_bucket: str, fields: Mapping[str, str], data: bytes) -> Any:
-    """Write the form's object to moto, with its Content-Type, x-cos-meta-* and storage class."""
+def store_post(backend: Any, moto_bucket: str, fields: Mapping[str, str], data: bytes,
+               tags: Sequence[Tuple[str, str]] = ()) -> Any:
+    """Write the form's object to moto, with its Content-Type, x-cos-meta-*, storage class and
+    tags (its `x-cos-tagging` field, already checked)."""
     cos_class = fields.get("x-cos-storage-class")
     storage = None
     if cos_class:
@@ -122,6 +124,10 @@ def store_post(backend: Any, moto_bucket: str, fields: Mapping[str, str], data: 
         if storage is None:
             raise CosError(400, "InvalidStorageClass",
                            f"The storage class you specified is not valid: {cos_class}")
+    if tags:   # moto's own tag checks, before anything is written (they raise otherwise)
+        problem = backend.tagger.validate_tags(backend.tagger.convert_dict_to_tags_input(dict(tags)))
+        if problem or any(name.startswith("aws") for name, _ in tags):
+            raise CosError(400, "InvalidTag", problem or "The tag key cannot start with aws")
     new_key = backend.put_object(moto_bucket, fields["key"], data, storage=storage,
                                  request_method="POST")
     metadata = {"x-amz-meta-" + name[len("x-cos-meta-"):]: value
@@ -131,4 +137,6 @@ def store_post(backend: Any, moto_bucket: str, fields: Mapping[str, str], data: 
         if fields.get(header):
             metadata[header] = fields[header]
     new_key.set_metadata(metadata)
+    if tags:
+        backend.put_object_tagging(new_key, dict(tags))
     return new_key

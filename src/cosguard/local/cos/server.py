@@ -43,11 +43,16 @@ class LocalCos:
     on unless COSGUARD_LOCAL_FASTPATH=0) answers the hot object operations from moto's backend
     without moto's Flask app (fastpath.py); off, moto's app answers everything. `append_events`
     (default off, settable later) publishes `cos:ObjectCreated:Append` for each APPEND Object.
+
+    `delete_honours_if_match` (default: off unless COSGUARD_LOCAL_DELETE_IF_MATCH=1): COS's DELETE
+    Object documents only the common headers (doc 436/7743), so by default a DELETE's `If-Match`
+    is ignored, the answer worse for a caller relying on it; on, it is honoured (412), as S3 does.
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
                  host: str = "127.0.0.1", port: int = 0, event_key_encoding: str = "url",
-                 fast_path: Optional[bool] = None, append_events: bool = False):
+                 fast_path: Optional[bool] = None, append_events: bool = False,
+                 delete_honours_if_match: Optional[bool] = None):
         self.region = region
         self.credentials = credentials or DEFAULT_CREDENTIALS
         self.account_id = str(random.SystemRandom().randint(10 ** 11, 10 ** 12 - 1))
@@ -63,6 +68,9 @@ class LocalCos:
         # SCF's COS trigger doc (583/9707) lists no `cos:ObjectCreated:Append`: off by default.
         self.append_events = append_events
         self.fast_path = switched_on("COSGUARD_LOCAL_FASTPATH") if fast_path is None else fast_path
+        self.delete_honours_if_match = (
+            os.environ.get("COSGUARD_LOCAL_DELETE_IF_MATCH", "0").strip().lower() in ("1", "true", "yes", "on")
+            if delete_honours_if_match is None else delete_honours_if_match)
         self._app = CosDialect(create_backend_app("s3"), self, fast_path=self.fast_path)
         self._host, self._port = host, port
         self._server: Optional[ThreadedServer] = None
@@ -140,9 +148,10 @@ class LocalCos:
     def bucket_exists(self, bucket: str) -> bool:
         return self.names.to_moto(bucket) in self.moto_backend().buckets
 
-    def versioning_enabled(self, bucket: str) -> bool:
+    def versioning_ever_enabled(self, bucket: str) -> bool:
+        """Enabled or suspended: COS then ignores x-cos-forbid-overwrite (doc 436/7742)."""
         found = self.moto_backend().buckets.get(self.names.to_moto(bucket))
-        return found is not None and found.versioning_status == "Enabled"
+        return found is not None and found.versioning_status in ("Enabled", "Suspended")
 
     def _forget_buckets(self) -> None:
         """Close this instance's moto buffers and drop its account from moto's global registries."""

@@ -1,0 +1,100 @@
+"""Reporting writes that cosguard's own DELETE may have removed, on unversioned buckets.
+
+Why: COS's DELETE Object takes no condition (doc 436/7743 lists only common headers), and an
+unversioned bucket has no version to name. `Actions._delete_original` re-checks the scanned
+upload's identity with a HEAD and then deletes the key: a write that lands between that HEAD and
+the DELETE taking effect is deleted instead of (or with) the scanned one. cosguard cannot see this
+at DELETE time (the answer says nothing of what was removed, and a HEAD afterwards finds 404
+either way), so the lost write is recognised when its own traces come back:
+
+- its upload event is handled and finds the key gone, or holding a write newer than the event, or
+- its own scan job's verdict finds the key gone,
+
+while the ledger shows that cosguard closed a job that removed that key (quarantined, deleted,
+promoted, or quarantined on failure) no earlier than the write was made, or still has a job of the
+key open (its verdict may be removing the key right now: the job closes just after the DELETE).
+Every such write is
+reported: a WARNING log line and a notification naming the key. False alarms are preferred to
+silence: a write removed by anyone else at about the same time is reported too, and so is a
+redelivered event of the removed upload itself (COS's event carries no ETag to tell them apart).
+The check costs one listing of the key's claims, and only on these paths (never on a normal upload).
+
+Residual window, not reported: a write whose upload event is never handled (the trigger gave up)
+and whose job was never submitted; a lost write whose event is handled only after a newer write
+landed within the same second or the next (COS's one-second Last-Modified cannot tell them apart;
+the key then holds that newer write, as it would have anyway); a removal whose function died
+between the DELETE and closing its job, when the lost write's event is handled only after the sweep
+closed that job as `gone`; clocks of COS and the function more than `CLOCK_SKEW_SECONDS` apart. Versioned buckets are exact (the DELETE names the
+version) and need none of this: the README recommends them.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, Optional
+
+from ..errors import CloudError
+from ..infra.logs import event, get_logger
+from .ledger import Ledger
+
+log = get_logger("cosguard.domain.removals")
+
+CLOCK_SKEW_SECONDS = 5.0
+# Job outcomes whose action deleted the key at the source (tag-only outcomes remove nothing,
+# `error` is included because a failed scan may be quarantined).
+REMOVING_OUTCOMES = frozenset({"quarantined", "deleted", "promoted", "error"})
+
+
+def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
+                  until: Optional[float] = None) -> Optional[Dict[str, Any]]:
+    """The claim of a job that removed `bucket`/`key` and closed at or after `written_at` (and,
+    with `until`, no later than it), within the clock skew; else, for a key found gone (no
+    `until`), a stand-in for a job of the key still open (outcome `acting`); None otherwise."""
+    try:
+        claims = list(ledger.claims_of(bucket, key))
+        found = _closed_removal(claims, written_at, until)
+        if found is None and until is None:   # gone (not replaced): a removal may be under way
+            found = next(({"outcome": "acting", "job_id": entry.job_id, "closed_at": None}
+                          for entry in ledger.open_entries_of(bucket, key)), None)
+        return found
+    except CloudError as exc:   # unknown: say so rather than stay silent
+        event(log, "removals not checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
+        return {"outcome": "unknown", "job_id": None, "closed_at": None}
+
+
+def _closed_removal(claims, written_at: float, until: Optional[float]) -> Optional[Dict[str, Any]]:
+    for claim in claims:
+        closed_at = claim.get("closed_at")
+        if claim.get("outcome") not in REMOVING_OUTCOMES or not isinstance(closed_at, (int, float)):
+            continue
+        if closed_at + CLOCK_SKEW_SECONDS < written_at:
+            continue
+        if until is not None and closed_at - CLOCK_SKEW_SECONDS > until:
+            continue
+        return claim
+    return None
+
+
+def describe(bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
+    if claim.get("outcome") == "acting":
+        return (f"a write of {bucket}/{key} (at {int(written_at)}) is gone while cosguard is acting on an "
+                f"earlier upload of the key (job {claim.get('job_id')}): it may have been removed by "
+                "cosguard's DELETE; check the key and re-upload if it is missing")
+    if claim.get("outcome") == "unknown":
+        return (f"a write of {bucket}/{key} (at {int(written_at)}) is gone and cosguard could not read its "
+                "own removals of the key: it may have been removed by cosguard's DELETE of an earlier upload; "
+                "check the key and re-upload if it is missing")
+    return (f"a write of {bucket}/{key} (at {int(written_at)}) may have been removed by cosguard's DELETE "
+            f"of an earlier upload (job {claim.get('job_id')}, {claim.get('outcome')}): COS's DELETE is "
+            "unconditional on unversioned buckets; check the key and re-upload if it is missing")
+
+
+def report(notifier: Any, bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
+    """WARNING + notification naming the key; returns the detail."""
+    detail = describe(bucket, key, written_at, claim)
+    event(log, "possible loss of a write", logging.WARNING, bucket=bucket, key=key,
+          job_id=claim.get("job_id"), reason=detail)
+    if notifier is not None:
+        from ..infra.notify import message   # loaded with the notifier
+        notifier.send(message("possible_loss", bucket, key, job_id=claim.get("job_id"),
+                              outcome="possible_loss", detail=detail))
+    return detail
