@@ -9,6 +9,8 @@ the upload identity of `version_token`):
                            proportional to unfinished work, and how it finds claims whose holder died.
     claims/<digest>.json   the permanent record that this upload was handled and left in place
                            (written on close): a redelivered event or a backfill submits nothing
+    removed/<digest>.json  on unversioned buckets, an upload cosguard's DELETE removed: a write found
+                           gone soon after may have been taken with it (removals.py reports it)
     retry/<digest>.json    submissions that failed and may heal: the sweep resubmits them
     closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
     actions/<job id>.json  one delivery at a time acts on a verdict
@@ -19,101 +21,23 @@ from firing scans; an object an uploader puts under the prefix is scanned like a
 """
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
-from ..infra.records import Factory, Record
+from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, digest, key_digest, kept_in_place,
+                      token_for, version_token)
 from .seal import Sealer
 
-# Outcomes after which the scanned write is still the object at its key: only these are recorded as
-# handled. Every other one (quarantined, deleted, promoted, released, gone) removed it, and a write
-# of the same bytes in the same second (the same ETag@Last-Modified identity) must be scanned anew.
-KEPT_IN_PLACE = frozenset({"clean", "infected", "error", "unscannable"})
+__all__ = ["ACTION_LEASE_SECONDS", "CLAIM_LEASE_SECONDS", "KEPT_IN_PLACE", "MAX_DOCUMENT_BYTES",
+           "REMOVED_BY_COSGUARD", "ClaimBusy", "ForgedDocument", "JobEntry", "Ledger", "digest", "key_digest",
+           "kept_in_place", "token_for", "version_token"]
+
 CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
 ACTION_LEASE_SECONDS = 300
 MAX_DOCUMENT_BYTES = 256 * 1024  # ledger documents are small; anything larger is not ours
-
-
-def token_for(version_id: Optional[str], etag: str, last_modified: Optional[int] = None) -> str:
-    """The identity of one write (upload) of a key: the one rule for trigger, sweep and backfill.
-
-    Versioned buckets: the version id. Unversioned: ETag and Last-Modified (epoch seconds) together,
-    so a re-upload of identical bytes is a new write, while a redelivered event, a sweep or a
-    backfill of the same write computes the same string. (Two writes of identical bytes within the
-    same second are indistinguishable: COS's timestamps have one-second resolution.)
-    """
-    if version_id and version_id != "null":
-        return version_id
-    etag = etag.strip('"')
-    return f"{etag}@{int(last_modified)}" if last_modified else etag
-
-
-def kept_in_place(outcome: Any, manifest: Dict[str, Any]) -> bool:
-    """Did handling end with the scanned write still at its key (tagged, not moved or deleted)?"""
-    return outcome in KEPT_IN_PLACE and not manifest.get("quarantined")
-
-
-def version_token(info: ObjectInfo) -> str:
-    return token_for(info.version_id, info.etag, info.last_modified)
-
-
-def key_digest(bucket: str, key: str) -> str:
-    """The first part of every ledger name of one key: its open entries share one listable prefix."""
-    return hashlib.sha256(f"{bucket}\n{key}".encode("utf-8")).hexdigest()[:16]
-
-
-def digest(bucket: str, key: str, token: str) -> str:
-    return key_digest(bucket, key) + hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:24]
-
-
-class JobEntry(Record):
-    """One upload in flight (state `submitting`, no job yet, or `submitted`), or a closed job."""
-
-    job_id: str
-    bucket: str
-    key: str
-    etag: str
-    version_id: Optional[str]
-    size: int
-    submitted_at: float
-    tagged: bool = True          # False: the object had no room for cosguard's tags
-    outcome: Optional[str] = None
-    closed_at: Optional[float] = None
-    manifest: Dict[str, Any] = Factory(dict)
-    token: str = ""              # version_token of the scanned upload (binding compares it)
-    last_modified: int = 0
-    state: str = "submitted"     # submitting | submitted | failed (a retry entry says why)
-    lease_until: float = 0.0     # for `submitting`: when its holder's deadline has surely passed
-    previous_state: str = ""     # set on a claim taken over from a failed or dead holder
-    callback_ref: Optional[str] = None  # what the job's callback URL binds (security.object_ref)
-
-    @classmethod
-    def from_doc(cls, doc: Dict[str, Any]) -> "JobEntry":
-        known = {k: doc[k] for k in cls._fields if k in doc}
-        known.setdefault("job_id", "")
-        return cls(**known)
-
-    @classmethod
-    def for_object(cls, info: ObjectInfo, now: float, lease: float) -> "JobEntry":
-        return cls(job_id="", bucket=info.bucket, key=info.key, etag=info.etag, version_id=info.version_id,
-                   size=info.size, submitted_at=now, token=version_token(info),
-                   last_modified=info.last_modified, state="submitting", lease_until=now + lease)
-
-    @property
-    def identity(self) -> str:
-        return self.token or token_for(self.version_id, self.etag, self.last_modified)
-
-    @property
-    def name(self) -> str:
-        return digest(self.bucket, self.key, self.identity)
-
-    def as_object(self) -> ObjectInfo:
-        return ObjectInfo(self.bucket, self.key, self.size, self.etag, "", self.version_id, 0, {},
-                          last_modified=self.last_modified)
 
 
 class ClaimBusy(Exception):
@@ -325,10 +249,10 @@ class Ledger:
             if entry is not None and entry.bucket == bucket and entry.key == key:
                 yield entry
 
-    def claims_of(self, bucket: str, key: str) -> Iterator[Dict[str, Any]]:
-        """Every sealed claim (closed upload) of `bucket`/`key`: one listing, then a read each;
-        asked only where a write of the key may have been lost (removals.py)."""
-        for item in self.gateway.list(self.bucket, prefix=self._key("claims", key_digest(bucket, key))[:-len(".json")]):
+    def removals_of(self, bucket: str, key: str) -> Iterator[Dict[str, Any]]:
+        """Every sealed record of an upload of `bucket`/`key` that cosguard removed: one listing, then
+        a read each; asked only where a write of the key may have been lost (removals.py)."""
+        for item in self.gateway.list(self.bucket, prefix=self._key("removed", key_digest(bucket, key))[:-len(".json")]):
             try:
                 doc = self._read(item["Key"])
             except (NotFoundError, ForgedDocument):
@@ -359,10 +283,12 @@ class Ledger:
             entry.manifest = manifest
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), entry.fields_dict())
+        record = {"bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
+                  "outcome": outcome, "closed_at": entry.closed_at}
         if handled and kept_in_place(outcome, entry.manifest):
-            self._write(self._key("claims", entry.name), {
-                "bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
-                "outcome": outcome, "closed_at": entry.closed_at})
+            self._write(self._key("claims", entry.name), record)
+        elif handled and not entry.version_id and outcome in REMOVED_BY_COSGUARD:
+            self._write(self._key("removed", entry.name), record)   # DELETE took no condition there
         try:
             self.gateway.delete(self.bucket, self._key("jobs", entry.name))
         except NotFoundError:

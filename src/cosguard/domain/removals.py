@@ -17,7 +17,8 @@ Every such write is
 reported: a WARNING log line and a notification naming the key. False alarms are preferred to
 silence: a write removed by anyone else at about the same time is reported too, and so is a
 redelivered event of the removed upload itself (COS's event carries no ETag to tell them apart).
-The check costs one listing of the key's claims, and only on these paths (never on a normal upload).
+The check costs one listing of the key's `removed/` records (ledger.py), and only on these paths
+(never on a normal upload).
 
 Residual window, not reported: a write whose upload event is never handled (the trigger gave up)
 and whose job was never submitted; a lost write whose event is handled only after a newer write
@@ -34,14 +35,11 @@ from typing import Any, Dict, Optional
 
 from ..errors import CloudError
 from ..infra.logs import event, get_logger
-from .ledger import Ledger
+from .ledger import REMOVED_BY_COSGUARD, Ledger
 
 log = get_logger("cosguard.domain.removals")
 
 CLOCK_SKEW_SECONDS = 5.0
-# Job outcomes whose action deleted the key at the source (tag-only outcomes remove nothing,
-# `error` is included because a failed scan may be quarantined).
-REMOVING_OUTCOMES = frozenset({"quarantined", "deleted", "promoted", "error"})
 
 
 def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
@@ -50,7 +48,7 @@ def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
     with `until`, no later than it), within the clock skew; else, for a key found gone (no
     `until`), a stand-in for a job of the key still open (outcome `acting`); None otherwise."""
     try:
-        claims = list(ledger.claims_of(bucket, key))
+        claims = list(ledger.removals_of(bucket, key))
         found = _closed_removal(claims, written_at, until)
         if found is None and until is None:   # gone (not replaced): a removal may be under way
             found = next(({"outcome": "acting", "job_id": entry.job_id, "closed_at": None}
@@ -64,7 +62,7 @@ def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
 def _closed_removal(claims, written_at: float, until: Optional[float]) -> Optional[Dict[str, Any]]:
     for claim in claims:
         closed_at = claim.get("closed_at")
-        if claim.get("outcome") not in REMOVING_OUTCOMES or not isinstance(closed_at, (int, float)):
+        if claim.get("outcome") not in REMOVED_BY_COSGUARD or not isinstance(closed_at, (int, float)):
             continue
         if closed_at + CLOCK_SKEW_SECONDS < written_at:
             continue

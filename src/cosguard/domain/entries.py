@@ -1,0 +1,97 @@
+"""What one upload is called in the ledger, and what its entry holds.
+
+An upload's identity (`token_for`) is the one rule trigger, sweep and backfill share; every ledger
+name of one key starts with the same digest (`key_digest`), so its documents list together.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Dict, Optional
+
+from ..infra.cloud import ObjectInfo
+from ..infra.records import Factory, Record
+
+# Outcomes after which the scanned write is still the object at its key: only these are recorded as
+# handled. Every other one (quarantined, deleted, promoted, released, gone) removed it, and a write
+# of the same bytes in the same second (the same ETag@Last-Modified identity) must be scanned anew.
+KEPT_IN_PLACE = frozenset({"clean", "infected", "error", "unscannable"})
+# Outcomes whose action deleted the key at the source (`error`: a failed scan may be quarantined).
+REMOVED_BY_COSGUARD = frozenset({"quarantined", "deleted", "promoted", "error"})
+
+
+def token_for(version_id: Optional[str], etag: str, last_modified: Optional[int] = None) -> str:
+    """The identity of one write (upload) of a key: the one rule for trigger, sweep and backfill.
+
+    Versioned buckets: the version id. Unversioned: ETag and Last-Modified (epoch seconds) together,
+    so a re-upload of identical bytes is a new write, while a redelivered event, a sweep or a
+    backfill of the same write computes the same string. (Two writes of identical bytes within the
+    same second are indistinguishable: COS's timestamps have one-second resolution.)
+    """
+    if version_id and version_id != "null":
+        return version_id
+    etag = etag.strip('"')
+    return f"{etag}@{int(last_modified)}" if last_modified else etag
+
+
+def kept_in_place(outcome: Any, manifest: Dict[str, Any]) -> bool:
+    """Did handling end with the scanned write still at its key (tagged, not moved or deleted)?"""
+    return outcome in KEPT_IN_PLACE and not manifest.get("quarantined")
+
+
+def version_token(info: ObjectInfo) -> str:
+    return token_for(info.version_id, info.etag, info.last_modified)
+
+
+def key_digest(bucket: str, key: str) -> str:
+    """The first part of every ledger name of one key: its open entries share one listable prefix."""
+    return hashlib.sha256(f"{bucket}\n{key}".encode("utf-8")).hexdigest()[:16]
+
+
+def digest(bucket: str, key: str, token: str) -> str:
+    return key_digest(bucket, key) + hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:24]
+
+
+class JobEntry(Record):
+    """One upload in flight (state `submitting`, no job yet, or `submitted`), or a closed job."""
+
+    job_id: str
+    bucket: str
+    key: str
+    etag: str
+    version_id: Optional[str]
+    size: int
+    submitted_at: float
+    tagged: bool = True          # False: the object had no room for cosguard's tags
+    outcome: Optional[str] = None
+    closed_at: Optional[float] = None
+    manifest: Dict[str, Any] = Factory(dict)
+    token: str = ""              # version_token of the scanned upload (binding compares it)
+    last_modified: int = 0
+    state: str = "submitted"     # submitting | submitted | failed (a retry entry says why)
+    lease_until: float = 0.0     # for `submitting`: when its holder's deadline has surely passed
+    previous_state: str = ""     # set on a claim taken over from a failed or dead holder
+    callback_ref: Optional[str] = None  # what the job's callback URL binds (security.object_ref)
+
+    @classmethod
+    def from_doc(cls, doc: Dict[str, Any]) -> "JobEntry":
+        known = {k: doc[k] for k in cls._fields if k in doc}
+        known.setdefault("job_id", "")
+        return cls(**known)
+
+    @classmethod
+    def for_object(cls, info: ObjectInfo, now: float, lease: float) -> "JobEntry":
+        return cls(job_id="", bucket=info.bucket, key=info.key, etag=info.etag, version_id=info.version_id,
+                   size=info.size, submitted_at=now, token=version_token(info),
+                   last_modified=info.last_modified, state="submitting", lease_until=now + lease)
+
+    @property
+    def identity(self) -> str:
+        return self.token or token_for(self.version_id, self.etag, self.last_modified)
+
+    @property
+    def name(self) -> str:
+        return digest(self.bucket, self.key, self.identity)
+
+    def as_object(self) -> ObjectInfo:
+        return ObjectInfo(self.bucket, self.key, self.size, self.etag, "", self.version_id, 0, {},
+                          last_modified=self.last_modified)
