@@ -2,8 +2,9 @@
 an audit of every key. Exits 1 on any loss or any object left pending (not part of the pytest suite).
 
 Uploads: ~10 % infected (EICAR, half of them nested in zip-in-tar.gz), odd keys (spaces, `%`, `+`,
-non-ASCII, `/`-suffixed with content), overwrites mid-scan (clean <-> infected) and re-uploads of
-identical bytes. Faults while uploading: CI 5xx and throttling, dropped and duplicated callbacks,
+non-ASCII, `/`-suffixed with content), keys near COS's 850-byte limit, uploads carrying ~1.9 KB of
+their own metadata (near COS's 2 KB), appends to appendable objects, overwrites mid-scan (clean <->
+infected) and re-uploads of identical bytes. Faults while uploading: CI 5xx and throttling, dropped and duplicated callbacks,
 COS 5xx and throttling, function instances killed mid-invocation (SIGKILL, both functions).
 Then faults stop, the leases of dead holders run out, one reconcile runs, and every key is audited
 against what its last write holds:
@@ -20,9 +21,10 @@ import random
 import sys
 import time
 from collections import Counter
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from _common import header
+from cosguard.bulk.backfill import Backfill, Options
 from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz
 from cosguard.local.scf import LocalScf
 from cosguard.local.stack import LocalCloud
@@ -37,28 +39,66 @@ NESTED = eicar_zip_in_tar_gz()  # built once: archives carry timestamps
 INFECTED = (eicar(), NESTED)
 
 
-def plan(n: int, rng: random.Random) -> List[Tuple[str, bytes]]:
-    """(key, body) per upload, in upload order; later entries for a key overwrite earlier ones."""
-    uploads: List[Tuple[str, bytes]] = []
+def long_key(i: int) -> str:
+    """A legal key just under COS's 850-byte limit (its quarantine key would not fit)."""
+    stem = f"soak/long/{i:05d}/"
+    return stem + "k" * (840 - len(stem))
+
+
+def big_metadata(i: int) -> Dict[str, str]:
+    """~1.9 KB of the uploader's own metadata: legal, but no room left for cosguard's manifest."""
+    return {f"x-cos-meta-pad{n}": f"{i:05d}" + "m" * 180 for n in range(10)}
+
+
+Upload = Tuple[str, bytes, Dict[str, str], bool]
+SPLIT = 30  # an appended upload's first append: EICAR's first 30 bytes are clean, the rest completes it
+
+
+def plan(n: int, rng: random.Random) -> List[Upload]:
+    """(key, body, metadata, appended) per upload, in upload order; later entries for a key overwrite
+    earlier ones. An appended body is written as two appends (the first part clean on its own)."""
+    uploads: List[Upload] = []
     for i in range(n):
-        key = ODD[i % len(ODD)].format(i=i) if i % 7 == 0 else f"soak/{i // 100:02d}/file-{i:05d}.bin"
+        if i % 7 == 0:
+            key = ODD[i % len(ODD)].format(i=i)
+        elif i % 13 == 5:
+            key = long_key(i)
+        else:
+            key = f"soak/{i // 100:02d}/file-{i:05d}.bin"
         if i % 10 == 3:
             body = eicar() if i % 20 == 3 else NESTED
         else:
             body = clean_text() + f" #{i} {rng.random()}".encode()
-        uploads.append((key, body))
+        appended = i % 17 == 9 or i % 40 == 3
+        if appended:
+            key = f"soak/append/{i:05d}.log"
+        uploads.append((key, body, big_metadata(i) if i % 11 == 3 else {}, appended))
     return uploads
 
 
-def put(cos, bucket: str, key: str, body: bytes) -> None:
+def put(cos, bucket: str, key: str, body: bytes, metadata: Optional[Dict[str, str]] = None) -> None:
     """The uploader retries its own PUT through COS's injected 5xx/throttling."""
     for attempt in range(20):
         try:
-            cos.put_object(Bucket=bucket, Key=key, Body=body)
+            cos.put_object(Bucket=bucket, Key=key, Body=body, Metadata=metadata or {})
             return
         except (CosServiceError, CosClientError):
             time.sleep(0.05 * (attempt + 1))
     raise RuntimeError(f"could not upload {key}")
+
+
+def append(cos, bucket: str, key: str, body: bytes) -> None:
+    """Two appends: the object exists (and is scanned) with its first part alone, then is completed.
+    An injected fault refuses a request before it is carried out, so the uploader retries it as is."""
+    for position, part in ((0, body[:SPLIT]), (SPLIT, body[SPLIT:])):
+        for attempt in range(20):
+            try:
+                cos.append_object(Bucket=bucket, Key=key, Position=position, Data=part)
+                break
+            except (CosServiceError, CosClientError):
+                time.sleep(0.05 * (attempt + 1))
+        else:
+            raise RuntimeError(f"could not append to {key}")
 
 
 def audit(cos, intake: str, last: Dict[str, bytes]) -> Counter:
@@ -100,11 +140,14 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrites", type=float, default=0.05, help="share of keys overwritten mid-scan")
     parser.add_argument("--reuploads", type=float, default=0.03, help="share re-uploaded with identical bytes")
     parser.add_argument("--time-limit-ms", type=int, default=5000, help="function timeout (lease bound)")
+    parser.add_argument("--append-events", action="store_true",
+                        help="the local COS publishes cos:ObjectCreated:Append (off, as SCF's trigger doc "
+                             "583/9707 lists none: then a backfill after the reconcile finds the appends)")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     header(f"Soak: {args.uploads} uploads with faults, one reconcile, audit of every key")
     intake, jail = f"soak{rng.randrange(16 ** 6):06x}-1250000000", f"jail{rng.randrange(16 ** 6):06x}-1250000000"
-    cloud = LocalCloud([intake, jail], scan_delay=0.05).start()
+    cloud = LocalCloud([intake, jail], scan_delay=0.05, append_events=args.append_events).start()
     env = cloud.function_env(COSGUARD_CALLBACK_TOKEN=SECRET, COSGUARD_QUARANTINE_BUCKET=jail,
                              COSGUARD_BUCKETS=intake, COSGUARD_LOG_LEVEL="WARNING")
     scf = LocalScf(cloud, env, buckets=[intake], retry_delays=(1.0, 2.0), time_limit_ms=args.time_limit_ms,
@@ -123,8 +166,12 @@ def main(argv=None) -> int:
         last: Dict[str, bytes] = {}
         counts: Counter = Counter()
         uploads = plan(args.uploads, rng)
-        for index, (key, body) in enumerate(uploads):
-            put(cos, intake, key, body)
+        for index, (key, body, metadata, appended) in enumerate(uploads):
+            if appended:
+                append(cos, intake, key, body)
+                counts["appended uploads"] += 1
+            else:
+                put(cos, intake, key, body, metadata)
             last[key] = body
             counts["uploads"] += 1
             if rng.random() < args.overwrites:  # a new write while the first one is being scanned
@@ -146,8 +193,12 @@ def main(argv=None) -> int:
         ci.error_rate = ci.throttle_rate = ci.drop_callback_rate = ci.duplicate_callback_rate = 0.0
         cf.error_rate = cf.throttle_rate = 0.0
         time.sleep(args.time_limit_ms / 1000.0 + 0.5)  # every lease a dead holder left has ended
-        report = Runtime.from_env(scf.env).sweeper.sweep()  # the one reconcile
+        runtime = Runtime.from_env(scf.env)
+        report = runtime.sweeper.sweep()  # the one reconcile
         scf.wait_idle(120)
+        if not args.append_events:  # appends fired no event: what the README has operators schedule
+            counts["backfill submitted"] = Backfill(runtime, Options(intake)).run().counts.get("submitted", 0)
+            scf.wait_idle(120)
         figures = audit(cos, intake, last)
     finally:
         scf.stop()
