@@ -35,3 +35,5 @@ def test_markdown_code_cannot_render_and_reads_back_exactly(key):
 def test_long_text_is_cut_and_says_how_long_it_was():
     assert markdown_code("k" * 250) == f"`{'k' * 200}` … (250 characters)"
     assert markdown_safe("x" * 600).endswith("… (600 characters)")
+    shown = markdown_code("\u202e" * 100)   # capped once encoded: a robot message is bounded
+    assert shown == "`" + "%E2%80%AE" * 22 + "` … (100 characters)"

@@ -38,7 +38,8 @@ def render(fmt: str, doc: Dict[str, Any]) -> Dict[str, Any]:
     lines = [f"**{title}**", f"> object: {markdown_code(doc['key'])}",
              f"> outcome: {markdown_safe(doc['outcome'], 40)}"]
     if doc["viruses"]:
-        lines.append(f"> viruses: {', '.join(markdown_code(v, 100) for v in doc['viruses'][:10])}")
+        more = f" (+{len(doc['viruses']) - 5} more)" if len(doc["viruses"]) > 5 else ""
+        lines.append(f"> viruses: {', '.join(markdown_code(v, 60) for v in doc['viruses'][:5])}{more}")
     if doc["location"]:
         lines.append(f"> now at: {markdown_code(doc['location'], KEY_CHARS + 100)}")
     if doc["detail"]:

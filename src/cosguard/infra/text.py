@@ -8,6 +8,7 @@ shows such text to a person goes through one of these; JSON output does not (JSO
 from __future__ import annotations
 
 from typing import Optional
+from urllib.parse import unquote
 
 # Characters that change what a terminal or a chat client shows rather than being shown: C0 and C1
 # controls, DEL, the bidi embeddings/overrides/isolates and marks, and the Unicode line separators.
@@ -17,8 +18,8 @@ _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # What WeCom's and DingTalk's markdown act on inside a line (links, emphasis, code, HTML-like tags
 # such as <font> and <@userid>, entities, escapes), and `%`, so the encoding stays unambiguous.
 _MARKDOWN = frozenset("`*[]<>\\&%")
-KEY_CHARS = 200     # a notification shows at most this much of a key (COS allows 850 bytes)
-TEXT_CHARS = 500    # and of any other uploader- or CI-written text
+KEY_CHARS = 200     # a notification shows at most this much of a key, encoded (COS allows 850 bytes)
+TEXT_CHARS = 400    # and of any other uploader- or CI-written text
 
 
 def terminal_safe(text: object) -> str:
@@ -33,9 +34,11 @@ def terminal_safe(text: object) -> str:
 
 def markdown_safe(text: object, limit: int = TEXT_CHARS) -> str:
     """`text` for a chat robot's markdown: control, bidi and markdown characters percent-encoded
-    (UTF-8, as in a URL: `%0A`, `%60`, `%E2%80%AE`), at most `limit` characters of it kept."""
+    (UTF-8, as in a URL: `%0A`, `%60`, `%E2%80%AE`), at most `limit` characters once encoded
+    (a robot message is bounded: WeCom takes 4096 bytes)."""
     value = str(text)
-    return _encoded(value[:limit]) + _cut(value, limit)
+    shown = _encoded(value, limit)
+    return shown + _cut(value, shown)
 
 
 def markdown_code(text: Optional[object], limit: int = KEY_CHARS) -> str:
@@ -44,14 +47,26 @@ def markdown_code(text: Optional[object], limit: int = KEY_CHARS) -> str:
     if text is None or text == "":
         return "-"
     value = str(text)
-    return f"`{_encoded(value[:limit])}`" + _cut(value, limit)
+    shown = _encoded(value, limit)
+    return f"`{shown}`" + _cut(value, shown)
 
 
-def _encoded(value: str) -> str:
-    """Percent-encoded as above; `://` too, so a client's auto-linking finds no URL to link."""
-    return "".join("".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
-                   if ord(char) in _INVISIBLE or char in _MARKDOWN else char for char in value).replace("://", "%3A//")
+def _encoded(value: str, limit: int) -> str:
+    """Percent-encoded as above, whole characters up to `limit` encoded characters; `://` too, so
+    a client's auto-linking finds no URL to link."""
+    pieces, size = [], 0
+    for index, char in enumerate(value):
+        piece = "".join(f"%{byte:02X}" for byte in char.encode("utf-8")) \
+            if ord(char) in _INVISIBLE or char in _MARKDOWN else char
+        if char == ":" and value.startswith("//", index + 1):
+            piece = "%3A"
+        if size + len(piece) > limit:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces)
 
 
-def _cut(value: str, limit: int) -> str:
-    return f" … ({len(value)} characters)" if len(value) > limit else ""
+def _cut(value: str, shown: str) -> str:
+    """Says how long `value` was when `shown` is not all of it."""
+    return "" if unquote(shown) == value else f" … ({len(value)} characters)"
