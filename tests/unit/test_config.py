@@ -21,6 +21,15 @@ def test_defaults_from_a_minimal_environment():
     assert settings.state_bucket_for("intake-1250000000") == "intake-1250000000"
     assert settings.quarantine_prefix == "quarantine/"
     assert settings.cos_endpoint is None
+    assert (settings.tag_limit_action, settings.tag_limit_clean_action) == ("move", "keep")
+
+
+def test_tag_limit_actions_are_validated_at_cold_start():
+    assert Settings.from_env(dict(GOOD, COSGUARD_TAG_LIMIT_ACTION="Replace")).tag_limit_action == "replace"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(dict(GOOD, COSGUARD_TAG_LIMIT_ACTION="tag", COSGUARD_TAG_LIMIT_CLEAN_ACTION="delete"))
+    assert [p.split(":")[0] for p in caught.value.problems] == ["COSGUARD_TAG_LIMIT_ACTION",
+                                                               "COSGUARD_TAG_LIMIT_CLEAN_ACTION"]
 
 
 def test_every_bad_variable_is_reported_at_once():

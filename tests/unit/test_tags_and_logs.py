@@ -4,7 +4,7 @@ import logging
 
 from cosguard.infra import logs
 from cosguard.domain.status import ScanStatus
-from cosguard.domain.tags import merge
+from cosguard.domain.tags import merge, replaced
 
 
 def test_user_tags_are_kept():
@@ -13,13 +13,22 @@ def test_user_tags_are_kept():
     assert fitted
 
 
-def test_ten_tags_never_drop_a_user_tag():
+def test_ten_tags_never_drop_a_user_tag_unless_asked():
     user = {f"t{i}": str(i) for i in range(10)}
     merged, fitted = merge(user, ScanStatus.PENDING, "ss1")
     assert merged == user and not fitted
     nine = {f"t{i}": str(i) for i in range(9)}
     merged, fitted = merge(nine, ScanStatus.PENDING, "ss1")
-    assert merged["cosguard-status"] == "pending" and "cosguard-job" not in merged and not fitted
+    assert merged["cosguard-status"] == "pending" and "cosguard-job" not in merged and fitted
+    merged, fitted = merge(user, ScanStatus.CLEAN, "ss1", make_room=True)
+    assert fitted and merged == dict({k: v for k, v in user.items() if k != "t9"}, **{"cosguard-status": "clean"})
+    assert replaced(user, ScanStatus.CLEAN, "ss1") == "t9" and replaced(nine, ScanStatus.CLEAN) is None
+
+
+def test_cosguards_job_tag_gives_way_to_its_status():
+    full = dict({f"t{i}": str(i) for i in range(9)}, **{"cosguard-job": "old"})
+    merged, fitted = merge(full, ScanStatus.INFECTED, "ss2")
+    assert fitted and merged["cosguard-status"] == "infected" and "cosguard-job" not in merged
 
 
 def test_json_lines_with_bound_context_and_masked_secrets():

@@ -9,6 +9,7 @@ import sys
 from typing import List, Optional
 
 from ..errors import ConfigError
+from .common import say
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -31,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return int(args.run(args) or 0)
     except ConfigError as exc:
-        print(f"cosguard: {exc}", file=sys.stderr)
+        say(f"cosguard: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

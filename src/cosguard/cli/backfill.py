@@ -10,7 +10,8 @@ from typing import Any, Optional
 
 from ..infra import logs
 from ..bulk.backfill import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Backfill, BackfillError, Options, Report
-from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime
+from .common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime,
+                     say)
 from ..bulk.invoke import SCF_HOST, ScfInvoker
 from . import progress as progress_output
 from .progress import Progress
@@ -139,14 +140,15 @@ def _print_human(report: Report) -> None:
         print()
         print_table(["skipped because", "objects"], sorted(report.skip_reasons.items()))
     doc = report.as_dict()
-    print(f"\nlisted {report.listed:,} objects ({_size(report.bytes_listed)}) in {report.pages} page(s); "
+    print()
+    say(f"listed {report.listed:,} objects ({_size(report.bytes_listed)}) in {report.pages} page(s); "
           f"{doc['objects_per_second']:,} objects/s")
     if report.mode == "dry-run":
         cost = doc["estimated_cost"]
-        print(f"would scan {cost['scans']:,} objects ({_size(report.scan_bytes)}); estimated CI cost "
+        say(f"would scan {cost['scans']:,} objects ({_size(report.scan_bytes)}); estimated CI cost "
               f"{cost['amount']:,.2f} {cost['currency']} at an assumed {cost['price_per_1000']} per 1,000 scans")
     if report.mode == "fan-out":
-        print(f"{report.invocations:,} asynchronous invocations")
+        say(f"{report.invocations:,} asynchronous invocations")
     if report.errors:
         print()
         print_table(["key", "error"], [[e["key"], e["reason"]] for e in report.errors[:20]])
@@ -165,7 +167,7 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
     invoker: Optional[ScfInvoker] = None
     if args.fan_out:
         if not args.function:
-            print("cosguard backfill: --fan-out needs --function (the deployed scan_on_upload's name)",
+            say("cosguard backfill: --fan-out needs --function (the deployed scan_on_upload's name)",
                   file=sys.stderr)
             return EXIT_USAGE
         s = rt.settings
@@ -180,13 +182,13 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
                       invoker=invoker, batch_size=args.batch_size, function=args.function or "scan_on_upload",
                       namespace=args.namespace)
     if not (args.dry_run or args.fan_out or rt.settings.callback_url):
-        print("cosguard backfill: COSGUARD_CALLBACK_URL is not set, so CI will not call back: verdicts "
+        say("cosguard backfill: COSGUARD_CALLBACK_URL is not set, so CI will not call back: verdicts "
               "wait for the reconcile sweep", file=sys.stderr)
     stop = threading.Event()
     try:
         backfill = Backfill(rt, options, stop=stop)
     except BackfillError as exc:
-        print(f"cosguard backfill: {exc}", file=sys.stderr)
+        say(f"cosguard backfill: {exc}", file=sys.stderr)
         return EXIT_USAGE
     bar = ProgressBar(backfill).start() if args.progress or progress_output.is_terminal(sys.stderr) else None
     previous = _install_interrupt(stop)
@@ -198,9 +200,9 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
             bar.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    print(summary_line(report), file=sys.stderr)
+    say(summary_line(report), file=sys.stderr)
     if report.failure:
-        print(f"cosguard backfill: stopped early: {report.failure}", file=sys.stderr)
+        say(f"cosguard backfill: stopped early: {report.failure}", file=sys.stderr)
     if args.json:
         print_json(report.as_dict())
     else:

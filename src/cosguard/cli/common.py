@@ -57,7 +57,14 @@ def print_json(document: Any, out=None) -> None:
     out.write(json.dumps(document, ensure_ascii=False, indent=2, default=str) + "\n")
 
 
+def say(text: str, file=None) -> None:
+    """One line for a person (stdout, or `file`): control and bidi characters written out (text.py),
+    so a key cannot add lines, move the cursor or reorder what is read."""
+    from ..infra.text import terminal_safe
+    print(terminal_safe(text), file=file or sys.stdout)
+
+
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None) -> None:
-    """Columns aligned by display width (CJK-safe); empty cells show as `-`."""
+    """Columns aligned by display width (CJK-safe); empty cells show as `-`; every cell terminal-safe."""
     from .table import render_table
     (out or sys.stdout).write(render_table(headers, rows) + "\n")

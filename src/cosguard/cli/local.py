@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 
+from .common import say
+
 
 def register(commands) -> None:
     p = commands.add_parser("local", help="run local COS + CI + cosguard's functions on loopback",
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     buckets = args.bucket or [DEFAULT_BUCKET]
     bad = [b for b in buckets + [args.quarantine_bucket] if not BUCKET_RE.match(b)]
     if bad:
-        print(f"cosguard local: not a bucket of the form <name>-<appid>: {', '.join(bad)}", file=sys.stderr)
+        say(f"cosguard local: not a bucket of the form <name>-<appid>: {', '.join(bad)}", file=sys.stderr)
         return 2
     log_stream = open(args.function_logs, "a", encoding="utf-8") if args.function_logs else sys.stderr
     common = dict(host=args.host, cos_port=args.cos_port, ci_port=args.ci_port,
@@ -68,13 +70,13 @@ def run(args: argparse.Namespace) -> int:
     if args.description:
         from ..local.description import DescriptionError
         if args.watch_prefix:
-            print("cosguard local: --watch-prefix and --description exclude each other (the description's "
+            say("cosguard local: --watch-prefix and --description exclude each other (the description's "
                   "trigger filter is the watched prefix)", file=sys.stderr)
             return 2
         try:
             cloud = LocalDeployment.from_description(args.description, **common)
         except DescriptionError as exc:
-            print(f"cosguard local: {exc}", file=sys.stderr)
+            say(f"cosguard local: {exc}", file=sys.stderr)
             return 2
     else:
         cloud = LocalDeployment(buckets, quarantine_bucket=args.quarantine_bucket, region=args.region,
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         cloud.stop()
         if args.env_file:
             _remove(args.env_file)
-    print("cosguard local: stopped", file=sys.stderr)
+    say("cosguard local: stopped", file=sys.stderr)
     return 0
 
 

@@ -8,7 +8,7 @@ from typing import Dict, Tuple
 
 from ..domain.restore import Restorer
 from ..errors import CloudError
-from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
+from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
 
 
 def register(commands) -> None:
@@ -48,7 +48,7 @@ def run_restore(args: argparse.Namespace) -> int:
         if args.json:
             print_json({"restored": False, "reason": str(exc)})
         else:
-            print(f"cosguard restore: refused: {exc}", file=sys.stderr)
+            say(f"cosguard restore: refused: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
     if args.json:
         print_json({"restored": True, "from": done.source, "to": done.destination, "job_id": done.job_id,
@@ -57,7 +57,7 @@ def run_restore(args: argparse.Namespace) -> int:
         print_table(["restored from", "to", "job", "status", "replaced an object"],
                     [[done.source, done.destination, done.job_id, "released", "yes" if done.overwrote else "no"]])
     if done.metadata_not_restored:
-        print("cosguard restore: the upload's metadata " + ", ".join(done.metadata_not_restored)
+        say("cosguard restore: the upload's metadata " + ", ".join(done.metadata_not_restored)
               + " did not fit beside the quarantine manifest (COS allows 2 KB) and cannot be restored",
               file=sys.stderr)
     return EXIT_OK
@@ -74,16 +74,20 @@ def run_reconcile(args: argparse.Namespace) -> int:
              ["needs a human", "-", len(report.unresolved)]]
     print_table(["sweep", "outcome", "jobs"], rows)
     if report.overdue:
-        print("\noverdue jobs:")
+        print()
+        say("overdue jobs:")
         print_table(["job", "bucket", "key", "age (s)", "state"],
                     [[o["job_id"], o["bucket"], o["key"], o["age_seconds"], o["state"]] for o in report.overdue])
     if report.unauthenticated:
-        print(f"\nunauthenticated documents ignored ({len(report.unauthenticated)}): "
+        print()
+        say(f"unauthenticated documents ignored ({len(report.unauthenticated)}): "
               + ", ".join(report.unauthenticated[:10]))
     if report.unresolved:
-        print("\nneeds a human:")
+        print()
+        say("needs a human:")
         print_table(["bucket", "key", "reason"], [[u["bucket"], u["key"], u["reason"]] for u in report.unresolved])
-    print(f"\nsweep took {report.seconds:.2f} s")
+    print()
+    say(f"sweep took {report.seconds:.2f} s")
     return EXIT_FINDINGS if report.problems else EXIT_OK
 
 
@@ -124,6 +128,7 @@ def run_status(args: argparse.Namespace) -> int:
     infections = []
     unreadable = []
     fallbacks = []
+    no_room = []
     for ledger in rt.sweeper.ledgers():
         try:
             for entry in ledger.open_jobs():
@@ -135,7 +140,12 @@ def run_status(args: argparse.Namespace) -> int:
                 status = tag_status(outcome)
                 counts[status] = counts.get(status, 0) + 1
                 row = (status, _HANDLED.get(outcome, outcome))
-                fallback = entry.manifest.get("fallback") if isinstance(entry.manifest, dict) else None
+                manifest = entry.manifest if isinstance(entry.manifest, dict) else {}
+                fallback, limit = manifest.get("fallback"), manifest.get("tag_limit")
+                if isinstance(limit, dict):  # no room for the status tag (verdict.py _no_room)
+                    row = (status, f"{limit.get('action')} (no room for the status tag)")
+                    no_room.append({"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
+                                    "status": status, "action": limit.get("action"), "reason": limit.get("reason")})
                 if isinstance(fallback, dict):  # the copy was refused for good (domain/fallback.py)
                     row = (status, f"{row[1]} (the copy was refused)")
                     fallbacks.append({"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
@@ -165,6 +175,7 @@ def run_status(args: argparse.Namespace) -> int:
         "unauthenticated": unauthenticated[:20],
         "unreadable_ledgers": unreadable,
         "fallbacks": fallbacks,
+        "status_tag_not_fitted": no_room,
         "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "status": "infected",
                                "outcome": e.outcome, "now_at": now_at(rt.settings, e),
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
@@ -177,20 +188,27 @@ def run_status(args: argparse.Namespace) -> int:
         print_table(["status", "handled", "objects"], [[r["status"], r["handled"], r["count"]]
                                                       for r in document["handled"]])
         print()
-        print(f"oldest pending: {oldest.key} ({oldest.job_id}), {oldest_age} s" if oldest else "oldest pending: none")
+        say(f"oldest pending: {oldest.key} ({oldest.job_id}), {oldest_age} s" if oldest else "oldest pending: none")
         if fallbacks:
-            print("\ncopies refused by COS (the verdict fell back):")
+            print()
+            say("copies refused by COS (the verdict fell back):")
             print_table(["job", "bucket", "key", "done instead", "why"],
                         [[f["job_id"], f["bucket"], f["key"], f["action"], f["reason"]] for f in fallbacks])
+        if no_room:
+            print()
+            say("no room for cosguard-status among the object's tags (COS allows 10):")
+            print_table(["job", "bucket", "key", "status", "done instead"],
+                        [[n["job_id"], n["bucket"], n["key"], n["status"], n["action"]] for n in no_room])
         if document["recent_infections"]:
-            print("\nrecent infections:")
+            print()
+            say("recent infections:")
             print_table(["closed at", "bucket", "key", "status", "now at", "viruses"],
                         [[i["closed_at"], i["bucket"], i["key"], i["status"], i["now_at"], ", ".join(i["viruses"])]
                          for i in document["recent_infections"]])
     if unauthenticated:
-        print(f"cosguard status: {len(unauthenticated)} ledger documents carry no valid seal or cannot be read, "
+        say(f"cosguard status: {len(unauthenticated)} ledger documents carry no valid seal or cannot be read, "
               "and were ignored (written by someone else?): " + ", ".join(unauthenticated[:5]), file=sys.stderr)
     for problem in unreadable:
-        print(f"cosguard status: the ledger {problem['bucket']}/{problem['prefix']} was not fully read "
+        say(f"cosguard status: the ledger {problem['bucket']}/{problem['prefix']} was not fully read "
               f"(counts are partial): {problem['reason']}", file=sys.stderr)
     return EXIT_FINDINGS if overdue or unauthenticated or unreadable else EXIT_OK

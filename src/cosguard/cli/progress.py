@@ -6,6 +6,8 @@ import sys
 import time
 from typing import IO, Optional
 
+from ..infra.text import terminal_safe
+
 BAR_CELLS = 24
 
 
@@ -25,6 +27,7 @@ class Progress:
 
     def update(self, text: str, done: Optional[int] = None, total: Optional[int] = None,
                force: bool = False) -> None:
+        text = terminal_safe(text)  # the bar's own control sequences are the only ones written
         line = (bar(done, total) + " " + text) if self.tty and done is not None and total else text
         self._pending = line
         now = time.monotonic()
@@ -49,7 +52,7 @@ class Progress:
             self.stream.write("\r\x1b[K")
             self._last_text = ""
             self._drawn = False
-        self.stream.write(text + "\n")
+        self.stream.write(terminal_safe(text) + "\n")
         self.stream.flush()
 
     def close(self, keep: bool = True) -> None:

@@ -1,9 +1,12 @@
 """Tables people read in a terminal: columns aligned by display width, so a Chinese key (two cells
-per character) lines up with ASCII ones."""
+per character) lines up with ASCII ones, and every cell terminal-safe (infra/text.py): one row is one
+line whatever a key holds."""
 from __future__ import annotations
 
 import unicodedata
 from typing import Any, Iterable, List, Sequence
+
+from ..infra.text import terminal_safe
 
 EMPTY = "-"
 
@@ -24,8 +27,9 @@ def pad(text: str, width: int) -> str:
 
 def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Headers, a rule, then one line per row; empty cells show as `-`."""
-    cells: List[List[str]] = [[EMPTY if cell is None or cell == "" else str(cell) for cell in row]
+    cells: List[List[str]] = [[EMPTY if cell is None or cell == "" else terminal_safe(cell) for cell in row]
                               for row in rows]
+    headers = [terminal_safe(h) for h in headers]
     widths = [max([display_width(h)] + [display_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
     lines = ["  ".join(pad(h, widths[i]) for i, h in enumerate(headers)).rstrip(),
              "  ".join("-" * w for w in widths)]

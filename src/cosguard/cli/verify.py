@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime
+from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
 from ..errors import CloudError, NotFoundError
 from ..domain.actions import quarantined_copies
 from ..domain.layout import layout_warnings
@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
                     "keys": [infected_key, clean_key], "deployment": deployment_checks, "warnings": warnings})
     else:
         print_table(["upload", "key", "outcome"], rows)
-        print(f"\n{'deployment works' if ok else 'DEPLOYMENT CHECK FAILED'} ({elapsed:.1f} s)")
+        print()
+        say(f"{'deployment works' if ok else 'DEPLOYMENT CHECK FAILED'} ({elapsed:.1f} s)")
         for warning in warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            say(f"warning: {warning}", file=sys.stderr)
     return EXIT_OK if ok else EXIT_FINDINGS

@@ -172,11 +172,12 @@ class Actions:
         self.sealer = sealer or sealer_for(settings)
 
     def tag(self, info: ObjectInfo, status: ScanStatus, job_id: Optional[str] = None,
-            existing: Optional[Mapping[str, str]] = None) -> bool:
-        """Merge cosguard's tags into the object's; False when they did not fit (10-tag limit)."""
+            existing: Optional[Mapping[str, str]] = None, make_room: bool = False) -> bool:
+        """Merge cosguard's tags into the object's; False when the status did not fit (COS's 10-tag
+        limit: the caller decides what to do instead). `make_room`: one user tag may give way (tags.py)."""
         if existing is None:
             existing = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
-        merged, fitted = merge(existing, status, job_id)
+        merged, fitted = merge(existing, status, job_id, make_room)
         if merged != dict(existing):
             self.gateway.put_tags(info.bucket, info.key, merged, info.version_id)
         return fitted

@@ -18,6 +18,7 @@ from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, vers
 from .rules import in_clean_destination
 from .removals import describe as describe_removal, removal_after
 from .seal import Sealer, sealer_for
+from .tags import replaced
 from .security import object_ref
 from ..infra.logs import event, get_logger
 from ..infra.records import Record
@@ -177,8 +178,11 @@ class VerdictService:
         fallback = manifest.get("fallback") if manifest else None
         if fallback:  # the copy was refused for good: an operator must look
             detail = f"{fallback['action']} instead: the copy was refused ({fallback['reason']})"
+        limit = manifest.get("tag_limit") if manifest else None
+        if limit:  # no room for the status tag (_no_room): an operator must know what was done instead
+            detail = f"{limit['action']}: {limit['reason']}" + (f"; {detail}" if detail else "")
         answer = result(outcome, detail=detail, location=location)
-        answer.alert = bool(fallback)
+        answer.alert = bool(fallback or limit)
         return answer
 
     def _gone(self, ledger: Ledger, entry: JobEntry, result) -> VerdictResult:
@@ -276,8 +280,10 @@ class VerdictService:
             if settings.infected_action is not Action.TAG:   # DELETE, or an appendable one (above)
                 self.actions.delete(info)
                 return Outcome.DELETED, "", manifest
-            self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=user_tags())
-            return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
+            tags = user_tags()
+            if self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=tags):
+                return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
+            return self._no_room(info, ScanStatus.INFECTED, job, manifest, tags)
         if job.clean:
             if settings.clean_destination is not None and not in_clean_destination(settings, info.bucket, info.key):
                 try:
@@ -287,8 +293,10 @@ class VerdictService:
                 location, dropped = f"{copy.bucket}/{copy.key}", dropped_metadata(info, copy)
                 return Outcome.PROMOTED, location, dict(promoted_to=location,
                                                         **({"metadata_dropped": dropped} if dropped else {}))
-            self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=user_tags())
-            return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
+            tags = user_tags()
+            if self.actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=tags):
+                return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
+            return self._no_room(info, ScanStatus.CLEAN, job, {}, tags)
         reason = f"job {job.state}: {job.code or 'no code'} {job.message}".strip()
         manifest = build_manifest(info, job, reason)
         if settings.failed_action is Action.QUARANTINE:
@@ -297,8 +305,42 @@ class VerdictService:
             except CopyRefused as refused:
                 return self._fall_back(info, refused, ScanStatus.ERROR, job, manifest, user_tags)
             return Outcome.ERROR, f"{copy.bucket}/{copy.key}", _quarantined(manifest, info, copy)
-        self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=user_tags())
-        return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
+        tags = user_tags()
+        if self.actions.tag(info, ScanStatus.ERROR, job.job_id, existing=tags):
+            return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
+        return self._no_room(info, ScanStatus.ERROR, job, manifest, tags)
+
+    def _no_room(self, info: ObjectInfo, status: ScanStatus, job: VirusJob, manifest: Dict[str, Any],
+                 tags: Dict[str, str]):
+        """The object's own tags (COS allows 10, doc 436/42997) left no room for `status`: the verdict
+        must still be visible. Infected: COSGUARD_TAG_LIMIT_ACTION (move to quarantine, delete, or
+        replace one uploader tag). Clean: COSGUARD_TAG_LIMIT_CLEAN_ACTION (keep the uploader's tags,
+        the ledger records the verdict, or replace one); a clean or failed object is never moved or
+        deleted for want of a tag slot. The ledger's `tag_limit` record says what was done."""
+        reason = f"its {len(tags)} tags left no room for cosguard-status={status.value} (COS allows 10)"
+        choice = self.settings.tag_limit_action if status is ScanStatus.INFECTED else (
+            self.settings.tag_limit_clean_action if status is ScanStatus.CLEAN else "keep")
+        if choice == "move" and not self.actions.deletes_instead_of_moving(info):
+            try:
+                copy = self.actions.quarantine(info, manifest)
+            except CopyRefused as refused:
+                outcome, location, record = self._fall_back(info, refused, status, job, manifest, lambda: tags)
+                return outcome, location, dict(record, tag_limit={"action": "quarantine", "reason": reason})
+            record = _quarantined(manifest, info, copy)
+            return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", dict(
+                record, tag_limit={"action": "moved to quarantine", "reason": reason})
+        if choice in ("move", "delete"):
+            self.actions.delete(info)
+            return Outcome.DELETED, "", dict(manifest, tag_limit={"action": "deleted", "reason": reason})
+        outcome = {ScanStatus.INFECTED: Outcome.INFECTED, ScanStatus.CLEAN: Outcome.CLEAN}.get(status, Outcome.ERROR)
+        limit: Dict[str, Any] = {"action": "left untagged: only the ledger records the verdict", "reason": reason}
+        dropped = replaced(tags, status, job.job_id) if choice == "replace" else None
+        if dropped is not None and self.actions.tag(info, status, job.job_id, existing=tags, make_room=True):
+            limit = {"action": f"tagged in place, replacing the uploader's tag {dropped}", "reason": reason,
+                     "replaced": {dropped: tags[dropped]}}
+        event(log, "no room for the status tag", logging.WARNING, bucket=info.bucket, key=info.key,
+              job_id=job.job_id, action=limit["action"], reason=reason)
+        return outcome, f"{info.bucket}/{info.key}", dict(manifest, tag_limit=limit)
 
     def _fall_back(self, info: ObjectInfo, refused: CopyRefused, status: ScanStatus, job: VirusJob,
                    manifest: Dict[str, Any], user_tags: Callable[[], Dict[str, str]]):

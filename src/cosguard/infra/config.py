@@ -120,6 +120,8 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     failed_action: Action = Action.TAG
     clean_destination: Optional[Destination] = None
     appendable_action: str = "stream"   # infected appendable objects: stream to quarantine, or delete
+    tag_limit_action: str = "move"      # infected, to be tagged, no room for the tag: move | delete | replace
+    tag_limit_clean_action: str = "keep"  # clean, no room for the tag: keep (ledger only) | replace
     max_workers: int = 32   # threads mostly wait on round trips: sized for I/O, not CPUs
     max_attempts: int = 5
     request_timeout: float = 10.0
@@ -227,6 +229,8 @@ class _EnvReader:
                                        (Action.TAG, Action.QUARANTINE)),
             clean_destination=g("COSGUARD_CLEAN_DESTINATION", _destination),
             appendable_action=self._choice("COSGUARD_APPENDABLE_ACTION", "stream", ("stream", "delete")),
+            tag_limit_action=self._choice("COSGUARD_TAG_LIMIT_ACTION", "move", ("move", "delete", "replace")),
+            tag_limit_clean_action=self._choice("COSGUARD_TAG_LIMIT_CLEAN_ACTION", "keep", ("keep", "replace")),
             max_workers=g("COSGUARD_MAX_WORKERS", _positive_int, 32),
             max_attempts=g("COSGUARD_MAX_ATTEMPTS", _positive_int, 5),
             request_timeout=g("COSGUARD_REQUEST_TIMEOUT", _positive_float, 10.0),

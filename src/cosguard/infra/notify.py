@@ -13,6 +13,7 @@ import requests
 
 from .config import Settings
 from .logs import event, get_logger
+from .text import KEY_CHARS, markdown_code, markdown_safe
 
 log = get_logger("cosguard.infra.notify")
 TIMEOUT_SECONDS = 5.0
@@ -27,23 +28,29 @@ def message(kind: str, bucket: str, key: str, *, job_id: Optional[str] = None, o
 
 
 def render(fmt: str, doc: Dict[str, Any]) -> Dict[str, Any]:
-    """`json` as is; WeCom and DingTalk group robots take markdown messages."""
+    """`json` as is (JSON escapes); WeCom and DingTalk group robots take markdown messages, in which
+    nothing an uploader or CI wrote can render: keys, locations, job ids and virus names are inline
+    code and, like the detail, have control, bidi and markdown characters percent-encoded (text.py),
+    length-capped. The title (DingTalk's preview) is cosguard's own words only."""
     if fmt == "json":
         return doc
-    title = f"cosguard: {doc['kind']} — {doc['bucket']}/{doc['key']}"
-    lines = [f"**{title}**", f"> outcome: {doc['outcome']}"]
+    title = f"cosguard: {markdown_safe(doc['kind'], 40)} — {markdown_safe(doc['bucket'], 80)}"
+    lines = [f"**{title}**", f"> object: {markdown_code(doc['key'])}",
+             f"> outcome: {markdown_safe(doc['outcome'], 40)}"]
     if doc["viruses"]:
-        lines.append(f"> viruses: {', '.join(doc['viruses'])}")
+        more = f" (+{len(doc['viruses']) - 5} more)" if len(doc["viruses"]) > 5 else ""
+        lines.append(f"> viruses: {', '.join(markdown_code(v, 60) for v in doc['viruses'][:5])}{more}")
     if doc["location"]:
-        lines.append(f"> now at: {doc['location']}")
+        lines.append(f"> now at: {markdown_code(doc['location'], KEY_CHARS + 100)}")
     if doc["detail"]:
-        lines.append(f"> detail: {doc['detail']}")
+        lines.append(f"> detail: {markdown_safe(doc['detail'])}")
     if doc["job_id"]:
-        lines.append(f"> job: {doc['job_id']}")
+        lines.append(f"> job: {markdown_code(doc['job_id'], 80)}")
     text = "\n".join(lines)
     if fmt == "wecom":
         return {"msgtype": "markdown", "markdown": {"content": text}}
-    return {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+    return {"msgtype": "markdown", "markdown": {"title": f"cosguard: {markdown_safe(doc['kind'], 40)}",
+                                                "text": text}}
 
 
 class Notifier:
