@@ -14,6 +14,9 @@ Where the doc is silent, this module takes the answer worse for a scanner:
 - on a versioned bucket the object is kept outside versioning: one `null` version, rewritten in place,
   with no `x-cos-version-id`, so a scanner cannot name the bytes it scanned by version;
 - object tags survive an append (a `cosguard-status=clean` tag stays on bytes never scanned);
+- the ETag stays the first append's (`LocalCos.append_keeps_etag`, default on): whether COS gives each
+  append a new one is not documented, and a kept ETag makes two appends in one second (COS's
+  Last-Modified resolution) look like one write; off, each append's ETag is the MD5 of the whole object;
 - a copy of an appendable source answers 400 `InvalidRequest` (COS documents the refusal, not its code).
 """
 from __future__ import annotations
@@ -116,6 +119,8 @@ class Appendables:
                           _storage(req.headers), is_versioned=False, version_id="null")
         if current is not None:
             new_key.set_metadata(dict(current.metadata))
+            if cos.append_keeps_etag:
+                new_key._etag = current.etag.strip('"')   # moto's FakeKey computes it only when unset
         else:
             s3_names = {("x-amz-meta-" + n[len("x-cos-meta-"):]).title() if n.startswith("x-cos-meta-")
                         else n.title(): v for n, v in req.headers.items()
