@@ -63,7 +63,11 @@ def test_a_multipart_plant_under_a_copied_manifest_is_scanned(stack, capsys, tmp
         assert s.body(copy) == plant and s.tags(copy)["cosguard-status"] == "clean"
         assert s.tags(copy)["cosguard-job"] != job
     assert s.jobs_created() == 2
-    # restore of the original's job is not fooled: what is at its copy's key is not its bytes
+    # status is not fooled: the original's copy is shown replaced, not quarantined there
+    _, status, _ = s.cli(capsys, tmp_path, "status")
+    [original] = [i for i in status["recent_infections"] if i["job_id"] == job]
+    assert original["now_at"] == f"{s.intake}/{copy} ({'missing' if infected else 'other bytes'} there)", original
+    # nor is restore of the original's job: what is at its copy's key is not its bytes
     code, answer, _ = s.cli(capsys, tmp_path, "restore", job)
     assert code == 1 and answer["restored"] is False, answer
     assert ("other bytes" if not infected else "nothing quarantined") in answer["reason"]
