@@ -293,7 +293,7 @@ class Scanner:
                 return "cosguard quarantine copy"
         if self.sealer.is_promoted_copy(info.bucket, info.key, info.etag, info.metadata, info.crc64):
             if info.tag_count:  # untagged: cosguard's own tagging (with the user's tags) is still to come
-                self._retag_own(info, ScanStatus.CLEAN, None)
+                self._retag_own(info, ScanStatus.CLEAN, None, keep_job=True)
             return "cosguard promoted copy"
         ledger = self.ledger(info.bucket)
         if info.bucket == ledger.bucket and info.key.startswith(settings.state_prefix) \
@@ -301,12 +301,13 @@ class Scanner:
             return "cosguard ledger document"
         return None
 
-    def _retag_own(self, info: ObjectInfo, status: ScanStatus, job_id: Optional[str]) -> None:
-        """Re-apply `status` (and the job tag; None keeps the one there) to a copy of cosguard's own,
-        keeping the other tags. One GET Object tagging, and a PUT only when a tag differs."""
+    def _retag_own(self, info: ObjectInfo, status: ScanStatus, job_id: Optional[str], keep_job: bool = False) -> None:
+        """Re-apply `status` and `job_id` (`keep_job`: the job tag there, which a promoted copy's
+        marker does not name) to a copy of cosguard's own, keeping the other tags. One GET Object
+        tagging, and a PUT only when a tag differs."""
         try:
             existing = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
-            if job_id is None and existing.get(JOB_TAG):
+            if keep_job and existing.get(JOB_TAG):
                 job_id = existing[JOB_TAG]
             self.actions.tag(info, status, job_id, existing=existing)
         except NotFoundError:
@@ -363,4 +364,3 @@ class Scanner:
                               version=version)
         self.actions.tag(info, ScanStatus.UNSCANNABLE)
         return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, reason=reason, version=version)
-
