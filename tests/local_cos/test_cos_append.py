@@ -26,7 +26,7 @@ def test_appends_grow_one_appendable_object(client, bucket):
     second = client.append_object(Bucket=bucket, Key="log.txt", Position=6, Data=b"world")
     assert first["x-cos-next-append-position"] == "6"
     assert second["x-cos-next-append-position"] == "11"
-    assert first["ETag"] != second["ETag"]   # each append is a new write with its own ETag
+    assert first["ETag"] == second["ETag"]   # undocumented: by default the first append's ETag stays
     assert second["x-cos-content-sha1"] == hashlib.sha1(b"world").hexdigest()   # of this part (doc sample)
     assert _read(client, bucket, "log.txt") == b"hello world"
     head = client.head_object(Bucket=bucket, Key="log.txt")
@@ -36,6 +36,15 @@ def test_appends_grow_one_appendable_object(client, bucket):
     assert head["x-cos-hash-crc64ecma"] == str(crc64(b"hello world"))
     got = client.get_object(Bucket=bucket, Key="log.txt")
     assert got["x-cos-object-type"] == "appendable"
+
+
+def test_the_etag_changes_on_each_append_when_switched(cos, client, bucket):
+    cos.append_keeps_etag = False
+    first = client.append_object(Bucket=bucket, Key="log.txt", Position=0, Data=b"hello ")
+    second = client.append_object(Bucket=bucket, Key="log.txt", Position=6, Data=b"world")
+    assert first["ETag"] != second["ETag"]
+    assert second["ETag"].strip('"') == hashlib.md5(b"hello world").hexdigest()
+    assert client.head_object(Bucket=bucket, Key="log.txt")["ETag"] == second["ETag"]
 
 
 def test_a_position_other_than_the_length_is_a_409(client, bucket):
@@ -98,7 +107,7 @@ def test_metadata_and_content_type_come_from_the_first_append(client, bucket):
 def test_user_metadata_over_2_kb_is_refused(client, bucket):
     error = _refused(client.append_object, Bucket=bucket, Key="meta", Position=0, Data=b"a",
                      Metadata={"x-cos-meta-big": "v" * 2100})
-    assert error.get_status_code() == 400
+    assert (error.get_status_code(), error.get_error_code()) == (400, "InvalidArgument")   # as PUT's
     assert not client.object_exists(Bucket=bucket, Key="meta")
 
 

@@ -89,6 +89,28 @@ def test_crc64_on_put_get_head_and_copy(client, bucket):
     assert client.head_object(Bucket=bucket, Key="a.txt")["x-cos-hash-crc64ecma"] == sdk_crc(b"new")
 
 
+def test_the_crc64_survives_a_copy_and_a_multipart_copy_whose_etags_differ(client, bucket):
+    """CRC64 is of the content (doc 436/40334): a copy keeps it whatever its ETag becomes, which is
+    what tells cosguard's own quarantine copies apart from other bytes of the same size."""
+    body = bytes(range(256)) * 6 * 1024   # 1.5 MB: two parts of a multipart copy (1 MB, then the rest)
+    upload = client.create_multipart_upload(Bucket=bucket, Key="parts")["UploadId"]
+    part = client.upload_part(Bucket=bucket, Key="parts", Body=body, PartNumber=1, UploadId=upload)
+    done = client.complete_multipart_upload(Bucket=bucket, Key="parts", UploadId=upload, MultipartUpload={
+        "Part": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    source = {"Bucket": bucket, "Key": "parts", "Region": "ap-guangzhou"}
+    client.copy_object(Bucket=bucket, Key="one-request", CopySource=source)
+    upload = client.create_multipart_upload(Bucket=bucket, Key="multipart-copy")["UploadId"]
+    parts = [{"PartNumber": n, "ETag": client.upload_part_copy(
+        Bucket=bucket, Key="multipart-copy", PartNumber=n, UploadId=upload, CopySource=source,
+        CopySourceRange=f"bytes={first}-{last}")["ETag"]} for n, (first, last) in
+        enumerate([(0, 1024 * 1024 - 1), (1024 * 1024, len(body) - 1)], start=1)]
+    client.complete_multipart_upload(Bucket=bucket, Key="multipart-copy", UploadId=upload,
+                                     MultipartUpload={"Part": parts})
+    heads = {key: client.head_object(Bucket=bucket, Key=key) for key in ("parts", "one-request", "multipart-copy")}
+    assert {head["x-cos-hash-crc64ecma"] for head in heads.values()} == {sdk_crc(body)}
+    assert len({head["ETag"] for head in heads.values()}) == 3 and heads["parts"]["ETag"] == done["ETag"]
+
+
 def test_head_reads_the_cached_crc_not_the_body(cos, client, bucket):
     client.put_object(Bucket=bucket, Key="c.txt", Body=b"abc")
     stored = cos.store.find(bucket, "c.txt")

@@ -63,6 +63,21 @@ def test_copy_checks_metadata_it_replaces_and_ignores_the_request_s_when_copying
     assert head["x-cos-meta-origin"] == "a" and "x-cos-meta-m00" not in head  # the source's, not the request's
 
 
+def test_append_obeys_the_same_rules(cos, client, bucket):
+    """APPEND Object: one check for every write (the key, and the metadata under either rule)."""
+    append = lambda key, meta: client.append_object(Bucket=bucket, Key=key, Position=0, Data=b"x",  # noqa: E731
+                                                    Metadata=meta)
+    refused(lambda: append(KEY_851, {}), "KeyTooLong")
+    error = refused(lambda: append("over", meta_of(2049, headers=2)), "InvalidArgument")
+    assert "2049 bytes" in error.get_error_msg()
+    append(KEY_850, meta_of(2048, headers=2))
+    cos.limits.metadata_rule = "each"   # 2 KB a header, 4 KB in all: the append follows the switch
+    append("each", meta_of(4096, headers=2))
+    refused(lambda: append("each-over", meta_of(2049, headers=1)), "InvalidArgument")
+    assert cos.store.find(bucket, KEY_850) is not None and cos.store.find(bucket, "each") is not None
+    assert cos.store.find(bucket, "over") is None and cos.store.find(bucket, KEY_851) is None
+
+
 def test_a_post_form_obeys_the_same_rules(cos, bucket):
     assert post(cos, form(cos, extra={"x-cos-meta-note": "n" * 100})).status_code == 204
     too_long = post(cos, form(cos, key="uploads/" + "a" * 843))

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Dict, Tuple
 
-from ..domain.restore import Restorer
+from ..domain.restore import Restorer, copy_state
 from ..errors import CloudError
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
 
@@ -104,11 +104,13 @@ def tag_status(outcome: str) -> str:
     return _TAG_STATUS.get(outcome, outcome)
 
 
-def now_at(settings, entry) -> str:
-    """Where the scanned object is now, as far as the ledger knows."""
+def now_at(settings, entry, gateway=None) -> str:
+    """Where the scanned object is now, as far as the ledger knows; with a `gateway`, a quarantined
+    copy that is gone or holds other bytes says so (one HEAD)."""
     if entry.outcome == "quarantined":
         copy = Restorer.recorded_copy(entry, settings)
-        return f"{copy['bucket']}/{copy['key']}"
+        state = copy_state(gateway, settings, entry) if gateway is not None else "intact"
+        return f"{copy['bucket']}/{copy['key']}" + ("" if state == "intact" else f" ({state} there)")
     if entry.outcome == "promoted" and entry.manifest.get("promoted_to"):
         return str(entry.manifest["promoted_to"])
     if entry.outcome == "promoted" and settings.clean_destination:
@@ -177,7 +179,7 @@ def run_status(args: argparse.Namespace) -> int:
         "fallbacks": fallbacks,
         "status_tag_not_fitted": no_room,
         "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "status": "infected",
-                               "outcome": e.outcome, "now_at": now_at(rt.settings, e),
+                               "outcome": e.outcome, "now_at": now_at(rt.settings, e, rt.gateway),
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
                                "closed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(e.closed_at or 0))}
                               for e in infections[: args.recent]],

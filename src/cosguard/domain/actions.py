@@ -47,7 +47,8 @@ def build_manifest(info: ObjectInfo, job: Optional[VirusJob], reason: str = "") 
     """Where a quarantined object came from and why it is there (restore reads this back)."""
     return {
         "bucket": info.bucket, "key": info.key, "version_id": info.version_id, "etag": info.etag,
-        "size": info.size, "job_id": job.job_id if job else None, "reason": reason,
+        "size": info.size, **({"crc64": info.crc64} if info.crc64 else {}),
+        "job_id": job.job_id if job else None, "reason": reason,
         "findings": [{"file": f, "virus": v} for f, v in (job.findings if job else ())],
         "quarantined_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -116,16 +117,40 @@ def open_manifest(sealer: Sealer, info: ObjectInfo, report: bool = True) -> Opti
     return sealer.open_manifest(info.bucket, info.key, decode_manifest(info.metadata), report=report)
 
 
-def same_bytes(record: Mapping[str, Any], info: ObjectInfo, exact: bool = True) -> bool:
-    """Does HEAD's `info` describe the bytes `record` (a manifest or a copy record) names?
-
-    Not `exact`: a multipart copy (over 5 GB) of a single-part original gets a new ETag of the
-    form `<md5>-<parts>`, and the size alone must match (recognising cosguard's own copies only;
-    restore always wants the exact ETag)."""
+def same_bytes(record: Mapping[str, Any], info: ObjectInfo) -> bool:
+    """Does HEAD's `info` describe exactly the bytes `record` (a manifest or a copy record) names:
+    the same size and ETag? (What restore wants before it puts bytes back.)"""
     etag, recorded = info.etag.strip('"'), str(record.get("etag") or "").strip('"')
-    if record.get("size") != info.size or not recorded:
-        return False
-    return etag == recorded or (not exact and "-" in etag and "-" not in recorded)
+    return record.get("size") == info.size and bool(recorded) and etag == recorded
+
+
+def is_copy_of(manifest: Mapping[str, Any], info: ObjectInfo) -> bool:
+    """Is `info` cosguard's copy of the bytes its (sealed) manifest names? The exact ETag where
+    cosguard copied in one request; where the copy's ETag changed (a multipart upload's ETag is
+    not its copy's; a copy over 5 GB is itself multipart; an appendable object's bytes are
+    streamed), the CRC64 COS keeps for the content (doc 436/40334), exactly. Any other bytes,
+    whatever their size or ETag's form, are not cosguard's and are scanned.
+
+    CRC64 is a checksum, not a seal: bytes crafted to the same size and CRC64 pass it. What is
+    recognised has cosguard's status tags re-applied (Scanner._own_write), so such a plant is
+    tagged as the quarantined original was, never left with an uploader's `clean`."""
+    if same_bytes(manifest, info):
+        return True
+    recorded = str(manifest.get("crc64") or "")
+    return manifest.get("size") == info.size and bool(recorded) and info.crc64 == recorded
+
+
+def quarantined_status(manifest: Mapping[str, Any]) -> ScanStatus:
+    """The status a quarantined copy is tagged with, from its sealed manifest: recorded since this
+    release; before, a job that found a virus (`infected`), a failed one (`error`), or none
+    (`unscannable`), as the three callers of Actions.quarantine wrote it."""
+    try:
+        return ScanStatus(str(manifest.get("status")))
+    except ValueError:
+        pass
+    if not manifest.get("job_id"):
+        return ScanStatus.UNSCANNABLE
+    return ScanStatus.INFECTED if manifest.get("reason") == "infected" else ScanStatus.ERROR
 
 
 def copy_record(copy: ObjectInfo) -> Dict[str, Any]:
@@ -192,6 +217,7 @@ class Actions:
         metadata), tag it, then delete the original; returns the copy. QuarantineError (original
         untouched) if the copy fails."""
         bucket, key = self.quarantine_location(info, manifest.get("job_id"))
+        manifest = dict(manifest, status=status.value)   # the tags a recognised copy has re-applied
         return self._relocate(info, bucket, key, status, manifest.get("job_id"), {},
                               self._quarantine_metadata(info, manifest, bucket, key))
 
@@ -221,7 +247,7 @@ class Actions:
         destination = self.settings.clean_destination
         assert destination is not None
         bucket, key = destination.for_source(info.bucket), fitting_key(destination.prefix, info.key)
-        marker = {PROMOTED_META: self.sealer.promotion_marker(bucket, key, info.etag)}
+        marker = {PROMOTED_META: self.sealer.promotion_marker(bucket, key, info.etag, info.crc64)}
         metadata, _ = fit_beside(marker, user_metadata(info))  # the marker first, within COS's 2 KB
         copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags, metadata)
         if copy.etag.strip('"') != info.etag.strip('"'):
@@ -233,7 +259,8 @@ class Actions:
         """A copy of a multipart upload has a new ETag (the MD5 of its bytes), which the marker could
         not name in advance: seal it again for the copy's own ETag by an in-place copy (which keeps
         it), then tag it again. Best effort: if this fails, the copy's own event scans it once."""
-        rebound = dict(metadata, **{PROMOTED_META: self.sealer.promotion_marker(copy.bucket, copy.key, copy.etag)})
+        rebound = dict(metadata, **{PROMOTED_META: self.sealer.promotion_marker(copy.bucket, copy.key, copy.etag,
+                                                                                copy.crc64)})
         try:
             self.tag(self.gateway.copy(copy, copy.bucket, copy.key, metadata=rebound), ScanStatus.CLEAN, job_id,
                      existing=tags)

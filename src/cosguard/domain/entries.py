@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Dict, Optional
 
-from ..infra.cloud import ObjectInfo
+from ..infra.cloud import APPENDABLE, ObjectInfo
 from ..infra.records import Factory, Record
 
 # Outcomes after which the scanned write is still the object at its key: only these are recorded as
@@ -19,18 +19,28 @@ KEPT_IN_PLACE = frozenset({"clean", "infected", "error", "unscannable"})
 REMOVED_BY_COSGUARD = frozenset({"quarantined", "deleted", "promoted", "error"})
 
 
-def token_for(version_id: Optional[str], etag: str, last_modified: Optional[int] = None) -> str:
+def token_for(version_id: Optional[str], etag: str, last_modified: Optional[int] = None,
+              appended_size: Optional[int] = None) -> str:
     """The identity of one write (upload) of a key: the one rule for trigger, sweep and backfill.
 
     Versioned buckets: the version id. Unversioned: ETag and Last-Modified (epoch seconds) together,
     so a re-upload of identical bytes is a new write, while a redelivered event, a sweep or a
     backfill of the same write computes the same string. (Two writes of identical bytes within the
     same second are indistinguishable: COS's timestamps have one-second resolution.)
+
+    An appendable object (APPEND Object, doc 436/7741) adds its size, `appended_size`: whether COS
+    gives each append a new ETag is not documented, and if it does not, two appends in one second
+    would share ETag@Last-Modified and the second be answered `duplicate`; appends only grow the
+    object, so its size tells them apart. HEAD tells an appendable object apart, a listing does not:
+    the backfill's listing names such an object without its size, which matches no claim of it, and
+    the object takes the scan path, where HEAD's identity decides (one HEAD more). The one false
+    match left (README, "appendable"): a normal write of the key with the same ETag@Last-Modified.
     """
     if version_id and version_id != "null":
         return version_id
     etag = etag.strip('"')
-    return f"{etag}@{int(last_modified)}" if last_modified else etag
+    token = f"{etag}@{int(last_modified)}" if last_modified else etag
+    return token if appended_size is None else f"{token}+{int(appended_size)}"
 
 
 def kept_in_place(outcome: Any, manifest: Dict[str, Any]) -> bool:
@@ -39,7 +49,9 @@ def kept_in_place(outcome: Any, manifest: Dict[str, Any]) -> bool:
 
 
 def version_token(info: ObjectInfo) -> str:
-    return token_for(info.version_id, info.etag, info.last_modified)
+    """The identity of the write HEAD describes (an appendable object's includes its size)."""
+    return token_for(info.version_id, info.etag, info.last_modified,
+                     info.size if info.object_type == APPENDABLE else None)
 
 
 def key_digest(bucket: str, key: str) -> str:

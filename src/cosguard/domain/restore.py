@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from .actions import MANIFEST_META, Actions, decode_manifest, open_manifest, quarantined_copies, same_bytes
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
-from ..errors import CosguardError, NotFoundError, PreconditionFailed
+from ..errors import CloudError, CosguardError, NotFoundError, PreconditionFailed
 from .ledger import JobEntry, Ledger
 from ..infra.logs import event, get_logger
 from .security import RELEASED_META, released_marker
@@ -157,6 +157,21 @@ class Restorer:
                         _not_restored(manifest, entry))
 
 
+def copy_state(gateway: CloudGateway, settings: Settings, entry: JobEntry) -> str:
+    """Whether a quarantined job's copy still holds the bytes the ledger recorded: `intact`,
+    `missing`, `not checked (...)`, or `other bytes` (an uploader who can write the quarantine prefix replaced them):
+    what `status` shows, so a plant at the copy's key never reads as the quarantined original."""
+    copy = Restorer.recorded_copy(entry, settings)
+    record = copy if copy.get("etag") else {"etag": entry.etag, "size": entry.size}
+    try:
+        found = gateway.head(str(copy["bucket"]), str(copy["key"]), copy.get("version_id") or None)
+    except NotFoundError:
+        return "missing"
+    except CloudError as exc:
+        return f"not checked ({exc.code or type(exc).__name__})"
+    return "intact" if same_bytes(record, found) else "other bytes"
+
+
 def _not_restored(manifest: Mapping[str, Any], entry: Optional[JobEntry]) -> List[str]:
     """The uploader's metadata names the quarantine copy could not keep (COS's 2 KB went to the
     manifest first): the ledger's list is complete, the manifest's may be trimmed."""
@@ -165,4 +180,4 @@ def _not_restored(manifest: Mapping[str, Any], entry: Optional[JobEntry]) -> Lis
     return sorted(str(name) for name in names) if isinstance(names, list) else []
 
 
-__all__ = ["Restorer", "RestoreRefused", "Restored", "decode_manifest"]
+__all__ = ["Restorer", "RestoreRefused", "Restored", "copy_state", "decode_manifest"]

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Dict, List, Optional, Sequence
 
-from .actions import Actions, build_manifest, open_manifest, same_bytes
+from .actions import Actions, build_manifest, is_copy_of, open_manifest, quarantined_status
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
 from ..errors import (CloudError, CloudTransientError, CopyRefused, NotFoundError, QuarantineError, StaleObjectError,
@@ -24,7 +24,7 @@ from .removals import removal_after, report as report_removal
 from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
 from .seal import Sealer, sealer_for
 from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
-from .status import Action, Outcome, ScanStatus
+from .status import JOB_TAG, Action, Outcome, ScanStatus
 from .tags import merge
 
 log = get_logger("cosguard.domain.scan")
@@ -279,22 +279,39 @@ class Scanner:
                             int(self.clock()) + CALLBACK_TOKEN_TTL)
 
     def _own_write(self, info: ObjectInfo) -> Optional[str]:
-        """cosguard's own writes, recognised by their seal, never by where they are: an object an
-        uploader put under the quarantine or ledger prefix, or the clean destination, is scanned
-        like any other."""
+        """cosguard's own writes, recognised by their seal and their exact bytes, never by where
+        they are: an object an uploader put under the quarantine or ledger prefix, or the clean
+        destination, is scanned like any other. What is recognised gets cosguard's status tags
+        again (an uploader may have tagged a quarantined copy `clean`)."""
         settings = self.settings
         if info.bucket == settings.quarantine_bucket_for(info.bucket) and \
                 info.key.startswith(settings.quarantine_prefix):
             manifest = open_manifest(self.sealer, info)
-            if manifest is not None and same_bytes(manifest, info, exact=False):
+            if manifest is not None and is_copy_of(manifest, info):
+                job_id = manifest.get("job_id")
+                self._retag_own(info, quarantined_status(manifest), str(job_id) if job_id else None)
                 return "cosguard quarantine copy"
-        if self.sealer.is_promoted_copy(info.bucket, info.key, info.etag, info.metadata):
+        if self.sealer.is_promoted_copy(info.bucket, info.key, info.etag, info.metadata, info.crc64):
+            if info.tag_count:  # untagged: cosguard's own tagging (with the user's tags) is still to come
+                self._retag_own(info, ScanStatus.CLEAN, None, keep_job=True)
             return "cosguard promoted copy"
         ledger = self.ledger(info.bucket)
         if info.bucket == ledger.bucket and info.key.startswith(settings.state_prefix) \
                 and info.size <= MAX_DOCUMENT_BYTES and ledger.is_own_document(info.key):
             return "cosguard ledger document"
         return None
+
+    def _retag_own(self, info: ObjectInfo, status: ScanStatus, job_id: Optional[str], keep_job: bool = False) -> None:
+        """Re-apply `status` and `job_id` (`keep_job`: the job tag there, which a promoted copy's
+        marker does not name) to a copy of cosguard's own, keeping the other tags. One GET Object
+        tagging, and a PUT only when a tag differs."""
+        try:
+            existing = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
+            if keep_job and existing.get(JOB_TAG):
+                job_id = existing[JOB_TAG]
+            self.actions.tag(info, status, job_id, existing=existing)
+        except NotFoundError:
+            pass   # removed meanwhile (restored, or overwritten: a new write has its own event)
 
     def _record_unfinished(self, bucket: str, key: str, version: str, exc: CloudError) -> None:
         """A failure before the upload was claimed leaves a retry entry, so it is known to more than

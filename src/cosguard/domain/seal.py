@@ -88,16 +88,21 @@ class Sealer:
         return self.mac("released", bucket, key, etag.strip('"'))
 
     # -- promoted copies (fail-closed mode) ---------------------------------------------------------
-    def promotion_marker(self, bucket: str, key: str, etag: str) -> str:
+    def promotion_marker(self, bucket: str, key: str, etag: str, crc64: str = "") -> str:
         """What a promoted copy at bucket/key carries (PROMOTED_META): bound to its place and its
-        bytes (ETag), so neither other bytes at that key nor the header copied elsewhere verify."""
-        return self.mac("promoted", bucket, key, etag.strip('"'))
+        bytes, by their ETag AND (where COS keeps one) their CRC64 (doc 436/40334), so neither other
+        bytes at that key nor the header copied elsewhere verify. Both, not either: a CRC64 alone is
+        easily matched by crafted bytes, and a recognised copy is tagged `clean`."""
+        return self.mac("promoted", bucket, key, etag.strip('"'), *(["crc64:" + crc64] if crc64 else []))
 
-    def is_promoted_copy(self, bucket: str, key: str, etag: str, metadata: Mapping[str, str]) -> bool:
+    def is_promoted_copy(self, bucket: str, key: str, etag: str, metadata: Mapping[str, str],
+                         crc64: str = "") -> bool:
         """Whether the object is a copy cosguard promoted after a clean verdict (never scanned again);
-        anything else under the clean destination is an upload like any other."""
+        anything else under the clean destination is an upload like any other. `crc64` is HEAD's:
+        an object that has one verifies only a marker sealed with it."""
         presented = metadata.get(PROMOTED_META)
-        return presented is not None and self.matches(presented, "promoted", bucket, key, etag.strip('"'))
+        return presented is not None and self.matches(
+            presented, "promoted", bucket, key, etag.strip('"'), *(["crc64:" + crc64] if crc64 else []))
 
     # -- reporting ------------------------------------------------------------------------------
     def reject(self, bucket: str, key: str, what: str, problem: str = "") -> None:

@@ -69,6 +69,9 @@ class ObjectInfo(Record, frozen=True):
     last_modified: int = 0  # epoch seconds (COS's one-second resolution); part of an upload's identity
     object_type: str = ""  # `appendable` for APPEND Object uploads, which COS cannot copy; else normal
     content_headers: Mapping[str, str] = Factory(dict)  # CONTENT_HEADERS as HEAD gave them (SDK names)
+    # x-cos-hash-crc64ecma: of the content, so a copy keeps it whatever its ETag (doc 436/40334); ""
+    # for objects older than COS's CRC64 (and copies of them), which COS stores none for
+    crc64: str = ""
 
 
 def http_epoch(value: Any) -> int:
@@ -222,7 +225,8 @@ class CloudGateway(StreamingCopy):
             content_type=lower.get("content-type", ""),
             last_modified=http_epoch(lower.get("last-modified")),
             object_type=str(lower.get("x-cos-object-type") or "").lower(),
-            content_headers={name: lower[header] for name, header in CONTENT_HEADERS.items() if lower.get(header)})
+            content_headers={name: lower[header] for name, header in CONTENT_HEADERS.items() if lower.get(header)},
+            crc64=str(lower.get("x-cos-hash-crc64ecma") or "").strip())
 
     def get_tags(self, bucket: str, key: str, version_id: Optional[str] = None) -> Dict[str, str]:
         extra = {"VersionId": version_id} if version_id else {}

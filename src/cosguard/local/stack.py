@@ -22,7 +22,7 @@ class LocalCloud:
                  callback_format: str = "xml", signature_files: Sequence[str] = (),
                  credentials: Optional[Credentials] = None, versioned: Sequence[str] = (),
                  event_key_encoding: str = "url", append_events: bool = False,
-                 delete_honours_if_match: Optional[bool] = None):
+                 append_keeps_etag: bool = True, delete_honours_if_match: Optional[bool] = None):
         self.region = region
         self.buckets: List[str] = list(dict.fromkeys(buckets))
         self.versioned = set(versioned)
@@ -30,6 +30,7 @@ class LocalCloud:
             "AKIDlocal" + secrets.token_hex(8), secrets.token_hex(16))
         self.cos = LocalCos(region=region, credentials=self.credentials, host=host, port=cos_port,
                             event_key_encoding=event_key_encoding, append_events=append_events,
+                            append_keeps_etag=append_keeps_etag,
                             delete_honours_if_match=delete_honours_if_match)
         self.ci = LocalCi(region=region, credentials=self.credentials, store=self.cos.store, host=host,
                           port=ci_port, scan_delay=scan_delay, signature_files=list(signature_files),

@@ -4,7 +4,9 @@ COS's documented rules: the first append creates an *appendable* object (`x-cos-
 appendable` on HEAD/GET), any other upload makes the key *normal* again; appending to a normal
 object answers 409 ObjectNotAppendable; `position` must equal the current length (409); an
 appendable object grows to 5 GB at most; the answer carries `x-cos-next-append-position` and the
-ETag; appendable objects cannot be copied and take no part in versioning.
+ETag; appendable objects cannot be copied and take no part in versioning. Its key and user metadata obey
+the rules of every other write (limits.py, checked before this module is reached: doc 436/7741 gives
+x-cos-meta-* the same 2 KB as PUT Object).
 
 Where the doc is silent, this module takes the answer worse for a scanner:
 - the 409 for a wrong position is coded `PositionNotEqualToLength` (the doc gives the status only);
@@ -12,6 +14,9 @@ Where the doc is silent, this module takes the answer worse for a scanner:
 - on a versioned bucket the object is kept outside versioning: one `null` version, rewritten in place,
   with no `x-cos-version-id`, so a scanner cannot name the bytes it scanned by version;
 - object tags survive an append (a `cosguard-status=clean` tag stays on bytes never scanned);
+- the ETag stays the first append's (`LocalCos.append_keeps_etag`, default on): whether COS gives each
+  append a new one is not documented, and a kept ETag makes two appends in one second (COS's
+  Last-Modified resolution) look like one write; off, each append's ETag is the MD5 of the whole object;
 - a copy of an appendable source answers 400 `InvalidRequest` (COS documents the refusal, not its code).
 """
 from __future__ import annotations
@@ -30,7 +35,6 @@ from .wire import CosError, content_length
 MAX_APPENDABLE_SIZE = 5 * 1024 ** 3   # doc 436/7741: an appendable object is at most 5 GB
 OBJECT_TYPE_HEADER = "x-cos-object-type"
 NEXT_POSITION_HEADER = "x-cos-next-append-position"
-_MAX_USER_META = 2048   # doc 436/7741: x-cos-meta-* "大小限制2K", as for PUT Object
 _FIRST_APPEND_HEADERS = ("content-type", "cache-control", "content-disposition", "content-encoding",
                          "expires")
 Answer = Tuple[int, Dict[str, str], bytes]
@@ -81,7 +85,6 @@ class Appendables:
         position, length = int(raw_position), content_length(environ)
         if not cos.bucket_exists(req.bucket):
             raise CosError(404, "NoSuchBucket", "The specified bucket does not exist.")
-        _check_user_meta(req.headers)
         if length > MAX_APPENDABLE_SIZE:
             raise CosError(400, "EntityTooLarge", "An appendable object cannot grow past 5 GB.")
         req.body_read = True   # read before the lock: a slow client holds up no other append
@@ -116,6 +119,8 @@ class Appendables:
                           _storage(req.headers), is_versioned=False, version_id="null")
         if current is not None:
             new_key.set_metadata(dict(current.metadata))
+            if cos.append_keeps_etag:
+                new_key._etag = current.etag.strip('"')   # moto's FakeKey computes it only when unset
         else:
             s3_names = {("x-amz-meta-" + n[len("x-cos-meta-"):]).title() if n.startswith("x-cos-meta-")
                         else n.title(): v for n, v in req.headers.items()
@@ -134,8 +139,3 @@ class Appendables:
 def _storage(headers: Dict[str, str]) -> str:
     return moto_storage_class(headers.get("x-cos-storage-class", "STANDARD")) or "STANDARD"
 
-
-def _check_user_meta(headers: Dict[str, str]) -> None:
-    size = sum(len(n) + len(v) for n, v in headers.items() if n.startswith("x-cos-meta-"))
-    if size > _MAX_USER_META:
-        raise CosError(400, "MetadataTooLarge", "Your metadata headers exceed the maximum allowed metadata size.")

@@ -43,6 +43,8 @@ class LocalCos:
     on unless COSGUARD_LOCAL_FASTPATH=0) answers the hot object operations from moto's backend
     without moto's Flask app (fastpath.py); off, moto's app answers everything. `append_events`
     (default off, settable later) publishes `cos:ObjectCreated:Append` for each APPEND Object.
+    `append_keeps_etag` (default on, settable later): an appendable object keeps its first append's
+    ETag, the answer worse for a scanner (COS does not document it); off, each append has a new one.
 
     `delete_honours_if_match` (default: off unless COSGUARD_LOCAL_DELETE_IF_MATCH=1): COS's DELETE
     Object documents only the common headers (doc 436/7743), so by default a DELETE's `If-Match`
@@ -52,7 +54,7 @@ class LocalCos:
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
                  host: str = "127.0.0.1", port: int = 0, event_key_encoding: str = "url",
                  fast_path: Optional[bool] = None, append_events: bool = False,
-                 delete_honours_if_match: Optional[bool] = None):
+                 append_keeps_etag: bool = True, delete_honours_if_match: Optional[bool] = None):
         self.region = region
         self.credentials = credentials or DEFAULT_CREDENTIALS
         self.account_id = str(random.SystemRandom().randint(10 ** 11, 10 ** 12 - 1))
@@ -67,6 +69,7 @@ class LocalCos:
         self.appendables = Appendables(self)
         # SCF's COS trigger doc (583/9707) lists no `cos:ObjectCreated:Append`: off by default.
         self.append_events = append_events
+        self.append_keeps_etag = append_keeps_etag   # undocumented: see append.py
         self.fast_path = switched_on("COSGUARD_LOCAL_FASTPATH") if fast_path is None else fast_path
         self.delete_honours_if_match = (
             os.environ.get("COSGUARD_LOCAL_DELETE_IF_MATCH", "0").strip().lower() in ("1", "true", "yes", "on")
