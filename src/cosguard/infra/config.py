@@ -118,6 +118,7 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     infected_action: Action = Action.MOVE
     unscannable_action: Action = Action.TAG
     failed_action: Action = Action.TAG
+    submit_failed_action: Action = Action.TAG   # a submission CI refuses for good (or that binds to no job)
     clean_destination: Optional[Destination] = None
     appendable_action: str = "stream"   # infected appendable objects: stream to quarantine, or delete
     max_workers: int = 32   # threads mostly wait on round trips: sized for I/O, not CPUs
@@ -225,6 +226,8 @@ class _EnvReader:
                                             (Action.TAG, Action.QUARANTINE)),
             failed_action=self._action("COSGUARD_FAILED_ACTION", Action.TAG,
                                        (Action.TAG, Action.QUARANTINE)),
+            submit_failed_action=self._action("COSGUARD_SUBMIT_FAILED_ACTION", Action.TAG,
+                                              (Action.TAG, Action.QUARANTINE)),
             clean_destination=g("COSGUARD_CLEAN_DESTINATION", _destination),
             appendable_action=self._choice("COSGUARD_APPENDABLE_ACTION", "stream", ("stream", "delete")),
             max_workers=g("COSGUARD_MAX_WORKERS", _positive_int, 32),
