@@ -115,3 +115,23 @@ def test_key_in_url_names_only_the_buckets_own_host():
     assert key_in_url(f"https://{BUCKET}.cos.ap-guangzhou.myqcloud.com/a%0Db?q=1", BUCKET) == "a\rb"
     assert key_in_url("https://other-1250000000.cos.ap-guangzhou.myqcloud.com/a", BUCKET) == ""
     assert key_in_url("", BUCKET) == ""
+
+
+def test_a_url_signed_with_temporary_keys_carries_their_token():
+    """SCF runs on a role's temporary keys: the URL must carry the token, or COS refuses it."""
+    from types import SimpleNamespace
+    from cosguard.infra.ci_input import presigned_get_url
+    from cosguard.local.auth import Credentials
+    credentials = Credentials("AKIDtemporary", "temporary-secret", token="session-token")
+    with LocalCloud(["tmp-1250000000"], scan_delay=0.01, credentials=credentials) as cloud:
+        cloud.client("cos").put_object(Bucket="tmp-1250000000", Key="t\r.exe", Body=eicar_bytes())
+        settings = SimpleNamespace(region=cloud.region, session_token="session-token",
+                                   cos_endpoint=cloud.cos.endpoint)
+        url = presigned_get_url(_signer(cloud), settings, "tmp-1250000000", "t\r.exe")
+        assert "x-cos-security-token=session-token" in url
+        ci = cloud.client("ci")
+        job_id = ci.ci_auditing_virus_submit(Bucket="tmp-1250000000", Url=url)["JobsDetail"]["JobId"]
+        assert wait_done(ci, job_id, "tmp-1250000000")["JobsDetail"]["Suggestion"] == "block"
+        without = url.replace("&x-cos-security-token=session-token", "")
+        job_id = ci.ci_auditing_virus_submit(Bucket="tmp-1250000000", Url=without)["JobsDetail"]["JobId"]
+        assert wait_done(ci, job_id, "tmp-1250000000")["JobsDetail"]["State"] == "Failed"
