@@ -185,9 +185,9 @@ class VerdictService:
 
     def _differs(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, scanned: str) -> VerdictResult:
         """CI names another object than the recorded upload (a key its XML parser changed): the
-        upload was never scanned, and no retry would take another path. It is
-        handled as a submission CI refused for good (COSGUARD_SUBMIT_FAILED_ACTION: tagged `error`
-        and reported by every sweep, or quarantined), and an operator is told."""
+        upload was never scanned, and a retry would take the same path. It is handled as a
+        submission CI refused for good (COSGUARD_SUBMIT_FAILED_ACTION: tagged `error` and reported
+        by every sweep, or quarantined), and an operator is told."""
         reason = f"CI's object differs from the recorded one (CI names {scanned!r}): the upload was not scanned"
         aside = set_aside(self.actions, info, reason, self.settings.submit_failed_action, ScanStatus.ERROR)
         answer = VerdictResult(job.job_id, aside.outcome, 200, aside.detail, entry.bucket, entry.key, job=job)

@@ -12,8 +12,9 @@ key out of it again to bind the job to its upload.
 
 What it costs: CI downloads the object through the URL (COS bills the read as any GET; a bucket
 policy that denies reads from outside the account makes the job fail, which the failed action
-handles), and the URL is a read credential for that one object until it expires (URL_TTL_SECONDS).
-It never appears in cosguard's logs or notifications.
+handles), and the URL is a read credential for that one key (or version) until it expires:
+URL_TTL_SECONDS, or sooner when the temporary keys that signed it expire (COS Python SDK page,
+doc 236/35153). It never appears in cosguard's logs, notifications or manifests.
 """
 from __future__ import annotations
 
