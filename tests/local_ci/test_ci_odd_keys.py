@@ -135,3 +135,15 @@ def test_a_url_signed_with_temporary_keys_carries_their_token():
         without = url.replace("&x-cos-security-token=session-token", "")
         job_id = ci.ci_auditing_virus_submit(Bucket="tmp-1250000000", Url=without)["JobsDetail"]["JobId"]
         assert wait_done(ci, job_id, "tmp-1250000000")["JobsDetail"]["State"] == "Failed"
+
+
+def test_a_key_no_url_can_name_is_a_permanent_refusal():
+    from types import SimpleNamespace
+    from cosguard.errors import CloudPermanentError
+    from cosguard.infra.ci_input import presigned_get_url
+    settings = SimpleNamespace(region="ap-guangzhou", session_token=None, cos_endpoint=None)
+    client = CosS3Client(__import__("qcloud_cos").CosConfig(Region="ap-guangzhou", SecretId="AKIDx", SecretKey="k"))
+    with pytest.raises(CloudPermanentError) as caught:
+        presigned_get_url(client, settings, BUCKET, "lone\ud800surrogate")
+    assert caught.value.code == "UnsupportedKey" and not caught.value.retryable
+    assert presigned_get_url(client, settings, BUCKET, "ok\r").startswith(f"https://{BUCKET}.cos.ap-guangzhou.")

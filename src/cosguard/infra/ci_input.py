@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any, Optional
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
+from qcloud_cos.cos_exception import CosClientError
+
 from ..errors import CloudPermanentError
 
 # CI usually scans within minutes; a job whose URL expired before CI fetched it fails, and the
@@ -64,7 +66,7 @@ def presigned_get_url(client: Any, settings: Any, bucket: str, key: str, version
         authorization = client.get_auth(Method="GET", Bucket=bucket, Key=key, Expired=expires,
                                         Headers={"Host": host}, Params=dict(params), SignHost=True)
         path = url_path(key)
-    except UnicodeError as exc:  # a lone surrogate: no URL (and no COS object) can carry it
+    except (UnicodeError, CosClientError) as exc:  # a lone surrogate: no URL (nor COS object) carries it
         raise CloudPermanentError(f"SubmitVirusJob: the key cannot be named in a URL ({exc})",
                                   code="UnsupportedKey", operation="SubmitVirusJob") from exc
     query = dict(item.split("=", 1) for item in authorization.split("&"))
