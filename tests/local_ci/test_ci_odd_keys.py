@@ -56,6 +56,15 @@ def test_a_cr_in_object_reaches_ci_as_lf(cos, ci):
     assert (detail["State"], detail["Code"]) == ("Failed", "ResourceNotFound")
 
 
+@pytest.mark.parametrize("key", ["tab\t.exe", "lf\n.exe", " lead .exe"])
+def test_tab_lf_and_spaces_in_object_survive_the_parser(cos, ci, key):
+    """XML keeps them in element text (cosguard still sends such keys as a Url: CI may trim)."""
+    cos.put_object(Bucket=BUCKET, Key=key, Body=eicar_bytes())
+    job_id = ci.ci_auditing_virus_submit(Bucket=BUCKET, Key=key)["JobsDetail"]["JobId"]
+    detail = wait_done(ci, job_id, BUCKET)["JobsDetail"]
+    assert (detail["Object"], detail["Suggestion"]) == (key, "block")
+
+
 @pytest.mark.parametrize("key", ["ctl\x01.exe", "cr\r.exe", "crlf\r\n.exe", "tab\t.exe", " lead.exe",
                                  "a/./b.exe", "\u202e.exe"])
 def test_a_presigned_url_carries_any_key_exactly(cloud, cos, ci, key):
