@@ -83,3 +83,12 @@ def test_secrets_stay_out_of_repr():
     text = repr(Settings.from_env({**GOOD, "TENCENTCLOUD_SESSIONTOKEN": "tok-123456"}))
     assert "secret" not in text.replace("secret_id", "")
     assert "x" * 32 not in text and "tok-123456" not in text
+
+
+def test_submit_failed_action_is_validated_at_cold_start():
+    assert Settings.from_env(GOOD).submit_failed_action is Action.TAG
+    assert Settings.from_env({**GOOD, "COSGUARD_SUBMIT_FAILED_ACTION": "quarantine"}).submit_failed_action \
+        is Action.QUARANTINE
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "COSGUARD_SUBMIT_FAILED_ACTION": "delete"})
+    assert "COSGUARD_SUBMIT_FAILED_ACTION" in str(caught.value)

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Tuple
 
+from ..infra.ci_input import key_in_url
 from ..infra.records import Record
 
 FINISHED_STATES = ("Success", "Failed")
 CLEAN_SUGGESTIONS = ("normal", "nomal")  # one Chinese doc page spells it `nomal`
 
 
-class VirusJob(Record, frozen=True):
+class VirusJob(Record, frozen=True, hidden=("url",)):
     """A queried job: the only source of truth for a verdict (callback bodies are never trusted)."""
 
     job_id: str
@@ -18,6 +19,7 @@ class VirusJob(Record, frozen=True):
     code: str = ""
     message: str = ""
     object_key: str = ""
+    url: str = ""   # a `Url` input's URL (ci_input.py): never logged, it is a read credential
     creation_time: str = ""
     findings: Tuple[Tuple[str, str], ...] = ()  # (file name inside the object or archive, virus name)
 
@@ -32,11 +34,17 @@ class VirusJob(Record, frozen=True):
             results = (block or {}).get("Result") or []
             for result in results if isinstance(results, list) else [results]:
                 if isinstance(result, Mapping):
-                    findings.append((str(result.get("FileName") or ""), str(result.get("VirusName") or "")))
+                    findings.append((_without_query(str(result.get("FileName") or "")),
+                                     str(result.get("VirusName") or "")))
         return cls(job_id=str(detail.get("JobId") or ""), state=str(detail.get("State") or ""),
                    suggestion=str(detail.get("Suggestion") or ""), code=str(detail.get("Code") or ""),
                    message=str(detail.get("Message") or ""), object_key=str(detail.get("Object") or ""),
+                   url=str(detail.get("Url") or ""),
                    creation_time=str(detail.get("CreationTime") or ""), findings=tuple(findings))
+
+    def scanned_key(self, bucket: str) -> str:
+        """The key CI says it scanned: its `Object`, or the key a `Url` of `bucket` names."""
+        return self.object_key or key_in_url(self.url, bucket)
 
     @property
     def finished(self) -> bool:
@@ -58,3 +66,9 @@ class VirusJob(Record, frozen=True):
     @property
     def virus_names(self) -> List[str]:
         return sorted({name for _, name in self.findings if name})
+
+
+def _without_query(name: str) -> str:
+    """A finding's file name, minus the query of a pre-signed `Url` (its signature is a read
+    credential: never kept in manifests, the ledger or notifications)."""
+    return name.split("?", 1)[0] if name.startswith(("http://", "https://")) else name

@@ -10,19 +10,18 @@ import logging
 import time
 from typing import Dict, List, Optional, Sequence
 
-from .actions import Actions, build_manifest, is_copy_of, open_manifest, quarantined_status
+from .actions import Actions, is_copy_of, open_manifest, quarantined_status
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.config import Settings
-from ..errors import (CloudError, CloudTransientError, CopyRefused, NotFoundError, QuarantineError, StaleObjectError,
-                      SubmissionError)
-from .fallback import fall_back
+from ..errors import CloudError, CloudTransientError, NotFoundError, SubmissionError
 from ..triggers.events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
 from .removals import removal_after, report as report_removal
-from .rules import ARCHIVE_CLASSES, skip_reason, skip_reason_for_object, unscannable_reason
+from .rules import skip_reason, skip_reason_for_object, unscannable_reason
 from .seal import Sealer, sealer_for
+from .setaside import set_aside
 from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
 from .status import JOB_TAG, Action, Outcome, ScanStatus
 from .tags import merge
@@ -246,7 +245,8 @@ class Scanner:
             tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count else {}
             entry.tagged = self._fits(tags)
             entry.callback_ref = object_ref(bucket, info.key, version)
-            entry.job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, entry.callback_ref))
+            entry.job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, entry.callback_ref),
+                                                         info.version_id)
             self.actions.tag(info, ScanStatus.PENDING, entry.job_id, existing=tags)
         except CloudError as exc:
             return self._submission_failed(ledger, info, entry, exc)
@@ -330,37 +330,27 @@ class Scanner:
                                       operation=exc.operation) from exc
 
     def _submission_failed(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry, exc: CloudError) -> ScanResult:
-        """Record the failure where the sweep finds it, release the claim, mark the object `error`."""
+        """Record the failure where the sweep finds it, release the claim, set the object aside:
+        tagged `error`, or, for a submission CI refused for good with COSGUARD_SUBMIT_FAILED_ACTION
+        =quarantine, moved to quarantine (then nothing is left to retry or report)."""
         reason = f"{exc.code or type(exc).__name__}: {exc}"
         ledger.record_retry(info.bucket, info.key, entry.identity, reason, exc.retryable)
         ledger.release_claim(entry)
+        action = Action.TAG if exc.retryable else self.settings.submit_failed_action
         try:
-            self.actions.tag(info, ScanStatus.ERROR)
+            aside = set_aside(self.actions, info, reason, action, ScanStatus.ERROR)
         except CloudError as tag_exc:
-            reason += f" (and tagging failed: {tag_exc})"
-        return ScanResult(info.bucket, info.key, Outcome.ERROR, reason=reason, version=entry.identity,
-                          retryable=exc.retryable)
+            return ScanResult(info.bucket, info.key, Outcome.ERROR, version=entry.identity, retryable=exc.retryable,
+                              reason=f"{reason} (and tagging failed: {tag_exc})")
+        if aside.moved or aside.outcome is Outcome.STALE:
+            ledger.clear_retry(info.bucket, info.key, entry.identity)
+        elif aside.retryable:  # the quarantine may work next time: the sweep comes back
+            ledger.record_retry(info.bucket, info.key, entry.identity, f"{reason}; {aside.detail}", True)
+        return ScanResult(info.bucket, info.key, aside.outcome, reason=aside.detail, version=entry.identity,
+                          retryable=exc.retryable or aside.retryable)
 
     def _unscannable(self, info: ObjectInfo, reason: str) -> ScanResult:
         """Tag it unscannable, and quarantine it too when so configured."""
-        version = version_token(info)
-        if info.storage_class in ARCHIVE_CLASSES and self.settings.unscannable_action is Action.QUARANTINE:
-            reason += "; archived objects cannot be copied until restored, so it is tagged in place"
-        elif self.settings.unscannable_action is Action.QUARANTINE:
-            try:
-                copy = self.actions.quarantine(info, build_manifest(info, None, reason),
-                                               status=ScanStatus.UNSCANNABLE)
-            except StaleObjectError as exc:
-                return ScanResult(info.bucket, info.key, Outcome.STALE, reason=str(exc), version=version)
-            except CopyRefused as refused:  # refused for good: tagged in place, never retried forever
-                fallback = fall_back(self.actions, info, refused, ScanStatus.UNSCANNABLE, None, lambda: None)[2]
-                return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, version=version,
-                                  reason=f"{reason}; {fallback['action']}: the quarantine copy was refused "
-                                         f"({fallback['reason']})")
-            except QuarantineError as exc:
-                return ScanResult(info.bucket, info.key, Outcome.ERROR, reason=str(exc), version=version,
-                                  retryable=True)
-            return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, reason=f"{reason}; moved to {copy.bucket}/{copy.key}",
-                              version=version)
-        self.actions.tag(info, ScanStatus.UNSCANNABLE)
-        return ScanResult(info.bucket, info.key, Outcome.UNSCANNABLE, reason=reason, version=version)
+        aside = set_aside(self.actions, info, reason, self.settings.unscannable_action, ScanStatus.UNSCANNABLE)
+        return ScanResult(info.bucket, info.key, aside.outcome, reason=aside.detail, version=version_token(info),
+                          retryable=aside.retryable)

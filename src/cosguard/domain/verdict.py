@@ -20,6 +20,7 @@ from .removals import describe as describe_removal, removal_after
 from .seal import Sealer, sealer_for
 from .tags import replaced
 from .security import object_ref
+from .setaside import set_aside
 from ..infra.logs import event, get_logger
 from ..infra.records import Record
 from .status import Action, Outcome, ScanStatus
@@ -102,13 +103,12 @@ class VerdictService:
         if not job.finished:
             return VerdictResult(job_id, Outcome.PENDING, 200, f"job is {job.state}", bucket, job.object_key, job=job)
         ledger = self.ledger(bucket)
-        key = entry.key if entry is not None else job.object_key
+        scanned = job.scanned_key(bucket)   # its Object, or the key its pre-signed Url names
+        key = entry.key if entry is not None else scanned
 
         def result(outcome: Outcome, status: int = 200, detail: str = "", location: str = "") -> VerdictResult:
             return VerdictResult(job_id, outcome, status, detail, bucket, key, location, job)
 
-        if job.object_key and entry is not None and job.object_key != entry.key:
-            return result(Outcome.ERROR, 409, "CI's object differs from the recorded one")
         if not key:
             return result(Outcome.ERROR, 409, "CI's job names no object")
         # Binding from trusted facts only: the object's identity now (HEAD) must equal the identity
@@ -147,6 +147,8 @@ class VerdictService:
             if closed:
                 return result(Outcome.ALREADY_DONE, detail="handled by an earlier delivery")
         try:
+            if scanned and scanned != entry.key:
+                return self._differs(ledger, entry, info, job, scanned)
             return self._act(ledger, entry, info, job)
         except Exception:
             # A failure that can still run code releases the claim; a process that dies leaves it
@@ -183,6 +185,31 @@ class VerdictService:
             detail = f"{limit['action']}: {limit['reason']}" + (f"; {detail}" if detail else "")
         answer = result(outcome, detail=detail, location=location)
         answer.alert = bool(fallback or limit)
+        return answer
+
+    def _differs(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, scanned: str) -> VerdictResult:
+        """CI names another object than the recorded upload (a key its XML parser changed): the
+        upload was never scanned, and a retry would take the same path. It is handled as a
+        submission CI refused for good (COSGUARD_SUBMIT_FAILED_ACTION: tagged `error` and reported
+        by every sweep, or quarantined), and an operator is told."""
+        reason = f"CI's object differs from the recorded one (CI names {scanned!r}): the upload was not scanned"
+        aside = set_aside(self.actions, info, reason, self.settings.submit_failed_action, ScanStatus.ERROR)
+        answer = VerdictResult(job.job_id, aside.outcome, 200, aside.detail, entry.bucket, entry.key, job=job)
+        answer.alert = True
+        if aside.outcome is Outcome.STALE:
+            self._close_stale(ledger, entry)
+            return answer
+        if aside.retryable:   # the quarantine may work on the next delivery (or the sweep's)
+            ledger.release_action(job.job_id)
+            answer.http_status = 503
+            return answer
+        if not aside.moved:   # still readable at its key: every sweep reports it until a human looks
+            ledger.record_retry(entry.bucket, entry.key, entry.identity, reason, retryable=False)
+        else:
+            answer.location = "{bucket}/{key}".format(**aside.manifest["quarantined"])
+            if info.version_id:
+                self._exposed(info)
+        ledger.close_job(entry, aside.outcome.value, aside.manifest)
         return answer
 
     def _gone(self, ledger: Ledger, entry: JobEntry, result) -> VerdictResult:

@@ -13,6 +13,7 @@ import requests
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
+from .ci_input import object_form_carries, presigned_get_url
 from .config import Settings
 from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
                      PreconditionFailed)
@@ -372,13 +373,22 @@ class CloudGateway(StreamingCopy):
                                       operation="GetObject") from exc
 
     # -- CI virus detection ------------------------------------------------------------------
-    def submit_virus_job(self, bucket: str, key: str, callback: Optional[str]) -> str:
+    def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],
+                         version_id: Optional[str] = None) -> str:
+        """Submit one object; a key XML would not carry exactly goes as a pre-signed, version-pinned
+        `Url` (ci_input.py). CloudPermanentError `UnsupportedKey` for a key no URL can name."""
+        target: Dict[str, Any] = {"Key": key}
+        if not object_form_carries(key):
+            target = {"Url": self.presigned_get_url(bucket, key, version_id)}
         response = self._call("SubmitVirusJob", self.ci.ci_auditing_virus_submit, Bucket=bucket,
-                              Key=key, Callback=callback)
+                              Callback=callback, **target)
         job_id = str(((response or {}).get("JobsDetail") or {}).get("JobId") or "")
         if not job_id:
             raise CloudTransientError("SubmitVirusJob: answer carried no JobId", operation="SubmitVirusJob")
         return job_id
+
+    def presigned_get_url(self, bucket: str, key: str, version_id: Optional[str] = None) -> str:
+        return presigned_get_url(self.cos, self.settings, bucket, key, version_id)
 
     def query_virus_job(self, bucket: str, job_id: str) -> VirusJob:
         response = self._call("QueryVirusJob", self.ci.ci_auditing_virus_query, Bucket=bucket, JobID=job_id)

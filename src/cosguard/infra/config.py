@@ -118,6 +118,7 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     infected_action: Action = Action.MOVE
     unscannable_action: Action = Action.TAG
     failed_action: Action = Action.TAG
+    submit_failed_action: Action = Action.TAG   # a submission CI refuses for good (or that binds to no job)
     clean_destination: Optional[Destination] = None
     appendable_action: str = "stream"   # infected appendable objects: stream to quarantine, or delete
     tag_limit_action: str = "move"      # infected, to be tagged, no room for the tag: move | delete | replace
@@ -227,6 +228,8 @@ class _EnvReader:
                                             (Action.TAG, Action.QUARANTINE)),
             failed_action=self._action("COSGUARD_FAILED_ACTION", Action.TAG,
                                        (Action.TAG, Action.QUARANTINE)),
+            submit_failed_action=self._action("COSGUARD_SUBMIT_FAILED_ACTION", Action.TAG,
+                                              (Action.TAG, Action.QUARANTINE)),
             clean_destination=g("COSGUARD_CLEAN_DESTINATION", _destination),
             appendable_action=self._choice("COSGUARD_APPENDABLE_ACTION", "stream", ("stream", "delete")),
             tag_limit_action=self._choice("COSGUARD_TAG_LIMIT_ACTION", "move", ("move", "delete", "replace")),

@@ -34,7 +34,7 @@ class LocalCloud:
                             delete_honours_if_match=delete_honours_if_match)
         self.ci = LocalCi(region=region, credentials=self.credentials, store=self.cos.store, host=host,
                           port=ci_port, scan_delay=scan_delay, signature_files=list(signature_files),
-                          callback_format=callback_format)
+                          callback_format=callback_format, cos_proxy=lambda: self.cos.endpoint)
         self._started = False
 
     def start(self) -> "LocalCloud":

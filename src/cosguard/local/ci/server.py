@@ -25,7 +25,7 @@ import os
 import random
 import re
 import time
-from typing import Iterable, Optional, Tuple, Union
+from typing import Callable, Iterable, Optional, Tuple, Union
 
 from werkzeug.wrappers import Request, Response
 
@@ -166,7 +166,8 @@ class LocalCi:
     """Local CI virus detection on loopback: `start()`, point the SDK at `endpoint`, `stop()`.
 
     `credentials` defaults to a random pair (read it back from `.credentials`); `store` to an
-    empty MemoryObjectStore. `signature_files` are ClamAV `.hdb`/`.hsb` files.
+    empty MemoryObjectStore. `signature_files` are ClamAV `.hdb`/`.hsb` files. `cos_proxy` gives
+    the local COS's endpoint, through which `Url` inputs on COS hosts are fetched (sources.py).
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
@@ -176,7 +177,8 @@ class LocalCi:
                  callback_format: str = "xml", limits: Optional[ScanLimits] = None,
                  callback_retry: Optional[RetryPolicy] = None, rng: Optional[random.Random] = None,
                  fault_seed: Optional[int] = None, url_timeout: float = 10.0,
-                 max_file_size: int = MAX_FILE_SIZE) -> None:
+                 max_file_size: int = MAX_FILE_SIZE,
+                 cos_proxy: Optional[Callable[[], Optional[str]]] = None) -> None:
         self.region = region
         self.credentials = credentials or Credentials(
             secret_id="AKIDlocal" + os.urandom(12).hex(), secret_key=os.urandom(16).hex())
@@ -191,7 +193,7 @@ class LocalCi:
         self.backend = CiBackend(
             self.store, self.engine, scan_delay=scan_delay, faults=self.faults,
             notifier=self.dispatcher.notify, rng=rng, max_file_size=max_file_size,
-            url_fetcher=UrlFetcher(timeout=url_timeout, max_size=max_file_size))
+            url_fetcher=UrlFetcher(timeout=url_timeout, max_size=max_file_size, cos_proxy=cos_proxy))
         self.app = CiApp(self.backend, self.credentials, region, self.faults, self.counters)
         self._server: Optional[ThreadedServer] = None
 

@@ -1,5 +1,11 @@
 """CI's wire format, in one place: the submit body in, JobsDetail and errors out (XML or JSON).
 
+The submit body goes through a real XML parser, as CI's must: a control character XML 1.0 cannot
+carry is `MalformedXML`, CR and CRLF in `Object` arrive as LF (another key), nothing is trimmed.
+`Object` is echoed as ElementTree writes it, CR unescaped, so a client's parser reads LF back. CI's
+own handling of either is not documented: these are the readings worse for a client that binds a
+job to its key by the echo.
+
 Error bodies carry `Code`, `Message`, `Resource`, `RequestId` and `TraceId`. CI's error page lists
 Code/Message/RequestId/TraceId; `Resource` is COS's, and cos-python-sdk-v5 needs it: its error
 parser (`cos_exception.digest_xml`) gives up, and `get_error_code()` says "Unknown", without it.
