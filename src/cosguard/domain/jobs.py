@@ -18,6 +18,7 @@ class VirusJob(Record, frozen=True):
     code: str = ""
     message: str = ""
     object_key: str = ""
+    url: str = ""  # a job on CI's Url input (a version-pinned scan) names no Object
     creation_time: str = ""
     findings: Tuple[Tuple[str, str], ...] = ()  # (file name inside the object or archive, virus name)
 
@@ -35,7 +36,7 @@ class VirusJob(Record, frozen=True):
                     findings.append((str(result.get("FileName") or ""), str(result.get("VirusName") or "")))
         return cls(job_id=str(detail.get("JobId") or ""), state=str(detail.get("State") or ""),
                    suggestion=str(detail.get("Suggestion") or ""), code=str(detail.get("Code") or ""),
-                   message=str(detail.get("Message") or ""), object_key=str(detail.get("Object") or ""),
+                   message=str(detail.get("Message") or ""), object_key=str(detail.get("Object") or ""), url=str(detail.get("Url") or ""),
                    creation_time=str(detail.get("CreationTime") or ""), findings=tuple(findings))
 
     @property

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from qcloud_cos import CosConfig, CosS3Client
@@ -375,6 +375,29 @@ class CloudGateway(StreamingCopy):
         if not job_id:
             raise CloudTransientError("SubmitVirusJob: answer carried no JobId", operation="SubmitVirusJob")
         return job_id
+
+    def submit_virus_url(self, bucket: str, url: str, callback: Optional[str]) -> str:
+        """A job on CI's `Url` input (doc 436/50132): what a version-pinned scan submits."""
+        response = self._call("SubmitVirusJob", self.ci.ci_auditing_virus_submit, Bucket=bucket,
+                              Url=url, Callback=callback)
+        job_id = str(((response or {}).get("JobsDetail") or {}).get("JobId") or "")
+        if not job_id:
+            raise CloudTransientError("SubmitVirusJob: answer carried no JobId", operation="SubmitVirusJob")
+        return job_id
+
+    def presigned_get(self, bucket: str, key: str, version_id: str, expires: int) -> str:
+        """A pre-signed GET of exactly one version (`versionId` is signed), on COS's own host name
+        `<bucket>.cos.<region>.myqcloud.com` (also when a local endpoint is configured: the local CI
+        reaches that name through the local COS). No request is made."""
+        host = f"{bucket}.cos.{self.settings.region}.myqcloud.com"
+        params = {"versionId": version_id}
+        if self.settings.session_token:
+            params["x-cos-security-token"] = self.settings.session_token
+        sign = self.cos.get_auth(Method="GET", Bucket=bucket, Key=key, Expired=expires, Params=params,
+                                 Headers={"Host": host}, SignHost=False)
+        scheme = urlsplit(self.settings.cos_endpoint).scheme if self.settings.cos_endpoint else "https"
+        query = urlencode(dict(item.split("=", 1) for item in sign.split("&")))
+        return f"{scheme}://{host}/{quote(key.encode('utf-8'), safe='/-_.~')}?{query}&{urlencode(params)}"
 
     def query_virus_job(self, bucket: str, job_id: str) -> VirusJob:
         response = self._call("QueryVirusJob", self.ci.ci_auditing_virus_query, Bucket=bucket, JobID=job_id)

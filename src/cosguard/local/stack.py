@@ -38,6 +38,7 @@ class LocalCloud:
 
     def start(self) -> "LocalCloud":
         self.cos.start()
+        self.ci.route_cos_hosts(self.cos.endpoint)
         self.ci.start()
         self._started = True
         for bucket in self.buckets:

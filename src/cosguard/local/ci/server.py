@@ -19,6 +19,7 @@ HTTP errors (XML, see wire.py):
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import logging
 import os
@@ -229,6 +230,10 @@ class LocalCi:
         if self._server is None:
             raise RuntimeError("LocalCi is not started")
         return self._server.port
+
+    def route_cos_hosts(self, cos_endpoint: str) -> None:
+        """Fetch Url inputs naming COS's hosts (a pre-signed object URL) from this local COS."""
+        self.backend.url_fetcher = dataclasses.replace(self.backend.url_fetcher, cos_proxy=cos_endpoint)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every job has ended and every callback was delivered or given up."""
