@@ -22,6 +22,8 @@ from .security import object_ref
 from ..infra.logs import event, get_logger
 from ..infra.records import Record
 from .status import Action, Outcome, ScanStatus
+from .stale_promotion import withdraw_promotion
+from .versions import key_of_url, offer_current, rescan_pinned, scrubbed
 
 log = get_logger("cosguard.domain.verdict")
 
@@ -101,12 +103,14 @@ class VerdictService:
         if not job.finished:
             return VerdictResult(job_id, Outcome.PENDING, 200, f"job is {job.state}", bucket, job.object_key, job=job)
         ledger = self.ledger(bucket)
-        key = entry.key if entry is not None else job.object_key
+        key = entry.key if entry is not None else (job.object_key or key_of_url(job, bucket))
+        job = scrubbed(job, key)
 
         def result(outcome: Outcome, status: int = 200, detail: str = "", location: str = "") -> VerdictResult:
             return VerdictResult(job_id, outcome, status, detail, bucket, key, location, job)
 
-        if job.object_key and entry is not None and job.object_key != entry.key:
+        if entry is not None and (job.object_key or job.url) and \
+                (job.object_key or key_of_url(job, bucket)) != entry.key:
             return result(Outcome.ERROR, 409, "CI's object differs from the recorded one")
         if not key:
             return result(Outcome.ERROR, 409, "CI's job names no object")
@@ -118,7 +122,7 @@ class VerdictService:
             info = None
         if entry is None:
             if info is None:
-                return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
+                return self._not_current(ledger, bucket, key, job, result, ref, None)
             try:
                 entry = ledger.open_entry(bucket, key, version_token(info))
             except ForgedDocument as exc:
@@ -126,14 +130,24 @@ class VerdictService:
             if entry is None or entry.job_id != job_id:
                 if entry is not None and entry.state == "submitting":
                     return result(Outcome.PENDING, 503, "the submitter is still recording this job")
-                return self._not_current(ledger, bucket, key, job_id, result, ref)
+                return self._not_current(ledger, bucket, key, job, result, ref, info)
         _bound_to(entry, ref)
+        if entry.version_id and (info is None or version_token(info) != entry.identity):
+            return self._superseded(ledger, entry, job, info, result)
         if info is None:
             ledger.close_job(entry, Outcome.GONE.value)
             return self._gone(ledger, entry, result)
         elif version_token(info) != entry.identity:
             self._close_stale(ledger, entry)
             return result(Outcome.STALE, detail="the object was overwritten after submission")
+        # A pinned job's version was overwritten once: current again only because the newer write was
+        # removed (promoted, or deleted), it is tagged, never promoted over the newer write's copy.
+        return self._claim_and_act(ledger, entry, info, job, result, promotable=not entry.pinned)
+
+    def _claim_and_act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, result,
+                       promotable: bool = True) -> VerdictResult:
+        """One delivery at a time acts on the verdict (`promotable`: a clean one may promote `info`)."""
+        job_id = job.job_id
         lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
         action = ledger.claim_action(job_id, lease=lease)
         if action is None:
@@ -146,7 +160,7 @@ class VerdictService:
             if closed:
                 return result(Outcome.ALREADY_DONE, detail="handled by an earlier delivery")
         try:
-            return self._act(ledger, entry, info, job)
+            return self._act(ledger, entry, info, job, promotable)
         except Exception:
             # A failure that can still run code releases the claim; a process that dies leaves it
             # `acting` until its lease (never past this invocation's deadline) runs out.
@@ -156,22 +170,24 @@ class VerdictService:
                 pass
             raise
 
-    def _act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob) -> VerdictResult:
+    def _act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob,
+             promotable: bool = True) -> VerdictResult:
         def result(outcome: Outcome, status: int = 200, detail: str = "", location: str = "") -> VerdictResult:
             return VerdictResult(job.job_id, outcome, status, detail, entry.bucket, entry.key, location, job)
 
         try:
-            outcome, location, manifest = self._execute(info, job)
+            outcome, location, manifest = self._execute(info, job, promotable)
         except StaleObjectError as exc:
+            withdrawn = withdraw_promotion(self.gateway, self.sealer, exc)
             self._close_stale(ledger, entry)
-            stale = result(Outcome.STALE, detail=str(exc))
+            stale = result(Outcome.STALE, detail=str(exc) + (f"; {withdrawn}" if withdrawn else ""))
             stale.alert = True
             return stale
         except QuarantineError as exc:
             ledger.release_action(job.job_id)
             return result(Outcome.ERROR, 503, str(exc))
         ledger.close_job(entry, outcome.value, manifest)
-        if info.version_id and outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.ERROR):
+        if info.version_id and outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.ERROR, Outcome.PROMOTED):
             self._exposed(info)
         detail = f"{job.code}: {job.message}" if job.failed else ", ".join(job.virus_names)
         fallback = manifest.get("fallback") if manifest else None
@@ -191,9 +207,11 @@ class VerdictService:
                 gone.detail, gone.alert = describe_removal(entry.bucket, entry.key, entry.last_modified, claim), True
         return gone
 
-    def _not_current(self, ledger: Ledger, bucket: str, key: str, job_id: str, result,
-                     ref: Optional[str]) -> VerdictResult:
-        """The object's current upload is not this job's: handled already, or overwritten since."""
+    def _not_current(self, ledger: Ledger, bucket: str, key: str, job: VirusJob, result,
+                     ref: Optional[str], current: Optional[ObjectInfo]) -> VerdictResult:
+        """The object's current upload (`current`; None: no current version) is not this job's:
+        handled already, or overwritten (or deleted) since."""
+        job_id = job.job_id
         closed = ledger.get_job(job_id)
         if closed is not None:
             _bound_to(closed, ref)
@@ -201,9 +219,58 @@ class VerdictService:
         for entry in ledger.open_entries_of(bucket, key):
             if entry.job_id == job_id:
                 _bound_to(entry, ref)
+                if entry.version_id:   # that version may still be there, by its id
+                    return self._superseded(ledger, entry, job, current, result)
+                if current is None:
+                    break
                 self._close_stale(ledger, entry)
                 return result(Outcome.STALE, detail="the object was overwritten after submission")
+        if current is None:
+            return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
         return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
+
+    def _superseded(self, ledger: Ledger, entry: JobEntry, job: VirusJob, current: Optional[ObjectInfo],
+                    result) -> VerdictResult:
+        """The job's version is no longer current (versioned bucket; versions.py). Gone: closed. Read
+        by a pinned job: the verdict is applied to that version by its id. Otherwise CI may have read
+        newer bytes: that version is scanned again, pinned, and an operator is told."""
+        try:
+            version = self.gateway.head(entry.bucket, entry.key, entry.version_id)
+        except NotFoundError:
+            ledger.close_job(entry, Outcome.GONE.value)
+            return result(Outcome.GONE, detail=f"version {entry.version_id} no longer exists")
+        if entry.pinned and job.url:
+            return self._claim_and_act(ledger, entry, version, job, result, promotable=False)
+        if ledger.claim_action(job.job_id, lease=min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))) is None:
+            return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+        try:
+            rebound = rescan_pinned(self, ledger, entry, version)
+        except CloudError as exc:
+            ledger.release_action(job.job_id)
+            if exc.retryable:
+                raise
+            return self._unscanned(ledger, entry, version, job, exc, result)
+        offer_current(self, current)
+        answer = result(Outcome.STALE, detail=(
+            f"version {entry.version_id} was overwritten before its verdict was applied and CI may have read "
+            f"the newer write: {'infected' if job.infected else 'clean' if job.clean else 'failed'} is not "
+            f"believed for it; scanned again pinned to that version (job {rebound.job_id})"))
+        answer.alert = True
+        return answer
+
+    def _unscanned(self, ledger: Ledger, entry: JobEntry, version: ObjectInfo, job: VirusJob, exc: CloudError,
+                   result) -> VerdictResult:
+        """CI refused the pinned scan for good: the version is tagged `error` and a human is told."""
+        ledger.close_job(entry, Outcome.STALE.value, handled=False)
+        detail = (f"version {entry.version_id} was overwritten before its verdict and cannot be scanned "
+                  f"pinned ({exc.code or exc}): left unscanned, tagged error; a human must look")
+        try:
+            self.actions.tag(version, ScanStatus.ERROR, job.job_id)
+        except CloudError as tag_exc:
+            detail += f" (tagging failed: {tag_exc})"
+        answer = result(Outcome.STALE, detail=detail)
+        answer.alert = True
+        return answer
 
     def _forged_entry(self, ledger: Ledger, info: ObjectInfo, job_id: str, result,
                       ref: Optional[str], forged: ForgedDocument) -> VerdictResult:
@@ -257,10 +324,11 @@ class VerdictService:
         if wanted(current):
             self.rescan(current)
 
-    def _execute(self, info: ObjectInfo, job: VirusJob):
+    def _execute(self, info: ObjectInfo, job: VirusJob, promotable: bool = True):
         """Carry out the configured action; returns (outcome, location, manifest).
 
-        User tags are read only where they are kept on the object (tagging in place, promotion)."""
+        User tags are read only where they are kept on the object (tagging in place, promotion). A
+        clean version a newer write superseded (not `promotable`) is tagged in place, never promoted."""
         settings = self.settings
 
         def user_tags() -> Dict[str, str]:
@@ -279,7 +347,8 @@ class VerdictService:
             self.actions.tag(info, ScanStatus.INFECTED, job.job_id, existing=user_tags())
             return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
         if job.clean:
-            if settings.clean_destination is not None and not in_clean_destination(settings, info.bucket, info.key):
+            if promotable and settings.clean_destination is not None and \
+                    not in_clean_destination(settings, info.bucket, info.key):
                 try:
                     copy = self.actions.promote(info, job.job_id, user_tags())
                 except CopyRefused as refused:

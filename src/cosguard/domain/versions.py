@@ -1,0 +1,89 @@
+"""Verdicts about a version that is no longer current (versioned intake buckets).
+
+CI scans a key, not a version: a job's Input is an Object key or a Url (doc 436/50132), and its
+answer names only the key. A job submitted for version v1 reads whatever the key holds when CI gets
+to it, so once v1 is no longer current at verdict time nobody can tell whether CI read v1 or a newer
+write, and the verdict is believed for v1 neither way (an `infected` one may be the newer bytes, a
+`clean` one too). v1 is scanned again through CI's Url input with a pre-signed GET pinned to its
+version id; that job's verdict is about v1 and is applied to v1 by version id (quarantine, delete or
+tag that version), whatever is current then. The current version has its own event and job; it is
+offered to the scanner here as well (its claim makes that a duplicate when it has one).
+
+Costs per overwritten version: one HEAD by version id, one more CI job (CI's Url input; the
+pre-signed URL is computed locally), two ledger writes, and the current version's claim check.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional
+from urllib.parse import unquote, urlsplit
+
+from ..errors import CloudError
+from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.logs import event, get_logger
+from .jobs import VirusJob
+from .ledger import JobEntry, Ledger
+from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
+
+log = get_logger("cosguard.domain.versions")
+
+# CI reads the object some time after submission (its queue is not bounded by any document); the
+# signature outlives any plausible queue. Temporary keys (SCF's role) may end it sooner: the job then
+# fails, which is handled as any failed scan (COSGUARD_FAILED_ACTION on that version, notified).
+PINNED_URL_SECONDS = 6 * 3600
+
+
+def key_of_url(job: VirusJob, bucket: str) -> str:
+    """The key a pinned job's Url names ("" for any other Url): a callback of a pinned job has no
+    Object to find its upload by. Only a locator: the callback is still bound by its ref."""
+    parts = urlsplit(job.url)
+    if not job.url or not (parts.hostname or "").lower().startswith(f"{bucket}.cos."):
+        return ""
+    return unquote(parts.path[1:])
+
+
+def scrubbed(job: VirusJob, key: str) -> VirusJob:
+    """The job with its pre-signed Url (a credential to the version's bytes) replaced by the key
+    wherever CI echoes it (findings name the Url as the file), before anything is logged or kept."""
+    if not job.url:
+        return job
+    url = job.url
+
+    def name(file_name: str) -> str:
+        return key + file_name[len(url):] if file_name.startswith(url) else file_name
+    return job.replace(url=url.split("?", 1)[0], findings=tuple((name(f), v) for f, v in job.findings))
+
+
+def submit_pinned(gateway: CloudGateway, settings, sealer, now: float, version: ObjectInfo, ref: str) -> str:
+    """Submit a CI job reading exactly `version` (a pre-signed GET naming its version id), with the
+    upload's own callback URL (bound to `ref`, as the submitter's)."""
+    url = gateway.presigned_get(version.bucket, version.key, version.version_id or "", PINNED_URL_SECONDS)
+    callback = None
+    if settings.callback_url:
+        callback = callback_url(settings.callback_url, sealer, version.bucket, ref, int(now) + CALLBACK_TOKEN_TTL)
+    return gateway.submit_virus_url(version.bucket, url, callback)
+
+
+def rescan_pinned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo) -> JobEntry:
+    """Replace the entry's job by one pinned to its version; returns the rebound entry. A cloud
+    error propagates (a retryable one: the next delivery or sweep tries again, nothing changed)."""
+    ref = entry.callback_ref = entry.callback_ref or object_ref(entry.bucket, entry.key, entry.identity)
+    job_id = submit_pinned(service.gateway, service.settings, service.sealer, service.clock(), version, ref)
+    rebound = ledger.rebind_job(entry, job_id)
+    event(log, "version rescanned pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
+          version=entry.version_id, job_id=job_id, reason=f"job {entry.job_id} may have read a newer write")
+    return rebound
+
+
+def offer_current(service, current: Optional[ObjectInfo]) -> None:
+    """The key's current version gets its own scan (normally from its own event: then a duplicate)."""
+    if current is None or service.rescan is None:
+        return
+    try:
+        service.rescan(current)
+    except CloudError as exc:
+        event(log, "current version not offered", logging.WARNING, bucket=current.bucket, key=current.key,
+              reason=str(exc))
+
+
+__all__ = ["PINNED_URL_SECONDS", "key_of_url", "offer_current", "rescan_pinned", "scrubbed", "submit_pinned"]
