@@ -23,7 +23,7 @@ from ..infra.logs import event, get_logger
 from ..infra.records import Record
 from .status import Action, Outcome, ScanStatus
 from .stale_promotion import withdraw_promotion
-from .versions import key_of_url, offer_current, rescan_pinned, scrubbed
+from .versions import key_of_url, offer_current, rescan_by_key, rescan_pinned, scrubbed
 
 log = get_logger("cosguard.domain.verdict")
 
@@ -140,6 +140,8 @@ class VerdictService:
         elif version_token(info) != entry.identity:
             self._close_stale(ledger, entry)
             return result(Outcome.STALE, detail="the object was overwritten after submission")
+        if entry.pinned and job.failed:
+            return self._pinned_scan_failed(ledger, entry, job, info, result)
         # A pinned job's version was overwritten once: current again only because the newer write was
         # removed (promoted, or deleted), it is tagged, never promoted over the newer write's copy.
         return self._claim_and_act(ledger, entry, info, job, result, promotable=not entry.pinned)
@@ -186,7 +188,12 @@ class VerdictService:
         except QuarantineError as exc:
             ledger.release_action(job.job_id)
             return result(Outcome.ERROR, 503, str(exc))
-        ledger.close_job(entry, outcome.value, manifest)
+        # A failed pinned scan is not a record of the version handled: if it becomes current again
+        # (cosguard removed the newer write) its exposure rescans it by key.
+        ledger.close_job(entry, outcome.value, manifest, handled=not (entry.pinned and job.failed))
+        if entry.pinned and job.failed and not (manifest or {}).get("quarantined"):
+            # ... and if that happened while this verdict was applied, it is rescanned now
+            self._rescan_current(entry.bucket, entry.key, lambda current: version_token(current) == entry.identity)
         if info.version_id and outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.ERROR, Outcome.PROMOTED):
             self._exposed(info)
         detail = f"{job.code}: {job.message}" if job.failed else ", ".join(job.virus_names)
@@ -257,6 +264,19 @@ class VerdictService:
             f"believed for it; scanned again pinned to that version (job {rebound.job_id})"))
         answer.alert = True
         return answer
+
+    def _pinned_scan_failed(self, ledger: Ledger, entry: JobEntry, job: VirusJob, info: ObjectInfo,
+                            result) -> VerdictResult:
+        """The pinned scan failed and its version is current again: scanned by key instead."""
+        if ledger.claim_action(job.job_id, lease=min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))) is None:
+            return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+        try:
+            rebound = rescan_by_key(self, ledger, entry, info)
+        except CloudError:
+            ledger.release_action(job.job_id)
+            raise
+        return result(Outcome.STALE, detail=f"the scan pinned to version {entry.version_id} failed ({job.code}) "
+                                            f"and the version is current again: scanned by key (job {rebound.job_id})")
 
     def _unscanned(self, ledger: Ledger, entry: JobEntry, version: ObjectInfo, job: VirusJob, exc: CloudError,
                    result) -> VerdictResult:

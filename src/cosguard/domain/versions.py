@@ -24,6 +24,7 @@ from ..infra.logs import event, get_logger
 from .jobs import VirusJob
 from .ledger import JobEntry, Ledger
 from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
+from .status import ScanStatus
 
 log = get_logger("cosguard.domain.versions")
 
@@ -75,6 +76,36 @@ def rescan_pinned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo)
     return rebound
 
 
+def rescan_by_key(service, ledger: Ledger, entry: JobEntry, current: ObjectInfo) -> JobEntry:
+    """A pinned scan failed (a CI that cannot fetch the pre-signed URL: the local CI's default) but
+    its version is current again: it is scanned by key, as any upload (if it is overwritten again
+    before CI reads it, that job's verdict comes back here)."""
+    ref = entry.callback_ref = entry.callback_ref or object_ref(entry.bucket, entry.key, entry.identity)
+    callback = None
+    if service.settings.callback_url:
+        callback = callback_url(service.settings.callback_url, service.sealer, current.bucket, ref,
+                                int(service.clock()) + CALLBACK_TOKEN_TTL)
+    job_id = service.gateway.submit_virus_job(current.bucket, current.key, callback)
+    return ledger.rebind_job(entry, job_id, pinned=False)
+
+
+def submit_superseded(scanner, ledger: Ledger, entry: JobEntry, version: ObjectInfo) -> str:
+    """Submit a claimed upload whose version is no longer current (the sweep: its submitter died or
+    failed before a job was recorded) pinned to its version, as `Scanner._submit` would the key:
+    tagged `pending` (that version), recorded, its retry entry cleared. Returns the job id; a cloud
+    error propagates (the claim's lease, or its retry entry, brings the sweep back)."""
+    ref = entry.callback_ref = object_ref(entry.bucket, entry.key, entry.identity)
+    entry.job_id = submit_pinned(scanner.gateway, scanner.settings, scanner.sealer, scanner.clock(), version, ref)
+    entry.pinned = True
+    scanner.actions.tag(version, ScanStatus.PENDING, entry.job_id)
+    entry.submitted_at = scanner.clock()
+    ledger.open_job(entry)
+    ledger.clear_retry(entry.bucket, entry.key, entry.identity)
+    event(log, "version submitted pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
+          version=entry.version_id, job_id=entry.job_id, reason="overwritten before it was submitted")
+    return entry.job_id
+
+
 def offer_current(service, current: Optional[ObjectInfo]) -> None:
     """The key's current version gets its own scan (normally from its own event: then a duplicate)."""
     if current is None or service.rescan is None:
@@ -86,4 +117,4 @@ def offer_current(service, current: Optional[ObjectInfo]) -> None:
               reason=str(exc))
 
 
-__all__ = ["PINNED_URL_SECONDS", "key_of_url", "offer_current", "rescan_pinned", "scrubbed", "submit_pinned"]
+__all__ = ["PINNED_URL_SECONDS", "key_of_url", "offer_current", "rescan_by_key", "rescan_pinned", "scrubbed", "submit_pinned", "submit_superseded"]

@@ -176,3 +176,25 @@ def test_a_stale_promotion_removes_its_destination_copy(deploy):
     stack.scan()
     stack.settle()
     assert stack.body(f"released/{KEY}") == b"the uploader's newer file"
+
+
+def test_a_version_whose_submission_failed_and_was_overwritten_is_submitted_pinned(deploy):
+    """CI was down for v1's submission (a retry entry); v2 landed before the sweep: v1 is still
+    there by its id, and the sweep submits it pinned instead of dropping it."""
+    from cosguard.errors import SubmissionError
+    stack = deploy(versioned=True)
+    _pinned_urls_kept(stack)
+    stack.runtime(stack.scan_handler).gateway.backoff.sleep = lambda seconds: None
+    stack.cloud.ci.faults.error_rate = 1.0
+    v1 = _put(stack, eicar())
+    with pytest.raises(SubmissionError):
+        stack.scan()
+    stack.cloud.ci.faults.error_rate = 0.0
+    v2 = _put(stack, clean_text())
+    stack.scan()
+    assert stack.sweep()["resubmitted"] == {"submitted": 1}
+    for _ in range(2):
+        stack.settle()
+    assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
+    assert _body(stack, v2) == clean_text() and _tags(stack, v2)["cosguard-status"] == "clean"
+    assert stack.sweep()["resubmitted"] == {}
