@@ -198,3 +198,37 @@ def test_a_version_whose_submission_failed_and_was_overwritten_is_submitted_pinn
     assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
     assert _body(stack, v2) == clean_text() and _tags(stack, v2)["cosguard-status"] == "clean"
     assert stack.sweep()["resubmitted"] == {}
+
+
+class Killed(BaseException):
+    """What the function sees of SIGKILL: nothing after this point runs."""
+
+
+def test_a_version_whose_submitter_died_and_was_overwritten_is_submitted_pinned(deploy):
+    """v1's submitter died between its claim and CI's submission; v2 landed before the sweep took
+    the claim over: v1 is submitted pinned to its version, never closed `stale` unscanned."""
+    import time
+
+    from cosguard.domain.ledger import CLAIM_LEASE_SECONDS
+    stack = deploy(versioned=True)
+    _pinned_urls_kept(stack)
+    gateway = stack.runtime(stack.scan_handler).gateway
+    submit = gateway.submit_virus_job
+
+    def killed(*args, **kwargs):
+        raise Killed()
+    gateway.submit_virus_job = killed
+    v1 = _put(stack, eicar())
+    with pytest.raises(Killed):
+        stack.scan()
+    gateway.submit_virus_job = submit
+    v2 = _put(stack, clean_text())
+    stack.scan()
+    stack.settle()
+    # the sweep runs after the dead holder's lease (its clock moved past it, rather than waiting)
+    stack.runtime(stack.sweep_handler).sweeper.clock = lambda: time.time() + CLAIM_LEASE_SECONDS + 1
+    assert stack.sweep()["resubmitted"] == {"submitted": 1}
+    for _ in range(2):
+        stack.settle()
+    assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
+    assert _body(stack, v2) == clean_text() and _tags(stack, v2)["cosguard-status"] == "clean"
