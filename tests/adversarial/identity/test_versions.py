@@ -98,6 +98,11 @@ def test_an_eicar_overwritten_by_clean_bytes_before_its_verdict_is_handled_by_ve
         assert _body(stack, v1) == eicar() and _tags(stack, v1)["cosguard-status"] == "infected"
     assert stack.body(KEY) == clean_text()
     assert _alerts(stack), stack.sink.received   # v1 was left for a rescan: an operator is told
+    stack.cos.delete_object(Bucket=stack.intake, Key=KEY, VersionId=v2)   # v1 is current again
+    if action == "tag":
+        assert stack.tags(KEY)["cosguard-status"] == "infected"
+    else:
+        assert stack.body(KEY) is None      # a plain GET never serves the EICAR
 
 
 @pytest.mark.parametrize("ci_reads", ["v1", "v2"])
