@@ -23,7 +23,7 @@ from ..infra.logs import event, get_logger
 from ..infra.records import Record
 from .status import Action, Outcome, ScanStatus
 from .stale_promotion import withdraw_promotion
-from .versions import key_of_url, offer_current, rescan_by_key, rescan_pinned, scrubbed
+from .versions import key_of_url, pinned_scan_failed, scrubbed, superseded
 
 log = get_logger("cosguard.domain.verdict")
 
@@ -133,7 +133,7 @@ class VerdictService:
                 return self._not_current(ledger, bucket, key, job, result, ref, info)
         _bound_to(entry, ref)
         if entry.version_id and (info is None or version_token(info) != entry.identity):
-            return self._superseded(ledger, entry, job, info, result)
+            return superseded(self, ledger, entry, job, info, result)
         if info is None:
             ledger.close_job(entry, Outcome.GONE.value)
             return self._gone(ledger, entry, result)
@@ -141,7 +141,7 @@ class VerdictService:
             self._close_stale(ledger, entry)
             return result(Outcome.STALE, detail="the object was overwritten after submission")
         if entry.pinned and job.failed:
-            return self._pinned_scan_failed(ledger, entry, job, info, result)
+            return pinned_scan_failed(self, ledger, entry, job, info, result)
         # A pinned job's version was overwritten once: current again only because the newer write was
         # removed (promoted, or deleted), it is tagged, never promoted over the newer write's copy.
         return self._claim_and_act(ledger, entry, info, job, result, promotable=not entry.pinned)
@@ -227,7 +227,7 @@ class VerdictService:
             if entry.job_id == job_id:
                 _bound_to(entry, ref)
                 if entry.version_id:   # that version may still be there, by its id
-                    return self._superseded(ledger, entry, job, current, result)
+                    return superseded(self, ledger, entry, job, current, result)
                 if current is None:
                     break
                 self._close_stale(ledger, entry)
@@ -235,62 +235,6 @@ class VerdictService:
         if current is None:
             return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
         return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
-
-    def _superseded(self, ledger: Ledger, entry: JobEntry, job: VirusJob, current: Optional[ObjectInfo],
-                    result) -> VerdictResult:
-        """The job's version is no longer current (versioned bucket; versions.py). Gone: closed. Read
-        by a pinned job: the verdict is applied to that version by its id. Otherwise CI may have read
-        newer bytes: that version is scanned again, pinned, and an operator is told."""
-        try:
-            version = self.gateway.head(entry.bucket, entry.key, entry.version_id)
-        except NotFoundError:
-            ledger.close_job(entry, Outcome.GONE.value)
-            return result(Outcome.GONE, detail=f"version {entry.version_id} no longer exists")
-        if entry.pinned and job.url:
-            return self._claim_and_act(ledger, entry, version, job, result, promotable=False)
-        if ledger.claim_action(job.job_id, lease=min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))) is None:
-            return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
-        try:
-            rebound = rescan_pinned(self, ledger, entry, version)
-        except CloudError as exc:
-            ledger.release_action(job.job_id)
-            if exc.retryable:
-                raise
-            return self._unscanned(ledger, entry, version, job, exc, result)
-        offer_current(self, current)
-        answer = result(Outcome.STALE, detail=(
-            f"version {entry.version_id} was overwritten before its verdict was applied and CI may have read "
-            f"the newer write: {'infected' if job.infected else 'clean' if job.clean else 'failed'} is not "
-            f"believed for it; scanned again pinned to that version (job {rebound.job_id})"))
-        answer.alert = True
-        return answer
-
-    def _pinned_scan_failed(self, ledger: Ledger, entry: JobEntry, job: VirusJob, info: ObjectInfo,
-                            result) -> VerdictResult:
-        """The pinned scan failed and its version is current again: scanned by key instead."""
-        if ledger.claim_action(job.job_id, lease=min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))) is None:
-            return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
-        try:
-            rebound = rescan_by_key(self, ledger, entry, info)
-        except CloudError:
-            ledger.release_action(job.job_id)
-            raise
-        return result(Outcome.STALE, detail=f"the scan pinned to version {entry.version_id} failed ({job.code}) "
-                                            f"and the version is current again: scanned by key (job {rebound.job_id})")
-
-    def _unscanned(self, ledger: Ledger, entry: JobEntry, version: ObjectInfo, job: VirusJob, exc: CloudError,
-                   result) -> VerdictResult:
-        """CI refused the pinned scan for good: the version is tagged `error` and a human is told."""
-        ledger.close_job(entry, Outcome.STALE.value, handled=False)
-        detail = (f"version {entry.version_id} was overwritten before its verdict and cannot be scanned "
-                  f"pinned ({exc.code or exc}): left unscanned, tagged error; a human must look")
-        try:
-            self.actions.tag(version, ScanStatus.ERROR, job.job_id)
-        except CloudError as tag_exc:
-            detail += f" (tagging failed: {tag_exc})"
-        answer = result(Outcome.STALE, detail=detail)
-        answer.alert = True
-        return answer
 
     def _forged_entry(self, ledger: Ledger, info: ObjectInfo, job_id: str, result,
                       ref: Optional[str], forged: ForgedDocument) -> VerdictResult:

@@ -15,16 +15,16 @@ pre-signed URL is computed locally), two ledger writes, and the current version'
 from __future__ import annotations
 
 import logging
-from typing import Optional
+from typing import Any, Optional
 from urllib.parse import unquote, urlsplit
 
-from ..errors import CloudError
+from ..errors import CloudError, NotFoundError
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.logs import event, get_logger
 from .jobs import VirusJob
-from .ledger import JobEntry, Ledger
+from .ledger import ACTION_LEASE_SECONDS, JobEntry, Ledger
 from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
-from .status import ScanStatus
+from .status import Outcome, ScanStatus
 
 log = get_logger("cosguard.domain.versions")
 
@@ -117,4 +117,71 @@ def offer_current(service, current: Optional[ObjectInfo]) -> None:
               reason=str(exc))
 
 
-__all__ = ["PINNED_URL_SECONDS", "key_of_url", "offer_current", "rescan_by_key", "rescan_pinned", "scrubbed", "submit_pinned", "submit_superseded"]
+# -- verdicts (VerdictService delegates here; `result` builds its VerdictResult) -------------------
+def _claim_action(service, ledger: Ledger, job_id: str) -> bool:
+    """One delivery at a time acts on a verdict (ledger.claim_action), within this invocation."""
+    lease = min(ACTION_LEASE_SECONDS, max(0.0, service.gateway.deadline.remaining()))
+    return ledger.claim_action(job_id, lease=lease) is not None
+
+
+def superseded(service, ledger: Ledger, entry: JobEntry, job: VirusJob, current: Optional[ObjectInfo],
+               result) -> Any:
+    """The job's version is no longer current (see the module's docstring). Gone: closed. Read
+    by a pinned job: the verdict is applied to that version by its id. Otherwise CI may have read
+    newer bytes: that version is scanned again, pinned, and an operator is told."""
+    try:
+        version = service.gateway.head(entry.bucket, entry.key, entry.version_id)
+    except NotFoundError:
+        ledger.close_job(entry, Outcome.GONE.value)
+        return result(Outcome.GONE, detail=f"version {entry.version_id} no longer exists")
+    if entry.pinned and job.url:
+        return service._claim_and_act(ledger, entry, version, job, result, promotable=False)
+    if not _claim_action(service, ledger, job.job_id):
+        return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+    try:
+        rebound = rescan_pinned(service, ledger, entry, version)
+    except CloudError as exc:
+        ledger.release_action(job.job_id)
+        if exc.retryable:
+            raise
+        return _unscanned(service, ledger, entry, version, job, exc, result)
+    offer_current(service, current)
+    answer = result(Outcome.STALE, detail=(
+        f"version {entry.version_id} was overwritten before its verdict was applied and CI may have read "
+        f"the newer write: {'infected' if job.infected else 'clean' if job.clean else 'failed'} is not "
+        f"believed for it; scanned again pinned to that version (job {rebound.job_id})"))
+    answer.alert = True
+    return answer
+
+
+def pinned_scan_failed(service, ledger: Ledger, entry: JobEntry, job: VirusJob, info: ObjectInfo,
+                       result) -> Any:
+    """The pinned scan failed and its version is current again: scanned by key instead."""
+    if not _claim_action(service, ledger, job.job_id):
+        return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+    try:
+        rebound = rescan_by_key(service, ledger, entry, info)
+    except CloudError:
+        ledger.release_action(job.job_id)
+        raise
+    return result(Outcome.STALE, detail=f"the scan pinned to version {entry.version_id} failed ({job.code}) "
+                                       f"and the version is current again: scanned by key (job {rebound.job_id})")
+
+
+def _unscanned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo, job: VirusJob, exc: CloudError,
+               result) -> Any:
+    """CI refused the pinned scan for good: the version is tagged `error` and a human is told."""
+    ledger.close_job(entry, Outcome.STALE.value, handled=False)
+    detail = (f"version {entry.version_id} was overwritten before its verdict and cannot be scanned "
+              f"pinned ({exc.code or exc}): left unscanned, tagged error; a human must look")
+    try:
+        service.actions.tag(version, ScanStatus.ERROR, job.job_id)
+    except CloudError as tag_exc:
+        detail += f" (tagging failed: {tag_exc})"
+    answer = result(Outcome.STALE, detail=detail)
+    answer.alert = True
+    return answer
+
+
+__all__ = ["PINNED_URL_SECONDS", "key_of_url", "offer_current", "pinned_scan_failed", "rescan_by_key", "rescan_pinned",
+           "scrubbed", "submit_pinned", "submit_superseded", "superseded"]
