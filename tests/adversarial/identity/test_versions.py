@@ -237,3 +237,26 @@ def test_a_version_whose_submitter_died_and_was_overwritten_is_submitted_pinned(
         stack.settle()
     assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
     assert _body(stack, v2) == clean_text() and _tags(stack, v2)["cosguard-status"] == "clean"
+
+
+def test_a_pinned_scan_ci_refuses_for_good_leaves_the_version_tagged_error_and_notified(deploy):
+    """CI answers the pinned submission with a permanent 4xx: the version cannot be scanned pinned,
+    so it is closed `stale`, tagged `error` and an operator is told it was left unscanned."""
+    from cosguard.errors import CloudPermanentError
+    stack = deploy(versioned=True)
+    gateway = stack.runtime(stack.sweep_handler).gateway
+
+    def refused(*args, **kwargs):
+        raise CloudPermanentError("SubmitVirusJob: 400 InvalidArgument", code="InvalidArgument", status=400)
+    gateway.submit_virus_url = refused
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    v1 = _put(stack, eicar())
+    stack.scan()
+    stack.settle()
+    _put(stack, clean_text())
+    stack.scan()
+    stack.settle()
+    assert stack.sweep()["applied"] == {"stale": 1, "clean": 1}
+    assert _tags(stack, v1)["cosguard-status"] == "error"
+    left = [n for n in stack.sink.received if "left unscanned" in str(n)]
+    assert len(left) == 1 and KEY in str(left[0])
