@@ -60,3 +60,18 @@ def test_a_version_pinned_presigned_url(cloud, dropped):
         assert (job.state, job.code) == ("Failed", "ResourceDownloadFailed")
     else:         # v1's bytes, although v2 is current
         assert job.infected and job.findings[0][0] == url
+
+
+def test_a_pinned_url_of_temporary_keys_carries_its_token():
+    """SCF's role keys are temporary: the pre-signed URL carries `x-cos-security-token`."""
+    from cosguard.local.auth import Credentials
+    with LocalCloud([BUCKET], versioned=[BUCKET], scan_delay=0.01,
+                    credentials=Credentials("AKIDtemporary", "temporary-secret", token="session-token")) as cloud:
+        cloud.ci.faults.url_query_dropped = False
+        cos = cloud.client("cos")
+        v1 = cos.put_object(Bucket=BUCKET, Key="t.exe", Body=eicar())["x-cos-version-id"]
+        cos.put_object(Bucket=BUCKET, Key="t.exe", Body=clean_text())
+        gateway = _gateway(cloud)
+        url = gateway.presigned_get(BUCKET, "t.exe", v1, 600)
+        assert "x-cos-security-token=session-token" in url
+        assert _verdict(cloud, gateway, gateway.submit_virus_url(BUCKET, url, None)).infected
