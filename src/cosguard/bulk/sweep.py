@@ -14,12 +14,13 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..infra.cloud import APPENDABLE, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError
-from ..domain.ledger import ForgedDocument, JobEntry, Ledger, version_token
+from ..domain.ledger import CLAIM_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
 from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
 from ..domain.scan import Scanner
 from ..domain.status import Outcome
 from ..domain.verdict import VerdictService
+from ..domain.versions import submit_superseded
 
 log = get_logger("cosguard.bulk.sweep")
 
@@ -169,6 +170,12 @@ class Sweeper:
             report.count(report.resubmitted, Outcome.GONE.value)
             return
         if version_token(info) != entry.identity:  # overwritten since: the new upload has its own event
+            version = self._superseded_version(entry.bucket, entry.key, entry.version_id)
+            if version is not None:   # ... and its own version is still there: scanned pinned to it
+                lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.scanner.gateway.deadline.remaining()))
+                submit_superseded(self.scanner, ledger, ledger.take_over(entry, lease), version)
+                report.count(report.resubmitted, Outcome.SUBMITTED.value)
+                return
             ledger.close_job(entry, Outcome.STALE.value, handled=False)
             report.count(report.resubmitted, Outcome.STALE.value)
             self._scan_if_appended(info, report)
@@ -183,6 +190,24 @@ class Sweeper:
         if current.object_type == APPENDABLE:
             result = self.scanner.scan_object(current.bucket, [current.key], current.version_id, info=current)
             report.count(report.resubmitted, result.outcome.value)
+
+    def _superseded_version(self, bucket: str, key: str, version_id: Optional[str]) -> Optional[ObjectInfo]:
+        """On a versioned bucket, the overwritten version itself, if it still exists (versions.py)."""
+        if not version_id or version_id == "null":
+            return None
+        try:
+            return self.scanner.gateway.head(bucket, key, version_id)
+        except NotFoundError:
+            return None
+
+    def _resubmit_version(self, ledger: Ledger, version: ObjectInfo) -> bool:
+        """Claim and submit an overwritten version pinned to it; False when it needs nothing."""
+        lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.scanner.gateway.deadline.remaining()))
+        state, entry = ledger.claim(version, lease=lease)
+        if state != "claimed" or entry is None:
+            return False
+        submit_superseded(self.scanner, ledger, entry, version)
+        return True
 
     def _resubmit(self, ledger: Ledger, doc: Dict[str, Any], report: SweepReport) -> None:
         bucket, key, token = doc["bucket"], doc["key"], doc.get("token", "")
@@ -202,6 +227,10 @@ class Sweeper:
             report.add_unresolved({"bucket": bucket, "key": key, "reason": str(exc)})
             return
         if token and version_token(info) != token:  # overwritten since: the new object has its own event
+            version = self._superseded_version(bucket, key, token if info.version_id else None)
+            if version is not None and self._resubmit_version(ledger, version):
+                report.count(report.resubmitted, Outcome.SUBMITTED.value)
+                return
             ledger.clear_retry(bucket, key, token)
             ledger.drop_claim(bucket, key, token)
             report.count(report.resubmitted, Outcome.STALE.value)

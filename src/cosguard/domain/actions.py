@@ -283,7 +283,11 @@ class Actions:
             self.tag(copied, status, job_id, existing=tags)
         except CloudError as exc:
             raise QuarantineError(f"copy to {bucket}/{key} failed, original kept: {exc}") from exc
-        self._delete_original(info)
+        try:
+            self._delete_original(info)
+        except StaleObjectError as exc:
+            exc.copy = copied  # type: ignore[attr-defined]  # the caller decides whether it stays
+            raise
         return copied
 
     def _copy(self, info: ObjectInfo, bucket: str, key: str,

@@ -83,6 +83,7 @@ class JobEntry(Record):
     lease_until: float = 0.0     # for `submitting`: when its holder's deadline has surely passed
     previous_state: str = ""     # set on a claim taken over from a failed or dead holder
     callback_ref: Optional[str] = None  # what the job's callback URL binds (security.object_ref)
+    pinned: bool = False         # the job read this version by id (CI's Url input), not the key
 
     @classmethod
     def from_doc(cls, doc: Dict[str, Any]) -> "JobEntry":

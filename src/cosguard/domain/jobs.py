@@ -19,7 +19,7 @@ class VirusJob(Record, frozen=True, hidden=("url",)):
     code: str = ""
     message: str = ""
     object_key: str = ""
-    url: str = ""   # a `Url` input's URL (ci_input.py): never logged, it is a read credential
+    url: str = ""   # a `Url` input's URL (ci_input.py: odd keys, version-pinned scans): never logged, a read credential
     creation_time: str = ""
     findings: Tuple[Tuple[str, str], ...] = ()  # (file name inside the object or archive, virus name)
 

@@ -229,6 +229,19 @@ class Ledger:
         entry.state = "submitted"
         self._write(self._key("jobs", entry.name), entry.fields_dict())
 
+    def rebind_job(self, entry: JobEntry, job_id: str, pinned: bool = True) -> JobEntry:
+        """The upload's open job becomes `job_id`, a scan pinned to its version or (`pinned` False)
+        of its key (versions.py); the job it replaces is closed `stale`, naming its successor. The
+        open entry is written first: a failure in between leaves the old job without a closed
+        record, which nobody acts on."""
+        rebound = JobEntry.from_doc(dict(entry.fields_dict(), job_id=job_id, pinned=pinned, state="submitted",
+                                         submitted_at=self.clock()))
+        self._write(self._key("jobs", entry.name), rebound.fields_dict())
+        if entry.job_id:
+            self._write(self._key("closed", entry.job_id), dict(
+                entry.fields_dict(), outcome="stale", closed_at=self.clock(), manifest={"rescanned_as": job_id}))
+        return rebound
+
     def open_entry(self, bucket: str, key: str, token: str) -> Optional[JobEntry]:
         """The open entry of one upload; None when there is none; ForgedDocument when what sits
         there was not sealed by cosguard."""

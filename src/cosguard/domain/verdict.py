@@ -24,6 +24,8 @@ from .setaside import set_aside
 from ..infra.logs import event, get_logger
 from ..infra.records import Record
 from .status import Action, Outcome, ScanStatus
+from .stale_promotion import withdraw_promotion
+from .versions import pinned_scan_failed, superseded
 
 log = get_logger("cosguard.domain.verdict")
 
@@ -119,7 +121,7 @@ class VerdictService:
             info = None
         if entry is None:
             if info is None:
-                return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
+                return self._not_current(ledger, bucket, key, job, result, ref, None)
             try:
                 entry = ledger.open_entry(bucket, key, version_token(info))
             except ForgedDocument as exc:
@@ -127,14 +129,26 @@ class VerdictService:
             if entry is None or entry.job_id != job_id:
                 if entry is not None and entry.state == "submitting":
                     return result(Outcome.PENDING, 503, "the submitter is still recording this job")
-                return self._not_current(ledger, bucket, key, job_id, result, ref)
+                return self._not_current(ledger, bucket, key, job, result, ref, info)
         _bound_to(entry, ref)
+        if entry.version_id and (info is None or version_token(info) != entry.identity):
+            return superseded(self, ledger, entry, job, info, result)
         if info is None:
             ledger.close_job(entry, Outcome.GONE.value)
             return self._gone(ledger, entry, result)
         elif version_token(info) != entry.identity:
             self._close_stale(ledger, entry)
             return result(Outcome.STALE, detail="the object was overwritten after submission")
+        if entry.pinned and job.failed:
+            return pinned_scan_failed(self, ledger, entry, job, info, result)
+        # A pinned job's version was overwritten once: current again only because the newer write was
+        # removed (promoted, or deleted), it is tagged, never promoted over the newer write's copy.
+        return self._claim_and_act(ledger, entry, info, job, result, promotable=not entry.pinned)
+
+    def _claim_and_act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, result,
+                       promotable: bool = True) -> VerdictResult:
+        """One delivery at a time acts on the verdict (`promotable`: a clean one may promote `info`)."""
+        job_id = job.job_id
         lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
         action = ledger.claim_action(job_id, lease=lease)
         if action is None:
@@ -149,7 +163,7 @@ class VerdictService:
         try:
             if scanned and scanned != entry.key:
                 return self._differs(ledger, entry, info, job, scanned)
-            return self._act(ledger, entry, info, job)
+            return self._act(ledger, entry, info, job, promotable)
         except Exception:
             # A failure that can still run code releases the claim; a process that dies leaves it
             # `acting` until its lease (never past this invocation's deadline) runs out.
@@ -159,22 +173,29 @@ class VerdictService:
                 pass
             raise
 
-    def _act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob) -> VerdictResult:
+    def _act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob,
+             promotable: bool = True) -> VerdictResult:
         def result(outcome: Outcome, status: int = 200, detail: str = "", location: str = "") -> VerdictResult:
             return VerdictResult(job.job_id, outcome, status, detail, entry.bucket, entry.key, location, job)
 
         try:
-            outcome, location, manifest = self._execute(info, job)
+            outcome, location, manifest = self._execute(info, job, promotable)
         except StaleObjectError as exc:
+            withdrawn = withdraw_promotion(self.gateway, self.sealer, exc)
             self._close_stale(ledger, entry)
-            stale = result(Outcome.STALE, detail=str(exc))
+            stale = result(Outcome.STALE, detail=str(exc) + (f"; {withdrawn}" if withdrawn else ""))
             stale.alert = True
             return stale
         except QuarantineError as exc:
             ledger.release_action(job.job_id)
             return result(Outcome.ERROR, 503, str(exc))
-        ledger.close_job(entry, outcome.value, manifest)
-        if info.version_id and outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.ERROR):
+        # A failed pinned scan is not a record of the version handled: if it becomes current again
+        # (cosguard removed the newer write) its exposure rescans it by key.
+        ledger.close_job(entry, outcome.value, manifest, handled=not (entry.pinned and job.failed))
+        if entry.pinned and job.failed and not (manifest or {}).get("quarantined"):
+            # ... and if that happened while this verdict was applied, it is rescanned now
+            self._rescan_current(entry.bucket, entry.key, lambda current: version_token(current) == entry.identity)
+        if info.version_id and outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.ERROR, Outcome.PROMOTED):
             self._exposed(info)
         detail = f"{job.code}: {job.message}" if job.failed else ", ".join(job.virus_names)
         fallback = manifest.get("fallback") if manifest else None
@@ -222,9 +243,11 @@ class VerdictService:
                 gone.detail, gone.alert = describe_removal(entry.bucket, entry.key, entry.last_modified, claim), True
         return gone
 
-    def _not_current(self, ledger: Ledger, bucket: str, key: str, job_id: str, result,
-                     ref: Optional[str]) -> VerdictResult:
-        """The object's current upload is not this job's: handled already, or overwritten since."""
+    def _not_current(self, ledger: Ledger, bucket: str, key: str, job: VirusJob, result,
+                     ref: Optional[str], current: Optional[ObjectInfo]) -> VerdictResult:
+        """The object's current upload (`current`; None: no current version) is not this job's:
+        handled already, or overwritten (or deleted) since."""
+        job_id = job.job_id
         closed = ledger.get_job(job_id)
         if closed is not None:
             _bound_to(closed, ref)
@@ -232,8 +255,14 @@ class VerdictService:
         for entry in ledger.open_entries_of(bucket, key):
             if entry.job_id == job_id:
                 _bound_to(entry, ref)
+                if entry.version_id:   # that version may still be there, by its id
+                    return superseded(self, ledger, entry, job, current, result)
+                if current is None:
+                    break
                 self._close_stale(ledger, entry)
                 return result(Outcome.STALE, detail="the object was overwritten after submission")
+        if current is None:
+            return result(Outcome.ALREADY_DONE, detail="the object no longer exists (moved or deleted)")
         return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
 
     def _forged_entry(self, ledger: Ledger, info: ObjectInfo, job_id: str, result,
@@ -288,10 +317,11 @@ class VerdictService:
         if wanted(current):
             self.rescan(current)
 
-    def _execute(self, info: ObjectInfo, job: VirusJob):
+    def _execute(self, info: ObjectInfo, job: VirusJob, promotable: bool = True):
         """Carry out the configured action; returns (outcome, location, manifest).
 
-        User tags are read only where they are kept on the object (tagging in place, promotion)."""
+        User tags are read only where they are kept on the object (tagging in place, promotion). A
+        clean version a newer write superseded (not `promotable`) is tagged in place, never promoted."""
         settings = self.settings
 
         def user_tags() -> Dict[str, str]:
@@ -312,7 +342,8 @@ class VerdictService:
                 return Outcome.INFECTED, f"{info.bucket}/{info.key}", manifest
             return self._no_room(info, ScanStatus.INFECTED, job, manifest, tags)
         if job.clean:
-            if settings.clean_destination is not None and not in_clean_destination(settings, info.bucket, info.key):
+            if promotable and settings.clean_destination is not None and \
+                    not in_clean_destination(settings, info.bucket, info.key):
                 try:
                     copy = self.actions.promote(info, job.job_id, user_tags())
                 except CopyRefused as refused:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from qcloud_cos import CosConfig, CosS3Client
@@ -374,11 +374,12 @@ class CloudGateway(StreamingCopy):
 
     # -- CI virus detection ------------------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],
-                         version_id: Optional[str] = None) -> str:
-        """Submit one object; a key XML would not carry exactly goes as a pre-signed, version-pinned
-        `Url` (ci_input.py). CloudPermanentError `UnsupportedKey` for a key no URL can name."""
+                         version_id: Optional[str] = None, pinned: bool = False) -> str:
+        """Submit one object; a key XML would not carry exactly, or a scan `pinned` to `version_id`
+        (CI's Object form reads whatever the key holds), goes as a pre-signed, version-pinned `Url`
+        (ci_input.py). CloudPermanentError `UnsupportedKey` for a key no URL can name."""
         target: Dict[str, Any] = {"Key": key}
-        if not object_form_carries(key):
+        if pinned or not object_form_carries(key):
             target = {"Url": self.presigned_get_url(bucket, key, version_id)}
         response = self._call("SubmitVirusJob", self.ci.ci_auditing_virus_submit, Bucket=bucket,
                               Callback=callback, **target)

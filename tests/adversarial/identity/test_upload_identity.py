@@ -95,9 +95,12 @@ def test_versioned_bucket_identity_is_the_version(deploy):
     assert stack.scan()["counts"] == {"submitted": 2}
     stack.settle()
     stack.sweep()  # removing the newer version exposed the older one: its own verdict is applied
-    stack.settle()
+    for _ in range(3):  # ... or its rescans' (a job submitted by a callback needs one more wait)
+        stack.settle()
     assert stack.body("v.com") is None, stack.jobs_created()
-    assert stack.jobs_created() in (2, 3)
+    # 2, plus the older version's rescan when its verdict came after the overwrite (test_versions.py),
+    # plus its scan by key once it is current again when CI could not fetch the pinned URL
+    assert stack.jobs_created() in (2, 3, 4)
 
 
 def test_a_forged_job_tag_never_carries_another_writes_clean_verdict(deploy):

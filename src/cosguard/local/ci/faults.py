@@ -27,6 +27,10 @@ class Faults:
                              stay Auditing forever
     unbound_buckets          buckets treated as not bound to CI: both APIs answer them
                              400 BucketNotBound (CI's real code is unpublished; a permanent 4xx)
+    url_query_dropped        a Url input is fetched without its query string (a pre-signed URL's
+                             signature and `versionId`). Undocumented (doc 436/50132: "full URL"),
+                             so on by default, the answer worse for a scanner; False fetches the
+                             Url as given. Stuck jobs are let go with `CiBackend.release`.
     """
 
     def __init__(self, rng: Optional[random.Random] = None) -> None:
@@ -44,6 +48,7 @@ class Faults:
         self.callback_delay: float = 0.0
         self.stuck_jobs: Union[bool, AbstractSet[str]] = False
         self.unbound_buckets: Set[str] = set()
+        self.url_query_dropped: bool = True
 
     def configure(self, **knobs: object) -> "Faults":
         """Set several knobs at once; unknown names raise instead of being silently ignored."""

@@ -11,12 +11,12 @@ below (CI publishes no job-level codes; the two resource ones are CI's documente
 from __future__ import annotations
 
 import contextlib
+import re
 import tempfile
 import time
 from dataclasses import dataclass
-import re
 from typing import BinaryIO, Callable, Dict, Iterator, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -60,6 +60,13 @@ def open_object(store: ObjectStore, bucket: str, key: str,
         yield stream
     finally:
         stream.close()
+
+
+def without_query(url: str) -> str:
+    """The Url as CI would fetch it if it dropped the query (a pre-signed URL's signature and
+    `versionId`): whether CI keeps it is not documented (doc 436/50132 says only "full URL")."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,160 @@
+"""Verdicts about a version that is no longer current (versioned intake buckets).
+
+CI scans a key, not a version: a job's Input is an Object key or a Url (doc 436/50132), and its
+answer names only the key. A job submitted for version v1 reads whatever the key holds when CI gets
+to it, so once v1 is no longer current at verdict time nobody can tell whether CI read v1 or a newer
+write, and the verdict is believed for v1 neither way (an `infected` one may be the newer bytes, a
+`clean` one too). v1 is scanned again through CI's Url input with a pre-signed GET pinned to its
+version id; that job's verdict is about v1 and is applied to v1 by version id (quarantine, delete or
+tag that version), whatever is current then. The current version has its own event and job; it is
+offered to the scanner here as well (its claim makes that a duplicate when it has one).
+
+Costs per overwritten version: one HEAD by version id, one more CI job (CI's Url input; the
+pre-signed URL is computed locally), two ledger writes, and the current version's claim check.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from ..errors import CloudError, NotFoundError
+from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.logs import event, get_logger
+from .jobs import VirusJob
+from .ledger import ACTION_LEASE_SECONDS, JobEntry, Ledger
+from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
+from .status import Outcome, ScanStatus
+
+log = get_logger("cosguard.domain.versions")
+
+
+
+def submit_pinned(gateway: CloudGateway, settings, sealer, now: float, version: ObjectInfo, ref: str) -> str:
+    """Submit a CI job reading exactly `version` (a pre-signed GET naming its version id), with the
+    upload's own callback URL (bound to `ref`, as the submitter's)."""
+    callback = None
+    if settings.callback_url:
+        callback = callback_url(settings.callback_url, sealer, version.bucket, ref, int(now) + CALLBACK_TOKEN_TTL)
+    return gateway.submit_virus_job(version.bucket, version.key, callback, version.version_id, pinned=True)
+
+
+def rescan_pinned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo) -> JobEntry:
+    """Replace the entry's job by one pinned to its version; returns the rebound entry. A cloud
+    error propagates (a retryable one: the next delivery or sweep tries again, nothing changed)."""
+    ref = entry.callback_ref = entry.callback_ref or object_ref(entry.bucket, entry.key, entry.identity)
+    job_id = submit_pinned(service.gateway, service.settings, service.sealer, service.clock(), version, ref)
+    rebound = ledger.rebind_job(entry, job_id)
+    event(log, "version rescanned pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
+          version=entry.version_id, job_id=job_id, reason=f"job {entry.job_id} may have read a newer write")
+    return rebound
+
+
+def rescan_by_key(service, ledger: Ledger, entry: JobEntry, current: ObjectInfo) -> JobEntry:
+    """A pinned scan failed (a CI that cannot fetch the pre-signed URL: the local CI's default) but
+    its version is current again: it is scanned by key, as any upload (if it is overwritten again
+    before CI reads it, that job's verdict comes back here)."""
+    ref = entry.callback_ref = entry.callback_ref or object_ref(entry.bucket, entry.key, entry.identity)
+    callback = None
+    if service.settings.callback_url:
+        callback = callback_url(service.settings.callback_url, service.sealer, current.bucket, ref,
+                                int(service.clock()) + CALLBACK_TOKEN_TTL)
+    job_id = service.gateway.submit_virus_job(current.bucket, current.key, callback)
+    return ledger.rebind_job(entry, job_id, pinned=False)
+
+
+def submit_superseded(scanner, ledger: Ledger, entry: JobEntry, version: ObjectInfo) -> str:
+    """Submit a claimed upload whose version is no longer current (the sweep: its submitter died or
+    failed before a job was recorded) pinned to its version, as `Scanner._submit` would the key:
+    tagged `pending` (that version), recorded, its retry entry cleared. Returns the job id; a cloud
+    error propagates (the claim's lease, or its retry entry, brings the sweep back)."""
+    ref = entry.callback_ref = object_ref(entry.bucket, entry.key, entry.identity)
+    entry.job_id = submit_pinned(scanner.gateway, scanner.settings, scanner.sealer, scanner.clock(), version, ref)
+    entry.pinned = True
+    scanner.actions.tag(version, ScanStatus.PENDING, entry.job_id)
+    entry.submitted_at = scanner.clock()
+    ledger.open_job(entry)
+    ledger.clear_retry(entry.bucket, entry.key, entry.identity)
+    event(log, "version submitted pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
+          version=entry.version_id, job_id=entry.job_id, reason="overwritten before it was submitted")
+    return entry.job_id
+
+
+def offer_current(service, current: Optional[ObjectInfo]) -> None:
+    """The key's current version gets its own scan (normally from its own event: then a duplicate)."""
+    if current is None or service.rescan is None:
+        return
+    try:
+        service.rescan(current)
+    except CloudError as exc:
+        event(log, "current version not offered", logging.WARNING, bucket=current.bucket, key=current.key,
+              reason=str(exc))
+
+
+# -- verdicts (VerdictService delegates here; `result` builds its VerdictResult) -------------------
+def _claim_action(service, ledger: Ledger, job_id: str) -> bool:
+    """One delivery at a time acts on a verdict (ledger.claim_action), within this invocation."""
+    lease = min(ACTION_LEASE_SECONDS, max(0.0, service.gateway.deadline.remaining()))
+    return ledger.claim_action(job_id, lease=lease) is not None
+
+
+def superseded(service, ledger: Ledger, entry: JobEntry, job: VirusJob, current: Optional[ObjectInfo],
+               result) -> Any:
+    """The job's version is no longer current (see the module's docstring). Gone: closed. Read
+    by a pinned job: the verdict is applied to that version by its id. Otherwise CI may have read
+    newer bytes: that version is scanned again, pinned, and an operator is told."""
+    try:
+        version = service.gateway.head(entry.bucket, entry.key, entry.version_id)
+    except NotFoundError:
+        ledger.close_job(entry, Outcome.GONE.value)
+        return result(Outcome.GONE, detail=f"version {entry.version_id} no longer exists")
+    if entry.pinned and job.url:
+        return service._claim_and_act(ledger, entry, version, job, result, promotable=False)
+    if not _claim_action(service, ledger, job.job_id):
+        return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+    try:
+        rebound = rescan_pinned(service, ledger, entry, version)
+    except CloudError as exc:
+        ledger.release_action(job.job_id)
+        if exc.retryable:
+            raise
+        return _unscanned(service, ledger, entry, version, job, exc, result)
+    offer_current(service, current)
+    answer = result(Outcome.STALE, detail=(
+        f"version {entry.version_id} was overwritten before its verdict was applied and CI may have read "
+        f"the newer write: {'infected' if job.infected else 'clean' if job.clean else 'failed'} is not "
+        f"believed for it; scanned again pinned to that version (job {rebound.job_id})"))
+    answer.alert = True
+    return answer
+
+
+def pinned_scan_failed(service, ledger: Ledger, entry: JobEntry, job: VirusJob, info: ObjectInfo,
+                       result) -> Any:
+    """The pinned scan failed and its version is current again: scanned by key instead."""
+    if not _claim_action(service, ledger, job.job_id):
+        return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+    try:
+        rebound = rescan_by_key(service, ledger, entry, info)
+    except CloudError:
+        ledger.release_action(job.job_id)
+        raise
+    return result(Outcome.STALE, detail=f"the scan pinned to version {entry.version_id} failed ({job.code}) "
+                                       f"and the version is current again: scanned by key (job {rebound.job_id})")
+
+
+def _unscanned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo, job: VirusJob, exc: CloudError,
+               result) -> Any:
+    """CI refused the pinned scan for good: the version is tagged `error` and a human is told."""
+    ledger.close_job(entry, Outcome.STALE.value, handled=False)
+    detail = (f"version {entry.version_id} was overwritten before its verdict and cannot be scanned "
+              f"pinned ({exc.code or exc}): left unscanned, tagged error; a human must look")
+    try:
+        service.actions.tag(version, ScanStatus.ERROR, job.job_id)
+    except CloudError as tag_exc:
+        detail += f" (tagging failed: {tag_exc})"
+    answer = result(Outcome.STALE, detail=detail)
+    answer.alert = True
+    return answer
+
+
+__all__ = ["PINNED_URL_SECONDS", "key_of_url", "offer_current", "pinned_scan_failed", "rescan_by_key", "rescan_pinned",
+           "scrubbed", "submit_pinned", "submit_superseded", "superseded"]
