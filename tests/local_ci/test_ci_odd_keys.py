@@ -20,7 +20,10 @@ BUCKET = "odd-1250000000"
 
 @pytest.fixture(scope="module")
 def cloud():
+    """A CI that keeps a `Url`'s query string: what these tests are about (the default drops it,
+    tests/local_ci/test_ci_versions.py covers that position)."""
     with LocalCloud([BUCKET], scan_delay=0.01) as started:
+        started.ci.faults.url_query_dropped = False
         yield started
 
 
@@ -133,6 +136,7 @@ def test_a_url_signed_with_temporary_keys_carries_their_token():
     from cosguard.local.auth import Credentials
     credentials = Credentials("AKIDtemporary", "temporary-secret", token="session-token")
     with LocalCloud(["tmp-1250000000"], scan_delay=0.01, credentials=credentials) as cloud:
+        cloud.ci.faults.url_query_dropped = False
         cloud.client("cos").put_object(Bucket="tmp-1250000000", Key="t\r.exe", Body=eicar_bytes())
         settings = SimpleNamespace(region=cloud.region, session_token="session-token",
                                    cos_endpoint=cloud.cos.endpoint)

@@ -33,7 +33,7 @@ def withdraw_promotion(gateway: CloudGateway, sealer: Sealer, stale: StaleObject
     except CloudError as exc:
         return f"its promoted copy {copy.bucket}/{copy.key} could not be checked ({exc}): remove it by hand"
     ours = found.etag.strip('"') == copy.etag.strip('"') and \
-        sealer.is_promoted_copy(found.bucket, found.key, found.etag, found.metadata)
+        sealer.is_promoted_copy(found.bucket, found.key, found.etag, found.metadata, found.crc64)
     if not ours:
         return f"the object now at {copy.bucket}/{copy.key} is not this promotion's copy: kept"
     try:

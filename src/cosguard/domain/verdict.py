@@ -160,6 +160,7 @@ class VerdictService:
                 closed = False  # overwritten meanwhile by someone else: act on what was read before
             if closed:
                 return result(Outcome.ALREADY_DONE, detail="handled by an earlier delivery")
+        scanned = job.scanned_key(entry.bucket)   # its Object, or the key its pre-signed Url names
         try:
             if scanned and scanned != entry.key:
                 return self._differs(ledger, entry, info, job, scanned)
