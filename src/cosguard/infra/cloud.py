@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from qcloud_cos import CosConfig, CosS3Client
