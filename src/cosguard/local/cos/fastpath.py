@@ -42,7 +42,9 @@ _STORED_HEADERS = frozenset({"content-type", "cache-control", "content-dispositi
 _HEADERS = {
     "PutObject": _STORED_HEADERS | {"x-amz-storage-class", "x-amz-tagging"},
     "CopyObject": _STORED_HEADERS | {"x-amz-copy-source", "x-amz-storage-class", "x-amz-tagging",
-                                     "x-amz-metadata-directive", "x-amz-tagging-directive"},
+                                     "x-amz-metadata-directive", "x-amz-tagging-directive",
+                                     # checked before either path answers (answers.py)
+                                     "x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match"},
     "HeadObject": {"if-match", "if-none-match"},
     "GetObject": {"if-match", "if-none-match", "range"},
     "PutObjectTagging": {"content-type"},
