@@ -248,6 +248,7 @@ def test_hundred_records_use_the_pool(deployment):
     summary = deployment.scan()
     assert summary["counts"] == {"submitted": 100}
     assert deployment.jobs_submitted() == 100
+    deployment.settle(30)   # the verdicts' log lines land inside this test, not on pytest's own output
 
 
 def test_an_invocation_that_died_holding_a_claim_does_not_block_the_retry(deployment):
