@@ -58,7 +58,7 @@ def run_detached(argv, env, cwd, timeout):
 
 
 def _alive(group: int) -> bool:
-    deadline = time.monotonic() + 10  # SIGTERM'd children get a moment to stop
+    deadline = time.monotonic() + 30  # SIGTERM'd children get a moment to stop (a loaded machine: longer)
     while time.monotonic() < deadline:
         try:
             os.killpg(group, 0)

@@ -148,6 +148,8 @@ class Function:
         self.kill_within = 0.3
         self.kills = 0
         self._random = random.Random()
+        self._lock = threading.Lock()   # no instance starts after close(): none outlives the runtime
+        self._closed = False
 
     def seed_faults(self, value: int) -> None:
         self._random.seed(value)
@@ -162,8 +164,11 @@ class Function:
             if instance.alive:
                 return instance
             instance.close()
-        instance = Instance(self.name, self.env, functions_dir=self.functions_dir, log_stream=self.log_stream)
-        self._all.append(instance)
+        with self._lock:
+            if self._closed:
+                raise FunctionError(f"{self.name} is stopped")
+            instance = Instance(self.name, self.env, functions_dir=self.functions_dir, log_stream=self.log_stream)
+            self._all.append(instance)
         return instance
 
     def _maybe_kill(self, instance: Instance) -> Optional[threading.Timer]:
@@ -210,7 +215,12 @@ class Function:
         return max((i.peak_rss_kb() for i in self._all), default=0)
 
     def close(self) -> None:
-        for instance in self._all:
+        """Stop every instance; an invocation still running (a callback that arrived while the
+        runtime stopped) can start no new one after this."""
+        with self._lock:
+            self._closed = True
+            instances = list(self._all)
+        for instance in instances:
             instance.close()
 
 
