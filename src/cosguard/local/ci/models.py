@@ -85,6 +85,7 @@ class Job:
     detections: Tuple[Detection, ...] = ()
     report: Optional[ScanReport] = None
     stuck: bool = False
+    overrides: Dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -96,7 +97,7 @@ class Job:
         return self.creation_time.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%dT%H:%M:%S%z")
 
     def copy(self) -> "Job":
-        return dataclasses.replace(self)
+        return dataclasses.replace(self, overrides=dict(self.overrides))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -276,6 +277,7 @@ class CiBackend:
                 return
             for name in ("state", "code", "message", "suggestion", "detections", "report"):
                 setattr(job, name, getattr(outcome, name))
+            job.overrides = self.faults.overrides_for(job.object_key, job.url, job.job_id)
             self._cond.notify_all()
             snapshot = job.copy()
         if snapshot.callback and self.notifier is not None:
