@@ -31,7 +31,7 @@ class Faults:
                              signature and `versionId`). Undocumented (doc 436/50132: "full URL"),
                              so on by default, the answer worse for a scanner; False fetches the
                              Url as given. Stuck jobs are let go with `CiBackend.release`.
-    answer_overrides         {object key, Url or job id: {field: value}}: once that job ends, its
+    answer_overrides         {object key, Url or job id: {field: value}}: while set, an ended job's
                              query answers and callbacks carry `value` for `field` (any State,
                              Suggestion, Object, Code...), None leaving the node out. Doc 460/63965
                              documents State Submitted/Auditing/Success/Failed and Suggestion

@@ -164,7 +164,7 @@ class CiBackend:
             job = self._jobs.get(job_id)
             if job is None or job.bucket != bucket:
                 raise NoSuchJob(f"The job {job_id} does not exist")
-            return job.copy()
+            return self._answered(job)
 
     # -- inspection for tests and the demo --------------------------------------------------
     @property
@@ -220,6 +220,13 @@ class CiBackend:
             job_id = "ss%032x" % self._rng.getrandbits(128)
             if job_id not in self._jobs:
                 return job_id
+
+    def _answered(self, job: Job) -> Job:
+        """A copy of `job` as CI answers it: with Faults.answer_overrides once it has ended."""
+        answer = job.copy()
+        if answer.finished:
+            answer.overrides = self.faults.overrides_for(job.object_key, job.url, job.job_id)
+        return answer
 
     def _run(self, job_id: str) -> None:
         """Picked up by a worker: Auditing now, the scan after `scan_delay`."""
@@ -277,9 +284,8 @@ class CiBackend:
                 return
             for name in ("state", "code", "message", "suggestion", "detections", "report"):
                 setattr(job, name, getattr(outcome, name))
-            job.overrides = self.faults.overrides_for(job.object_key, job.url, job.job_id)
             self._cond.notify_all()
-            snapshot = job.copy()
+            snapshot = self._answered(job)
         if snapshot.callback and self.notifier is not None:
             self.notifier(snapshot)
 
