@@ -210,9 +210,9 @@ _CONDITIONS = [   # (SDK parameter, a value that fails, a value that holds); Non
     ("CopySourceIfModifiedSince", _AT, _BEFORE), ("CopySourceIfUnmodifiedSince", _BEFORE, _AT)]
 
 
-def _copy(sdk, server, bucket, operation, target, **condition):
-    """Copy `src.txt` to `target` by PUT Object - Copy or a one-part Upload Part - Copy."""
-    copy_source = source(server, bucket, "src.txt")
+def _copy(sdk, server, bucket, operation, target, src="src.txt", **condition):
+    """Copy `src` to `target` by PUT Object - Copy or a one-part Upload Part - Copy."""
+    copy_source = source(server, bucket, src)
     if operation == "copy_object":
         return sdk.copy_object(Bucket=bucket, Key=target, CopySource=copy_source, **condition)
     upload_id = sdk.create_multipart_upload(Bucket=bucket, Key=target)["UploadId"]
@@ -239,6 +239,17 @@ def test_every_copy_precondition_is_honoured(make_client, bucket, fast_path, ope
         assert read_body(sdk.get_object(Bucket=bucket, Key="copy.txt")) == b"scanned"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("parameter, failing, holding", _CONDITIONS, ids=[c[0] for c in _CONDITIONS])
+def test_the_fast_path_takes_every_conditional_copy(client, cos, bucket, parameter, failing, holding):
+    """A key with LF, which moto's routes cannot match: only the fast path can copy it."""
+    etag = client.put_object(Bucket=bucket, Key="a\nb.txt", Body=b"scanned")["ETag"]
+    cos.store.find(bucket, "a\nb.txt").last_modified = _SOURCE_TIME
+    assert refused(lambda: _copy(client, cos, bucket, "copy_object", "c\nd.txt", "a\nb.txt",
+                                 **{parameter: failing or etag})) == (412, "PreconditionFailed")
+    _copy(client, cos, bucket, "copy_object", "c\nd.txt", "a\nb.txt", **{parameter: holding or etag})
+    assert read_body(client.get_object(Bucket=bucket, Key="c\nd.txt")) == b"scanned"
 
 
 def test_an_unparsable_copy_precondition_date_is_ignored(client, cos, bucket):
