@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
 
 import pytest
 from qcloud_cos.cos_exception import CosServiceError
@@ -135,3 +136,44 @@ def test_unbound_bucket_is_a_permanent_4xx(ci, make_client, store):
     assert ci.counters["SubmitVirusJob"] == 2  # the SDK does not retry a 4xx
     ci.faults.clear()
     assert ci.faults.unbound_buckets == set()
+
+
+def finished_answer(ci, client, key: str) -> dict:
+    """Submit `key`, wait for the job to end in the backend, and read its answer via the SDK."""
+    job_id = client.ci_auditing_virus_submit(Bucket=BUCKET, Key=key)["JobsDetail"]["JobId"]
+    ci.backend.wait_for(job_id, 5)
+    return client.ci_auditing_virus_query(Bucket=BUCKET, JobID=job_id)["JobsDetail"]
+
+
+@pytest.mark.parametrize("overrides", [
+    {"State": "Weird"}, {"State": "Failed"}, {"Suggestion": "review"}, {"Suggestion": ""},
+    {"Suggestion": "BLOCK"}, {"Suggestion": "Normal"}, {"Object": "another/key"}])
+def test_answer_overrides_replace_a_finished_jobs_fields(ci, client, store, overrides):
+    store.put(BUCKET, "k", b"clean bytes")
+    ci.faults.answer_overrides["k"] = overrides
+    detail = finished_answer(ci, client, "k")
+    expected = {"State": "Success", "Suggestion": "normal", "Object": "k", **overrides}
+    assert {name: detail.get(name) or "" for name in expected} == expected
+
+
+@pytest.mark.parametrize("field", ["State", "Suggestion", "Object"])
+def test_answer_overrides_leave_a_field_out(ci, client, store, field):
+    store.put(BUCKET, "k", b"clean bytes")
+    ci.faults.answer_overrides["k"] = {field: None}
+    detail = finished_answer(ci, client, "k")
+    assert field not in detail and detail["JobId"]
+
+
+def test_answer_overrides_reach_the_callback_and_only_their_key(ci, client, store, receiver):
+    store.put(BUCKET, "k", b"clean bytes")
+    store.put(BUCKET, "other", b"clean bytes")
+    ci.faults.answer_overrides["k"] = {"Suggestion": "review", "State": None}
+    for key in ("k", "other"):
+        client.ci_auditing_virus_submit(Bucket=BUCKET, Key=key, Callback=receiver.url)
+    details = {}
+    for post in receiver.wait_posts(2):
+        detail = ET.fromstring(post["body"]).find("JobsDetail")
+        details[detail.findtext("Object")] = (detail.findtext("State"), detail.findtext("Suggestion"))
+    assert details == {"k": (None, "review"), "other": ("Success", "normal")}
+    ci.faults.clear()
+    assert ci.faults.answer_overrides == {}

@@ -3,6 +3,8 @@ limits on every request that sets tags (doc 436/42997), `x-cos-forbid-overwrite`
 COS lists it for, and DELETE Object without conditional headers (doc 436/7743)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from qcloud_cos import CosServiceError
 
@@ -196,3 +198,61 @@ def test_copy_honours_the_source_preconditions(make_client, bucket, fast_path, k
         assert read_body(sdk.get_object(Bucket=bucket, Key="copy/" + key)) == b"scanned"
     finally:
         server.stop()
+
+
+# Each of the four, on PUT Object - Copy and Upload Part - Copy (doc 436/10881, doc 436/8287): 412
+# when it does not hold, a copy when it does. The source is dated 2026-01-01 12:00:00 GMT.
+_SOURCE_TIME = datetime(2026, 1, 1, 12, 0, 0)
+_AT, _BEFORE = "Thu, 01 Jan 2026 12:00:00 GMT", "Thu, 01 Jan 2026 11:59:59 GMT"
+_STALE = '"0123456789abcdef0123456789abcdef"'
+_CONDITIONS = [   # (SDK parameter, a value that fails, a value that holds); None: the source's ETag
+    ("CopySourceIfMatch", _STALE, None), ("CopySourceIfNoneMatch", None, _STALE),
+    ("CopySourceIfModifiedSince", _AT, _BEFORE), ("CopySourceIfUnmodifiedSince", _BEFORE, _AT)]
+
+
+def _copy(sdk, server, bucket, operation, target, src="src.txt", **condition):
+    """Copy `src` to `target` by PUT Object - Copy or a one-part Upload Part - Copy."""
+    copy_source = source(server, bucket, src)
+    if operation == "copy_object":
+        return sdk.copy_object(Bucket=bucket, Key=target, CopySource=copy_source, **condition)
+    upload_id = sdk.create_multipart_upload(Bucket=bucket, Key=target)["UploadId"]
+    part = sdk.upload_part_copy(Bucket=bucket, Key=target, PartNumber=1, UploadId=upload_id,
+                                CopySource=copy_source, **condition)
+    return sdk.complete_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id, MultipartUpload={
+        "Part": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast path", "moto's app"])
+@pytest.mark.parametrize("operation", ["copy_object", "upload_part_copy"])
+@pytest.mark.parametrize("parameter, failing, holding", _CONDITIONS, ids=[c[0] for c in _CONDITIONS])
+def test_every_copy_precondition_is_honoured(make_client, bucket, fast_path, operation, parameter, failing, holding):
+    server = LocalCos(fast_path=fast_path).start()
+    try:
+        server.create_bucket(bucket)
+        sdk = make_client(server)
+        etag = sdk.put_object(Bucket=bucket, Key="src.txt", Body=b"scanned")["ETag"]
+        server.store.find(bucket, "src.txt").last_modified = _SOURCE_TIME
+        assert refused(lambda: _copy(sdk, server, bucket, operation, "copy.txt", **{parameter: failing or etag})
+                       ) == (412, "PreconditionFailed")
+        assert not sdk.object_exists(Bucket=bucket, Key="copy.txt")
+        _copy(sdk, server, bucket, operation, "copy.txt", **{parameter: holding or etag})
+        assert read_body(sdk.get_object(Bucket=bucket, Key="copy.txt")) == b"scanned"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("parameter, failing, holding", _CONDITIONS, ids=[c[0] for c in _CONDITIONS])
+def test_the_fast_path_takes_every_conditional_copy(client, cos, bucket, parameter, failing, holding):
+    """A key with LF, which moto's routes cannot match: only the fast path can copy it."""
+    etag = client.put_object(Bucket=bucket, Key="a\nb.txt", Body=b"scanned")["ETag"]
+    cos.store.find(bucket, "a\nb.txt").last_modified = _SOURCE_TIME
+    assert refused(lambda: _copy(client, cos, bucket, "copy_object", "c\nd.txt", "a\nb.txt",
+                                 **{parameter: failing or etag})) == (412, "PreconditionFailed")
+    _copy(client, cos, bucket, "copy_object", "c\nd.txt", "a\nb.txt", **{parameter: holding or etag})
+    assert read_body(client.get_object(Bucket=bucket, Key="c\nd.txt")) == b"scanned"
+
+
+def test_an_unparsable_copy_precondition_date_is_ignored(client, cos, bucket):
+    client.put_object(Bucket=bucket, Key="src.txt", Body=b"scanned")
+    _copy(client, cos, bucket, "copy_object", "copy.txt", CopySourceIfUnmodifiedSince="not a date")
+    assert read_body(client.get_object(Bucket=bucket, Key="copy.txt")) == b"scanned"

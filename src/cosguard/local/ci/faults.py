@@ -31,6 +31,11 @@ class Faults:
                              signature and `versionId`). Undocumented (doc 436/50132: "full URL"),
                              so on by default, the answer worse for a scanner; False fetches the
                              Url as given. Stuck jobs are let go with `CiBackend.release`.
+    answer_overrides         {object key, Url or job id: {field: value}}: while set, an ended job's
+                             query answers and callbacks carry `value` for `field` (any State,
+                             Suggestion, Object, Code...), None leaving the node out. Doc 460/63965
+                             documents State Submitted/Auditing/Success/Failed and Suggestion
+                             normal/block; this lets a test make CI answer outside that.
     """
 
     def __init__(self, rng: Optional[random.Random] = None) -> None:
@@ -49,6 +54,7 @@ class Faults:
         self.stuck_jobs: Union[bool, AbstractSet[str]] = False
         self.unbound_buckets: Set[str] = set()
         self.url_query_dropped: bool = True
+        self.answer_overrides: Dict[str, Dict[str, Optional[str]]] = {}
 
     def configure(self, **knobs: object) -> "Faults":
         """Set several knobs at once; unknown names raise instead of being silently ignored."""
@@ -80,6 +86,13 @@ class Faults:
         if isinstance(stuck, bool):
             return stuck
         return any(name is not None and name in stuck for name in names)
+
+    def overrides_for(self, *names: Optional[str]) -> Dict[str, Optional[str]]:
+        """The answer overrides set for the first of `names` that has any (a copy)."""
+        for name in names:
+            if name is not None and name in self.answer_overrides:
+                return dict(self.answer_overrides[name])
+        return {}
 
 
 class Counters:

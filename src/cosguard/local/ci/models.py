@@ -85,6 +85,7 @@ class Job:
     detections: Tuple[Detection, ...] = ()
     report: Optional[ScanReport] = None
     stuck: bool = False
+    overrides: Dict[str, Optional[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -96,7 +97,7 @@ class Job:
         return self.creation_time.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%dT%H:%M:%S%z")
 
     def copy(self) -> "Job":
-        return dataclasses.replace(self)
+        return dataclasses.replace(self, overrides=dict(self.overrides))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +164,7 @@ class CiBackend:
             job = self._jobs.get(job_id)
             if job is None or job.bucket != bucket:
                 raise NoSuchJob(f"The job {job_id} does not exist")
-            return job.copy()
+            return self._answered(job)
 
     # -- inspection for tests and the demo --------------------------------------------------
     @property
@@ -219,6 +220,13 @@ class CiBackend:
             job_id = "ss%032x" % self._rng.getrandbits(128)
             if job_id not in self._jobs:
                 return job_id
+
+    def _answered(self, job: Job) -> Job:
+        """A copy of `job` as CI answers it: with Faults.answer_overrides once it has ended."""
+        answer = job.copy()
+        if answer.finished:
+            answer.overrides = self.faults.overrides_for(job.object_key, job.url, job.job_id)
+        return answer
 
     def _run(self, job_id: str) -> None:
         """Picked up by a worker: Auditing now, the scan after `scan_delay`."""
@@ -277,7 +285,7 @@ class CiBackend:
             for name in ("state", "code", "message", "suggestion", "detections", "report"):
                 setattr(job, name, getattr(outcome, name))
             self._cond.notify_all()
-            snapshot = job.copy()
+            snapshot = self._answered(job)
         if snapshot.callback and self.notifier is not None:
             self.notifier(snapshot)
 

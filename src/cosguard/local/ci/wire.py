@@ -88,10 +88,23 @@ def query_fields(job: Job) -> List[Tuple[str, Any]]:
     was found, then holds one Result per finding.
     """
     results = [[("FileName", d.file_name), ("VirusName", d.virus_name)] for d in job.detections]
-    return [("Code", job.code), ("Message", job.message), ("JobId", job.job_id),
-            ("State", str(job.state)), ("CreationTime", job.creation_time_text),
-            _input_field(job), ("Suggestion", job.suggestion),
-            ("DetectDetail", [("Result", result) for result in results])]
+    fields = [("Code", job.code), ("Message", job.message), ("JobId", job.job_id),
+              ("State", str(job.state)), ("CreationTime", job.creation_time_text),
+              _input_field(job), ("Suggestion", job.suggestion),
+              ("DetectDetail", [("Result", result) for result in results])]
+    return _overridden(fields, job.overrides)
+
+
+def _overridden(fields: List[Tuple[str, Any]], overrides: Dict[str, Any]) -> List[Tuple[str, Any]]:
+    """Faults.answer_overrides applied: a value replaces the field's, None drops the node."""
+    if not overrides:
+        return fields
+    answer = [(name, overrides.get(name, value)) for name, value in fields
+              if not (name in overrides and overrides[name] is None)]
+    known = {name for name, _ in fields}
+    answer += [(name, value) for name, value in overrides.items()
+               if name not in known and value is not None]
+    return answer
 
 
 def _input_field(job: Job) -> Tuple[str, Any]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Dict, Optional, Tuple
 
 from . import cors, listing, multipart
@@ -23,6 +25,34 @@ _MOTO_OWNER = re.compile(rb"<DisplayName>webfile</DisplayName><ID>[0-9a-f]+</ID>
                          rb"<ID>[0-9a-f]+</ID><DisplayName>webfile</DisplayName>")
 _CRC_OPS = frozenset({"PutObject", "CopyObject", "CompleteMultipartUpload", "GetObject",
                       "HeadObject", "UploadPart"})
+
+
+_COPY_IF = "x-cos-copy-source-"
+_COPY_CONDITIONS = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
+
+
+def _copy_conditions_hold(wanted: Dict[str, str], etag: str, last_modified: datetime) -> bool:
+    """Each given condition against the source; a date that does not parse is ignored, as HTTP
+    ignores one (RFC 9110 13.1.3/13.1.4). Dates compare at the second, HTTP-date's resolution."""
+    if_match, if_none_match = wanted["if-match"].strip('"'), wanted["if-none-match"].strip('"')
+    if (if_match and if_match != etag) or (if_none_match and if_none_match == etag):
+        return False
+    changed = _utc(last_modified).replace(microsecond=0)
+    since, unmodified_since = _http_date(wanted["if-modified-since"]), _http_date(wanted["if-unmodified-since"])
+    return not ((since is not None and changed <= since)
+                or (unmodified_since is not None and changed > unmodified_since))
+
+
+def _http_date(value: str) -> Optional[datetime]:
+    try:
+        return _utc(parsedate_to_datetime(value)) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive UTC (moto keeps naive UTC times; a parsed HTTP-date is aware)."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 @dataclass
@@ -84,17 +114,18 @@ class CosAnswers:
         return Pending()
 
     def _copy_preconditions(self, req: Any) -> None:
-        """`x-cos-copy-source-If-Match` / `-If-None-Match` (PUT Object - Copy, doc 436/10881): 412
-        when the source's ETag does not match. moto ignores a copy's If-Match; checked here, before
-        either path answers, so a copy of since-overwritten bytes never lands."""
-        if_match = req.headers.get("x-cos-copy-source-if-match", "").strip('"')
-        if_none_match = req.headers.get("x-cos-copy-source-if-none-match", "").strip('"')
-        source = parse_copy_source(req.headers.get("x-cos-copy-source", "")) if if_match or if_none_match else None
+        """`x-cos-copy-source-If-Match` / `-If-None-Match` / `-If-Modified-Since` /
+        `-If-Unmodified-Since` (PUT Object - Copy, doc 436/10881; Upload Part - Copy, doc 436/8287):
+        412 when one does not hold. moto ignores a copy's If-Match and dates; checked here, before
+        either path or operation answers, so a copy of since-overwritten bytes never lands."""
+        wanted = {name: req.headers.get(_COPY_IF + name, "") for name in _COPY_CONDITIONS}
+        if not any(wanted.values()):
+            return
+        source = parse_copy_source(req.headers.get("x-cos-copy-source", ""))
         found = self._cos.store.find(source.bucket, source.key, source.version_id) if source else None
         if found is None:   # nothing to compare: moto answers the missing source or malformed header
             return
-        etag = found.etag.strip('"')
-        if (if_match and if_match != etag) or (if_none_match and if_none_match == etag):
+        if not _copy_conditions_hold(wanted, found.etag.strip('"'), found.last_modified):
             raise CosError(412, "PreconditionFailed", "At least one of the preconditions you specified did not hold.")
 
     # -- after a successful moto answer ---------------------------------------------------

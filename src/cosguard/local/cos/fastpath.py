@@ -44,7 +44,9 @@ _HEADERS = {
     "CopyObject": _STORED_HEADERS | {"x-amz-copy-source", "x-amz-storage-class", "x-amz-tagging",
                                      "x-amz-metadata-directive", "x-amz-tagging-directive",
                                      # checked before either path answers (answers.py)
-                                     "x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match"},
+                                     "x-amz-copy-source-if-match", "x-amz-copy-source-if-none-match",
+                                     "x-amz-copy-source-if-modified-since",
+                                     "x-amz-copy-source-if-unmodified-since"},
     "HeadObject": {"if-match", "if-none-match"},
     "GetObject": {"if-match", "if-none-match", "range"},
     "PutObjectTagging": {"content-type"},
