@@ -136,3 +136,31 @@ def test_a_planted_claim_does_not_hide_an_existing_object_from_backfill(stack, c
     assert report["counts"].get("submitted", 0) >= 1, report
     s.settle()
     assert_quarantined(s, "old/evil.com", eicar())
+
+
+def test_a_callback_url_for_one_upload_cannot_drive_another_uploads_forged_entry(stack):
+    """Survivor 4 of issue 19: another upload's entry is unsealed (planted), and the URL issued for
+    the uploader's own object is presented with that upload's job: answered like a bad token, and
+    no work starts (no retry entry, no claim released, no rescan, no tags)."""
+    import requests
+
+    s = stack(jail=False)
+    s.cloud.ci.faults.drop_callback_rate = 1.0  # verdicts wait for the request the test sends
+    s.put("mine/clean.txt", clean_text())
+    s.put("victim/evil.com", eicar())
+    s.scan()
+    s.settle()
+    mine = s.cloud.ci.backend.jobs[s.tags("mine/clean.txt")["cosguard-job"]].callback
+    victim_job = s.tags("victim/evil.com")["cosguard-job"]
+    in_flight, _ = ledger_names(s, "victim/evil.com")
+    s.put_json(in_flight, {"job_id": victim_job, "bucket": s.intake, "key": "victim/evil.com", "etag": "x",
+                           "version_id": None, "size": 68, "submitted_at": time.time(), "state": "submitted"})
+    planted, tags_before, jobs_before = s.body(in_flight), s.tags("victim/evil.com"), s.jobs_created()
+    s.take_events()
+    body = f"<Response><JobsDetail><JobId>{victim_job}</JobId></JobsDetail></Response>".encode()
+    answer = requests.post(mine, data=body, timeout=5)
+    assert (answer.status_code, answer.json()) == (401, {"error": "unauthorized"})
+    assert s.body(in_flight) == planted                 # no claim released over it
+    assert s.cos.list_objects(Bucket=s.intake, Prefix=".cosguard/retry/").get("Contents", []) == []
+    assert s.jobs_created() == jobs_before and s.take_events()["Records"] == []   # nothing rescanned or written
+    assert s.tags("victim/evil.com") == tags_before and s.exists("victim/evil.com")
