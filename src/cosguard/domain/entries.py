@@ -63,6 +63,25 @@ def digest(bucket: str, key: str, token: str) -> str:
     return key_digest(bucket, key) + hashlib.sha256(f"{bucket}\n{key}\n{token}".encode("utf-8")).hexdigest()[:24]
 
 
+class MalformedEntry(ValueError):
+    """A ledger document that is not a job entry's shape."""
+
+
+def _is_a(value: Any, kinds: tuple) -> bool:
+    """isinstance, except that a bool is no number (JSON true is not a size or a time)."""
+    return isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+
+
+_NUMBER = (int, float)
+_FIELD_TYPES: Dict[str, tuple] = {
+    "job_id": (str,), "bucket": (str,), "key": (str,), "etag": (str,), "version_id": (str, type(None)),
+    "size": (int,), "submitted_at": _NUMBER, "tagged": (bool,), "outcome": (str, type(None)),
+    "closed_at": _NUMBER + (type(None),), "manifest": (dict,), "token": (str,), "last_modified": (int,),
+    "state": (str,), "lease_until": _NUMBER, "previous_state": (str,), "callback_ref": (str, type(None)),
+    "pinned": (bool,),
+}
+
+
 class JobEntry(Record):
     """One upload in flight (state `submitting`, no job yet, or `submitted`), or a closed job."""
 
@@ -86,10 +105,20 @@ class JobEntry(Record):
     pinned: bool = False         # the job read this version by id (CI's Url input), not the key
 
     @classmethod
-    def from_doc(cls, doc: Dict[str, Any]) -> "JobEntry":
+    def from_doc(cls, doc: Any) -> "JobEntry":
+        """The entry a ledger document records; MalformedEntry when it is not one (any other shape,
+        a field missing or of another type), so no planted shape ever reaches code as an entry."""
+        if not isinstance(doc, dict):
+            raise MalformedEntry(f"a JSON {type(doc).__name__}, not an object")
         known = {k: doc[k] for k in cls._fields if k in doc}
         known.setdefault("job_id", "")
-        return cls(**known)
+        for name, value in known.items():
+            if not _is_a(value, _FIELD_TYPES[name]):
+                raise MalformedEntry(f"field {name!r} is a {type(value).__name__}")
+        try:
+            return cls(**known)
+        except TypeError as exc:   # a required field missing
+            raise MalformedEntry(str(exc)) from None
 
     @classmethod
     def for_object(cls, info: ObjectInfo, now: float, lease: float) -> "JobEntry":

@@ -27,8 +27,8 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
-from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, digest, key_digest, kept_in_place,
-                      token_for, version_token)
+from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEntry, digest, key_digest,
+                      kept_in_place, token_for, version_token)
 from .seal import Sealer
 
 __all__ = ["ACTION_LEASE_SECONDS", "CLAIM_LEASE_SECONDS", "KEPT_IN_PLACE", "MAX_DOCUMENT_BYTES",
@@ -92,6 +92,16 @@ class Ledger:
             raise ForgedDocument(f"{self.bucket}/{key} carries no valid cosguard seal", code="Unsealed")
         return opened
 
+    def _read_entry(self, key: str) -> JobEntry:
+        """The job entry at `key`: like `_read`, and a document of any other shape (only a bug or a
+        broken seal lets one through) is a ForgedDocument too, reported, never a crash."""
+        doc = self._read(key)
+        try:
+            return JobEntry.from_doc(doc)
+        except MalformedEntry as exc:
+            self.sealer.reject(self.bucket, key, "ledger document", problem=f"not a job entry: {exc}")
+            raise ForgedDocument(f"{self.bucket}/{key} is not a cosguard job entry ({exc})", code="Malformed") from None
+
     def is_own_document(self, key: str) -> bool:
         """Whether `key` holds a document this ledger sealed (the upload trigger asks)."""
         try:
@@ -121,7 +131,9 @@ class Ledger:
             current = {"state": "failed"}
         except NotFoundError:  # released between our write and read: the next delivery claims it
             return None
-        lease_until = float(current.get("lease_until") or 0)
+        lease_until = current.get("lease_until")
+        if not isinstance(lease_until, (int, float)):   # not a claim's shape: it blocks nobody either
+            current, lease_until = {"state": "failed"}, 0
         if current.get("state") == "failed" or (current.get("state") == "acting" and self.clock() > lease_until):
             doc["previous_state"] = current.get("state")
             self._write(key, doc)
@@ -150,7 +162,7 @@ class Ledger:
                 return "duplicate", None
             return "claimed", entry
         try:
-            current = JobEntry.from_doc(self._read(key))
+            current = self._read_entry(key)
         except ForgedDocument:  # an unsealed claim is absent: it blocks nobody
             current = JobEntry.from_doc(dict(entry.fields_dict(), state="failed"))
         except NotFoundError:  # closed between our two requests
@@ -246,7 +258,7 @@ class Ledger:
         """The open entry of one upload; None when there is none; ForgedDocument when what sits
         there was not sealed by cosguard."""
         try:
-            return JobEntry.from_doc(self._read(self._key("jobs", digest(bucket, key, token))))
+            return self._read_entry(self._key("jobs", digest(bucket, key, token)))
         except ForgedDocument:
             raise
         except NotFoundError:
@@ -276,7 +288,7 @@ class Ledger:
     def get_job(self, job_id: str) -> Optional[JobEntry]:
         """The closed entry of `job_id`, else None (open entries are found by upload, not job id)."""
         try:
-            entry = JobEntry.from_doc(self._read(self._key("closed", job_id)))
+            entry = self._read_entry(self._key("closed", job_id))
         except NotFoundError:
             return None
         return entry if entry.job_id == job_id else None
@@ -316,7 +328,7 @@ class Ledger:
         """One entry by its ledger key; None when it was closed meanwhile; ForgedDocument when
         what is there was not sealed by cosguard (the sweep recovers the job from CI)."""
         try:
-            return JobEntry.from_doc(self._read(key))
+            return self._read_entry(key)
         except ForgedDocument:
             raise
         except NotFoundError:
@@ -335,7 +347,7 @@ class Ledger:
     def closed_jobs(self) -> Iterator[JobEntry]:
         for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}closed/"):
             try:
-                yield JobEntry.from_doc(self._read(item["Key"]))
+                yield self._read_entry(item["Key"])
             except NotFoundError:
                 continue
 

@@ -53,6 +53,20 @@ def render(fmt: str, doc: Dict[str, Any]) -> Dict[str, Any]:
                                                 "text": text}}
 
 
+INFECTED_OUTCOMES = ("quarantined", "deleted", "infected")
+
+
+def kind_of(outcome: str, infected: bool) -> str:
+    """The message's `kind`, from what was done: `infected` only when infected bytes were acted
+    on; a verdict not applied because the object changed (`stale`) is its own kind, whatever CI
+    found in the bytes it scanned; anything else an operator must look at is an `alert`."""
+    if outcome == "error":
+        return "error"
+    if outcome in INFECTED_OUTCOMES and infected:
+        return "infected"
+    return "stale" if outcome == "stale" else "alert"
+
+
 class Notifier:
     def __init__(self, settings: Settings, session: Optional[requests.Session] = None):
         self.url = settings.notify_url
@@ -74,8 +88,6 @@ class Notifier:
 
     def __call__(self, result) -> None:
         """For VerdictService: one message per infection, error or alert (e.g. a refused copy)."""
-        infected = bool(result.job and result.job.infected)
-        kind = "error" if result.outcome.value == "error" else "infected" if infected else "alert"
-        self.send(message(kind, result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
+        self.send(message(kind_of(result.outcome.value, bool(result.job and result.job.infected)), result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
                           viruses=result.job.virus_names if result.job else [], location=result.location,
                           detail=result.detail))

@@ -163,3 +163,27 @@ def test_a_lost_write_whose_event_comes_before_the_removal_is_closed_is_reported
     assert stack.sweep()["applied"] == {"quarantined": 1}
     lost = [n for n in _alerts(stack, "early.exe") if n.get("kind") == "possible_loss"]
     assert len(lost) == 1 and "acting on an earlier upload" in lost[0]["detail"]
+
+
+def test_each_outcome_is_notified_under_its_own_kind(stack):
+    """A verdict not applied because the upload changed is `stale`, never `infected` (issue 19);
+    a quarantined infection is `infected`; a clean upload is never notified as one."""
+    _infected_job_with_lost_callback(stack, "race.exe")
+    gateway = stack.runtime(stack.sweep_handler).gateway
+    copy = gateway.copy
+
+    def copy_then_overwrite(*args, **kwargs):
+        copied = copy(*args, **kwargs)
+        gateway.copy = copy
+        stack.put("race.exe", clean_text())  # the uploader's clean file lands mid-verdict
+        return copied
+    gateway.copy = copy_then_overwrite
+    assert stack.sweep()["applied"] == {"stale": 1}
+    assert {(n["kind"], n["outcome"]) for n in _alerts(stack, "race.exe")} == {("stale", "stale")}
+    stack.cloud.ci.faults.drop_callback_rate = 0.0
+    stack.put("plain.exe", eicar())
+    stack.put("fine.txt", clean_text())
+    stack.scan()
+    stack.settle()
+    assert {(n["kind"], n["outcome"]) for n in _alerts(stack, "plain.exe")} == {("infected", "quarantined")}
+    assert not any(n["kind"] == "infected" for n in _alerts(stack, "fine.txt"))

@@ -63,7 +63,7 @@ def test_markdown_notifications_render_no_uploader_markup(stack, fmt):
         assert shown in everything, (shown, everything)
     if fmt == "dingtalk":   # the title (the chat list's preview) holds no uploader text at all
         assert {n["markdown"]["title"] for n in s.sink.received} <= {"cosguard: infected", "cosguard: error",
-                                                                    "cosguard: alert"}
+                                                                    "cosguard: alert", "cosguard: stale"}
 
 
 def test_json_notifications_keep_the_exact_key(stack):

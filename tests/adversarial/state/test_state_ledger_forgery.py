@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from cosguard.domain.ledger import digest, version_token
 from cosguard.local.samples import clean_text, eicar
 
@@ -34,8 +36,10 @@ def test_a_claim_planted_before_the_upload_does_not_stop_its_scan(stack, capsys)
     in_flight, record = ledger_names(s, "up/evil.com")
     now = time.time()
     for planted in (in_flight, record):
+        # a whole entry's shape: were the seal not checked, it would be believed (not crash cosguard)
         s.put_json(planted, {"bucket": s.intake, "key": "up/evil.com", "etag": info.etag, "state": "submitted",
-                             "job_id": "ss" + "1" * 32, "claimed_at": now, "lease_until": now + 10 ** 6,
+                             "job_id": "ss" + "1" * 32, "version_id": None, "size": info.size,
+                             "submitted_at": now, "claimed_at": now, "lease_until": now + 10 ** 6,
                              "_seal": FAKE_SEAL})
     capsys.readouterr()
     summary = s.scan()
@@ -128,11 +132,74 @@ def test_a_planted_claim_does_not_hide_an_existing_object_from_backfill(stack, c
     s = stack(jail=False)
     s.put("old/evil.com", eicar())   # there before cosguard watched the bucket: no event is delivered
     s.events.clear()
-    for planted in ledger_names(s, "old/evil.com"):
+    info = s.runtime.gateway.head(s.intake, "old/evil.com")
+    for planted in ledger_names(s, "old/evil.com"):   # whole entries: believed, were the seal not checked
         s.put_json(planted, {"bucket": s.intake, "key": "old/evil.com", "state": "submitted",
-                             "job_id": "ss" + "6" * 32, "claimed_at": time.time(),
+                             "job_id": "ss" + "6" * 32, "etag": info.etag, "version_id": None, "size": info.size,
+                             "submitted_at": time.time(), "claimed_at": time.time(),
                              "lease_until": time.time() + 10 ** 6})
     code, report, _ = s.cli(capsys, tmp_path, "backfill", "--bucket", s.intake)
     assert report["counts"].get("submitted", 0) >= 1, report
     s.settle()
     assert_quarantined(s, "old/evil.com", eicar())
+
+
+def test_a_callback_url_for_one_upload_cannot_drive_another_uploads_forged_entry(stack):
+    """Survivor 4 of issue 19: another upload's entry is unsealed (planted), and the URL issued for
+    the uploader's own object is presented with that upload's job: answered like a bad token, and
+    no work starts (no retry entry, no claim released, no rescan, no tags)."""
+    import requests
+
+    s = stack(jail=False)
+    s.cloud.ci.faults.drop_callback_rate = 1.0  # verdicts wait for the request the test sends
+    s.put("mine/clean.txt", clean_text())
+    s.put("victim/evil.com", eicar())
+    s.scan()
+    s.settle()
+    mine = s.cloud.ci.backend.jobs[s.tags("mine/clean.txt")["cosguard-job"]].callback
+    victim_job = s.tags("victim/evil.com")["cosguard-job"]
+    in_flight, _ = ledger_names(s, "victim/evil.com")
+    s.put_json(in_flight, {"job_id": victim_job, "bucket": s.intake, "key": "victim/evil.com", "etag": "x",
+                           "version_id": None, "size": 68, "submitted_at": time.time(), "state": "submitted"})
+    planted, tags_before, jobs_before = s.body(in_flight), s.tags("victim/evil.com"), s.jobs_created()
+    s.take_events()
+    body = f"<Response><JobsDetail><JobId>{victim_job}</JobId></JobsDetail></Response>".encode()
+    answer = requests.post(mine, data=body, timeout=5)
+    assert (answer.status_code, answer.json()) == (401, {"error": "unauthorized"})
+    assert s.body(in_flight) == planted                 # no claim released over it
+    assert s.cos.list_objects(Bucket=s.intake, Prefix=".cosguard/retry/").get("Contents", []) == []
+    assert s.jobs_created() == jobs_before and s.take_events()["Records"] == []   # nothing rescanned or written
+    assert s.tags("victim/evil.com") == tags_before and s.exists("victim/evil.com")
+
+
+WRONG_TYPES = {"job_id": ["ss" + "4" * 32], "bucket": 7, "key": {"k": 1}, "etag": None, "version_id": 5,
+               "size": "big", "submitted_at": "yesterday", "state": 7, "lease_until": "soon",
+               "closed_at": [], "outcome": {"quarantined": True}, "manifest": ["findings"], "tagged": "no"}
+SHAPES = {"list": [1, 2], "number": 42, "string": "submitted", "null": None, "wrong field types": WRONG_TYPES}
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["unsealed", "sealed-by-cosguard"])
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_a_planted_document_of_any_shape_is_handled_as_forged(stack, capsys, tmp_path, shape, sealed):
+    """Whatever JSON sits at a ledger name (even under a valid seal, which only a bug could write),
+    the upload is scanned and quarantined, and the sweep and status report the document; nothing
+    crashes."""
+    s = stack(jail=False)
+    s.put("up/evil.com", eicar())
+    in_flight, _ = ledger_names(s, "up/evil.com")
+    fake = "ss" + "5" * 32
+    planted = [in_flight, f".cosguard/jobs/{'6' * 40}.json", f".cosguard/closed/{fake}.json"]
+    for key in planted:
+        doc = SHAPES[shape]
+        if sealed:
+            doc = s.runtime.sealer.seal(s.intake, key, doc) if isinstance(doc, dict) else doc
+        s.put_json(key, doc)
+    summary = s.scan()
+    assert summary["jobs"].get("up/evil.com"), summary
+    s.settle()
+    assert_quarantined(s, "up/evil.com", eicar())
+    code, report, _ = s.cli(capsys, tmp_path, "reconcile")
+    assert code == 1 and f"{s.intake}/{planted[1]}" in report["unauthenticated"], report
+    code, status, _ = s.cli(capsys, tmp_path, "status")
+    assert code == 1 and status["counts"].get("unauthenticated documents", 0) >= 1, status
+    assert status["recent_infections"] and all(i["job_id"] != fake for i in status["recent_infections"])

@@ -19,13 +19,20 @@ def quarantine_one(s, key, body, bucket=None):
     return job_id
 
 
+def same_size_other_bytes(body):
+    """What an attacker with write access to the quarantine plants so that a size check passes."""
+    return bytes(b ^ 0x20 if 0x41 <= b <= 0x5A else b for b in body)
+
+
+@pytest.mark.parametrize("size", ["other size", "same size"])
 @pytest.mark.parametrize("by", ["job id", "quarantine key"])
-def test_swapped_quarantined_bytes_are_never_released(stack, capsys, tmp_path, by):
+def test_swapped_quarantined_bytes_are_never_released(stack, capsys, tmp_path, by, size):
     s = stack(jail=False)
     job_id = quarantine_one(s, "docs/report.com", eicar())
     [copy] = s.quarantined("docs/report.com")
     manifest = s.meta(copy)[f"x-cos-meta-{MANIFEST_META}"]
-    swapped = BUNDLE
+    swapped = BUNDLE if size == "other size" else same_size_other_bytes(eicar())
+    assert (len(swapped) == len(eicar())) == (size == "same size") and swapped != eicar()
     s.put(copy, swapped, Metadata={f"x-cos-meta-{MANIFEST_META}": manifest})  # genuine manifest, other bytes
     closed_before = s.ledger_doc(f".cosguard/closed/{job_id}.json")
     code, answer, _ = s.cli(capsys, tmp_path, "restore", job_id if by == "job id" else copy)
@@ -34,6 +41,8 @@ def test_swapped_quarantined_bytes_are_never_released(stack, capsys, tmp_path, b
     assert not s.exists("docs/report.com")              # nothing released
     assert s.body(copy) == swapped                      # nothing moved
     assert s.ledger_doc(f".cosguard/closed/{job_id}.json") == closed_before
+    listed = s.cos.list_objects(Bucket=s.intake, Prefix="docs/").get("Contents", [])
+    assert listed == []                                 # no released copy anywhere, so no release marker
 
 
 def test_a_manifest_cosguard_did_not_seal_is_refused(stack, capsys, tmp_path):
