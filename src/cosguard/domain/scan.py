@@ -22,7 +22,7 @@ from .removals import removal_after, report as report_removal
 from .rules import skip_reason, skip_reason_for_object, unscannable_reason
 from .seal import Sealer, sealer_for
 from .setaside import set_aside
-from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
+from .security import object_ref, upload_callback
 from .status import JOB_TAG, Action, Outcome, ScanStatus
 from .tags import merge
 
@@ -273,10 +273,7 @@ class Scanner:
 
     def _callback(self, bucket: str, ref: str) -> Optional[str]:
         """This object's own callback URL, bound to its upload and expiring (security.py)."""
-        if not self.settings.callback_url:
-            return None
-        return callback_url(self.settings.callback_url, self.sealer, bucket, ref,
-                            int(self.clock()) + CALLBACK_TOKEN_TTL)
+        return upload_callback(self.settings.callback_url, self.sealer, bucket, ref, self.clock())
 
     def _own_write(self, info: ObjectInfo) -> Optional[str]:
         """cosguard's own writes, recognised by their seal and their exact bytes, never by where

@@ -39,6 +39,12 @@ def callback_url(base: str, sealer: Sealer, bucket: str, ref: str, expires: int)
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 
+def upload_callback(base: Optional[str], sealer: Sealer, bucket: str, ref: str, now: float) -> Optional[str]:
+    """One upload's own callback URL, expiring CALLBACK_TOKEN_TTL after `now`; None when no base
+    URL is configured (its verdict then waits for the sweep)."""
+    return callback_url(base, sealer, bucket, ref, int(now) + CALLBACK_TOKEN_TTL) if base else None
+
+
 def check_callback_query(sealer: Sealer, query: Mapping[str, str], now: float) -> Tuple[bool, str]:
     """(valid, why not) for a callback's query parameters.
 

@@ -22,27 +22,33 @@ from ..infra.cloud import CloudGateway, ObjectInfo
 from ..infra.logs import event, get_logger
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, JobEntry, Ledger
-from .security import CALLBACK_TOKEN_TTL, callback_url, object_ref
+from .security import object_ref, upload_callback
 from .status import Outcome, ScanStatus
 
 log = get_logger("cosguard.domain.versions")
 
 
 
-def submit_pinned(gateway: CloudGateway, settings, sealer, now: float, version: ObjectInfo, ref: str) -> str:
-    """Submit a CI job reading exactly `version` (a pre-signed GET naming its version id), with the
-    upload's own callback URL (bound to `ref`, as the submitter's)."""
-    callback = None
-    if settings.callback_url:
-        callback = callback_url(settings.callback_url, sealer, version.bucket, ref, int(now) + CALLBACK_TOKEN_TTL)
-    return gateway.submit_virus_job(version.bucket, version.key, callback, version.version_id, pinned=True)
+def submit_pinned(gateway: CloudGateway, settings, sealer, now: float, version: ObjectInfo, ref: str,
+                  pinned: bool = True) -> str:
+    """Submit a CI job reading exactly `version` (a pre-signed GET naming its version id; with
+    `pinned` False, whatever its key holds), with the upload's own callback URL (bound to `ref`,
+    as the submitter's)."""
+    callback = upload_callback(settings.callback_url, sealer, version.bucket, ref, now)
+    return gateway.submit_virus_job(version.bucket, version.key, callback, version.version_id, pinned=pinned)
+
+
+def _ref_of(entry: JobEntry) -> str:
+    """What the entry's callback URLs bind (recorded on the entry the first time it is needed)."""
+    entry.callback_ref = entry.callback_ref or object_ref(entry.bucket, entry.key, entry.identity)
+    return entry.callback_ref
 
 
 def rescan_pinned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo) -> JobEntry:
     """Replace the entry's job by one pinned to its version; returns the rebound entry. A cloud
     error propagates (a retryable one: the next delivery or sweep tries again, nothing changed)."""
-    ref = entry.callback_ref = entry.callback_ref or object_ref(entry.bucket, entry.key, entry.identity)
-    job_id = submit_pinned(service.gateway, service.settings, service.sealer, service.clock(), version, ref)
+    job_id = submit_pinned(service.gateway, service.settings, service.sealer, service.clock(), version,
+                           _ref_of(entry))
     rebound = ledger.rebind_job(entry, job_id)
     event(log, "version rescanned pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
           version=entry.version_id, job_id=job_id, reason=f"job {entry.job_id} may have read a newer write")
@@ -53,12 +59,8 @@ def rescan_by_key(service, ledger: Ledger, entry: JobEntry, current: ObjectInfo)
     """A pinned scan failed (a CI that cannot fetch the pre-signed URL: the local CI's default) but
     its version is current again: it is scanned by key, as any upload (if it is overwritten again
     before CI reads it, that job's verdict comes back here)."""
-    ref = entry.callback_ref = entry.callback_ref or object_ref(entry.bucket, entry.key, entry.identity)
-    callback = None
-    if service.settings.callback_url:
-        callback = callback_url(service.settings.callback_url, service.sealer, current.bucket, ref,
-                                int(service.clock()) + CALLBACK_TOKEN_TTL)
-    job_id = service.gateway.submit_virus_job(current.bucket, current.key, callback)
+    job_id = submit_pinned(service.gateway, service.settings, service.sealer, service.clock(), current,
+                           _ref_of(entry), pinned=False)
     return ledger.rebind_job(entry, job_id, pinned=False)
 
 
