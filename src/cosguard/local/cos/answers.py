@@ -1,6 +1,8 @@
 """Where moto's S3 answer differs from COS's, the COS answer: listing, bucket region,
 versioning document, CRC64 headers, multipart part sizes, PUT Bucket's headers, CORS, APPEND Object.
 
+`before` also checks, in one place, the request rules COS has and moto lacks: tag limits
+(tagging.py), key and metadata sizes (limits.py), copy preconditions, appendable copy sources.
 The dialect calls `before` (which may answer by itself, or prepare what `after` needs) and
 `after` (which rewrites a successful answer); CORS is applied to every answer.
 """
@@ -12,7 +14,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Dict, Optional, Tuple
 
-from . import cors, listing, multipart
+from . import cors, listing, multipart, tagging
 from .crc64 import CrcCache
 from .naming import parse_copy_source
 from .wire import CosError
@@ -79,6 +81,7 @@ class CosAnswers:
 
     # -- before moto ----------------------------------------------------------------------
     def before(self, environ: Dict[str, Any], req: Any, op: str) -> Pending:
+        tagging.check_request(environ, req, op)                    # COS's tag limits (tagging.py)
         self._cos.limits.check_request(op, req.key, req.headers)   # key and metadata sizes
         appendables = self._cos.appendables   # APPEND Object, which moto lacks (append.py)
         if op == "AppendObject":

@@ -186,7 +186,6 @@ class CosDialect:
     def _forward(self, environ: Dict[str, Any], req: CosRequest, op: str, request_id: str
                  ) -> Tuple[int, Dict[str, str], bytes]:
         cos = self._cos
-        tagging.check_request(environ, req, op)
         pending = self._answers.before(environ, req, op)
         if pending.answer is not None:
             if op == "AppendObject" and cos.append_events:   # off by default: not in doc 583/9707
