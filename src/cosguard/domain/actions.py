@@ -159,6 +159,12 @@ def copy_record(copy: ObjectInfo) -> Dict[str, Any]:
             "etag": copy.etag.strip('"'), "size": copy.size}
 
 
+def quarantine_record(manifest: Dict[str, Any], info: ObjectInfo, copy: ObjectInfo) -> Dict[str, Any]:
+    """The ledger's record of a quarantine: where the copy is, and the uploader's metadata it lacks."""
+    dropped = dropped_metadata(info, copy)
+    return dict(manifest, quarantined=copy_record(copy), **({"metadata_dropped": dropped} if dropped else {}))
+
+
 def write_segment(info: ObjectInfo, job_id: Optional[str]) -> str:
     """What distinguishes this write in its quarantine key: the job, else the version, else a
     digest of the ETag (same bytes, same evidence)."""

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict
 from ..errors import CopyRefused
 from ..infra.cloud import ObjectInfo
 from ..infra.logs import event, get_logger
-from .actions import Actions, build_manifest, copy_record, dropped_metadata
+from .actions import Actions, build_manifest, dropped_metadata, quarantine_record
 from .fallback import fall_back
 from .jobs import VirusJob
 from .rules import in_clean_destination
@@ -37,7 +37,7 @@ def carry_out(actions: Actions, info: ObjectInfo, job: VirusJob, promotable: boo
                 copy = actions.quarantine(info, manifest)
             except CopyRefused as refused:
                 return _fall_back(actions, info, refused, ScanStatus.INFECTED, job, manifest, user_tags)
-            return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", _quarantined(manifest, info, copy)
+            return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", quarantine_record(manifest, info, copy)
         if settings.infected_action is not Action.TAG:   # DELETE, or an appendable one (above)
             actions.delete(info)
             return Outcome.DELETED, "", manifest
@@ -66,7 +66,7 @@ def carry_out(actions: Actions, info: ObjectInfo, job: VirusJob, promotable: boo
             copy = actions.quarantine(info, manifest, status=ScanStatus.ERROR)
         except CopyRefused as refused:
             return _fall_back(actions, info, refused, ScanStatus.ERROR, job, manifest, user_tags)
-        return Outcome.ERROR, f"{copy.bucket}/{copy.key}", _quarantined(manifest, info, copy)
+        return Outcome.ERROR, f"{copy.bucket}/{copy.key}", quarantine_record(manifest, info, copy)
     tags = user_tags()
     if actions.tag(info, ScanStatus.ERROR, job.job_id, existing=tags):
         return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
@@ -88,7 +88,7 @@ def _no_room(actions: Actions, info: ObjectInfo, status: ScanStatus, job: VirusJ
         except CopyRefused as refused:
             outcome, location, record = _fall_back(actions, info, refused, status, job, manifest, lambda: tags)
             return outcome, location, dict(record, tag_limit={"action": "quarantine", "reason": reason})
-        record = _quarantined(manifest, info, copy)
+        record = quarantine_record(manifest, info, copy)
         return Outcome.QUARANTINED, f"{copy.bucket}/{copy.key}", dict(
             record, tag_limit={"action": "moved to quarantine", "reason": reason})
     if choice in ("move", "delete"):
@@ -109,9 +109,3 @@ def _fall_back(actions: Actions, info: ObjectInfo, refused: CopyRefused, status:
     """The verdict without its refused copy (fallback.py); the ledger records the fallback."""
     outcome, location, fallback = fall_back(actions, info, refused, status, job.job_id, user_tags)
     return outcome, location, dict(manifest, fallback=fallback)
-
-
-def _quarantined(manifest: Dict[str, Any], info: ObjectInfo, copy: ObjectInfo) -> Dict[str, Any]:
-    """The ledger's record of a quarantine: where the copy is, and the uploader's metadata it lacks."""
-    dropped = dropped_metadata(info, copy)
-    return dict(manifest, quarantined=copy_record(copy), **({"metadata_dropped": dropped} if dropped else {}))

@@ -11,7 +11,7 @@ from typing import Any, Dict
 from ..errors import CopyRefused, QuarantineError, StaleObjectError
 from ..infra.cloud import ObjectInfo
 from ..infra.records import Factory, Record
-from .actions import Actions, build_manifest, copy_record
+from .actions import Actions, build_manifest, quarantine_record
 from .fallback import fall_back
 from .rules import ARCHIVE_CLASSES
 from .status import Action, Outcome, ScanStatus
@@ -53,7 +53,7 @@ def set_aside(actions: Actions, info: ObjectInfo, reason: str, action: Action, s
         except QuarantineError as exc:
             return SetAside(Outcome.ERROR, str(exc), retryable=True)
         return SetAside(outcome, f"{reason}; moved to {copy.bucket}/{copy.key}",
-                        dict(manifest, quarantined=copy_record(copy)))
+                        quarantine_record(manifest, info, copy))
     actions.tag(info, status)
     return SetAside(outcome, reason, manifest)
 
