@@ -144,7 +144,7 @@ def run_status(args: argparse.Namespace) -> int:
                 row = (status, _HANDLED.get(outcome, outcome))
                 manifest = entry.manifest if isinstance(entry.manifest, dict) else {}
                 fallback, limit = manifest.get("fallback"), manifest.get("tag_limit")
-                if isinstance(limit, dict):  # no room for the status tag (verdict.py _no_room)
+                if isinstance(limit, dict):  # no room for the status tag (domain/dispositions.py)
                     row = (status, f"{limit.get('action')} (no room for the status tag)")
                     no_room.append({"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
                                     "status": status, "action": limit.get("action"), "reason": limit.get("reason")})
