@@ -196,7 +196,7 @@ def main(argv=None) -> int:
         runtime = Runtime.from_env(scf.env)
         report = runtime.sweeper.sweep()  # the one reconcile
         scf.wait_idle(120)
-        if not args.append_events:  # appends fired no event: what the README has operators schedule
+        if not args.append_events:  # appends fired no event: what docs/operations.md has operators schedule
             counts["backfill submitted"] = Backfill(runtime, Options(intake)).run().counts.get("submitted", 0)
             scf.wait_idle(120)
         figures = audit(cos, intake, last)

@@ -307,7 +307,7 @@ def warnings(app: App, env: Mapping[str, str]) -> List[str]:
             continue  # check() reports it
         found.extend(f"{instance.name}: {w}" for w in layout_warnings(settings) if w not in found)
     found.append("intake bucket versioning is not visible to preflight: `cosguard verify` warns when it is off "
-                 "(versioned intake buckets are recommended, see README)")
+                 "(versioned intake buckets are recommended, see docs/how-it-works.md)")
     return found
 
 

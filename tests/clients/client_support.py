@@ -1,5 +1,5 @@
 """Third-party COS clients driven against a running `cosguard local`: where they are installed,
-the README's recipes (run verbatim), and the checks every client's test shares."""
+docs/local-cloud.md's recipes (run verbatim), and the checks every client's test shares."""
 from __future__ import annotations
 
 import json
@@ -48,10 +48,10 @@ def node() -> str:
 
 
 def recipe(name: str) -> str:
-    """The fenced block after `<!-- recipe: NAME -->` in README.md: what the README tells users."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The fenced block after `<!-- recipe: NAME -->` in docs/local-cloud.md: what the docs tell users."""
+    text = (ROOT / "docs" / "local-cloud.md").read_text(encoding="utf-8")
     match = re.search(r"<!-- recipe: %s -->\n```\w*\n(.*?)\n```" % re.escape(name), text, re.S)
-    assert match, f"README.md has no recipe {name!r}"
+    assert match, f"docs/local-cloud.md has no recipe {name!r}"
     return match.group(1) + "\n"
 
 
@@ -72,7 +72,7 @@ class Deployment:
         (workdir / "ready.json").write_text(line)
 
     def env(self, home: pathlib.Path) -> Dict[str, str]:
-        """The environment the README's `env` recipe exports, obtained by running that recipe
+        """The environment the docs' `env` recipe exports, obtained by running that recipe
         (minus its first line, which starts `cosguard local`: already running here)."""
         exports = recipe("env").split("\n", 1)[1] + 'printf "%s\\n%s\\n%s" "$COS_ENDPOINT" "$SECRET_ID" "$SECRET_KEY"'
         out = subprocess.run(["bash", "-c", exports], cwd=self.workdir, capture_output=True,

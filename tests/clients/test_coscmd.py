@@ -1,4 +1,4 @@
-"""coscmd (pip package `coscmd`) against `cosguard local`, configured by the README's recipe:
+"""coscmd (pip package `coscmd`) against `cosguard local`, configured by docs/local-cloud.md's recipe:
 upload, multipart upload, download, tags, and EICAR ending in quarantine."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from client_support import BUCKET, coscmd, read, recipe, run, tags, wait_for_ver
 
 @pytest.fixture
 def cli(env, workdir):
-    """Runs the README's coscmd recipe (config + upload), then `cli(*args)` runs coscmd the same way."""
+    """Runs the docs' coscmd recipe (config + upload), then `cli(*args)` runs coscmd the same way."""
     tool = coscmd()
     env = dict(env, PATH=f"{tool.rsplit('/', 1)[0]}:{env['PATH']}")
     run(["bash", "-euc", recipe("coscmd")], env, workdir)

@@ -1,4 +1,4 @@
-"""cos-nodejs-sdk-v5 (npm) against `cosguard local`: the README's recipe verbatim, then upload,
+"""cos-nodejs-sdk-v5 (npm) against `cosguard local`: docs/local-cloud.md's recipe verbatim, then upload,
 multipart upload, download, tags and EICAR through tests/clients/node/driver.js, which configures
 the SDK as the recipe does; and path style through the SDK's `Domain`."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README's cos-python-sdk-v5 and curl (pre-signed URL) recipes, run verbatim against
+"""docs/local-cloud.md's cos-python-sdk-v5 and curl (pre-signed URL) recipes, run verbatim against
 `cosguard local`; then curl downloads through a pre-signed GET URL, and EICAR put by curl ends
 in quarantine, an expired URL and an altered one are refused."""
 from __future__ import annotations

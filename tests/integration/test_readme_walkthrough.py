@@ -1,5 +1,6 @@
-"""The README's walkthrough and its Python snippet, run as written: `cosguard local` as a process,
-then the operations commands against it through `--env-file`, in a shell."""
+"""The walkthrough and the Python snippet of docs/local-cloud.md (the README's "next" step), run as
+written: `cosguard local` as a process, then the operations commands against it through `--env-file`,
+in a shell."""
 from __future__ import annotations
 
 import json
@@ -13,19 +14,25 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "local-cloud.md"
 
 
-def readme_block(language: str, containing: str) -> str:
-    blocks = re.findall(rf"```{language}\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+def doc_block(language: str, containing: str) -> str:
+    blocks = re.findall(rf"```{language}\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
     found = [block for block in blocks if containing in block]
-    assert len(found) == 1, f"expected one {language} block with {containing!r} in README.md"
+    assert len(found) == 1, f"expected one {language} block with {containing!r} in {DOC.name}"
     return found[0]
+
+
+def ready_line_keys() -> set:
+    """The keys the docs' ready-line table names (its first column)."""
+    table = re.search(r"<!-- ready line -->\n+((?:\|[^\n]*\n)+)", DOC.read_text(encoding="utf-8")).group(1)
+    return {key for row in table.splitlines()[2:] for key in re.findall(r"`(\w+)`", row.split("|")[1])}
 
 
 @pytest.fixture
 def shell_env(tmp_path):
-    """`cosguard` and `python` as the README's venv has them: this interpreter, this source tree."""
+    """`cosguard` and `python` as the quick start's venv has them: this interpreter, this source tree."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for name, command in (("cosguard", f'"{sys.executable}" -m cosguard.cli'), ("python", f'"{sys.executable}"')):
@@ -69,7 +76,7 @@ def _alive(group: int) -> bool:
 
 
 def test_walkthrough_start_upload_status_backfill_restore(shell_env, tmp_path):
-    script = "set -euo pipefail\n" + readme_block("bash", "cosguard local --env-file")
+    script = "set -euo pipefail\n" + doc_block("bash", "cosguard local --env-file")
     code, out, err, leftover = run_detached(["bash", "-c", script], shell_env, tmp_path, timeout=240)
     assert code == 0, out + err
     assert not leftover, "cosguard local still running after `kill $local_pid`"
@@ -77,6 +84,7 @@ def test_walkthrough_start_upload_status_backfill_restore(shell_env, tmp_path):
     assert len(scratch) == 1                              # the walkthrough's mktemp directory
     ready = json.loads((scratch[0] / "ready.json").read_text())
     assert ready["env_file"] == str(scratch[0] / "local.env") and ready["watches"].startswith("every key")
+    assert set(ready) == ready_line_keys()                # the ready line is the one the docs describe
     assert not (scratch[0] / "local.env").exists()        # removed when cosguard local stopped
 
     first_status, rest = out.split("\nrecent infections:\n", 1)
@@ -96,7 +104,7 @@ def test_walkthrough_start_upload_status_backfill_restore(shell_env, tmp_path):
 
 
 def test_python_snippet_stops_cosguard_local(shell_env, tmp_path):
-    snippet = readme_block("python", 'subprocess.Popen(["cosguard", "local"]')
+    snippet = doc_block("python", 'subprocess.Popen(["cosguard", "local"]')
     code, out, err, leftover = run_detached([sys.executable, "-c", snippet], shell_env, tmp_path, timeout=120)
     assert code == 0, out + err
     assert out.strip() in ("Submitted", "Auditing", "Success")

@@ -34,7 +34,7 @@ def token_for(version_id: Optional[str], etag: str, last_modified: Optional[int]
     object, so its size tells them apart. HEAD tells an appendable object apart, a listing does not:
     the backfill's listing names such an object without its size, which matches no claim of it, and
     the object takes the scan path, where HEAD's identity decides (one HEAD more). The one false
-    match left (README, "appendable"): a normal write of the key with the same ETag@Last-Modified.
+    match left (docs/operations.md, "appendable"): a normal write of the key with the same ETag@Last-Modified.
     """
     if version_id and version_id != "null":
         return version_id

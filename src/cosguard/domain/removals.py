@@ -26,7 +26,7 @@ landed within the same second or the next (COS's one-second Last-Modified cannot
 the key then holds that newer write, as it would have anyway); a removal whose function died
 between the DELETE and closing its job, when the lost write's event is handled only after the sweep
 closed that job as `gone`; clocks of COS and the function more than `CLOCK_SKEW_SECONDS` apart. Versioned buckets are exact (the DELETE names the
-version) and need none of this: the README recommends them.
+version) and need none of this: docs/how-it-works.md recommends them.
 """
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def _destination(raw: str) -> Destination:
 
 
 class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "callback_token")):
-    """Everything both functions, the sweep and the CLI need; see README's variable table."""
+    """Everything both functions, the sweep and the CLI need; see the table in docs/configuration.md."""
 
     secret_id: str
     secret_key: str

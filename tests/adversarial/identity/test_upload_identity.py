@@ -10,7 +10,7 @@ from cosguard.local.samples import clean_text, eicar
 
 
 def _next_second() -> None:
-    """COS's Last-Modified has one-second resolution (README: unversioned limits)."""
+    """COS's Last-Modified has one-second resolution (docs/how-it-works.md: unversioned buckets)."""
     time.sleep(1.05 - (time.time() % 1.0))
 
 

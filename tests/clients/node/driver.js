@@ -1,6 +1,6 @@
 // Drives cos-nodejs-sdk-v5 for tests/clients/test_nodejs_sdk.py:
 //   node driver.js upload FILE KEY [CHUNK_BYTES] | download KEY FILE | tag KEY k=v&k2=v2 | tags KEY
-// Options as the README's recipe (Protocol + Proxy); ADDRESSING=path instead addresses
+// Options as docs/local-cloud.md's recipe (Protocol + Proxy); ADDRESSING=path instead addresses
 // http://127.0.0.1:PORT/<bucket>/<key> through `Domain`, ADDRESSING=ip sends to `Ip` with COS's
 // Host header. Prints the SDK's answer as JSON.
 const fs = require('fs');
