@@ -57,7 +57,11 @@ class MemoryJob:
 
 class MemoryCi:
     """Submitted jobs, by id. `unbound` buckets refuse submissions (`BucketNotBound`, a failure no
-    retry heals, as the local CI answers); `detect` names the virus in an object's bytes."""
+    retry heals, as the local CI answers); `detect` names the virus in an object's bytes.
+
+    `url_query_kept`: whether CI fetches a `Url` with its query string, the pre-signed signature
+    (undocumented). Off by default, as the local CI's `url_query_dropped`: the worse answer for
+    cosguard, where every `Url` job of a private bucket fails `ResourceDownloadFailed` (403)."""
 
     def __init__(self, gateway: "MemoryGateway", region: str,
                  detect: Callable[[bytes], Optional[str]] = eicar_detector):
@@ -65,6 +69,7 @@ class MemoryCi:
         self.region = region
         self.detect = detect
         self.unbound: set = set()
+        self.url_query_kept = False
         self.jobs: Dict[str, MemoryJob] = {}
         self._lock = threading.Lock()
 
@@ -103,7 +108,10 @@ class MemoryCi:
         job = self.jobs[job_id]
         body = self.gateway.body(job.bucket, job.key, job.version_id)
         with self._lock:
-            if body is None:
+            if job.url and not self.url_query_kept:
+                job.state, job.code = "Failed", "ResourceDownloadFailed"
+                job.message = "GET of the Url without its signature answered HTTP 403"
+            elif body is None:
                 job.state, job.code, job.message = "Failed", "NoSuchKey", "The object does not exist"
             else:
                 job.virus = self.detect(body) or ""
