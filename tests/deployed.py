@@ -11,7 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from helpers import CALLBACK_SECRET, Context, unique_bucket
+from helpers import CALLBACK_SECRET, Context, settle_ci, unique_bucket
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.loader import load_handler
 from cosguard.local.stack import LocalCloud
@@ -100,7 +100,9 @@ class DeployedStack:
         return {"Records": [r for e in taken for r in e["Records"]]}
 
     def settle(self, timeout: float = 10.0) -> None:
-        self.cloud.ci.wait_idle(timeout)
+        """Wait until CI has finished every job and delivered (or given up on) every callback;
+        AssertionError naming what is still busy when it does not go idle within `timeout`."""
+        settle_ci(self.cloud.ci, timeout)
 
     def sweep(self) -> Dict[str, Any]:
         return self.sweep_handler({"Type": "Timer"}, Context())

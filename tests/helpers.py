@@ -34,3 +34,16 @@ def quarantined_keys(cos, quarantine_bucket: str, source_bucket: str, key: str, 
     listed = cos.list_objects(Bucket=quarantine_bucket, Prefix=f"{prefix}{source_bucket}/").get("Contents", [])
     base = f"{prefix}{source_bucket}/"
     return sorted(item["Key"] for item in listed if item["Key"][len(base):].split("/", 1)[-1] == key)
+
+
+def settle_ci(ci, timeout: float) -> None:
+    """Wait until the local CI (`LocalCloud.ci`) has finished every job and delivered (or given up
+    on) every callback. An AssertionError naming what is still busy if it does not go idle within
+    `timeout`: a test never goes on to assert on a cloud that is still working."""
+    if ci.wait_idle(timeout):
+        return
+    running = [f"{job.job_id} ({job.object_key or 'a Url'}: {job.state})" for job in ci.backend.jobs.values()
+               if not (job.finished or job.stuck)]
+    deliveries = getattr(ci.dispatcher, "_pending", "?")   # queued or being retried
+    raise AssertionError(f"the local CI did not go idle within {timeout} s: "
+                         f"{len(running)} job(s) still running {running}, {deliveries} callback delivery(ies) pending")
