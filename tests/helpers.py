@@ -47,3 +47,10 @@ def settle_ci(ci, timeout: float) -> None:
     deliveries = getattr(ci.dispatcher, "_pending", "?")   # queued or being retried
     raise AssertionError(f"the local CI did not go idle within {timeout} s: "
                          f"{len(running)} job(s) still running {running}, {deliveries} callback delivery(ies) pending")
+
+
+def use_clock(runtime, clock) -> None:
+    """Every service of a function instance's Runtime reads `clock` (e.g. infra/memory.ManualClock):
+    leases, ages and URL expiries move when the test says, not while it sleeps."""
+    for service in (runtime.scanner, runtime.verdicts, runtime.sweeper, runtime.callbacks):
+        service.clock = clock
