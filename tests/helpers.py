@@ -1,9 +1,11 @@
 """Helpers shared by every test folder (import as `helpers`; conftest modules share one name)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import time
+import types
 import uuid
 
 EVENTS = pathlib.Path(__file__).parent / "events"
@@ -54,3 +56,16 @@ def use_clock(runtime, clock) -> None:
     leases, ages and URL expiries move when the test says, not while it sleeps."""
     for service in (runtime.scanner, runtime.verdicts, runtime.sweeper, runtime.callbacks):
         service.clock = clock
+
+
+@contextlib.contextmanager
+def signing_as_of(seconds_ago: float):
+    """cos-python-sdk-v5 signs with its clock (q-sign-time from 60 s before it to `Expired` after):
+    signed as if `seconds_ago` seconds earlier, a URL is already expired, without waiting for it."""
+    from qcloud_cos import cos_auth
+    real = cos_auth.time
+    cos_auth.time = types.SimpleNamespace(time=lambda: real.time() - seconds_ago)
+    try:
+        yield
+    finally:
+        cos_auth.time = real
