@@ -23,10 +23,13 @@ PLAIN, VERSIONED = "plain-1250000000", "versioned-1250000000"
 
 
 class Backend:
-    """A gateway, and what the test needs of the cloud behind it (`finish_jobs`: CI ends every job)."""
+    """A gateway, and what an uploader and CI do to the cloud behind it: `put` (with a content type
+    and metadata), `append` (APPEND Object, doc 436/7741), `finish_jobs` (CI ends every job)."""
 
-    def __init__(self, gateway, finish_jobs):
+    def __init__(self, gateway, put, append, finish_jobs):
         self.gateway = gateway
+        self.put = put
+        self.append = append
         self.finish_jobs = finish_jobs
 
 
@@ -40,14 +43,25 @@ def local_cloud():
 def backend(request):
     if request.param == "memory":
         gateway = MemoryGateway([PLAIN], versioned=[VERSIONED])
-        return Backend(gateway, gateway.ci.finish_all)
+        return Backend(gateway, lambda bucket, key, body, content_type, metadata: gateway.put_object(
+                           bucket, key, body, metadata=metadata, content_type=content_type),
+                       gateway.append, gateway.ci.finish_all)
     cloud = request.getfixturevalue("local_cloud")
     env = cloud.function_env(COSGUARD_CALLBACK_TOKEN=CALLBACK_SECRET)
     gateway = CloudGateway(Settings.from_env(env, require_callback_url=False))
+    cos = cloud.client("cos")
+
+    def put(bucket, key, body, content_type, metadata):
+        cos.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type,
+                       Metadata={f"x-cos-meta-{k}": v for k, v in metadata.items()})
+
+    def append(bucket, key, body):
+        position = gateway.head(bucket, key).size if cos.object_exists(Bucket=bucket, Key=key) else 0
+        cos.append_object(Bucket=bucket, Key=key, Position=position, Data=body)
 
     def finish_jobs():
         assert cloud.ci.wait_idle(30), "the local CI did not finish its jobs"
-    return Backend(gateway, finish_jobs)
+    return Backend(gateway, put, append, finish_jobs)
 
 
 def fresh(name: str) -> str:
@@ -131,12 +145,42 @@ def test_a_copy_is_if_match_its_source(backend):
         gateway.head(PLAIN, key + ".late")
 
 
+def test_a_copy_keeps_the_content_type_and_replaces_or_keeps_the_metadata(backend):
+    gateway, key = backend.gateway, fresh("typed.pdf")
+    backend.put(PLAIN, key, b"%PDF-1.4", "application/pdf", {"owner": "ana"})
+    source = gateway.head(PLAIN, key)
+    assert source.content_type == "application/pdf" and source.metadata == {"owner": "ana"}
+    gateway.copy(source, PLAIN, key + ".kept")
+    kept = gateway.head(PLAIN, key + ".kept")
+    assert (kept.content_type, kept.metadata) == ("application/pdf", {"owner": "ana"})
+    gateway.copy(source, PLAIN, key + ".replaced", metadata={"manifest": "m"})
+    replaced = gateway.head(PLAIN, key + ".replaced")
+    assert (replaced.content_type, replaced.metadata) == ("application/pdf", {"manifest": "m"})
+
+
+def test_an_appendable_object_is_refused_by_copy_and_streamed_instead(backend):
+    gateway, key = backend.gateway, fresh("log.txt")
+    backend.append(PLAIN, key, b"first line\n")
+    backend.append(PLAIN, key, b"second line\n")
+    source = gateway.head(PLAIN, key)
+    assert source.object_type == "appendable" and source.size == 23
+    with pytest.raises(CloudPermanentError) as caught:
+        gateway.copy(source, PLAIN, key + ".copy")
+    assert not isinstance(caught.value, (NotFoundError, PreconditionFailed))
+    streamed = gateway.stream_copy(source, PLAIN, key + ".streamed", metadata={"why": "quarantine"})
+    head = gateway.head(PLAIN, key + ".streamed")
+    assert head.object_type == "" and head.size == 23 and head.crc64 == source.crc64
+    assert head.metadata == {"why": "quarantine"} and streamed.etag == head.etag
+
+
 def test_tags_round_trip_and_at_most_ten(backend):
     gateway, key = backend.gateway, fresh("tagged.txt")
     gateway.upload(PLAIN, key, b"x")
     gateway.put_tags(PLAIN, key, {"cosguard-status": "clean", "owner": "ana"})
     assert gateway.get_tags(PLAIN, key) == {"cosguard-status": "clean", "owner": "ana"}
     assert gateway.head(PLAIN, key).tag_count == 2
+    gateway.copy(gateway.head(PLAIN, key), PLAIN, key + ".copy", metadata={})   # the tags go with a copy
+    assert gateway.get_tags(PLAIN, key + ".copy") == {"cosguard-status": "clean", "owner": "ana"}
     with pytest.raises(CloudPermanentError) as caught:
         gateway.put_tags(PLAIN, key, {f"t{i}": "v" for i in range(11)})
     assert not isinstance(caught.value, (NotFoundError, PreconditionFailed, CloudTransientError))
