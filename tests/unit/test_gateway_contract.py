@@ -123,7 +123,7 @@ def test_etags_are_the_md5_of_the_bytes_and_change_with_them(backend):
     first = gateway.head(PLAIN, key)
     assert first.etag == f'"{hashlib.md5(b"first").hexdigest()}"' and first.size == 5
     assert first.version_id is None and first.last_modified > 0 and first.tag_count == 0
-    assert first.crc64 and first.object_type == ""
+    assert first.crc64 and first.object_type == "" and first.content_type == "application/octet-stream"
     gateway.upload(PLAIN, key, b"second")
     assert gateway.head(PLAIN, key).etag != first.etag
     gateway.upload(PLAIN, key, b"first")
@@ -163,7 +163,7 @@ def test_an_appendable_object_is_refused_by_copy_and_streamed_instead(backend):
     backend.append(PLAIN, key, b"first line\n")
     backend.append(PLAIN, key, b"second line\n")
     source = gateway.head(PLAIN, key)
-    assert source.object_type == "appendable" and source.size == 23
+    assert source.object_type == "appendable" and source.size == 23 and source.version_id is None
     with pytest.raises(CloudPermanentError) as caught:
         gateway.copy(source, PLAIN, key + ".copy")
     assert not isinstance(caught.value, (NotFoundError, PreconditionFailed))
@@ -204,8 +204,10 @@ def test_listing_is_in_key_order_after_the_marker(backend):
     assert [item["Key"] for item in listed] == [base + "a", base + "b", base + "c/d"]
     assert int(listed[0]["Size"]) == 1 and listed[0]["ETag"] == f'"{hashlib.md5(b"a").hexdigest()}"'
     assert listed[0]["LastModified"][:2] == "20"
-    assert [item["Key"] for item in gateway.list(PLAIN, prefix=base, marker=base + "a")] == [base + "b", base + "c/d"]
-    assert [item["Key"] for item in gateway.list(PLAIN, prefix=base, page_size=1)] == [base + "a", base + "b", base + "c/d"]
+    after_a = gateway.list(PLAIN, prefix=base, marker=base + "a")
+    assert [item["Key"] for item in after_a] == [base + "b", base + "c/d"]
+    by_one = gateway.list(PLAIN, prefix=base, page_size=1)   # page after page
+    assert [item["Key"] for item in by_one] == [base + "a", base + "b", base + "c/d"]
 
 
 def test_versions_and_delete_markers(backend):

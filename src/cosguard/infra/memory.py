@@ -66,7 +66,7 @@ class _Version:
     version_id: Optional[str]     # None on a bucket that never had versioning; "null" once it had
     modified: int
     metadata: Dict[str, str] = field(default_factory=dict)
-    content_type: str = "binary/octet-stream"
+    content_type: str = "application/octet-stream"
     content_headers: Dict[str, str] = field(default_factory=dict)
     tags: Dict[str, str] = field(default_factory=dict)
     storage_class: str = "STANDARD"
@@ -123,7 +123,7 @@ class MemoryGateway:
             self._bucket(bucket).versioning = status
 
     def put_object(self, bucket: str, key: str, body: bytes, metadata: Optional[Mapping[str, str]] = None,
-                   content_type: str = "binary/octet-stream", tags: Optional[Mapping[str, str]] = None,
+                   content_type: str = "application/octet-stream", tags: Optional[Mapping[str, str]] = None,
                    storage_class: str = "STANDARD") -> ObjectInfo:
         """An uploader's PUT; returns the write as HEAD describes it."""
         self._op("PutObject")
@@ -133,8 +133,9 @@ class MemoryGateway:
         return self._info(bucket, key, version)
 
     def append(self, bucket: str, key: str, body: bytes) -> ObjectInfo:
-        """APPEND Object (doc 436/7741): grows an appendable object, outside versioning, keeping its
-        first ETag (the local COS's default, `append_keeps_etag`) and its tags."""
+        """APPEND Object (doc 436/7741): grows an appendable object, outside versioning (no version
+        id, as the local COS stores it), keeping its first ETag (the local COS's default,
+        `append_keeps_etag`) and its tags."""
         self._op("AppendObject")
         with self._lock:
             versions = self._bucket(bucket).keys.setdefault(key, [])
@@ -143,8 +144,8 @@ class MemoryGateway:
                 raise CloudPermanentError(f"AppendObject: {bucket}/{key} is not appendable",
                                           code="ObjectNotAppendable", status=409, operation="AppendObject")
             if current is None:
-                current = _Version(b"", "null" if self._bucket(bucket).versioning else None,
-                                   int(self.clock()), object_type=APPENDABLE)
+                current = _Version(b"", None, int(self.clock()), content_type="application/octet-stream",
+                                   object_type=APPENDABLE)
                 current.etag = f'"{hashlib.md5(body).hexdigest()}"'
                 versions.append(current)
             current.body += body
@@ -192,7 +193,7 @@ class MemoryGateway:
                 meta, content_type, headers = found.metadata, found.content_type, found.content_headers
             else:
                 meta, content_type, headers = metadata, source.content_type, source.content_headers
-            written = self._store(bucket, key, found.body, meta, content_type or "binary/octet-stream",
+            written = self._store(bucket, key, found.body, meta, content_type or "application/octet-stream",
                                   headers, dict(found.tags), etag=found.etag, operation="CopyObject")
         return source.replace(bucket=bucket, key=key, version_id=written.version_id, etag=written.etag,
                               tag_count=0, metadata=dict(metadata) if metadata is not None else source.metadata)
@@ -208,7 +209,7 @@ class MemoryGateway:
             meta = dict(metadata) if metadata is not None else dict(source.metadata)
             body = found.body[:source.size]
         self._op("PutObject")
-        written = self._store(bucket, key, body, meta, source.content_type or "binary/octet-stream",
+        written = self._store(bucket, key, body, meta, source.content_type or "application/octet-stream",
                               dict(source.content_headers), {})
         return source.replace(bucket=bucket, key=key, version_id=written.version_id, etag=written.etag,
                               tag_count=0, metadata=meta, object_type="")
@@ -274,7 +275,7 @@ class MemoryGateway:
 
     def upload(self, bucket: str, key: str, body: bytes) -> None:
         self._op("PutObject")
-        self._store(bucket, key, body, {}, "binary/octet-stream", {}, {})
+        self._store(bucket, key, body, {}, "application/octet-stream", {}, {})
 
     def size_pool(self, threads: int) -> None:
         """Nothing to size: no connections."""
