@@ -274,3 +274,28 @@ def test_ci_jobs_are_queried_and_judged(backend, url_query_kept):
         gateway.query_virus_job(PLAIN, jobs[2])   # a job of another bucket
     with pytest.raises(NotFoundError):
         gateway.query_virus_job(PLAIN, "av" + "0" * 24)
+
+
+def test_version_listing_pages_resume_at_their_markers(backend):
+    gateway, base = backend.gateway, fresh("")
+    for name in ("a", "b"):
+        for body in (b"1", b"2"):
+            gateway.upload(VERSIONED, base + name, body)
+    gateway.delete(VERSIONED, base + "a")
+
+    def rows(page):
+        found = []
+        for kind in ("Version", "DeleteMarker"):
+            items = page.get(kind) or []
+            found += [(i["Key"], i["VersionId"], kind) for i in (items if isinstance(items, list) else [items])]
+        return found
+    whole = gateway.list_versions_page(VERSIONED, base, "", "")
+    assert whole["IsTruncated"] == "false" and len(rows(whole)) == 5
+    paged, key_marker, version_marker = [], "", ""
+    while True:
+        page = gateway.list_versions_page(VERSIONED, base, key_marker, version_marker, page_size=2)
+        paged += rows(page)
+        if page["IsTruncated"] != "true":
+            break
+        key_marker, version_marker = page["NextKeyMarker"], page["NextVersionIdMarker"]
+    assert sorted(paged) == sorted(rows(whole)) and len(paged) == 5
