@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from helpers import CALLBACK_SECRET, Context, unique_bucket
+from helpers import CALLBACK_SECRET, Context, settle_ci, unique_bucket, use_clock
+from cosguard.infra.memory import ManualClock
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.loader import load_handler
 from cosguard.local.stack import LocalCloud
@@ -89,6 +91,15 @@ class DeployedStack:
         """A loaded function instance's Runtime (its gateway, ledger and sealer)."""
         return handler.__globals__["RUNTIME"]
 
+    def freeze_clock(self) -> ManualClock:
+        """Stop every function's clock (upload trigger, callback, sweep) at now: it moves only by
+        `clock.advance(seconds)`, so a lease ends when the test says, however loaded the machine.
+        (COS and CI keep the wall clock: for leases only, not for what compares with Last-Modified.)"""
+        clock = ManualClock(start=time.time())
+        for handler in (self.scan_handler, self._callback, self.sweep_handler):
+            use_clock(self.runtime_of(handler), clock)
+        return clock
+
     # -- what uploaders, COS and CI do -----------------------------------------------------------
     def put(self, key: str, body: bytes, bucket: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
         return self.cos.put_object(Bucket=bucket or self.intake, Key=key, Body=body, **kwargs)
@@ -100,7 +111,9 @@ class DeployedStack:
         return {"Records": [r for e in taken for r in e["Records"]]}
 
     def settle(self, timeout: float = 10.0) -> None:
-        self.cloud.ci.wait_idle(timeout)
+        """Wait until CI has finished every job and delivered (or given up on) every callback;
+        AssertionError naming what is still busy when it does not go idle within `timeout`."""
+        settle_ci(self.cloud.ci, timeout)
 
     def sweep(self) -> Dict[str, Any]:
         return self.sweep_handler({"Type": "Timer"}, Context())

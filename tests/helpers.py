@@ -1,9 +1,11 @@
 """Helpers shared by every test folder (import as `helpers`; conftest modules share one name)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import time
+import types
 import uuid
 
 EVENTS = pathlib.Path(__file__).parent / "events"
@@ -34,3 +36,36 @@ def quarantined_keys(cos, quarantine_bucket: str, source_bucket: str, key: str, 
     listed = cos.list_objects(Bucket=quarantine_bucket, Prefix=f"{prefix}{source_bucket}/").get("Contents", [])
     base = f"{prefix}{source_bucket}/"
     return sorted(item["Key"] for item in listed if item["Key"][len(base):].split("/", 1)[-1] == key)
+
+
+def settle_ci(ci, timeout: float) -> None:
+    """Wait until the local CI (`LocalCloud.ci`) has finished every job and delivered (or given up
+    on) every callback. An AssertionError naming what is still busy if it does not go idle within
+    `timeout`: a test never goes on to assert on a cloud that is still working."""
+    if ci.wait_idle(timeout):
+        return
+    running = [f"{job.job_id} ({job.object_key or 'a Url'}: {job.state})" for job in ci.backend.jobs.values()
+               if not (job.finished or job.stuck)]
+    deliveries = getattr(ci.dispatcher, "_pending", "?")   # queued or being retried
+    raise AssertionError(f"the local CI did not go idle within {timeout} s: "
+                         f"{len(running)} job(s) still running {running}, {deliveries} callback delivery(ies) pending")
+
+
+def use_clock(runtime, clock) -> None:
+    """Every service of a function instance's Runtime reads `clock` (e.g. infra/memory.ManualClock):
+    leases, ages and URL expiries move when the test says, not while it sleeps."""
+    for service in (runtime.scanner, runtime.verdicts, runtime.sweeper, runtime.callbacks):
+        service.clock = clock
+
+
+@contextlib.contextmanager
+def signing_as_of(seconds_ago: float):
+    """cos-python-sdk-v5 signs with its clock (q-sign-time from 60 s before it to `Expired` after):
+    signed as if `seconds_ago` seconds earlier, a URL is already expired, without waiting for it."""
+    from qcloud_cos import cos_auth
+    real = cos_auth.time
+    cos_auth.time = types.SimpleNamespace(time=lambda: real.time() - seconds_ago)
+    try:
+        yield
+    finally:
+        cos_auth.time = real

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from helpers import CALLBACK_SECRET, Context, quarantined_keys, unique_bucket
+from helpers import CALLBACK_SECRET, Context, quarantined_keys, settle_ci, unique_bucket
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.loader import load_handler
 from cosguard.local.stack import LocalCloud
@@ -66,8 +66,9 @@ class Deployment:
         return self.scan_handler(event if event is not None else self.combined_event(), context or Context())
 
     def settle(self, timeout: float = 10.0) -> None:
-        """Wait until CI has finished every job and delivered (or given up on) every callback."""
-        self.cloud.ci.wait_idle(timeout)
+        """Wait until CI has finished every job and delivered (or given up on) every callback;
+        AssertionError naming what is still busy when it does not go idle within `timeout`."""
+        settle_ci(self.cloud.ci, timeout)
 
     def tags(self, key: str, bucket: Optional[str] = None) -> Dict[str, str]:
         response = self.cos.get_object_tagging(Bucket=bucket or self.intake, Key=key)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from werkzeug.wrappers import Request, Response
@@ -71,9 +72,9 @@ def test_a_stuck_job_is_reported_overdue(deploy, tmp_path, capsys):
     deployment = deploy(COSGUARD_PENDING_OVERDUE_SECONDS="1")
     deployment.cloud.ci.faults.stuck_jobs = {"stuck.txt"}
     deployment.put("stuck.txt", b"never finishes")
+    # submitted two seconds ago, past the 1 s threshold: the submitter's injected clock, not a sleep
+    deployment.scan_handler.__globals__["RUNTIME"].scanner.clock = lambda: time.time() - 2
     job_id = deployment.scan()["jobs"]["stuck.txt"]
-    import time
-    time.sleep(1.2)
     code, report = reconcile(capsys, deployment, tmp_path)
     assert code == 1
     assert report["pending"] == 1 and report["overdue"][0]["job_id"] == job_id
@@ -200,7 +201,7 @@ def test_restore_round_trip_and_refusal(deployment, tmp_path, capsys):
     deployment.take_events()
     deployment.cos.delete_object(Bucket=deployment.intake, Key="docs/flagged.com")
     code, out = run_cli(capsys, "restore", job_id, "--env-file", env, "--json")
-    assert code == 0, report
+    assert code == 0, out
     assert json.loads(out)["to"] == f"{deployment.intake}/docs/flagged.com"
     head = deployment.cos.head_object(Bucket=deployment.intake, Key="docs/flagged.com")
     assert head["Content-Type"] == "application/x-msdownload" and head.get("x-cos-meta-owner") == "ana"
@@ -247,7 +248,7 @@ def test_reconcile_prints_a_table_by_default(quiet, tmp_path, capsys):
     quiet.scan()
     quiet.settle()
     code, out = run_cli(capsys, "reconcile", "--env-file", env_file(quiet, tmp_path))
-    assert code == 0, report
+    assert code == 0, out
     assert "{" not in out, out                              # no Python dict, no JSON
     rows = [line.split() for line in out.splitlines()]
     assert rows[0] == ["sweep", "outcome", "jobs"]

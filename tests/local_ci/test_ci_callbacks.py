@@ -105,8 +105,7 @@ def test_dropped_callback(ci, client, store, receiver):
     ci.faults.drop_callback_rate = 1
     store.put(BUCKET, "k", b"x")
     job_id = submit(client, "k", receiver.url)
-    assert ci.wait_idle(5)
-    time.sleep(0.2)
+    assert ci.wait_idle(5)   # nothing queued: the drop is recorded, no attempt is left to come
     assert receiver.posts() == []
     [record] = ci.deliveries.for_job(job_id)
     assert (record.fault, record.status, record.ok) == ("dropped", None, False)
@@ -129,7 +128,6 @@ def test_delayed_callback(ci, client, store, receiver):
     finished = ci.backend.wait_for(job_id, 5)
     assert finished.state == "Success"
     done_at = time.monotonic()
-    time.sleep(0.2)
-    assert receiver.posts() == []
+    assert receiver.posts() == []   # not yet: the delay is a lower bound, asserted below
     [post] = receiver.wait_posts(1)
     assert post["time"] - done_at >= 0.25

@@ -17,6 +17,7 @@ from cosguard.local.auth import Credentials, sign
 from cosguard.local.cos import LocalCos
 
 from conftest import BUCKET, REGION
+from helpers import signing_as_of
 
 BODY = "pre-signed bytes\n".encode()
 
@@ -58,8 +59,8 @@ def test_presigned_url_with_signed_params(cos, client):
 
 def test_expired_presigned_url_is_refused(cos, client):
     client.put_object(Bucket=BUCKET, Key="old.txt", Body=BODY)
-    url = _signer(cos).get_presigned_download_url(Bucket=BUCKET, Key="old.txt", Expired=1)
-    time.sleep(2.1)
+    with signing_as_of(120):   # valid for one second, two minutes ago
+        url = _signer(cos).get_presigned_download_url(Bucket=BUCKET, Key="old.txt", Expired=1)
     got = requests.get(url, proxies=_proxied(cos), timeout=10)
     assert got.status_code == 403
     assert "<Code>AccessDenied</Code>" in got.text and "expired" in got.text

@@ -12,7 +12,8 @@ from itertools import islice
 from typing import Any, Dict, Iterator, List, Optional
 
 from ..domain.ledger import token_for
-from ..infra.cloud import CloudGateway, http_epoch
+from ..infra.cloud import http_epoch
+from ..infra.gateway import Gateway
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Page:
     marker: Dict[str, str]   # where the listing continues after this page
 
 
-def pages(gateway: CloudGateway, bucket: str, prefix: str, page_size: int, start: Dict[str, str],
+def pages(gateway: Gateway, bucket: str, prefix: str, page_size: int, start: Dict[str, str],
           versioned: bool) -> Iterator[Page]:
     """The listing from `start` (a page's marker, or {} for the beginning), one page at a time."""
     if versioned:
@@ -52,7 +53,7 @@ def pages(gateway: CloudGateway, bucket: str, prefix: str, page_size: int, start
     return _object_pages(gateway, bucket, prefix, page_size, start)
 
 
-def _object_pages(gateway: CloudGateway, bucket: str, prefix: str, page_size: int,
+def _object_pages(gateway: Gateway, bucket: str, prefix: str, page_size: int,
                   start: Dict[str, str]) -> Iterator[Page]:
     """ListObjects, one page at a time (islice stops the gateway's generator at the page end)."""
     marker = start.get("key", "")
@@ -67,7 +68,7 @@ def _object_pages(gateway: CloudGateway, bucket: str, prefix: str, page_size: in
             return
 
 
-def _version_pages(gateway: CloudGateway, bucket: str, prefix: str, page_size: int,
+def _version_pages(gateway: Gateway, bucket: str, prefix: str, page_size: int,
                    start: Dict[str, str]) -> Iterator[Page]:
     """ListObjectVersions: the latest version of each key (delete markers hide a key)."""
     key_marker, version_marker = start.get("key", ""), start.get("version", "")

@@ -22,7 +22,8 @@ import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote
 
-from ..infra.cloud import APPENDABLE, CloudGateway, ObjectInfo
+from ..infra.cloud import APPENDABLE, ObjectInfo
+from ..infra.gateway import Gateway
 from ..infra.config import Settings
 from ..errors import (CloudError, CopyRefused, NotFoundError, PreconditionFailed, QuarantineError,
                       StaleObjectError)
@@ -175,7 +176,7 @@ def write_segment(info: ObjectInfo, job_id: Optional[str]) -> str:
     return "e-" + hashlib.sha256(info.etag.strip('"').encode("utf-8")).hexdigest()[:20]
 
 
-def quarantined_copies(gateway: CloudGateway, settings: Settings, source_bucket: str, key: str):
+def quarantined_copies(gateway: Gateway, settings: Settings, source_bucket: str, key: str):
     """Quarantine keys holding copies of `source_bucket`/`key`, newest layout first, then the
     layout older deployments used (`<prefix><key>`). One listing, plus one HEAD for the old one."""
     bucket = settings.quarantine_bucket_for(source_bucket)
@@ -197,7 +198,7 @@ def quarantined_copies(gateway: CloudGateway, settings: Settings, source_bucket:
 class Actions:
     """The object operations behind every verdict, shared by callback, sweep, backfill and CLI."""
 
-    def __init__(self, settings: Settings, gateway: CloudGateway, sealer: Optional[Sealer] = None):
+    def __init__(self, settings: Settings, gateway: Gateway, sealer: Optional[Sealer] = None):
         self.settings = settings
         self.gateway = gateway
         self.sealer = sealer or sealer_for(settings)

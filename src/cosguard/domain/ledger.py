@@ -25,7 +25,8 @@ import time
 import uuid
 from typing import Any, Dict, Iterator, Optional, Tuple
 
-from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.cloud import ObjectInfo
+from ..infra.gateway import Gateway
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEntry, digest, key_digest,
                       kept_in_place, token_for, version_token)
@@ -56,7 +57,7 @@ class ForgedDocument(NotFoundError):
 class Ledger:
     """Reads and writes the ledger of one state bucket."""
 
-    def __init__(self, gateway: CloudGateway, bucket: str, prefix: str, sealer: Sealer, clock=time.time):
+    def __init__(self, gateway: Gateway, bucket: str, prefix: str, sealer: Sealer, clock=time.time):
         self.gateway = gateway
         self.bucket = bucket
         self.prefix = prefix

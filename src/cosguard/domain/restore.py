@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .actions import MANIFEST_META, Actions, decode_manifest, open_manifest, quarantined_copies, same_bytes
-from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.cloud import ObjectInfo
+from ..infra.gateway import Gateway
 from ..infra.config import Settings
 from ..errors import CloudError, CosguardError, NotFoundError, PreconditionFailed
 from .ledger import JobEntry, Ledger
@@ -39,7 +40,7 @@ class Restored:
 
 
 class Restorer:
-    def __init__(self, settings: Settings, gateway: CloudGateway, ledger_for):
+    def __init__(self, settings: Settings, gateway: Gateway, ledger_for):
         self.settings = settings
         self.gateway = gateway
         self.ledger_for = ledger_for  # bucket -> Ledger
@@ -157,7 +158,7 @@ class Restorer:
                         _not_restored(manifest, entry))
 
 
-def copy_state(gateway: CloudGateway, settings: Settings, entry: JobEntry) -> str:
+def copy_state(gateway: Gateway, settings: Settings, entry: JobEntry) -> str:
     """Whether a quarantined job's copy still holds the bytes the ledger recorded: `intact`,
     `missing`, `not checked (...)`, or `other bytes` (an uploader who can write the quarantine prefix replaced them):
     what `status` shows, so a plant at the copy's key never reads as the quarantined original."""

@@ -11,7 +11,8 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from .actions import Actions, is_copy_of, open_manifest, quarantined_status
-from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.cloud import ObjectInfo
+from ..infra.gateway import Gateway
 from ..infra.config import Settings
 from ..errors import CloudError, CloudTransientError, NotFoundError, SubmissionError
 from ..triggers.events import CosUploadEvent, mask_cos_event
@@ -62,7 +63,7 @@ class ScanSummary(Record):
 
 
 class Scanner:
-    def __init__(self, settings: Settings, gateway: CloudGateway, clock=time.time, notifier=None,
+    def __init__(self, settings: Settings, gateway: Gateway, clock=time.time, notifier=None,
                  sealer: Optional[Sealer] = None):
         self.settings = settings
         self.gateway = gateway

@@ -13,14 +13,14 @@ import logging
 from typing import Optional
 
 from ..errors import CloudError, NotFoundError, StaleObjectError
-from ..infra.cloud import CloudGateway
+from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
 from .seal import PROMOTED_META, Sealer
 
 log = get_logger("cosguard.domain.stale_promotion")
 
 
-def withdraw_promotion(gateway: CloudGateway, sealer: Sealer, stale: StaleObjectError) -> Optional[str]:
+def withdraw_promotion(gateway: Gateway, sealer: Sealer, stale: StaleObjectError) -> Optional[str]:
     """Remove the promoted copy a stale promotion left; returns what was done, for the notification
     (None when the stale action made no promoted copy)."""
     copy = getattr(stale, "copy", None)

@@ -9,7 +9,8 @@ import time
 from typing import Any, Callable, Dict, Optional
 
 from .actions import Actions
-from ..infra.cloud import APPENDABLE, CloudGateway, ObjectInfo
+from ..infra.cloud import APPENDABLE, ObjectInfo
+from ..infra.gateway import Gateway
 from ..infra.config import Settings
 from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
 from .dispositions import carry_out
@@ -54,7 +55,7 @@ Notifier = Callable[[VerdictResult], None]
 
 
 class VerdictService:
-    def __init__(self, settings: Settings, gateway: CloudGateway, notifier: Optional[Notifier] = None,
+    def __init__(self, settings: Settings, gateway: Gateway, notifier: Optional[Notifier] = None,
                  clock=time.time, sealer: Optional[Sealer] = None):
         self.settings = settings
         self.gateway = gateway

@@ -18,7 +18,8 @@ import logging
 from typing import Any, Optional
 
 from ..errors import CloudError, NotFoundError
-from ..infra.cloud import CloudGateway, ObjectInfo
+from ..infra.cloud import ObjectInfo
+from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, JobEntry, Ledger
@@ -29,7 +30,7 @@ log = get_logger("cosguard.domain.versions")
 
 
 
-def submit_pinned(gateway: CloudGateway, settings, sealer, now: float, version: ObjectInfo, ref: str,
+def submit_pinned(gateway: Gateway, settings, sealer, now: float, version: ObjectInfo, ref: str,
                   pinned: bool = True) -> str:
     """Submit a CI job reading exactly `version` (a pre-signed GET naming its version id; with
     `pinned` False, whatever its key holds), with the upload's own callback URL (bound to `ref`,

@@ -1,7 +1,7 @@
 """Issue 9, attacks 1 and 2: every write is scanned once; a verdict binds only to the write it scanned."""
 from __future__ import annotations
 
-import time
+from datetime import timedelta
 
 import pytest
 
@@ -9,18 +9,20 @@ from cosguard.bulk.backfill import Backfill, Options
 from cosguard.local.samples import clean_text, eicar
 
 
-def _next_second() -> None:
-    """COS's Last-Modified has one-second resolution (docs/how-it-works.md: unversioned buckets)."""
-    time.sleep(1.05 - (time.time() % 1.0))
+def _a_second_after(stack, key: str, earlier) -> None:
+    """The current write of `key` gets a Last-Modified one second after `earlier` (COS's resolution
+    is one second, docs/how-it-works.md: unversioned buckets): a later write, without waiting for the clock."""
+    stack.written_within(key, earlier + timedelta(seconds=1))
 
 
 def test_identical_bytes_uploaded_again_after_quarantine_are_scanned_and_quarantined_again(stack):
     stack.put("again.com", eicar())
+    first = stack.last_modified("again.com")
     assert stack.scan()["counts"] == {"submitted": 1}
     stack.settle()
     assert stack.body("again.com") is None and len(stack.quarantined()) == 1
-    _next_second()
     stack.put("again.com", eicar(), Tagging="cosguard-status=clean")  # the same bytes, a new write
+    _a_second_after(stack, "again.com", first)
     assert stack.scan()["counts"] == {"submitted": 1}
     assert stack.tags("again.com")["cosguard-status"] == "pending"  # the uploader's tag is overwritten
     stack.settle()
@@ -65,10 +67,11 @@ def test_a_redelivered_event_of_the_removed_write_scans_the_new_write_once(stack
 
 def test_identical_clean_bytes_uploaded_again_get_a_new_scan(stack):
     stack.put("doc.txt", clean_text())
+    first = stack.last_modified("doc.txt")
     stack.scan()
     stack.settle()
-    _next_second()
     stack.put("doc.txt", clean_text(), Tagging="cosguard-status=clean&cosguard-job=forged")
+    _a_second_after(stack, "doc.txt", first)
     assert stack.scan()["counts"] == {"submitted": 1}
     assert stack.tags("doc.txt")["cosguard-job"] != "forged"
     stack.settle()
@@ -107,10 +110,11 @@ def test_a_forged_job_tag_never_carries_another_writes_clean_verdict(deploy):
     stack = deploy(COSGUARD_CLEAN_DESTINATION="/released/")
     stack.cloud.ci.faults.drop_callback_rate = 1.0
     stack.put("swap.exe", clean_text())
+    first = stack.last_modified("swap.exe")
     job_id = stack.scan()["jobs"]["swap.exe"]
     stack.settle()  # CI said clean, but its callback was lost
-    _next_second()
     stack.put("swap.exe", eicar(), Tagging=f"cosguard-job={job_id}&cosguard-status=clean")
+    _a_second_after(stack, "swap.exe", first)
     stack.take_events()  # and the EICAR's own event is late
     report = stack.sweep()
     assert report["applied"] == {"stale": 1}  # J1's clean verdict is not applied to the EICAR
