@@ -91,6 +91,8 @@ def test_a_rotation_with_work_in_flight_loses_nothing(stack, capsys, tmp_path):
     # an earlier quarantine is restorable; a released object stays released through a backfill
     code, answer, err = s.cli(capsys, tmp_path, "restore", restore_later[0])
     assert code == 0 and answer["restored"], err
+    rewritten = s.ledger_doc(f".cosguard/closed/{restore_later[0]}.json")   # read under the old key,
+    assert rewritten["_seal"].startswith(s.runtime.sealer.key_id + ".")      # written under the new
     s.take_events()
     backfill_leaves_released_objects_alone(s, capsys, tmp_path, ["r/released.com", "r/evil-1.com"])
     status = healthy_status(s, capsys, tmp_path)
@@ -172,3 +174,34 @@ def test_a_document_sealed_by_a_key_outside_the_window_is_forged(stack, capsys, 
     code, report, _ = s.cli(capsys, tmp_path, "reseal")
     assert code == 1 and report["forged"] == 2 and "claims" not in report["resealed"]
     assert s.ledger_doc(closed) == planted                  # never sealed anew
+
+
+def test_promoted_copies_and_quarantines_in_the_intake_bucket_survive_a_rotation(stack, capsys, tmp_path):
+    """Fail-closed layout, everything in the intake bucket: reseal's own in-place copies (the
+    promoted copy's marker, the quarantined copy's manifest) fire upload events, which must find
+    cosguard's own writes, under the new key, and scan nothing."""
+    s = stack(jail=False, COSGUARD_CLEAN_DESTINATION="/released/")
+    s.put("in/report.txt", clean_text())
+    s.scan()
+    s.settle()
+    assert s.exists("released/in/report.txt")
+    evil = quarantine(s, "in/evil.com")
+    s.scan()   # the promotion's and the quarantine's own events
+    submitted = s.jobs_created()
+    rotate(s, NEW_TOKEN, previous=CALLBACK_SECRET)
+    code, done, err = s.cli(capsys, tmp_path, "reseal")
+    assert code == 0 and done["resealed"]["promoted markers"] == 1 and done["resealed"]["manifests"] == 1, err
+    marker = s.meta("released/in/report.txt", bucket=s.intake)["x-cos-meta-cosguard-promoted"]
+    assert marker.startswith(s.runtime.sealer.key_id + ".")
+    assert s.tags("released/in/report.txt")["cosguard-status"] == "clean"   # tags put back
+    summary = s.scan()   # reseal's in-place copies and ledger writes
+    assert "submitted" not in summary["counts"] and "error" not in summary["counts"], summary
+    rotate(s, NEW_TOKEN)
+    code, _, err = s.cli(capsys, tmp_path, "backfill", "--bucket", s.intake)
+    assert code == 0, err
+    s.settle()
+    assert s.jobs_created() == submitted
+    assert s.exists("released/in/report.txt") and s.tags("released/in/report.txt")["cosguard-status"] == "clean"
+    code, answer, err = s.cli(capsys, tmp_path, "restore", evil)
+    assert code == 0 and answer["restored"], err
+    healthy_status(s, capsys, tmp_path)
