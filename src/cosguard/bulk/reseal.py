@@ -12,6 +12,7 @@ is counted as forged and never touched.
 """
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, List, Tuple
@@ -52,9 +53,17 @@ class ResealReport:
         self.in_flight: Dict[str, int] = {}
         self.forged = 0
         self.errors: List[str] = []
+        self._lock = threading.Lock()
 
-    def count(self, table: Dict[str, int], name: str) -> None:
-        table[name] = table.get(name, 0) + 1
+    def tally(self, what: str, name: str = "") -> None:
+        """One more of `what` (`current`, `forged`, or, by `name`, `resealed` / `in_flight`); the
+        ledger's documents are read by several threads."""
+        with self._lock:
+            if what in ("current", "forged"):
+                setattr(self, what, getattr(self, what) + 1)
+            else:
+                table = getattr(self, what)
+                table[name] = table.get(name, 0) + 1
 
     @property
     def problems(self) -> bool:
@@ -116,13 +125,13 @@ class Resealer:
         except CloudError as exc:
             if getattr(exc, "code", "") == "NotJSON":
                 self.sealer.reject(ledger.bucket, key, "ledger document")
-                self.report.forged += 1
+                self.report.tally("forged")
             else:
                 self.report.errors.append(_error(where, exc))
             return
         body = self.sealer.open(ledger.bucket, key, raw)
         if body is None:
-            self.report.forged += 1
+            self.report.tally("forged")
             return
         try:
             fields = upgrade(body)
@@ -132,9 +141,9 @@ class Resealer:
         if kind == "closed" and fields.get("outcome") in ("released", "promoted"):
             self._marked.append((str(fields["outcome"]), fields))
         if self.sealer.is_current(raw.get(SEAL_FIELD)) and is_current(body):
-            self.report.current += 1
+            self.report.tally("current")
         elif kind in LIVE_KINDS and _live(ledger, kind, fields):
-            self.report.count(self.report.in_flight, kind)
+            self.report.tally("in_flight", kind)
         else:
             if not self.report.dry_run:
                 try:
@@ -142,7 +151,7 @@ class Resealer:
                 except CloudError as exc:
                     self.report.errors.append(_error(where, exc))
                     return
-            self.report.count(self.report.resealed, kind)
+            self.report.tally("resealed", kind)
 
     # -- quarantined copies ---------------------------------------------------------------------
     def _quarantined(self) -> List[Tuple[str, str]]:
@@ -163,17 +172,17 @@ class Resealer:
         raw = decode_manifest(info.metadata)
         manifest = self.sealer.open_manifest(info.bucket, info.key, raw)
         if manifest is None or raw is None:
-            self.report.forged += 1
+            self.report.tally("forged")
             return
         if self.sealer.is_current(raw.get(SEAL_FIELD)):
-            self.report.current += 1
+            self.report.tally("current")
             return
         if not self.report.dry_run:
             metadata = dict(info.metadata, **{MANIFEST_META: encode_manifest(
                 manifest, lambda d: self.sealer.seal_manifest(info.bucket, info.key, d))})
             copy = self._rewrite(info, metadata)
             self._follow_copy(manifest, info, copy)
-        self.report.count(self.report.resealed, "manifests")
+        self.report.tally("resealed", "manifests")
 
     def _follow_copy(self, manifest: Dict[str, Any], before: ObjectInfo, copy: ObjectInfo) -> None:
         """Where the in-place copy has another version id or ETag, the closed record that names the
@@ -214,11 +223,11 @@ class Resealer:
         if not presented or self.sealer.verify(presented, kind, *parts) is None:
             return
         if self.sealer.is_current(presented):
-            self.report.current += 1
+            self.report.tally("current")
             return
         if not self.report.dry_run:
             self._rewrite(info, dict(info.metadata, **{meta: marker()}))
-        self.report.count(self.report.resealed, name)
+        self.report.tally("resealed", name)
 
     def _rewrite(self, info: ObjectInfo, metadata: Dict[str, str]) -> ObjectInfo:
         """An in-place copy of exactly `info` (CopySourceIfMatch) with `metadata`; its tags put back."""

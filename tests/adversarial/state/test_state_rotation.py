@@ -205,3 +205,19 @@ def test_promoted_copies_and_quarantines_in_the_intake_bucket_survive_a_rotation
     code, answer, err = s.cli(capsys, tmp_path, "restore", evil)
     assert code == 0 and answer["restored"], err
     healthy_status(s, capsys, tmp_path)
+
+
+def test_reseal_reports_what_it_cannot_read_in_one_line_and_reseals_the_rest(stack, capsys, tmp_path):
+    s = stack()
+    job_id = quarantine(s, "e/evil.com")
+    denied = ".cosguard/closed/denied.json"
+    s.put_json(denied, {"job_id": "denied"})
+    s.cloud.cos.faults.deny_key(s.jail, denied, {"GetObject"})
+    rotate(s, NEW_TOKEN, previous=CALLBACK_SECRET)
+    code, report, err = s.cli(capsys, tmp_path, "reseal")
+    assert code == 1 and report["resealed"]["closed"] == 1 and report["resealed"]["manifests"] == 1, report
+    [line] = report["errors"]
+    assert line.startswith(f"{s.jail}/{denied}: AccessDenied") and "\n" not in line
+    assert [e for e in err.splitlines() if e.startswith("cosguard reseal:")] == [f"cosguard reseal: {line}"]
+    assert "Traceback" not in err
+    assert s.ledger_doc(f".cosguard/closed/{job_id}.json")["_seal"].startswith(s.runtime.sealer.key_id + ".")
