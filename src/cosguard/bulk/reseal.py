@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterable, List, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..domain.actions import MANIFEST_META, copy_record, decode_manifest, encode_manifest
 from ..domain.formats import UnknownFormat, is_current, upgrade
@@ -146,8 +146,12 @@ class Resealer:
             self.report.tally("in_flight", kind)
         else:
             if not self.report.dry_run:
-                try:
+                try:   # read again just before: what its own flow rewrote or deleted since is left as is
+                    if self.gateway.get_json(ledger.bucket, key, max_bytes=MAX_DOCUMENT_BYTES) != raw:
+                        return
                     ledger._write(key, fields)  # noqa: SLF001 - the ledger's one sealed write path
+                except NotFoundError:
+                    return
                 except CloudError as exc:
                     self.report.errors.append(_error(where, exc))
                     return
@@ -203,7 +207,7 @@ class Resealer:
     def _marker(self, record: Dict[str, Any]) -> None:
         info = self.gateway.head(str(record["bucket"]), str(record["key"]))
         self._remark(info, RELEASED_META, "released", [info.bucket, info.key, info.etag.strip('"')],
-                     lambda: self.sealer.release_marker(info.bucket, info.key, info.etag), "released markers")
+                     lambda etag: self.sealer.release_marker(info.bucket, info.key, etag), "released markers")
 
     def _promoted(self, record: Dict[str, Any]) -> None:
         manifest = record.get("manifest") if isinstance(record.get("manifest"), dict) else {}
@@ -213,12 +217,14 @@ class Resealer:
         info = self.gateway.head(bucket, key)
         crc = ["crc64:" + info.crc64] if info.crc64 else []
         self._remark(info, PROMOTED_META, "promoted", [bucket, key, info.etag.strip('"'), *crc],
-                     lambda: self.sealer.promotion_marker(bucket, key, info.etag, info.crc64), "promoted markers")
+                     lambda etag: self.sealer.promotion_marker(bucket, key, etag, info.crc64), "promoted markers")
 
-    def _remark(self, info: ObjectInfo, meta: str, kind: str, parts: List[str], marker: Callable[[], str],
+    def _remark(self, info: ObjectInfo, meta: str, kind: str, parts: List[str], marker: Callable[[str], str],
                 name: str) -> None:
         """A marker that verifies under a previous key only is put again under the current one; a
-        marker that verifies under none belongs to other bytes since (nothing to keep)."""
+        marker that verifies under none belongs to other bytes since (nothing to keep). Markers are
+        bound to the ETag: where the in-place copy got another (a multipart copy, above 5 GB), the
+        marker is put again for that one, as Actions._rebind_promotion does."""
         presented = info.metadata.get(meta)
         if not presented or self.sealer.verify(presented, kind, *parts) is None:
             return
@@ -226,12 +232,19 @@ class Resealer:
             self.report.tally("current")
             return
         if not self.report.dry_run:
-            self._rewrite(info, dict(info.metadata, **{meta: marker()}))
+            tags = self._tags(info)
+            copy = self._rewrite(info, dict(info.metadata, **{meta: marker(info.etag)}), tags)
+            if copy.etag.strip('"') != info.etag.strip('"'):
+                self._rewrite(copy, dict(info.metadata, **{meta: marker(copy.etag)}), tags)
         self.report.tally("resealed", name)
 
-    def _rewrite(self, info: ObjectInfo, metadata: Dict[str, str]) -> ObjectInfo:
-        """An in-place copy of exactly `info` (CopySourceIfMatch) with `metadata`; its tags put back."""
-        tags = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
+    def _tags(self, info: ObjectInfo) -> Dict[str, str]:
+        return self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
+
+    def _rewrite(self, info: ObjectInfo, metadata: Dict[str, str], tags: Optional[Dict[str, str]] = None) -> ObjectInfo:
+        """An in-place copy of exactly `info` (CopySourceIfMatch) with `metadata`; its tags put back
+        (whether COS's copy keeps them is not relied on)."""
+        tags = self._tags(info) if tags is None else tags
         copy = self.gateway.copy(info, info.bucket, info.key, metadata=metadata)
         if tags:
             self.gateway.put_tags(copy.bucket, copy.key, tags, copy.version_id)
