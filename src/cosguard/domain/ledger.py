@@ -17,8 +17,9 @@ the upload identity of `version_token`):
 
 Every document is sealed (seal.py) for its own location: one an uploader wrote or altered is
 treated as absent and reported, never believed. Every document names its format and identity
-scheme, and is upgraded as it is read (formats.py, docs/upgrades.md). The trigger filter keeps the ledger's own writes
-from firing scans; an object an uploader puts under the prefix is scanned like any other upload.
+scheme, and is upgraded as it is read (formats.py, docs/upgrades.md). The trigger filter keeps the
+ledger's own writes from firing scans; an object an uploader puts under the prefix is scanned like
+any other upload.
 """
 from __future__ import annotations
 

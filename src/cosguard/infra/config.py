@@ -98,7 +98,7 @@ def _destination(raw: str) -> Destination:
 
 
 class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "callback_token",
-                                                             "callback_token_previous")):
+                                            "callback_token_previous")):
     """Everything both functions, the sweep and the CLI need; see README's variable table."""
 
     secret_id: str
