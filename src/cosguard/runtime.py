@@ -41,7 +41,8 @@ class Runtime:
         self.settings = settings
         self.gateway = gateway or CloudGateway(settings)
         logs.configure(settings.log_level)
-        logs.register_secrets([settings.secret_key, settings.callback_token, settings.session_token or ""])
+        logs.register_secrets([settings.secret_key, settings.callback_token, settings.session_token or "",
+                               *settings.callback_token_previous])
         self.sealer = sealer_for(settings)  # one per instance: its rejections feed the reports
         self._services: dict = {}
         self._building = threading.RLock()

@@ -62,3 +62,18 @@ def test_tokens_are_per_object_expire_and_never_the_secret():
         assert check_callback_query(sealer, dict(query, **{name: value}), now=0) == (False, "bad token")
     assert check_callback_query(Sealer(b"t" * 32), query, now=0) == (False, "bad token")
     assert check_callback_query(sealer, dict(query, token=""), now=0) == (False, "missing token")
+
+def test_a_url_issued_before_a_rotation_verifies_only_inside_the_window():
+    old, new, stranger = b"o" * 32, b"n" * 32, b"x" * 32
+    ref = object_ref("a-1250000000", "docs/x.pdf", "etag-1")
+    issued = dict(parse_qsl(urlsplit(callback_url("https://fn.example.com/cb", Sealer(old), "a-1250000000",
+                                                  ref, 2000)).query))
+    assert issued["token"].startswith(Sealer(old).key_id + ".")     # the token names its key
+    assert check_callback_query(Sealer(new, [old]), issued, now=0) == (True, "")
+    assert check_callback_query(Sealer(new), issued, now=0) == (False, "bad token")
+    assert check_callback_query(Sealer(new, [stranger]), issued, now=0) == (False, "bad token")
+    legacy = dict(issued, token=issued["token"].partition(".")[2])  # a URL from before key ids
+    assert check_callback_query(Sealer(new, [old]), legacy, now=0) == (True, "")
+    assert check_callback_query(Sealer(new, [stranger]), legacy, now=0) == (False, "bad token")
+    renamed = dict(issued, token=Sealer(new).key_id + "." + legacy["token"])  # old MAC, new key's id
+    assert check_callback_query(Sealer(new, [old]), renamed, now=0) == (False, "bad token")

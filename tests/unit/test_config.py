@@ -92,3 +92,26 @@ def test_submit_failed_action_is_validated_at_cold_start():
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**GOOD, "COSGUARD_SUBMIT_FAILED_ACTION": "delete"})
     assert "COSGUARD_SUBMIT_FAILED_ACTION" in str(caught.value)
+
+
+OLD_TOKENS = ("old-token-one-0123456789", "old-token-two-0123456789")
+
+
+def test_previous_callback_tokens_verify_and_never_seal():
+    settings = Settings.from_env({**GOOD, "COSGUARD_CALLBACK_TOKEN_PREVIOUS": " , ".join(OLD_TOKENS) + ","})
+    assert settings.callback_token_previous == OLD_TOKENS
+    assert len(settings.previous_seal_keys) == 2 and settings.seal_key not in settings.previous_seal_keys
+    assert Settings.from_env(GOOD).previous_seal_keys == ()
+    text = repr(settings)
+    assert not any(token in text for token in OLD_TOKENS)
+
+
+def test_bad_previous_tokens_are_reported_with_the_rest_and_never_shown():
+    short, current = "tooshort", GOOD["COSGUARD_CALLBACK_TOKEN"]
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**GOOD, "COSGUARD_MAX_WORKERS": "0",
+                           "COSGUARD_CALLBACK_TOKEN_PREVIOUS": f"{OLD_TOKENS[0]},{short},{current},{OLD_TOKENS[0]}"})
+    problems = caught.value.problems
+    assert [p.split(":")[0] for p in problems] == ["COSGUARD_CALLBACK_TOKEN_PREVIOUS"] * 3 + ["COSGUARD_MAX_WORKERS"]
+    assert "entry 2 is shorter" in problems[0] and "entry 3 is the current" in problems[1] and "twice" in problems[2]
+    assert not any(secret in str(caught.value) for secret in (short, current, OLD_TOKENS[0]))

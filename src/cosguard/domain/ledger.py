@@ -16,8 +16,10 @@ the upload identity of `version_token`):
     actions/<job id>.json  one delivery at a time acts on a verdict
 
 Every document is sealed (seal.py) for its own location: one an uploader wrote or altered is
-treated as absent and reported, never believed. The trigger filter keeps the ledger's own writes
-from firing scans; an object an uploader puts under the prefix is scanned like any other upload.
+treated as absent and reported, never believed. Every document names its format and identity
+scheme, and is upgraded as it is read (formats.py, docs/upgrades.md). The trigger filter keeps the
+ledger's own writes from firing scans; an object an uploader puts under the prefix is scanned like
+any other upload.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from ..infra.gateway import Gateway
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEntry, digest, key_digest,
                       kept_in_place, token_for, version_token)
+from .formats import UnknownFormat, stamp, upgrade
 from .seal import Sealer
 
 __all__ = ["ACTION_LEASE_SECONDS", "CLAIM_LEASE_SECONDS", "KEPT_IN_PLACE", "MAX_DOCUMENT_BYTES",
@@ -69,7 +72,9 @@ class Ledger:
 
     # -- the one read and write path: every document sealed for its own key --------------------
     def _write(self, key: str, doc: Dict[str, Any], if_absent: bool = False) -> None:
-        self.gateway.put_json(self.bucket, key, self.sealer.seal(self.bucket, key, doc), if_absent=if_absent)
+        """Sealed under the current key in the current format: a document read under a previous key
+        or format is rewritten in both whenever it is next written."""
+        self.gateway.put_json(self.bucket, key, self.sealer.seal(self.bucket, key, stamp(doc)), if_absent=if_absent)
 
     def _read(self, key: str) -> Dict[str, Any]:
         """The document at `key`; NotFoundError when absent, ForgedDocument when what is there cannot
@@ -91,7 +96,11 @@ class Ledger:
         opened = self.sealer.open(self.bucket, key, doc)
         if opened is None:
             raise ForgedDocument(f"{self.bucket}/{key} carries no valid cosguard seal", code="Unsealed")
-        return opened
+        try:
+            return upgrade(opened)
+        except UnknownFormat as exc:  # a newer release wrote it (a rollback): never guessed at
+            self.sealer.reject(self.bucket, key, "ledger document", problem=str(exc))
+            raise ForgedDocument(f"{self.bucket}/{key}: {exc}", code="UnknownFormat") from None
 
     def _read_entry(self, key: str) -> JobEntry:
         """The job entry at `key`: like `_read`, and a document of any other shape (only a bug or a

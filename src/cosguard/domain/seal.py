@@ -1,10 +1,18 @@
 """Seals: how cosguard recognises what it wrote itself where uploaders may write too.
 
 Ledger documents, quarantine manifests, release markers and callback tokens all carry an
-HMAC-SHA256 under one key derived from COSGUARD_CALLBACK_TOKEN (`Settings.seal_key`). Every seal
+HMAC-SHA256 under a key derived from COSGUARD_CALLBACK_TOKEN (`Settings.seal_key`). Every seal
 names *where* the sealed thing lives (bucket and key), so a genuine document copied to another
 key, or a manifest copied onto other bytes at another key, does not verify. Sealing is local
 computation: it adds no COS request.
+
+Rotation (docs/rotation.md): every seal names its key, `<key id>.<hex MAC>`, where the key id is a
+short digest of the derived key (never the secret). What is written is sealed under the current
+key; what is read verifies under the current key or one of COSGUARD_CALLBACK_TOKEN_PREVIOUS's, so
+documents, manifests, markers and callback URLs issued before a rotation stay valid during the
+window, and are sealed anew when next written (or by `cosguard reseal`). A seal without a key id
+(written before key ids existed, format v1) is tried under each of those keys. A key id of no key
+in the set, or a MAC that is not that key's, verifies nothing: such a document is a forgery.
 
 A document that does not verify is treated as absent and reported (WARNING log + a count), never
 believed: an uploader who can PUT under the ledger or quarantine prefix can write bytes there,
@@ -17,7 +25,7 @@ import hmac
 import json
 import logging
 import threading
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..infra.logs import event, get_logger
 
@@ -26,6 +34,13 @@ log = get_logger("cosguard.domain.seal")
 SEAL_FIELD = "_seal"
 PROMOTED_META = "cosguard-promoted"  # user metadata of a promoted copy (x-cos-meta-cosguard-promoted)
 MAX_REMEMBERED = 1000  # rejections kept for the next report (a long-lived instance stays bounded)
+KEY_ID_SEPARATOR = "."  # `<key id>.<hex MAC>`: neither part contains it, and URLs need no escaping
+
+
+def key_id(key: bytes) -> str:
+    """What a seal names its key by: 8 hex digits of a digest of the derived key (not the secret,
+    which never leaves Settings), enough to pick one of a handful of keys."""
+    return hmac.new(key, b"cosguard-seal-key-id", hashlib.sha256).hexdigest()[:8]
 
 
 def canonical(document: Mapping[str, Any]) -> str:
@@ -36,21 +51,48 @@ def canonical(document: Mapping[str, Any]) -> str:
 class Sealer:
     """Seals and checks cosguard's own documents; records the forgeries it meets."""
 
-    def __init__(self, key: bytes):
+    def __init__(self, key: bytes, previous: Sequence[bytes] = ()):
         self._key = key
+        self.key_id = key_id(key)
+        # every key a seal may verify under: the current one first, then the rotation window's
+        self._keys: Tuple[Tuple[str, bytes], ...] = tuple((key_id(k), k) for k in (key, *previous))
         self._lock = threading.Lock()
         self.rejected: List[str] = []  # where unauthenticated documents were found
 
-    def mac(self, kind: str, *parts: str) -> str:
-        """HMAC over `kind` and `parts`, length-unambiguous (JSON array), hex."""
+    @staticmethod
+    def _mac(key: bytes, kind: str, parts: Sequence[str]) -> str:
         message = json.dumps([kind, *parts], ensure_ascii=True, separators=(",", ":")).encode("ascii")
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+    def mac(self, kind: str, *parts: str) -> str:
+        """`<key id>.<HMAC>` under the current key, over `kind` and `parts` (a JSON array, so
+        length-unambiguous)."""
+        return f"{self.key_id}{KEY_ID_SEPARATOR}{self._mac(self._key, kind, parts)}"
+
+    def verify(self, presented: Any, kind: str, *parts: str) -> Optional[str]:
+        """The id of the key under which `presented` is the MAC of `kind` and `parts`, else None.
+        Constant-time comparisons; a MAC is computed for every candidate key, and at least one,
+        whatever is presented."""
+        given = presented if isinstance(presented, str) else ""
+        named, separator, mac = given.rpartition(KEY_ID_SEPARATOR)
+        if separator:   # the key it names, if that key is in the window
+            candidates = [(kid, key) for kid, key in self._keys if kid == named]
+        else:           # no key id (format v1): any key of the window
+            candidates, mac = list(self._keys), given
+        found = None
+        for kid, key in candidates or [("", self._key)]:   # an unknown key id costs a MAC too
+            expected = self._mac(key, kind, parts).encode("ascii")
+            if hmac.compare_digest(expected, mac.encode("utf-8", "replace")) and kid and found is None:
+                found = kid
+        return found
 
     def matches(self, presented: Any, kind: str, *parts: str) -> bool:
-        """Constant-time comparison of a presented MAC with the expected one."""
-        expected = self.mac(kind, *parts).encode("ascii")
-        given = presented.encode("utf-8", "replace") if isinstance(presented, str) else b""
-        return hmac.compare_digest(expected, given)
+        """Whether `presented` is a MAC of `kind` and `parts` under any key of the window."""
+        return self.verify(presented, kind, *parts) is not None
+
+    def is_current(self, presented: Any) -> bool:
+        """Whether a seal names the current key (one that verifies and does not is due a reseal)."""
+        return isinstance(presented, str) and presented.startswith(self.key_id + KEY_ID_SEPARATOR)
 
     # -- JSON documents (the ledger) ------------------------------------------------------------
     def seal(self, bucket: str, key: str, document: Mapping[str, Any]) -> Dict[str, Any]:
@@ -112,8 +154,9 @@ class Sealer:
             self.rejected.append(f"{bucket}/{key}")
             del self.rejected[:-MAX_REMEMBERED]
         event(log, "unauthenticated document ignored", logging.WARNING, bucket=bucket, key=key, what=what,
-              reason=problem or "no valid cosguard seal: written by someone else, or sealed under another "
-                                "COSGUARD_CALLBACK_TOKEN")
+              reason=problem or "no valid cosguard seal: written by someone else, or sealed under a "
+                                "COSGUARD_CALLBACK_TOKEN that is neither current nor in "
+                                "COSGUARD_CALLBACK_TOKEN_PREVIOUS")
 
     def take_rejected(self) -> List[str]:
         """The locations reported since the last call (sweep and status reports)."""
@@ -123,8 +166,9 @@ class Sealer:
 
 
 def sealer_for(settings: Any) -> Sealer:
-    """The deployment's sealer, keyed by Settings (the single configuration source)."""
-    return Sealer(settings.seal_key)
+    """The deployment's sealer, keyed by Settings (the single configuration source): the current
+    key, and the previous ones that still verify during a rotation."""
+    return Sealer(settings.seal_key, settings.previous_seal_keys)
 
 
-__all__ = ["Sealer", "SEAL_FIELD", "PROMOTED_META", "canonical", "sealer_for"]
+__all__ = ["Sealer", "SEAL_FIELD", "PROMOTED_META", "canonical", "key_id", "sealer_for"]

@@ -4,6 +4,9 @@ Each submission gets its own callback URL: `bucket`, `ref` (a digest of bucket, 
 identity: the key never travels), `exp` (Unix seconds) and `token = seal("callback", bucket, ref,
 exp)`. A URL seen by an uploader is therefore worth one object's re-checks until it expires,
 never a bucket's. The callback then requires the job's sealed ledger entry to name the same `ref`.
+The token names its key (seal.py): a URL issued before a rotation verifies under
+COSGUARD_CALLBACK_TOKEN_PREVIOUS until its window closes, so a job in flight at the rotation is
+still answered by its callback.
 """
 from __future__ import annotations
 

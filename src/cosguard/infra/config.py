@@ -68,6 +68,11 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _seal_key(token: str) -> bytes:
+    """The seal key of one COSGUARD_CALLBACK_TOKEN (the derivation every earlier release used)."""
+    return hmac.new(token.encode("utf-8"), b"cosguard-seal-key-v1", hashlib.sha256).digest()
+
+
 class Destination(Record, frozen=True):
     """Where clean objects are promoted to: a bucket (None = the source bucket) and a key prefix."""
 
@@ -92,7 +97,8 @@ def _destination(raw: str) -> Destination:
     return Destination(bucket, _prefix(rest))
 
 
-class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "callback_token")):
+class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "callback_token",
+                                            "callback_token_previous")):
     """Everything both functions, the sweep and the CLI need; see the table in docs/configuration.md."""
 
     secret_id: str
@@ -130,6 +136,7 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     notify_format: str = "json"
     pending_overdue_seconds: int = 3600
     log_level: str = "INFO"
+    callback_token_previous: Tuple[str, ...] = ()   # still verify during a rotation (docs/rotation.md)
 
     # -- derived ---------------------------------------------------------------------------
     def quarantine_bucket_for(self, source_bucket: str) -> str:
@@ -146,7 +153,13 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     def seal_key(self) -> bytes:
         """The key that seals ledger documents, manifests, release markers and callback tokens:
         derived from COSGUARD_CALLBACK_TOKEN, so the token itself never keys anything directly."""
-        return hmac.new(self.callback_token.encode("utf-8"), b"cosguard-seal-key-v1", hashlib.sha256).digest()
+        return _seal_key(self.callback_token)
+
+    @property
+    def previous_seal_keys(self) -> Tuple[bytes, ...]:
+        """The keys of COSGUARD_CALLBACK_TOKEN_PREVIOUS: they verify seals and callback URLs issued
+        before a rotation, and seal nothing."""
+        return tuple(_seal_key(token) for token in self.callback_token_previous)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_callback_url: bool = True) -> "Settings":
@@ -189,6 +202,7 @@ class _EnvReader:
         token = g("COSGUARD_CALLBACK_TOKEN", str, "", required=True)
         if token and len(str(token)) < MIN_TOKEN_LENGTH:
             self.problems.append(f"COSGUARD_CALLBACK_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
+        previous = self._previous_tokens(str(token or ""))
         quarantine_bucket = g("COSGUARD_QUARANTINE_BUCKET")
         state_bucket = g("COSGUARD_STATE_BUCKET")
         for name, bucket in (("COSGUARD_QUARANTINE_BUCKET", quarantine_bucket),
@@ -241,6 +255,7 @@ class _EnvReader:
             notify_format=self._choice("COSGUARD_NOTIFY_FORMAT", "json", ("json", "wecom", "dingtalk")),
             pending_overdue_seconds=g("COSGUARD_PENDING_OVERDUE_SECONDS", _positive_int, 3600),
             log_level=self._choice("COSGUARD_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
+            callback_token_previous=previous,
         )
         destination = settings["clean_destination"]
         if destination is not None and destination.bucket is None and not destination.prefix:
@@ -248,6 +263,21 @@ class _EnvReader:
         if self.problems:
             raise ConfigError(self.problems)
         return Settings(**settings)
+
+    def _previous_tokens(self, current: str) -> Tuple[str, ...]:
+        """COSGUARD_CALLBACK_TOKEN_PREVIOUS: a comma-separated list of earlier tokens. Problems name
+        the entry by position, never by value (these are secrets)."""
+        name = "COSGUARD_CALLBACK_TOKEN_PREVIOUS"
+        tokens = _list(self.env.get(name, ""))
+        for number, token in enumerate(tokens, start=1):
+            if len(token) < MIN_TOKEN_LENGTH:
+                self.problems.append(f"{name}: entry {number} is shorter than {MIN_TOKEN_LENGTH} characters "
+                                     "(a previous COSGUARD_CALLBACK_TOKEN was never that short)")
+            elif token == current:
+                self.problems.append(f"{name}: entry {number} is the current COSGUARD_CALLBACK_TOKEN")
+        if len(set(tokens)) < len(tokens):
+            self.problems.append(f"{name}: lists one token twice")
+        return tokens
 
     def _choice(self, name: str, default: str, allowed: Tuple[str, ...]) -> str:
         raw = self.env.get(name, "").strip()
