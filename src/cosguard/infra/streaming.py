@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 STREAM_PART_SIZE = 8 * 1024 * 1024  # what a streamed copy holds in memory at a time
 
 
+def written_version(answer: Mapping[str, str]) -> Optional[str]:
+    """The version id a write's answer (headers, lower-cased) names; None for none, `null` included:
+    COS answers `null` for a write to a bucket whose versioning is suspended (doc 436/7742), and the
+    local COS, as moto, for a multipart write to a bucket that never had versioning, where HEAD
+    refuses `versionId=null` (a stale promotion could not take such a copy back). A request naming
+    no version reaches that same object."""
+    version = answer.get("x-cos-version-id")
+    return version if version and version != "null" else None
+
+
 class StreamingCopy:
     """`stream_copy` for CloudGateway; the attributes below are the gateway's."""
 
@@ -49,7 +59,7 @@ class StreamingCopy:
                                   PartNumber=number, UploadId=upload_id)["ETag"]
             answer = self._multipart(bucket, key, kwargs, -(-source.size // part_size), stream_part)
         lower = {str(k).lower(): v for k, v in (answer or {}).items() if isinstance(v, str)}
-        return source.replace(bucket=bucket, key=key, version_id=lower.get("x-cos-version-id"),
+        return source.replace(bucket=bucket, key=key, version_id=written_version(lower),
                               etag=lower.get("etag", source.etag), tag_count=0, metadata=meta,
                               object_type="")
 
