@@ -91,6 +91,14 @@ def _destination(stack) -> Dict[str, bytes]:
     return {item["Key"]: stack.body(item["Key"]) for item in listed}
 
 
+def _destination_writes(stack) -> List[str]:
+    """Keys under the clean destination COS announced a write of since the last scan: a copy that
+    landed there even for a moment (and was taken back) shows here."""
+    stack.cloud.cos.drain()
+    keys = [r["cos"]["cosObject"]["key"] for e in stack.events for r in e["Records"]]
+    return [k for k in keys if k.split("/", 3)[3].startswith("released/")]
+
+
 def _status(stack, key: str):
     """The object's `cosguard-status` tag, None when it has none (or no tags at all)."""
     tags = (stack.cos.get_object_tagging(Bucket=stack.intake, Key=key).get("TagSet") or {}).get("Tag") or []
@@ -134,7 +142,7 @@ def test_eicar_written_over_the_intake_object_before_its_promotion_copy_is_never
     copies = _before(_gateway(stack, parts), "copy", lambda: stack.put(KEY, infected))
     assert stack.sweep()["applied"] == {"stale": 1}
     assert copies and (_parts_copied(stack) > 0) is parts
-    assert _destination(stack) == {}               # nothing promoted, nothing tagged clean
+    assert _destination_writes(stack) == []        # nothing promoted, nothing tagged clean
     assert stack.body(KEY) == infected             # left where it landed, for its own scan
     _stale_reported(stack, infected=False)
     _its_own_scan(stack)
@@ -149,7 +157,7 @@ def test_an_overwrite_between_the_parts_of_a_promotion_copy_is_never_promoted(de
     _after_first_part(_gateway(stack, parts=True), lambda: stack.put(KEY, infected))
     assert stack.sweep()["applied"] == {"stale": 1}
     assert _parts_copied(stack) == 2               # the first part, then the refused second
-    assert _destination(stack) == {}               # the multipart copy was aborted
+    assert _destination_writes(stack) == []        # the multipart copy was aborted
     assert not stack.cos.list_multipart_uploads(Bucket=stack.intake).get("Upload")
     _its_own_scan(stack)
     assert stack.body(KEY) is None and _quarantined_bodies(stack) == [infected]
@@ -302,7 +310,7 @@ def test_eicar_written_over_an_appendable_object_before_its_streamed_promotion_i
     else:
         _before(gateway, "stream_copy", lambda: stack.put(KEY, infected))
     assert stack.sweep()["applied"] == {"stale": 1}
-    assert _destination(stack) == {}
+    assert _destination_writes(stack) == []
     assert stack.body(KEY) == infected
     _its_own_scan(stack)
     assert stack.body(KEY) is None and _quarantined_bodies(stack) == [infected]
