@@ -343,3 +343,44 @@ def test_an_append_during_a_streamed_promotion_copies_only_the_checked_bytes(dep
     assert stack.body(KEY) == clean + more
     _its_own_scan(stack)
     assert _destination(stack) == {COPY: clean + more} and stack.body(KEY) is None
+
+
+@pytest.mark.parametrize("checked", ["clean", "eicar"])
+def test_an_appendable_object_rewritten_to_the_same_etag_size_and_second_is_never_copied(deploy, checked):
+    """With the first append's ETag kept (the local COS's default), an uploader deletes the object
+    and appends it again within the same second: the same first part, so the same ETag, the same
+    size and Last-Modified, and other bytes (EICAR completed by its second part, or a clean second
+    part after EICAR's first). Nothing HEAD shows tells the writes apart: the bytes read are checked
+    against the CRC64 HEAD gave, and the rewrite is never promoted, nor quarantined."""
+    stack = deploy(COSGUARD_CLEAN_DESTINATION="/released/")
+    stack.cloud.cos.append_keeps_etag = True
+    stack.cloud.cos.append_events = True
+    head = eicar()[:30]                              # EICAR only whole: its first 30 bytes are clean
+    clean = head + b"-" * (len(eicar()) - len(head))
+    first, then = (clean, eicar()) if checked == "clean" else (eicar(), clean)
+
+    def write(body: bytes) -> None:
+        stack.cos.append_object(Bucket=stack.intake, Key=KEY, Position=0, Data=head)
+        stack.cos.append_object(Bucket=stack.intake, Key=KEY, Position=len(head), Data=body[len(head):])
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    write(first)
+    when = stack.last_modified(KEY)
+    stack.scan()
+    stack.settle()
+
+    def rewrite() -> None:
+        stack.cos.delete_object(Bucket=stack.intake, Key=KEY)
+        write(then)
+        stack.written_within(KEY, when)
+    _before(_gateway(stack), "stream_copy", rewrite)
+    assert stack.sweep()["applied"] == {"stale": 1}
+    assert _destination_writes(stack) == [] and _quarantined_bodies(stack) == []
+    assert stack.body(KEY) == then                   # left for a scan of its own
+    _its_own_scan(stack)
+    stack.sweep()
+    stack.settle()
+    assert stack.body(KEY) is None
+    if checked == "clean":
+        assert _quarantined_bodies(stack) == [eicar()] and _destination(stack) == {}
+    else:
+        assert _quarantined_bodies(stack) == [] and _destination(stack) == {COPY: clean}
