@@ -4,7 +4,7 @@ The intake object changed between the copy to the clean destination and the remo
 (StaleObjectError from `Actions._relocate`, carrying the copy it made): the newer write is left for
 its own scan and promotion, and the copy of the older one must not stay where readers read as if it
 were the key's promoted content. Only cosguard's own copy is removed: the object at the destination
-must still carry a promotion marker sealed for its location and ETag (seal.py) and the copy's ETag;
+must still have the copy's ETag and carry the promotion marker cosguard wrote (seal.py);
 on a versioned destination exactly the copy's version is deleted. Costs one HEAD and one DELETE.
 """
 from __future__ import annotations
@@ -32,8 +32,11 @@ def withdraw_promotion(gateway: Gateway, sealer: Sealer, stale: StaleObjectError
         return None
     except CloudError as exc:
         return f"its promoted copy {copy.bucket}/{copy.key} could not be checked ({exc}): remove it by hand"
-    ours = found.etag.strip('"') == copy.etag.strip('"') and \
+    # The bytes cosguard wrote (its own write's ETag) with the marker it wrote: a copy in parts or a
+    # streamed one has its own ETag, which the marker (sealed for the scanned write's) cannot name yet
+    ours = found.etag.strip('"') == copy.etag.strip('"') and (
         sealer.is_promoted_copy(found.bucket, found.key, found.etag, found.metadata, found.crc64)
+        or found.metadata.get(PROMOTED_META) == copy.metadata.get(PROMOTED_META))
     if not ours:
         return f"the object now at {copy.bucket}/{copy.key} is not this promotion's copy: kept"
     try:

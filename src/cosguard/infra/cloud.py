@@ -20,7 +20,7 @@ from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotF
 from ..domain.jobs import VirusJob
 from .records import Factory, Record
 from .retry import Backoff, Deadline, call_with_retry
-from .streaming import STREAM_PART_SIZE, StreamingCopy
+from .streaming import STREAM_PART_SIZE, StreamingCopy, written_version
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
 APPENDABLE = "appendable"  # HEAD's x-cos-object-type for an APPEND Object upload (doc 436/7741)
@@ -268,7 +268,7 @@ class CloudGateway(StreamingCopy):
         else:
             answer = self._multipart_copy(source, copy_source, bucket, key, kwargs) or {}
         lower = {str(k).lower(): v for k, v in answer.items() if isinstance(v, str)}
-        return source.replace(bucket=bucket, key=key, version_id=lower.get("x-cos-version-id"),
+        return source.replace(bucket=bucket, key=key, version_id=written_version(lower),
                                    etag=lower.get("etag", source.etag), tag_count=0,
                                    metadata=dict(metadata) if metadata is not None else source.metadata)
 

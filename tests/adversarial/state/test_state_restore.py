@@ -108,3 +108,61 @@ def test_a_manifest_trimmed_to_fit_metadata_is_still_sealed_and_restorable(stack
     code, answer, _ = s.cli(capsys, tmp_path, "restore", copy)
     assert code == 0 and answer["job_id"] == job_id
     assert s.body("up/many.zip") == body
+
+
+def _swap_before_restore_copies(monkeypatch, swap, parts=False):
+    """`swap()` lands after restore has checked the quarantined bytes, right before its copy (the
+    CLI builds its own gateway: the class is wrapped). `parts`: the copy goes part by part, as one
+    over COS's 5 GB single-copy limit does."""
+    from cosguard.infra.cloud import CloudGateway
+    real = CloudGateway.copy
+
+    def swap_then_copy(gateway, *args, **kwargs):
+        monkeypatch.setattr(CloudGateway, "copy", real)
+        if parts:
+            gateway.single_copy_limit, gateway.multipart_part_size = 0, 1024 * 1024
+        swap()
+        return real(gateway, *args, **kwargs)
+    monkeypatch.setattr(CloudGateway, "copy", swap_then_copy)
+
+
+@pytest.mark.parametrize("parts", [False, True], ids=["single-copy", "multipart-copy"])
+def test_bytes_swapped_into_quarantine_after_restore_checked_them_are_never_released(
+        stack, capsys, tmp_path, monkeypatch, parts):
+    """Issue 19: the swap lands between restore's check (sealed manifest, ledger record, same bytes)
+    and its copy. The copy names the checked ETag (x-cos-copy-source-If-Match, docs 436/10881 and
+    436/8287): refused, and nothing is released, moved or recorded."""
+    s = stack(jail=False)
+    job_id = quarantine_one(s, "docs/report.com", eicar())
+    [copy] = s.quarantined("docs/report.com")
+    manifest = s.meta(copy)[f"x-cos-meta-{MANIFEST_META}"]
+    swapped = same_size_other_bytes(eicar())
+    _swap_before_restore_copies(monkeypatch, lambda: s.put(
+        copy, swapped, Metadata={f"x-cos-meta-{MANIFEST_META}": manifest}), parts)
+    closed_before = s.ledger_doc(f".cosguard/closed/{job_id}.json")
+    code, answer, _ = s.cli(capsys, tmp_path, "restore", job_id)
+    assert code == 1 and answer["restored"] is False
+    assert "changed while it was being restored" in answer["reason"]
+    assert (s.cloud.cos.counters.snapshot().get("UploadPartCopy", 0) > 0) is parts
+    assert not s.exists("docs/report.com")              # nothing released
+    assert s.body(copy) == swapped                      # nothing moved or deleted
+    assert s.ledger_doc(f".cosguard/closed/{job_id}.json") == closed_before
+    assert s.cos.list_objects(Bucket=s.intake, Prefix="docs/").get("Contents", []) == []
+    assert not s.cos.list_multipart_uploads(Bucket=s.intake).get("Upload")   # a copy in parts is aborted
+
+
+def test_on_a_versioned_bucket_restore_releases_the_checked_version_not_a_swapped_one(
+        stack, capsys, tmp_path, monkeypatch):
+    """The swap is a newer version of the quarantine key: the copy names the checked version, so
+    what is released is exactly what was checked, and the swap stays where it was written."""
+    s = stack(jail=False, versioned=True)
+    job_id = quarantine_one(s, "docs/report.com", eicar())
+    [copy] = s.quarantined("docs/report.com")
+    manifest = s.meta(copy)[f"x-cos-meta-{MANIFEST_META}"]
+    swapped = same_size_other_bytes(eicar())
+    _swap_before_restore_copies(monkeypatch, lambda: s.put(
+        copy, swapped, Metadata={f"x-cos-meta-{MANIFEST_META}": manifest}))
+    code, answer, _ = s.cli(capsys, tmp_path, "restore", job_id)
+    assert code == 0 and answer["restored"] is True, answer
+    assert s.body("docs/report.com") == eicar()         # the checked bytes, the operator's decision
+    assert s.body(copy) == swapped                      # the swap is not released, nor removed
