@@ -74,6 +74,9 @@ def deployed(deploy_script, app, example_env, local, tmp_path):
     """SCF (fake) deployed from the description; the function URL is the local runtime's."""
     fake = FakeScf()
     plan = deploy_script.make_plan(app, example_env)
+    rt = Runtime.from_env(local.env, require_callback_url=False)
+    deploy_script.prepare_state(plan.functions["scan-on-upload"].environment, lambda settings: rt.gateway,
+                                log=lambda line: None)
     record = deploy_script.Deployer(fake, sleep=lambda s: None, log=lambda line: None).deploy(
         plan, LAYER_ZIP, LAYER_SHA, callback_url=local.scf.callback_url)
     record.update(intake_bucket="intake-1250000000", intake_prefix=example_env["DEPLOY_INTAKE_PREFIX"])
@@ -93,7 +96,7 @@ def test_a_good_deployment_passes_every_check(deployed):
     fake, record, args, rt = deployed
     checks = verify_deploy.run_checks(args, rt, api=fake)
     assert all(c.ok for c in checks), [vars(c) for c in checks]
-    assert len(checks) == 4
+    assert len(checks) == 6
 
 
 def test_a_url_that_lets_anyone_in_fails(deployed):
@@ -120,7 +123,8 @@ def test_a_versioned_ledger_bucket_fails(deployed, local, status):
         local.cloud.client("cos").put_bucket_versioning(Bucket="quarantine-1250000000", Status="Suspended")
     checks = verify_deploy.run_checks(args, rt, api=fake)
     assert outcome(checks) == {"function URL refuses an unauthenticated POST": True, "scan trigger filter": True,
-                               "ledger bucket unversioned": False, "functions run the layer just built": True}
+                               "ledger bucket unversioned": False, "state location is this deployment's": True,
+                               "ledger lifecycle rules": True, "functions run the layer just built": True}
 
 
 def test_a_stale_layer_fails(deployed, tmp_path):
@@ -144,7 +148,7 @@ def test_the_command_runs_the_checks_without_uploading(deployed, local, tmp_path
     code = cli(["verify", "--bucket", "intake-1250000000", "--env-file", str(env_file), "--json",
                 "--deployment", args.deployment, "--layer-manifest", args.layer_manifest, "--no-upload"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["ok"] is True and len(report["deployment"]) == 4
+    assert code == 0 and report["ok"] is True and len(report["deployment"]) == 6
     assert local.cloud.client("cos").list_objects(Bucket="intake-1250000000").get("Contents") is None
     fake.functions[record["functions"]["scan-on-upload"]]["_triggers"].clear()
     code = cli(["verify", "--bucket", "intake-1250000000", "--env-file", str(env_file), "--json",

@@ -1,7 +1,7 @@
 """`cosguard verify --deployment RECORD`: what can be checked of a live deployment without uploading
 anything, from the record deploy/deploy.py wrote: the function URL refuses an unauthenticated POST
 (401), the scan trigger's filter is the one deploy/README.md recommends, the ledger's bucket is
-unversioned, and every function runs the layer version built last (its hash in the version's
+unversioned, its location is this deployment's and carries its lifecycle rules, and every function runs the layer version built last (its hash in the version's
 description equals layers/build's manifest). SCF is read through the same seam as the deploy
 (cli/scf_api.py), so tests run these checks against the local cloud and a fake SCF."""
 from __future__ import annotations
@@ -89,6 +89,22 @@ def ledger_unversioned(gateway, settings, bucket: str) -> Check:
                  f"{ledger}: versioning {status or 'never enabled'}")
 
 
+def state_location_owned(gateway, settings) -> Check:
+    """The state location is claimed by this deployment (domain/owner.py), never shared."""
+    from ..domain.owner import check_state_location
+    from ..domain.seal import sealer_for
+    problems = check_state_location(gateway, sealer_for(settings), settings)
+    return Check("state location is this deployment's", not problems,
+                 "; ".join(problems) or f"{settings.state_prefix} owned by {settings.deployment}")
+
+
+def retention_rules(gateway, settings) -> Check:
+    """The ledger's lifecycle rules match COSGUARD_RETAIN_*_DAYS (docs/retention.md)."""
+    from ..domain.retention import missing_rules
+    problems = missing_rules(gateway, settings)
+    return Check("ledger lifecycle rules", not problems, "; ".join(problems) or "as configured")
+
+
 def layer_is_this_build(api, functions: Mapping[str, str], built_sha256: Optional[str]) -> Check:
     """Every function uses one layer version, and it carries the hash of the zip built last."""
     name = "functions run the layer just built"
@@ -123,6 +139,9 @@ def run_checks(args: argparse.Namespace, rt, api=None, post=None) -> List[Check]
                            api, record["functions"]["scan-on-upload"], rt.settings, bucket,
                            record.get("intake_prefix") or "")),
                        ("ledger bucket unversioned", lambda: ledger_unversioned(rt.gateway, rt.settings, bucket)),
+                       ("state location is this deployment's",
+                        lambda: state_location_owned(rt.gateway, rt.settings)),
+                       ("ledger lifecycle rules", lambda: retention_rules(rt.gateway, rt.settings)),
                        ("functions run the layer just built", lambda: layer_is_this_build(
                            api, record["functions"], built))):
         try:

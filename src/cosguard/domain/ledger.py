@@ -13,6 +13,8 @@ the upload identity of `version_token`):
                            gone soon after may have been taken with it (removals.py reports it)
     retry/<digest>.json    submissions that failed and may heal: the sweep resubmits them
     closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
+    index/<day>/<outcome>.<detail>.<time>.<job id>.<mac>
+                           an empty object per close, so `status` counts by LIST (history.py)
     actions/<job id>.json  one delivery at a time acts on a verdict
 
 Every document is sealed (seal.py) for its own location: one an uploader wrote or altered is
@@ -27,6 +29,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
+from .history import History
 from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEntry, digest, key_digest,
                       kept_in_place, token_for, version_token)
 from .seal import Sealer
@@ -62,6 +65,7 @@ class Ledger:
         self.prefix = prefix
         self.sealer = sealer
         self.clock = clock
+        self.history = History(gateway, bucket, prefix, sealer)
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}{kind}/{name}.json"
@@ -250,8 +254,10 @@ class Ledger:
                                          submitted_at=self.clock()))
         self._write(self._key("jobs", entry.name), rebound.fields_dict())
         if entry.job_id:
+            closed_at = self.clock()
             self._write(self._key("closed", entry.job_id), dict(
-                entry.fields_dict(), outcome="stale", closed_at=self.clock(), manifest={"rescanned_as": job_id}))
+                entry.fields_dict(), outcome="stale", closed_at=closed_at, manifest={"rescanned_as": job_id}))
+            self.history.record(entry.job_id, "stale", closed_at)
         return rebound
 
     def open_entry(self, bucket: str, key: str, token: str) -> Optional[JobEntry]:
@@ -308,6 +314,7 @@ class Ledger:
             entry.manifest = manifest
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), entry.fields_dict())
+            self.history.record(entry.job_id, outcome, entry.closed_at, entry.manifest)
         record = {"bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
                   "outcome": outcome, "closed_at": entry.closed_at}
         if handled and kept_in_place(outcome, entry.manifest):
@@ -343,13 +350,6 @@ class Ledger:
                 continue
             if entry is not None:
                 yield entry
-
-    def closed_jobs(self) -> Iterator[JobEntry]:
-        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}closed/"):
-            try:
-                yield self._read_entry(item["Key"])
-            except NotFoundError:
-                continue
 
     # -- failed submissions -----------------------------------------------------------------
     def record_retry(self, bucket: str, key: str, token: str, reason: str, retryable: bool) -> None:
