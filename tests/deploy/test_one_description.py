@@ -171,3 +171,15 @@ def test_the_deploy_script_prints_its_plan_without_calling_anything(deploy_scrip
     plan = json.loads(capsys.readouterr().out)
     assert plan["functions"]["scan-on-upload"]["triggers"][0]["type"] == "cos"
     assert plan["layer"] == "cosguard-prod"
+
+
+def test_missing_lifecycle_rules_or_a_foreign_owner_fail(deployed, local):
+    fake, record, args, rt = deployed
+    cos = local.cloud.client("cos")
+    cos.delete_bucket_lifecycle(Bucket="quarantine-1250000000")
+    checks = {c.name: c for c in verify_deploy.run_checks(args, rt, api=fake)}
+    assert not checks["ledger lifecycle rules"].ok and "run deploy/deploy.py" in checks["ledger lifecycle rules"].detail
+    assert checks["state location is this deployment's"].ok
+    cos.delete_object(Bucket="quarantine-1250000000", Key=".cosguard/cosguard-prod/owner.json")
+    check = {c.name: c for c in verify_deploy.run_checks(args, rt, api=fake)}["state location is this deployment's"]
+    assert not check.ok and "claimed by no deployment" in check.detail
