@@ -17,8 +17,7 @@ from __future__ import annotations
 import hmac
 import re
 import time
-from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, NamedTuple, Optional
 
 from ..infra.cloud import CloudGateway
 from .seal import Sealer
@@ -29,8 +28,7 @@ _DETAIL = re.compile(r"^(-|fallback|noroom_[a-z]{1,16}|fallback\+noroom_[a-z]{1,
 _DAY = 86400
 
 
-@dataclass(frozen=True)
-class Closed:
+class Closed(NamedTuple):
     """One closed job as its index entry names it."""
 
     day: str        # YYYY-MM-DD (UTC)
