@@ -65,3 +65,13 @@ def test_bad_since_is_a_clear_error(deployment, tmp_path, capsys):
         run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path), "--since", "-3")
     assert exit_.value.code == 2
     assert "expected a positive number of days" in capsys.readouterr().err
+
+
+def test_a_restored_quarantine_is_counted_once_as_released(deployment, tmp_path, capsys):
+    closed_uploads(deployment, clean=0, infected=1)
+    assert status(capsys, deployment, tmp_path)[1]["counts"] == {"infected": 1}
+    quarantined = deployment.quarantined("h/bad-0.com")
+    code, _ = run_cli(capsys, "restore", quarantined, "--env-file", env_file(deployment, tmp_path), "--json")
+    assert code == 0
+    assert status(capsys, deployment, tmp_path)[1]["counts"] == {"released": 1}
+    assert len(deployment.keys(bucket=deployment.jail, prefix=".cosguard/index/")) == 1

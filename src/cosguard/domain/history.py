@@ -17,8 +17,9 @@ from __future__ import annotations
 import hmac
 import re
 import time
-from typing import Any, Iterator, Mapping, NamedTuple, Optional
+from typing import Any, Iterator, Mapping, NamedTuple, Optional, Tuple
 
+from ..errors import NotFoundError
 from ..infra.cloud import CloudGateway
 from .seal import Sealer
 
@@ -80,9 +81,20 @@ class History:
                 f"{outcome}.{detail_of(manifest)}.{time.strftime('%H%M%S', stamp)}.{job_id}")
         return f"{name}.{self._mac(name)}"
 
-    def record(self, job_id: str, outcome: str, closed_at: float, manifest: Any = None) -> None:
-        """Index one close (a PUT of zero bytes; rewriting the same close writes the same key)."""
-        self.gateway.upload(self.bucket, self.key_for(job_id, outcome, closed_at, manifest), b"")
+    def record(self, job_id: str, outcome: str, closed_at: float, manifest: Any = None,
+               replaces: Optional[Tuple[str, float, Any]] = None) -> None:
+        """Index one close (a PUT of zero bytes; rewriting the same close writes the same key).
+        `replaces`: the (outcome, closed_at, manifest) the job was closed with before, whose entry
+        is removed, so a job is counted once, as it ended last."""
+        key = self.key_for(job_id, outcome, closed_at, manifest)
+        self.gateway.upload(self.bucket, key, b"")
+        if replaces is not None:
+            earlier = self.key_for(job_id, *replaces)
+            if earlier != key:
+                try:
+                    self.gateway.delete(self.bucket, earlier)
+                except NotFoundError:
+                    pass
 
     def _parse(self, key: str) -> Optional[Closed]:
         """The entry at `key`, or None (reported to the sealer) when its MAC does not hold."""

@@ -308,13 +308,15 @@ class Ledger:
         An outcome that removed the write records nothing in claims/: a redelivered event of that
         write finds either no object (gone) or a newer write with the same identity, which is
         scanned once (its jobs/ claim stops a second submission), never answered `duplicate`."""
+        # a job closed again (a restore: quarantined -> released) moves its index entry
+        earlier = (entry.outcome, entry.closed_at, entry.manifest) if entry.outcome and entry.closed_at else None
         entry.outcome = outcome
         entry.closed_at = self.clock()
         if manifest:
             entry.manifest = manifest
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), entry.fields_dict())
-            self.history.record(entry.job_id, outcome, entry.closed_at, entry.manifest)
+            self.history.record(entry.job_id, outcome, entry.closed_at, entry.manifest, replaces=earlier)
         record = {"bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
                   "outcome": outcome, "closed_at": entry.closed_at}
         if handled and kept_in_place(outcome, entry.manifest):
