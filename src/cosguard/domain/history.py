@@ -96,7 +96,11 @@ class History:
                 except NotFoundError:
                     pass
 
-    def _parse(self, key: str) -> Optional[Closed]:
+    def is_own_entry(self, key: str) -> bool:
+        """Whether `key` is an index entry this ledger wrote (its MAC holds)."""
+        return self._parse(key, report=False) is not None
+
+    def _parse(self, key: str, report: bool = True) -> Optional[Closed]:
         """The entry at `key`, or None (reported to the sealer) when its MAC does not hold."""
         name, _, mac = key.rpartition(".")
         rest = name[len(f"{self.prefix}index/"):]
@@ -104,7 +108,8 @@ class History:
         parts = leaf.split(".", 3)
         if (len(parts) != 4 or not _WORD.match(parts[0]) or not _DETAIL.match(parts[1])
                 or not hmac.compare_digest(mac.encode("utf-8", "replace"), self._mac(name).encode("ascii"))):
-            self.sealer.reject(self.bucket, key, "history index entry")
+            if report:
+                self.sealer.reject(self.bucket, key, "history index entry")
             return None
         outcome, detail, hhmmss, job_id = parts
         return Closed(day, hhmmss, outcome, detail, job_id)
