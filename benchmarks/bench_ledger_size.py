@@ -123,6 +123,7 @@ def main() -> None:
             after = status_requests(bench, env.name)
         finally:
             os.unlink(env.name)
+        print(f"\n(status, as shipped, per API: {after})")
         before = replayed_old_status(bench, Runtime.from_env(bench.env))
         print(f"\n`cosguard status` requests for {sizes.get('closed', (0, 0))[0]} closed jobs:\n")
         print(table(["", "ListObjects (GetBucket)", "GetObject", "total"],
