@@ -213,6 +213,41 @@ class Deployer:
                 "functions": {i: f.name for i, f in plan.functions.items()}}
 
 
+# -- the state location: this deployment's own, with its retention ----------------------------
+def prepare_state(environment: Mapping[str, str], gateway_for: Optional[Callable[[Any], Any]] = None,
+                  log: Callable[[str], None] = print) -> None:
+    """Before any function changes: claim each state location for this deployment (refused, with
+    one line naming the owner, when another deployment has it) and set the ledger's lifecycle
+    rules (docs/retention.md). With the operator's keys (TENCENTCLOUD_SECRETID/SECRETKEY), which
+    need cos:GetObject/PutObject there and cos:Get/PutBucketLifecycle."""
+    import os
+
+    from cosguard.domain.owner import claim_state_location
+    from cosguard.domain.retention import apply_lifecycle
+    from cosguard.domain.seal import sealer_for
+    from cosguard.infra.config import Settings
+    probe = dict(environment)
+    for name in ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN"):
+        if os.environ.get(name):
+            probe[name] = os.environ[name]
+    if gateway_for is None and not (probe.get("TENCENTCLOUD_SECRETID") and probe.get("TENCENTCLOUD_SECRETKEY")):
+        raise DeployError("set TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY (the operator's keys) so the "
+                          "deploy can claim the state location and set its lifecycle rules")
+    probe.setdefault("TENCENTCLOUD_SECRETID", "unused")
+    probe.setdefault("TENCENTCLOUD_SECRETKEY", "unused")
+    settings = Settings.from_env(probe, require_callback_url=False)
+    if gateway_for is None:
+        from cosguard.infra.cloud import CloudGateway
+        gateway_for = CloudGateway
+    gateway = gateway_for(settings)
+    claimed = claim_state_location(gateway, sealer_for(settings), settings,
+                                   prefix_is_default=not str(environment.get("COSGUARD_STATE_PREFIX") or "").strip())
+    for bucket in claimed:
+        log(f"state location {bucket}/{settings.state_prefix}: claimed for {settings.deployment}")
+    for bucket, done in apply_lifecycle(gateway, settings).items():
+        log(f"state location {bucket}/{settings.state_prefix}: lifecycle rules {done}")
+
+
 # -- the command -------------------------------------------------------------------------------
 def set_dotenv_value(path: Path, name: str, value: str) -> bool:
     """Replace (or append) NAME=value in a dotenv file; True when the file changed."""
@@ -244,7 +279,8 @@ def layer_build(layer: LayerPlan) -> tuple:
     return data, sha256
 
 
-def main(argv: Optional[Sequence[str]] = None, api=None) -> int:
+def main(argv: Optional[Sequence[str]] = None, api=None, cos=None) -> int:
+    """`api`: SCF (default tccli); `cos`: Settings -> CloudGateway for the state location (tests)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", type=Path, default=ROOT / ".env", help="dotenv file (default .env)")
     parser.add_argument("--stage", help="stage (default: serverless.yml's)")
@@ -252,6 +288,8 @@ def main(argv: Optional[Sequence[str]] = None, api=None) -> int:
     parser.add_argument("--record", type=Path, help="where to write the deployment record "
                                                     "(default deploy/deployed-<stage>.json)")
     parser.add_argument("--dry-run", action="store_true", help="check and print the plan; call nothing")
+    parser.add_argument("--skip-state", action="store_true",
+                        help="do not claim the state location or set its lifecycle rules (someone else does)")
     args = parser.parse_args(argv)
     if not args.env.is_file():
         print(f"no {args.env}: copy .env.example and fill it in", file=sys.stderr)
@@ -262,6 +300,7 @@ def main(argv: Optional[Sequence[str]] = None, api=None) -> int:
     except preflight.AppError as exc:
         print(f"problem: {exc}", file=sys.stderr)
         return 1
+    env = preflight.deployment_env(app, env, args.stage)
     problems = preflight.check(app, env, allow_missing_callback_url=True)
     if problems:
         for problem in problems:
@@ -278,6 +317,13 @@ def main(argv: Optional[Sequence[str]] = None, api=None) -> int:
             indent=2))
         return 0
     from cosguard.cli.scf_api import ScfApiError, TccliScfApi
+    from cosguard.errors import CosguardError
+    if not args.skip_state:
+        try:
+            prepare_state(plan.functions["scan-on-upload"].environment, cos)
+        except (DeployError, CosguardError) as exc:   # StateLocationTaken's message is one line
+            print(f"problem: {exc}", file=sys.stderr)
+            return 1
     try:
         data, sha256 = layer_build(plan.layer)
         deployer = Deployer(api or TccliScfApi(plan.region))

@@ -63,6 +63,16 @@ def _substitute(value: Any, app: str, stage: str, instance: str) -> Any:
     return value
 
 
+def _cos_plan(params: Mapping[str, Any]) -> TriggerPlan:
+    flt = params.get("filter") or {}
+    if params.get("events") != "cos:ObjectCreated:*" or not str(flt.get("prefix") or "").strip("/"):
+        raise DeployError(f"COS trigger on {params.get('bucket')}: cosguard needs cos:ObjectCreated:* "
+                          "filtered to a non-empty prefix (deploy/preflight.py explains why)")
+    desc = {"event": params.get("events"), "filter": {"Prefix": flt.get("prefix") or "", "Suffix": flt.get("suffix") or ""}}
+    return TriggerPlan("cos", str(params.get("bucket")), json.dumps(desc), params.get("qualifier") or "$DEFAULT",
+                       bool(params.get("enable", True)))
+
+
 def trigger_plans(events: Sequence[Mapping[str, Any]], env: Mapping[str, str]) -> List[TriggerPlan]:
     """serverless.yml `events` as SCF CreateTrigger arguments, the way Tencent's component toolkit
     maps them (tencent-component-toolkit src/modules/triggers/{cos,timer,http}.ts); TriggerDesc
@@ -71,19 +81,14 @@ def trigger_plans(events: Sequence[Mapping[str, Any]], env: Mapping[str, str]) -
     plans = []
     for event in events or []:
         [(kind, spec)] = event.items()
+        if kind == "cos":   # one trigger per intake bucket (preflight.cos_trigger_params)
+            plans.extend(_cos_plan(params) for params in preflight.cos_trigger_params(spec or {}, env))
+            continue
         spec = preflight.resolve(spec or {}, env)
         params = spec.get("parameters") or {}
         enable = bool(params.get("enable", True))
         qualifier = params.get("qualifier") or "$DEFAULT"
-        if kind == "cos":
-            flt = params.get("filter") or {}
-            if params.get("events") != "cos:ObjectCreated:*" or not str(flt.get("prefix") or "").strip("/"):
-                raise DeployError(f"COS trigger on {params.get('bucket')}: cosguard needs cos:ObjectCreated:* "
-                                  "filtered to a non-empty prefix (deploy/preflight.py explains why)")
-            desc = {"event": params.get("events"),
-                    "filter": {"Prefix": flt.get("prefix") or "", "Suffix": flt.get("suffix") or ""}}
-            plans.append(TriggerPlan("cos", str(params.get("bucket")), json.dumps(desc), qualifier, enable))
-        elif kind == "timer":
+        if kind == "timer":
             name = spec.get("name") or params.get("name") or "timer"
             cron = str(params.get("cronExpression") or "")
             if len(cron.split()) != 7:   # doc 583/39901: second minute hour day month weekday year
@@ -104,6 +109,7 @@ def trigger_plans(events: Sequence[Mapping[str, Any]], env: Mapping[str, str]) -
 def make_plan(app: "preflight.App", env: Mapping[str, str], stage: Optional[str] = None) -> Plan:
     app_name = str(app.config.get("app"))
     stage = stage or str(app.config.get("stage") or "dev")
+    env = preflight.deployment_env(app, env, stage)
     [layer] = app.of("layer")
     layer_inputs = layer.inputs
     plan_layer = LayerPlan(_substitute(str(layer_inputs.get("name") or layer.name), app_name, stage, layer.name),

@@ -160,6 +160,29 @@ def cos_triggers(instance: Instance) -> List[Dict[str, Any]]:
     return [e["cos"] for e in instance.inputs.get("events") or [] if isinstance(e, dict) and "cos" in e]
 
 
+def deployment_env(app: App, env: Mapping[str, str], stage: Optional[str] = None) -> Dict[str, str]:
+    """`env` with COSGUARD_DEPLOYMENT defaulted to <app>-<stage>: the name that owns the state
+    location, and from which the default COSGUARD_STATE_PREFIX (.cosguard/<deployment>/) derives."""
+    out = dict(env)
+    if not str(out.get("COSGUARD_DEPLOYMENT") or "").strip():
+        out["COSGUARD_DEPLOYMENT"] = f"{app.config.get('app')}-{stage or app.config.get('stage') or 'dev'}"
+    return out
+
+
+def cos_trigger_params(trigger: Mapping[str, Any], env: Mapping[str, str]) -> List[Dict[str, Any]]:
+    """A COS trigger's resolved parameters, once per intake bucket: a bucket given by a variable
+    holding a comma-separated list (DEPLOY_INTAKE_BUCKET=a-125...,b-125...) is one trigger per bucket,
+    so one description serves N intake buckets."""
+    raw = (trigger.get("parameters") or {})
+    names = env_references(raw.get("bucket"))
+    listed = [n for n in names if "," in str(env.get(n) or "")]
+    if not listed:
+        return [resolve(raw, env)]
+    name = listed[0]
+    buckets = [b.strip() for b in str(env[name]).split(",") if b.strip()]
+    return [resolve(raw, dict(env, **{name: bucket})) for bucket in buckets]
+
+
 def handler_file(instance: Instance) -> Path:
     """The file `handler` (module.function) names inside the instance's src folder."""
     module = str(instance.inputs.get("handler", "index.main_handler")).rsplit(".", 1)[0]
@@ -249,8 +272,7 @@ def _trigger_problems(instance: Instance, env: Mapping[str, str],
                       environment: Mapping[str, str]) -> List[str]:
     """A COS trigger must not fire on cosguard's own writes into the intake bucket."""
     problems: List[str] = []
-    for trigger in cos_triggers(instance):
-        params = resolve(trigger.get("parameters") or {}, env)
+    for params in [p for trigger in cos_triggers(instance) for p in cos_trigger_params(trigger, env)]:
         bucket_host = str(params.get("bucket") or "")
         bucket = bucket_host.split(".cos.", 1)[0]
         prefix = str((params.get("filter") or {}).get("prefix") or "")

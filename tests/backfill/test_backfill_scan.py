@@ -160,3 +160,19 @@ def test_suspended_versioning_matches_null_versions_by_etag(stack):
     _, report = stack.backfill(runtime)
     assert report.versioned and report.counts == {"already_scanned": 2, "submitted": 1}
     assert stack.heads() - heads == 1 and stack.jobs() == 3
+
+
+def test_a_handled_upload_with_a_retry_entry_takes_the_scan_path_again(stack):
+    """The claims are held compactly (bulk/claimset.py); a retry/ entry still overrides one."""
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    stack.seed(mixed(10))
+    _, first = stack.backfill()
+    assert first.counts == {"submitted": 10}
+    rt = stack.runtime()
+    info = rt.gateway.head(stack.intake, "data/00004.txt")
+    from cosguard.domain.ledger import version_token
+    rt.scanner.ledger(stack.intake).record_retry(stack.intake, "data/00004.txt", version_token(info),
+                                                 "submission failed", retryable=True)
+    _, second = stack.backfill()
+    assert second.counts == {"already_scanned": 9, "duplicate": 1}
+    assert second.as_dict()["ledger_claims"] == 10

@@ -152,7 +152,7 @@ def test_the_command_writes_the_url_into_env_and_a_record(deploy_script, env, tm
     monkeypatch.setattr(deploy_script.preflight, "check", lambda *a, **k: [])   # no layer built here
     fake = FakeScf()
     record_file = tmp_path / "deployed.json"
-    assert deploy_script.main(["--env", str(env_file), "--record", str(record_file)], api=fake) == 0
+    assert deploy_script.main(["--env", str(env_file), "--record", str(record_file), "--skip-state"], api=fake) == 0
     record = json.loads(record_file.read_text())
     assert f"COSGUARD_CALLBACK_URL={record['callback_url']}\n" in env_file.read_text()
     assert record["intake_prefix"] == "incoming/" and record["layer"]["sha256"] == LAYER_SHA
@@ -163,7 +163,7 @@ def test_the_command_writes_the_url_into_env_and_a_record(deploy_script, env, tm
     assert lines == env_of(fake, record["functions"]["scan-on-upload"])
     # and again: the same URL, nothing new
     before = len(fake.mutations())
-    assert deploy_script.main(["--env", str(env_file), "--record", str(record_file)], api=fake) == 0
+    assert deploy_script.main(["--env", str(env_file), "--record", str(record_file), "--skip-state"], api=fake) == 0
     assert not [a for a in fake.mutations()[before:] if a.startswith(("Create", "Publish"))]
 
 

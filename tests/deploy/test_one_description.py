@@ -69,20 +69,27 @@ def test_the_local_runtime_scans_only_what_the_described_trigger_fires_on(local,
 
 
 # -- cosguard verify --deployment --------------------------------------------------------------
-@pytest.fixture
-def deployed(deploy_script, app, example_env, local, tmp_path):
-    """SCF (fake) deployed from the description; the function URL is the local runtime's."""
+def deploy_to(deploy_script, app, env, local, tmp_path):
+    """SCF (fake) deployed from the description with `env`; the function URL is the local runtime's."""
     fake = FakeScf()
-    plan = deploy_script.make_plan(app, example_env)
+    plan = deploy_script.make_plan(app, env)
+    rt = Runtime.from_env(local.env, require_callback_url=False)
+    deploy_script.prepare_state(plan.functions["scan-on-upload"].environment, lambda settings: rt.gateway,
+                                log=lambda line: None)
     record = deploy_script.Deployer(fake, sleep=lambda s: None, log=lambda line: None).deploy(
         plan, LAYER_ZIP, LAYER_SHA, callback_url=local.scf.callback_url)
-    record.update(intake_bucket="intake-1250000000", intake_prefix=example_env["DEPLOY_INTAKE_PREFIX"])
+    record.update(intake_bucket=env["DEPLOY_INTAKE_BUCKET"], intake_prefix=env["DEPLOY_INTAKE_PREFIX"])
     path = tmp_path / "deployed-prod.json"
     path.write_text(json.dumps(record))
     manifest = tmp_path / "cosguard-layer.json"
     manifest.write_text(json.dumps({"sha256": LAYER_SHA}))
     args = type("Args", (), {"deployment": str(path), "layer_manifest": str(manifest), "bucket": "intake-1250000000"})
     return fake, record, args, Runtime.from_env(local.env, require_callback_url=False)
+
+
+@pytest.fixture
+def deployed(deploy_script, app, example_env, local, tmp_path):
+    return deploy_to(deploy_script, app, example_env, local, tmp_path)
 
 
 def outcome(checks):
@@ -93,7 +100,7 @@ def test_a_good_deployment_passes_every_check(deployed):
     fake, record, args, rt = deployed
     checks = verify_deploy.run_checks(args, rt, api=fake)
     assert all(c.ok for c in checks), [vars(c) for c in checks]
-    assert len(checks) == 4
+    assert len(checks) == 6
 
 
 def test_a_url_that_lets_anyone_in_fails(deployed):
@@ -120,7 +127,8 @@ def test_a_versioned_ledger_bucket_fails(deployed, local, status):
         local.cloud.client("cos").put_bucket_versioning(Bucket="quarantine-1250000000", Status="Suspended")
     checks = verify_deploy.run_checks(args, rt, api=fake)
     assert outcome(checks) == {"function URL refuses an unauthenticated POST": True, "scan trigger filter": True,
-                               "ledger bucket unversioned": False, "functions run the layer just built": True}
+                               "ledger bucket unversioned": False, "state location is this deployment's": True,
+                               "ledger lifecycle rules": True, "functions run the layer just built": True}
 
 
 def test_a_stale_layer_fails(deployed, tmp_path):
@@ -144,7 +152,7 @@ def test_the_command_runs_the_checks_without_uploading(deployed, local, tmp_path
     code = cli(["verify", "--bucket", "intake-1250000000", "--env-file", str(env_file), "--json",
                 "--deployment", args.deployment, "--layer-manifest", args.layer_manifest, "--no-upload"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["ok"] is True and len(report["deployment"]) == 4
+    assert code == 0 and report["ok"] is True and len(report["deployment"]) == 6
     assert local.cloud.client("cos").list_objects(Bucket="intake-1250000000").get("Contents") is None
     fake.functions[record["functions"]["scan-on-upload"]]["_triggers"].clear()
     code = cli(["verify", "--bucket", "intake-1250000000", "--env-file", str(env_file), "--json",
@@ -167,3 +175,32 @@ def test_the_deploy_script_prints_its_plan_without_calling_anything(deploy_scrip
     plan = json.loads(capsys.readouterr().out)
     assert plan["functions"]["scan-on-upload"]["triggers"][0]["type"] == "cos"
     assert plan["layer"] == "cosguard-prod"
+
+
+def test_missing_lifecycle_rules_or_a_foreign_owner_fail(deployed, local):
+    fake, record, args, rt = deployed
+    cos = local.cloud.client("cos")
+    cos.delete_bucket_lifecycle(Bucket="quarantine-1250000000")
+    checks = {c.name: c for c in verify_deploy.run_checks(args, rt, api=fake)}
+    assert not checks["ledger lifecycle rules"].ok and "run deploy/deploy.py" in checks["ledger lifecycle rules"].detail
+    assert checks["state location is this deployment's"].ok
+    cos.delete_object(Bucket="quarantine-1250000000", Key=".cosguard/cosguard-prod/owner.json")
+    check = {c.name: c for c in verify_deploy.run_checks(args, rt, api=fake)}["state location is this deployment's"]
+    assert not check.ok and "claimed by no deployment" in check.detail
+
+
+def test_every_intake_bucket_has_its_trigger_checked(deploy_script, app, example_env, tmp_path):
+    env = dict(example_env, DEPLOY_INTAKE_BUCKET="intake-1250000000,uploads-1250000000")
+    with LocalDeployment.from_description(ROOT, env, scan_delay=0.05,
+                                          log_stream=open(tmp_path / "functions.log", "w")) as local:
+        fake, record, args, rt = deploy_to(deploy_script, app, env, local, tmp_path)
+        checks = verify_deploy.run_checks(args, rt, api=fake)
+        filters = [c for c in checks if c.name == "scan trigger filter"]
+        assert [c.ok for c in filters] == [True, True] and "uploads-1250000000" in filters[1].detail
+        assert all(c.ok for c in checks), [vars(c) for c in checks]
+        scan = record["functions"]["scan-on-upload"]
+        fake.functions[scan]["_triggers"] = [t for t in fake.functions[scan]["_triggers"]
+                                             if not t["TriggerName"].startswith("uploads-")]
+        [missing] = [c for c in verify_deploy.run_checks(args, rt, api=fake)
+                     if c.name == "scan trigger filter" and not c.ok]
+        assert "0 COS triggers on uploads-1250000000" in missing.detail

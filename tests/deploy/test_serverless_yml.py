@@ -236,6 +236,9 @@ CAM_ACTIONS = {
 OPERATOR_ONLY = {
     "GetBucketVersioning": {"name/cos:GetBucketVersioning"},
     "ListObjectVersions": {"name/cos:ListBucketVersions"},
+    # the deploy sets the ledger's retention with the operator's keys (doc 436/8280: cos:PutBucketLifecycle)
+    "GetBucketLifecycle": {"name/cos:GetBucketLifecycle"},
+    "PutBucketLifecycle": {"name/cos:PutBucketLifecycle"},
 }
 # Not an operation of ours: CI's asynchronous jobs read COS through a service role (doc 436/50132).
 PASS_ROLE = "name/cam:PassRole"

@@ -115,3 +115,22 @@ def test_bad_previous_tokens_are_reported_with_the_rest_and_never_shown():
     assert [p.split(":")[0] for p in problems] == ["COSGUARD_CALLBACK_TOKEN_PREVIOUS"] * 3 + ["COSGUARD_MAX_WORKERS"]
     assert "entry 2 is shorter" in problems[0] and "entry 3 is the current" in problems[1] and "twice" in problems[2]
     assert not any(secret in str(caught.value) for secret in (short, current, OLD_TOKENS[0]))
+
+
+def test_a_named_deployment_gets_its_own_state_prefix_unless_one_is_set():
+    assert Settings.from_env(GOOD).state_prefix == ".cosguard/"
+    named = Settings.from_env(dict(GOOD, COSGUARD_DEPLOYMENT="cosguard-prod"))
+    assert (named.deployment, named.state_prefix) == ("cosguard-prod", ".cosguard/cosguard-prod/")
+    explicit = Settings.from_env(dict(GOOD, COSGUARD_DEPLOYMENT="cosguard-prod", COSGUARD_STATE_PREFIX=".cosguard/"))
+    assert explicit.state_prefix == ".cosguard/"
+
+
+def test_retention_days_are_validated_at_cold_start():
+    settings = Settings.from_env(GOOD)
+    assert (settings.retain_actions_days, settings.retain_closed_days, settings.retain_claims_days) == (1, 180, 365)
+    assert Settings.from_env(dict(GOOD, COSGUARD_RETAIN_CLAIMS_DAYS="0")).retain_claims_days == 0
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(dict(GOOD, COSGUARD_RETAIN_CLAIMS_DAYS="-1", COSGUARD_DEPLOYMENT="a/b",
+                               COSGUARD_RETAIN_ACTIONS_DAYS="5", COSGUARD_RETAIN_CLOSED_DAYS="2"))
+    assert [p.split(":")[0].split(" ")[0] for p in caught.value.problems] == [
+        "COSGUARD_DEPLOYMENT", "COSGUARD_RETAIN_CLAIMS_DAYS", "COSGUARD_RETAIN_CLOSED_DAYS"]

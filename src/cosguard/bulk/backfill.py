@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
+from .claimset import ClaimSet
 from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
 from ..infra.cloud import ObjectInfo
 from ..errors import CloudError
@@ -130,7 +131,8 @@ class Backfill:
         self.report = Report(options.bucket, options.prefix, mode, price_per_1000=options.price_per_1000)
         self.limiter = TokenBucket(options.rps) if options.rps else None
         self._lock = threading.Lock()
-        self._claimed: Set[str] = set()
+        self._claimed = ClaimSet()
+        self._retrying: Set[str] = set()
         self._start: Dict[str, str] = {}
         self._totals: Dict[str, int] = {}
         self._validate()
@@ -171,26 +173,30 @@ class Backfill:
         o = self.options
         return pages(self.gateway, o.bucket, o.prefix, o.page_size, dict(self._start), self._is_versioned())
 
-    def load_claims(self) -> Set[str]:
-        """Digests of every handled or in-flight upload, minus failed submissions (they may be
-        retried): one listing each of `claims/`, `jobs/` and `retry/`, proportional to the ledger."""
+    def load_claims(self) -> ClaimSet:
+        """Digests of every handled or in-flight upload (failed submissions are asked separately:
+        they may be retried): one listing each of `claims/` and `jobs/`, streamed into 8 bytes a
+        claim (claimset.py), so memory stays small however long the ledger."""
         state_bucket = self.settings.state_bucket_for(self.options.bucket)
         base = self.settings.state_prefix
 
-        def names(kind: str) -> Set[str]:
-            return {str(item["Key"]).rsplit("/", 1)[-1][:-len(".json")]
-                    for item in self.gateway.list(state_bucket, prefix=f"{base}{kind}/")
-                    if str(item["Key"]).endswith(".json")}
+        def names(kind: str) -> Iterator[str]:
+            for item in self.gateway.list(state_bucket, prefix=f"{base}{kind}/"):
+                key = str(item["Key"])
+                if key.endswith(".json"):
+                    yield key.rsplit("/", 1)[-1][:-len(".json")]
         # jobs/ before claims/: a job closing meanwhile moves from the one to the other (claims/ is
         # written before jobs/ is deleted), so listed in this order it is seen at least once.
-        in_flight = names("jobs")
-        claimed = in_flight | names("claims")
-        self.report.ledger_claims = len(claimed)
+        claimed = ClaimSet(names("jobs"))
+        for name in names("claims"):
+            claimed.add(name)
+        self.report.ledger_claims = len(claimed.freeze())
         if state_bucket == self.options.bucket:
             # uploaders can PUT claims/ here: a name in a listing proves nothing, so every object
             # takes the scan path, where the sealed claim answers `duplicate` (and a forged one is ignored)
-            return set()
-        return claimed - names("retry")
+            return ClaimSet()
+        self._retrying = set(names("retry"))   # few: failures waiting for a human or the sweep
+        return claimed
 
     # -- deciding and scanning ------------------------------------------------------------------
     def triage(self, entry: Entry) -> str:
@@ -205,7 +211,8 @@ class Backfill:
             with self._lock:
                 self.report.skip_reasons[reason] = self.report.skip_reasons.get(reason, 0) + 1
             return SKIPPED
-        if digest(bucket, entry.key, entry.token) in self._claimed:
+        name = digest(bucket, entry.key, entry.token)
+        if name in self._claimed and name not in self._retrying:
             return ALREADY
         if self.options.dry_run and unscannable_reason(self.settings, ObjectInfo(
                 bucket, entry.key, entry.size, entry.etag, entry.storage_class, entry.version_id, 0, {},

@@ -1,7 +1,7 @@
 """`cosguard verify --deployment RECORD`: what can be checked of a live deployment without uploading
 anything, from the record deploy/deploy.py wrote: the function URL refuses an unauthenticated POST
 (401), the scan trigger's filter is the one deploy/README.md recommends, the ledger's bucket is
-unversioned, and every function runs the layer version built last (its hash in the version's
+unversioned, its location is this deployment's and carries its lifecycle rules, and every function runs the layer version built last (its hash in the version's
 description equals layers/build's manifest). SCF is read through the same seam as the deploy
 (cli/scf_api.py), so tests run these checks against the local cloud and a fake SCF."""
 from __future__ import annotations
@@ -51,17 +51,18 @@ def function_url_refuses_anonymous(url: str, post: Optional[Callable[..., Any]] 
 
 
 def scan_trigger_filter(api, function: str, settings, bucket: str, prefix: str) -> Check:
-    """One enabled upload trigger on the intake bucket, filtered to the intake prefix, which none of
-    cosguard's own writes (quarantine copies, ledger) can fall under."""
+    """One enabled upload trigger on the intake bucket (one per intake bucket of the deployment),
+    filtered to the intake prefix, which none of cosguard's own writes (quarantine copies, ledger)
+    can fall under."""
     name = "scan trigger filter"
     cos = [t for t in list_triggers(api, function) if t.get("Type") == "cos"]
-    if len(cos) != 1:
-        return Check(name, False, f"{function} has {len(cos)} COS triggers, not 1")
-    [trigger] = cos
+    mine = [t for t in cos if str(t.get("TriggerName", "")).startswith(bucket + ".cos.")]
+    if len(mine) != 1:
+        bound = ", ".join(str(t.get("TriggerName")) for t in cos) or "no bucket"
+        return Check(name, False, f"{function} has {len(mine)} COS triggers on {bucket}, not 1 (bound to {bound})")
+    [trigger] = mine
     flt = cos_filter_of(trigger)
     problems = []
-    if not str(trigger.get("TriggerName", "")).startswith(bucket + ".cos."):
-        problems.append(f"bound to {trigger.get('TriggerName')}, not {bucket}")
     if flt["event"] != UPLOAD_EVENT:
         problems.append(f"event {flt['event']!r}, not {UPLOAD_EVENT}")
     if not is_enabled(trigger):
@@ -87,6 +88,22 @@ def ledger_unversioned(gateway, settings, bucket: str) -> Check:
     status = gateway.versioning_status(ledger)
     return Check("ledger bucket unversioned", status not in ("enabled", "suspended"),
                  f"{ledger}: versioning {status or 'never enabled'}")
+
+
+def state_location_owned(gateway, settings) -> Check:
+    """The state location is claimed by this deployment (domain/owner.py), never shared."""
+    from ..domain.owner import check_state_location
+    from ..domain.seal import sealer_for
+    problems = check_state_location(gateway, sealer_for(settings), settings)
+    return Check("state location is this deployment's", not problems,
+                 "; ".join(problems) or f"{settings.state_prefix} owned by {settings.deployment}")
+
+
+def retention_rules(gateway, settings) -> Check:
+    """The ledger's lifecycle rules match COSGUARD_RETAIN_*_DAYS (docs/retention.md)."""
+    from ..domain.retention import missing_rules
+    problems = missing_rules(gateway, settings)
+    return Check("ledger lifecycle rules", not problems, "; ".join(problems) or "as configured")
 
 
 def layer_is_this_build(api, functions: Mapping[str, str], built_sha256: Optional[str]) -> Check:
@@ -115,14 +132,18 @@ def layer_is_this_build(api, functions: Mapping[str, str], built_sha256: Optiona
 def run_checks(args: argparse.Namespace, rt, api=None, post=None) -> List[Check]:
     record: Dict[str, Any] = json.loads(Path(args.deployment).read_text("utf-8"))
     api = api or TccliScfApi(record["region"])
-    bucket = record.get("intake_bucket") or args.bucket
+    buckets = [b.strip() for b in str(record.get("intake_bucket") or args.bucket or "").split(",") if b.strip()]
     manifest = Path(args.layer_manifest)
     built = json.loads(manifest.read_text("utf-8")).get("sha256") if manifest.is_file() else None
     checks: List[Check] = [function_url_refuses_anonymous(record["callback_url"], post)]
-    for label, run in (("scan trigger filter", lambda: scan_trigger_filter(
-                           api, record["functions"]["scan-on-upload"], rt.settings, bucket,
-                           record.get("intake_prefix") or "")),
-                       ("ledger bucket unversioned", lambda: ledger_unversioned(rt.gateway, rt.settings, bucket)),
+    per_bucket = [(label, run) for bucket in buckets for label, run in (
+        ("scan trigger filter", lambda b=bucket: scan_trigger_filter(
+            api, record["functions"]["scan-on-upload"], rt.settings, b, record.get("intake_prefix") or "")),
+        ("ledger bucket unversioned", lambda b=bucket: ledger_unversioned(rt.gateway, rt.settings, b)))]
+    for label, run in (*per_bucket,
+                       ("state location is this deployment's",
+                        lambda: state_location_owned(rt.gateway, rt.settings)),
+                       ("ledger lifecycle rules", lambda: retention_rules(rt.gateway, rt.settings)),
                        ("functions run the layer just built", lambda: layer_is_this_build(
                            api, record["functions"], built))):
         try:

@@ -13,6 +13,8 @@ the upload identity of `version_token`):
                            gone soon after may have been taken with it (removals.py reports it)
     retry/<digest>.json    submissions that failed and may heal: the sweep resubmits them
     closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
+    index/<day>/<outcome>.<detail>.<time>.<job id>.<mac>
+                           an empty object per close, so `status` counts by LIST (history.py)
     actions/<job id>.json  one delivery at a time acts on a verdict
 
 Every document is sealed (seal.py) for its own location: one an uploader wrote or altered is
@@ -30,6 +32,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 from ..infra.cloud import ObjectInfo
 from ..infra.gateway import Gateway
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
+from .history import History
 from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEntry, digest, key_digest,
                       kept_in_place, token_for, version_token)
 from .formats import UnknownFormat, stamp, upgrade
@@ -66,6 +69,7 @@ class Ledger:
         self.prefix = prefix
         self.sealer = sealer
         self.clock = clock
+        self.history = History(gateway, bucket, prefix, sealer)
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.prefix}{kind}/{name}.json"
@@ -113,7 +117,10 @@ class Ledger:
             raise ForgedDocument(f"{self.bucket}/{key} is not a cosguard job entry ({exc})", code="Malformed") from None
 
     def is_own_document(self, key: str) -> bool:
-        """Whether `key` holds a document this ledger sealed (the upload trigger asks)."""
+        """Whether `key` holds a document this ledger sealed (the upload trigger asks); a time-index
+        entry is judged by the MAC in its name (history.py), without a read."""
+        if key.startswith(f"{self.prefix}index/"):
+            return self.history.is_own_entry(key)
         try:
             self._read(key)
             return True
@@ -260,8 +267,10 @@ class Ledger:
                                          submitted_at=self.clock()))
         self._write(self._key("jobs", entry.name), rebound.fields_dict())
         if entry.job_id:
+            closed_at = self.clock()
             self._write(self._key("closed", entry.job_id), dict(
-                entry.fields_dict(), outcome="stale", closed_at=self.clock(), manifest={"rescanned_as": job_id}))
+                entry.fields_dict(), outcome="stale", closed_at=closed_at, manifest={"rescanned_as": job_id}))
+            self.history.record(entry.job_id, "stale", closed_at)
         return rebound
 
     def open_entry(self, bucket: str, key: str, token: str) -> Optional[JobEntry]:
@@ -312,12 +321,15 @@ class Ledger:
         An outcome that removed the write records nothing in claims/: a redelivered event of that
         write finds either no object (gone) or a newer write with the same identity, which is
         scanned once (its jobs/ claim stops a second submission), never answered `duplicate`."""
+        # a job closed again (a restore: quarantined -> released) moves its index entry
+        earlier = (entry.outcome, entry.closed_at, entry.manifest) if entry.outcome and entry.closed_at else None
         entry.outcome = outcome
         entry.closed_at = self.clock()
         if manifest:
             entry.manifest = manifest
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), entry.fields_dict())
+            self.history.record(entry.job_id, outcome, entry.closed_at, entry.manifest, replaces=earlier)
         record = {"bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
                   "outcome": outcome, "closed_at": entry.closed_at}
         if handled and kept_in_place(outcome, entry.manifest):
@@ -353,13 +365,6 @@ class Ledger:
                 continue
             if entry is not None:
                 yield entry
-
-    def closed_jobs(self) -> Iterator[JobEntry]:
-        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}closed/"):
-            try:
-                yield self._read_entry(item["Key"])
-            except NotFoundError:
-                continue
 
     # -- failed submissions -----------------------------------------------------------------
     def record_retry(self, bucket: str, key: str, token: str, reason: str, retryable: bool) -> None:

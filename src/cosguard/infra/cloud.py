@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 import requests
@@ -341,6 +341,22 @@ class CloudGateway(StreamingCopy):
         """`enabled`, `suspended`, or "" for a bucket that never had versioning."""
         answer = self._call("GetBucketVersioning", self.cos.get_bucket_versioning, Bucket=bucket) or {}
         return str(answer.get("Status") or "").lower()
+
+    def lifecycle_rules(self, bucket: str) -> List[Dict[str, Any]]:
+        """The bucket's lifecycle rules as the SDK returns them; [] when it has none."""
+        try:
+            answer = self._call("GetBucketLifecycle", self.cos.get_bucket_lifecycle, Bucket=bucket) or {}
+        except NotFoundError as exc:
+            if exc.code != "NoSuchLifecycleConfiguration":
+                raise
+            return []
+        rules = answer.get("Rule") or []
+        return list(rules) if isinstance(rules, list) else [rules]
+
+    def put_lifecycle_rules(self, bucket: str, rules: List[Dict[str, Any]]) -> None:
+        """Replace the bucket's whole lifecycle configuration (doc 436/8280: a PUT overwrites it)."""
+        self._call("PutBucketLifecycle", self.cos.put_bucket_lifecycle, Bucket=bucket,
+                   LifecycleConfiguration={"Rule": rules})
 
     def list_versions_page(self, bucket: str, prefix: str, key_marker: str, version_marker: str,
                            page_size: int = 1000) -> Dict[str, Any]:

@@ -18,6 +18,8 @@ from .records import Record
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-\d{6,12}$")
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 MIN_TOKEN_LENGTH = 16
+DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+LEGACY_STATE_PREFIX = ".cosguard/"   # the default before each deployment derived its own
 
 # CI's supported formats (spec 004: file formats + compressed formats), lower case, without dots.
 SUPPORTED_EXTENSIONS = frozenset("""
@@ -58,6 +60,21 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value <= 0:
         raise ValueError(f"must be a positive integer, got {raw!r}")
+    return value
+
+
+def _days(raw: str) -> int:
+    """A retention in days: 0 keeps forever (no lifecycle rule)."""
+    value = int(raw)
+    if value < 0:
+        raise ValueError(f"must be a number of days (0 keeps forever), got {raw!r}")
+    return value
+
+
+def _deployment(raw: str) -> str:
+    value = raw.strip()
+    if not DEPLOYMENT_RE.match(value):
+        raise ValueError(f"expected letters, digits, '-' or '_' (at most 64), got {raw!r}")
     return value
 
 
@@ -137,6 +154,10 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     pending_overdue_seconds: int = 3600
     log_level: str = "INFO"
     callback_token_previous: Tuple[str, ...] = ()   # still verify during a rotation (docs/rotation.md)
+    deployment: Optional[str] = None    # e.g. cosguard-prod: names the owner of the state location
+    retain_actions_days: int = 1        # docs/retention.md: what each retention costs
+    retain_closed_days: int = 180
+    retain_claims_days: int = 365
 
     # -- derived ---------------------------------------------------------------------------
     def quarantine_bucket_for(self, source_bucket: str) -> str:
@@ -213,7 +234,11 @@ class _EnvReader:
         if not quarantine_prefix and (quarantine_bucket is None or quarantine_bucket in buckets):
             self.problems.append("COSGUARD_QUARANTINE_PREFIX may be empty only with a separate "
                                  "COSGUARD_QUARANTINE_BUCKET")
-        state_prefix = g("COSGUARD_STATE_PREFIX", _prefix, ".cosguard/")
+        deployment = g("COSGUARD_DEPLOYMENT", _deployment)
+        # Each deployment's ledger is its own: the default prefix names the deployment (two stages
+        # sharing one prefix would read each other's documents as forged, forever).
+        state_prefix = g("COSGUARD_STATE_PREFIX", _prefix,
+                         f"{LEGACY_STATE_PREFIX}{deployment}/" if deployment else LEGACY_STATE_PREFIX)
         if not state_prefix:
             self.problems.append("COSGUARD_STATE_PREFIX must not be empty")
         settings = dict(
@@ -256,7 +281,15 @@ class _EnvReader:
             pending_overdue_seconds=g("COSGUARD_PENDING_OVERDUE_SECONDS", _positive_int, 3600),
             log_level=self._choice("COSGUARD_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             callback_token_previous=previous,
+            deployment=deployment,
+            retain_actions_days=g("COSGUARD_RETAIN_ACTIONS_DAYS", _days, 1),
+            retain_closed_days=g("COSGUARD_RETAIN_CLOSED_DAYS", _days, 180),
+            retain_claims_days=g("COSGUARD_RETAIN_CLAIMS_DAYS", _days, 365),
         )
+        closed, actions = settings["retain_closed_days"], settings["retain_actions_days"]
+        if closed and (not actions or closed < actions):   # a late duplicate callback finds the job closed
+            self.problems.append("COSGUARD_RETAIN_CLOSED_DAYS must be 0 (forever) or at least "
+                                 "COSGUARD_RETAIN_ACTIONS_DAYS")
         destination = settings["clean_destination"]
         if destination is not None and destination.bucket is None and not destination.prefix:
             self.problems.append("COSGUARD_CLEAN_DESTINATION needs a bucket or a prefix")

@@ -1,6 +1,6 @@
 """The deployment description (serverless.yml + the sls-*/ instances, resolved with a .env) read for
 the local cloud, so `cosguard local --description DIR` is wired exactly as deploy/deploy.py and
-`scf deploy` wire the cloud: the bucket and prefix of scan-on-upload's COS trigger, the quarantine
+`scf deploy` wire the cloud: the buckets and prefix of scan-on-upload's COS trigger, the quarantine
 and ledger buckets, and the functions' environment. One reader: the checkout's own
 deploy/preflight.py (the same functions the deploy script uses), loaded from DIR."""
 from __future__ import annotations
@@ -58,13 +58,14 @@ def read_description(root: Path, env: Optional[Mapping[str, str]] = None) -> Loc
     triggers = preflight.cos_triggers(scan) if scan else []
     if len(triggers) != 1:
         raise DescriptionError(f"{SCAN_INSTANCE} needs exactly one COS trigger, has {len(triggers)}")
-    params = preflight.resolve(triggers[0].get("parameters") or {}, env)
-    bucket = str(params.get("bucket") or "").split(".cos.", 1)[0]
-    prefix = str((params.get("filter") or {}).get("prefix") or "")
+    env = preflight.deployment_env(app, env)
+    every = preflight.cos_trigger_params(triggers[0], env)   # one per intake bucket
+    buckets = [str(params.get("bucket") or "").split(".cos.", 1)[0] for params in every]
+    prefix = str((every[0].get("filter") or {}).get("prefix") or "")
     environment = {k: v for k, v in preflight.function_environment(scan, env).items() if k not in LOCAL_OWNED}
     quarantine = environment.get("COSGUARD_QUARANTINE_BUCKET") or None
     state = environment.get("COSGUARD_STATE_BUCKET") or None
-    return LocalWiring(region=environment.get("COSGUARD_REGION") or "ap-guangzhou", buckets=[bucket],
+    return LocalWiring(region=environment.get("COSGUARD_REGION") or "ap-guangzhou", buckets=buckets,
                        trigger_prefix=prefix, quarantine_bucket=quarantine,
-                       extra_buckets=[b for b in (state,) if b and b not in (bucket, quarantine)],
+                       extra_buckets=[b for b in (state,) if b and b not in (*buckets, quarantine)],
                        env=environment)

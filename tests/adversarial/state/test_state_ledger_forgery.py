@@ -103,8 +103,29 @@ def test_a_forged_closed_entry_is_not_reported_as_history_but_as_a_forgery(stack
         "job_id": fake, "bucket": s.intake, "key": "up/fine.txt", "etag": "x", "version_id": None, "size": 1,
         "submitted_at": 0, "outcome": "quarantined", "closed_at": time.time(), "_seal": FAKE_SEAL,
         "manifest": {"findings": [{"virus": "Made-Up"}]}})
+    # status counts from the time index: a closed/ document alone is not history at all
+    code, status, err = s.cli(capsys, tmp_path, "status")
+    assert status["counts"] == {"clean": 1} and status["recent_infections"] == [] and code == 0
+    # an index entry naming it carries no valid MAC: reported, not counted, the record never read
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    s.put(f".cosguard/index/{day}/quarantined.-.120000.{fake}.{'0' * 32}", b"")
     code, status, err = s.cli(capsys, tmp_path, "status")
     assert status["counts"] == {"clean": 1, "unauthenticated documents": 1}
+    assert status["recent_infections"] == []
+    assert code == 1 and "no valid seal" in err
+
+
+def test_a_forged_record_behind_a_genuine_index_entry_is_reported_not_listed(stack, capsys, tmp_path):
+    """The index is genuine, the closed/ record it leads to was overwritten by an uploader."""
+    s = stack(jail=False)
+    s.put("up/evil.com", eicar())
+    s.scan()
+    s.settle()
+    [copy] = s.quarantined("up/evil.com")   # quarantine/<bucket>/<job id>/<key>
+    job_id = copy.split("/")[2]
+    s.put_json(f".cosguard/closed/{job_id}.json", {"job_id": job_id, "outcome": "quarantined", "_seal": FAKE_SEAL})
+    code, status, err = s.cli(capsys, tmp_path, "status")
+    assert status["counts"] == {"infected": 1, "unauthenticated documents": 1}
     assert status["recent_infections"] == []
     assert code == 1 and "no valid seal" in err
 

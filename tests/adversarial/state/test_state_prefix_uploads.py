@@ -9,7 +9,8 @@ from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz
 def test_infected_uploads_under_the_quarantine_and_ledger_prefixes_are_quarantined(stack):
     s = stack(jail=False)
     keys = ["quarantine/evil.com", f"quarantine/{s.intake}/ss{'4' * 32}/x.com", ".cosguard/evil.com",
-            f".cosguard/jobs/ss{'5' * 32}.json", ".cosguard/claims/0123.json"]
+            f".cosguard/jobs/ss{'5' * 32}.json", ".cosguard/claims/0123.json",
+            f".cosguard/index/2026-01-01/clean.-.120000.ss{'6' * 32}.{'0' * 32}"]   # a time-index name
     for key in keys:
         s.put(key, eicar())
     summary = s.scan()
@@ -36,6 +37,18 @@ def test_cosguard_own_writes_in_the_intake_bucket_are_recognised_not_scanned(sta
     s.settle()
     assert s.jobs_created() == jobs  # no scan of its own writes, no loop
     assert s.tags("in/notes.txt")["cosguard-status"] == "clean"
+
+
+def test_own_empty_index_entries_are_recognised_even_when_empty_objects_are_scanned(stack):
+    s = stack(jail=False, COSGUARD_SKIP_EMPTY="false")
+    s.put("in/notes.txt", clean_text())
+    s.scan()
+    s.settle()
+    assert s.jobs_created() == 1
+    summary = s.scan()   # the events of cosguard's own writes, the time-index entry among them
+    assert set(summary["counts"]) <= {"skipped", "gone"}, summary
+    s.settle()
+    assert s.jobs_created() == 1
 
 
 def test_a_genuine_manifest_copied_onto_other_bytes_does_not_hide_them(stack):
