@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..domain.actions import MANIFEST_META, copy_record, decode_manifest, encode_manifest
-from ..domain.formats import UnknownFormat, is_current, upgrade
+from ..domain.formats import FORMAT_FIELD, UnknownFormat, is_current, upgrade
 from ..domain.ledger import ACTION_LEASE_SECONDS, MAX_DOCUMENT_BYTES, Ledger
 from ..domain.seal import PROMOTED_META, SEAL_FIELD, Sealer
 from ..domain.security import RELEASED_META
@@ -118,6 +118,14 @@ class Resealer:
     def _document(self, ledger: Ledger, key: str) -> None:
         kind = key[len(ledger.prefix):].partition("/")[0]
         where = f"{ledger.bucket}/{key}"
+        if kind == "index":   # empty objects sealed by their name (domain/history.py)
+            try:
+                self.report.tally(ledger.history.reseal(key, dry_run=self.report.dry_run), kind)
+            except NotFoundError:
+                pass
+            except CloudError as exc:
+                self.report.errors.append(_error(where, exc))
+            return
         try:
             raw = self.gateway.get_json(ledger.bucket, key, max_bytes=MAX_DOCUMENT_BYTES)
         except NotFoundError:
@@ -140,6 +148,8 @@ class Resealer:
             return
         if kind == "closed" and fields.get("outcome") in ("released", "promoted"):
             self._marked.append((str(fields["outcome"]), fields))
+        if kind == "closed" and FORMAT_FIELD not in body:
+            self._index(ledger, fields)
         if self.sealer.is_current(raw.get(SEAL_FIELD)) and is_current(body):
             self.report.tally("current")
         elif kind in LIVE_KINDS and _live(ledger, kind, fields):
@@ -156,6 +166,17 @@ class Resealer:
                     self.report.errors.append(_error(where, exc))
                     return
             self.report.tally("resealed", kind)
+
+    def _index(self, ledger: Ledger, fields: Dict[str, Any]) -> None:
+        """A job closed by a release before the history index (format 1) gets its entry, so
+        `status` counts it; the same close always names the same entry."""
+        try:
+            job_id, outcome, closed_at = str(fields["job_id"]), str(fields["outcome"]), float(fields["closed_at"])
+        except (KeyError, TypeError, ValueError):
+            return
+        if not self.report.dry_run:
+            ledger.history.record(job_id, outcome, closed_at, fields.get("manifest"))
+        self.report.tally("resealed", "index")
 
     # -- quarantined copies ---------------------------------------------------------------------
     def _quarantined(self) -> List[Tuple[str, str]]:

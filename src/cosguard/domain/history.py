@@ -14,7 +14,6 @@ Entries expire with closed/ (retention.py).
 """
 from __future__ import annotations
 
-import hmac
 import re
 import time
 from typing import Any, Iterator, Mapping, NamedTuple, Optional, Tuple
@@ -72,7 +71,27 @@ class History:
         self.gateway, self.bucket, self.prefix, self.sealer = gateway, bucket, prefix, sealer
 
     def _mac(self, name: str) -> str:
-        return self.sealer.mac("index", self.bucket, name)[:MAC_CHARS]
+        return self.sealer.short_mac("index", self.bucket, name, chars=MAC_CHARS)
+
+    def _key_of(self, key: str) -> Optional[str]:
+        """The id of the key that sealed the entry at `key`, or None when its MAC does not hold."""
+        name, _, mac = key.rpartition(".")
+        return self.sealer.verify_short(mac, "index", self.bucket, name, chars=MAC_CHARS)
+
+    def reseal(self, key: str, dry_run: bool = False) -> str:
+        """After a rotation: an entry sealed by a previous key is written again under the current
+        one (and the old one deleted). Returns `current`, `resealed` or `forged`."""
+        sealed_by = self._key_of(key)
+        if sealed_by is None or self._parse(key, report=False) is None:
+            self.sealer.reject(self.bucket, key, "history index entry")
+            return "forged"
+        if sealed_by == self.sealer.key_id:
+            return "current"
+        if not dry_run:
+            name = key.rpartition(".")[0]
+            self.gateway.upload(self.bucket, f"{name}.{self._mac(name)}", b"")
+            self.gateway.delete(self.bucket, key)
+        return "resealed"
 
     def key_for(self, job_id: str, outcome: str, closed_at: float, manifest: Any = None) -> str:
         stamp = time.gmtime(closed_at)
@@ -102,12 +121,12 @@ class History:
 
     def _parse(self, key: str, report: bool = True) -> Optional[Closed]:
         """The entry at `key`, or None (reported to the sealer) when its MAC does not hold."""
-        name, _, mac = key.rpartition(".")
+        name = key.rpartition(".")[0]
         rest = name[len(f"{self.prefix}index/"):]
         day, _, leaf = rest.partition("/")
         parts = leaf.split(".", 3)
         if (len(parts) != 4 or not _WORD.match(parts[0]) or not _DETAIL.match(parts[1])
-                or not hmac.compare_digest(mac.encode("utf-8", "replace"), self._mac(name).encode("ascii"))):
+                or self._key_of(key) is None):
             if report:
                 self.sealer.reject(self.bucket, key, "history index entry")
             return None

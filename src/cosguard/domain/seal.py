@@ -86,6 +86,19 @@ class Sealer:
                 found = kid
         return found
 
+    def short_mac(self, kind: str, *parts: str, chars: int) -> str:
+        """`<key id>-<first chars of the HMAC>`: a seal short enough for an object's key name (the
+        history index), naming its key like every other seal."""
+        return f"{self.key_id}-{self._mac(self._key, kind, parts)[:chars]}"
+
+    def verify_short(self, presented: Any, kind: str, *parts: str, chars: int) -> Optional[str]:
+        """The id of the window's key whose `short_mac` `presented` is, else None (constant time,
+        one MAC computed whatever is presented)."""
+        named, _, mac = (presented if isinstance(presented, str) else "").partition("-")
+        key = next((k for kid, k in self._keys if kid == named), None)
+        expected = self._mac(key or self._key, kind, parts)[:chars].encode("ascii")
+        return named if hmac.compare_digest(expected, mac.encode("utf-8", "replace")) and key else None
+
     def matches(self, presented: Any, kind: str, *parts: str) -> bool:
         """Whether `presented` is a MAC of `kind` and `parts` under any key of the window."""
         return self.verify(presented, kind, *parts) is not None

@@ -7,12 +7,14 @@ sweep blind). Then `cosguard reseal` re-seals the rest and the previous token is
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 import requests
 
 from helpers import CALLBACK_SECRET, Context
 from cosguard.domain.entries import digest, version_token
+from cosguard.domain.history import History
 from cosguard.domain.seal import Sealer
 from cosguard.local.loader import load_handler
 from cosguard.local.samples import clean_text, eicar
@@ -104,8 +106,9 @@ def test_a_rotation_with_work_in_flight_loses_nothing(stack, capsys, tmp_path):
     # at rest under the old key: closed records of the handled upload, evil-2 and the release; the
     # handled upload's claim; the action claims of the four jobs closed before the rotation; records
     # of the three uploads the old deployment removed; evil-2's manifest; the released object's
-    # marker (evil-1 was restored, and r/inflight.com quarantined, under the new key)
-    assert dry["resealed"] == {"actions": 4, "claims": 1, "closed": 3, "removed": 3, "manifests": 1,
+    # marker (evil-1 was restored, and r/inflight.com quarantined, under the new key); the history
+    # index entries of the four closes before the rotation (empty objects sealed by their names)
+    assert dry["resealed"] == {"actions": 4, "claims": 1, "closed": 3, "index": 4, "removed": 3, "manifests": 1,
                                "released markers": 1}, dry
     assert dry["left_in_flight"] == {"jobs": 1} and dry["forged"] == 0
     code, done, err = s.cli(capsys, tmp_path, "reseal")
@@ -168,12 +171,20 @@ def test_a_document_sealed_by_a_key_outside_the_window_is_forged(stack, capsys, 
     closed = ".cosguard/closed/j-forged.json"
     s.put_json(closed, seal(s.jail, closed, {"job_id": "j-forged", "bucket": s.intake, "key": "x.com", "etag": "e",
                                              "size": 1, "submitted_at": 0, "outcome": "clean", "closed_at": 1.0}))
+    # and a history index entry (what status counts), sealed by its name the same three ways
+    name, _, tag = History(s.runtime.gateway, s.jail, ".cosguard/", stranger).key_for(
+        "j-forged", "clean", time.time()).rpartition(".")
+    mac = tag.partition("-")[2]
+    entry = f"{name}." + {"stranger's key id": tag, "no key id": mac,
+                          "current key id, stranger's MAC": f"{s.runtime.sealer.key_id}-{mac}"}[how]
+    s.runtime.gateway.upload(s.jail, entry, b"")
     code, status, _ = s.cli(capsys, tmp_path, "status")
-    assert code == 1 and f"{s.jail}/{closed}" in status["unauthenticated"]
+    assert code == 1 and f"{s.jail}/{entry}" in status["unauthenticated"]
     planted = s.ledger_doc(closed)
     code, report, _ = s.cli(capsys, tmp_path, "reseal")
-    assert code == 1 and report["forged"] == 2 and "claims" not in report["resealed"]
+    assert code == 1 and report["forged"] == 3 and "claims" not in report["resealed"]
     assert s.ledger_doc(closed) == planted                  # never sealed anew
+    assert s.runtime.gateway.head(s.jail, entry)            # nor the entry renamed under the current key
 
 
 def test_promoted_copies_and_quarantines_in_the_intake_bucket_survive_a_rotation(stack, capsys, tmp_path):
