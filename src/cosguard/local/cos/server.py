@@ -51,10 +51,11 @@ class LocalCos:
     Object documents only the common headers (doc 436/7743), so by default a DELETE's `If-Match`
     is ignored, the answer worse for a caller relying on it; on, it is honoured (412), as S3 does.
 
-    `clock_offset` (seconds, default 0, settable later) moves COS's clock as clients see it: the
-    `Date` header of every answer. Stored times (Last-Modified) are not moved, so raising it is time
-    passing on COS since every write, without waiting (a lease or a backoff judged on COS's clock
-    runs out), and lowering it is a client whose own clock runs fast.
+    `clock_offset` (seconds, default 0, settable later) moves COS's clock: the `Date` of every
+    answer, the Last-Modified of objects written from then on, and their events' time. Objects
+    written before keep theirs, so raising it is time passing on COS since those writes, without
+    waiting (a lease or a backoff judged on COS's clock runs out), and any offset is a client whose
+    own clock is that far off COS's.
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
