@@ -11,8 +11,10 @@ only), so a takeover goes through a marker that only one taker can create:
     4. write the new claim, delete the marker
 
 A taker that loses at 2 or 3 acts on nothing. A marker whose maker died between 2 and 4 (older
-than TAKEOVER_SECONDS on COS's clock) is passed over: the next taker creates marker n+1. Each
-takeover costs three requests more than the unconditional write it replaces, on failure paths only.
+than TAKEOVER_SECONDS on COS's clock), or that an uploader planted, is passed over: the next taker
+creates marker n+1, and deletes both when done. A taker that makes a marker again after the
+winner deleted it re-reads a new generation at 3 and gives up. Each takeover costs three requests
+more than the unconditional write it replaces, on failure paths only.
 
 Retry entries (`retry/<digest>.json`) record why an upload is not submitted, and what the sweep
 does about it (states.RetryState): submit it again now, later (backoff), or report it to a human.
@@ -20,12 +22,12 @@ does about it (states.RetryState): submit it again now, later (backoff), or repo
 from __future__ import annotations
 
 import uuid
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from ..infra.clock import Stamp
 from .entries import digest, key_digest
-from .states import ActionState, JobState, RetryState, lease_over, retry_delay, retry_state
+from .states import ActionState, JobState, RetryState, Standing, lease_over, retry_delay, retry_state
 
 ACTION_LEASE_SECONDS = 300
 TAKEOVER_SECONDS = 60   # a takeover marker older than this on COS's clock was left by a taker that died
@@ -52,6 +54,8 @@ class ClaimsMixin:
     _read: Callable[[str], Dict[str, Any]]
     _read_stamped: Callable[[str], Tuple[Dict[str, Any], Stamp]]
     _forget: Callable[[str], None]
+    open_job_keys: Callable[..., Iterator[str]]
+    read_claim: Callable[[str], Any]
 
     # -- takeovers ---------------------------------------------------------------------------
     def generation(self, key: str) -> Optional[str]:
@@ -70,31 +74,36 @@ class ClaimsMixin:
         first (module docstring). True when this caller holds it now."""
         generation = seen.etag if seen is not None else ""
         name = key[len(self.prefix):-len(".json")].replace("/", "-")
-        made = []
-        try:
-            for attempt in range(1, MAX_MARKERS + 1):
-                marker = self._key("takeovers", f"{name}-{generation or 'unread'}-{attempt}")
-                try:
-                    self._write(marker, {"claim": key, "generation": generation}, if_absent=True)
-                except PreconditionFailed:
-                    if self._marker_abandoned(marker):
-                        continue
-                    return False
-                made.append(marker)
-                if self.generation(key) != generation:
-                    return False
-                self._write(key, doc)
-                return True
-            return False
-        finally:
-            for marker in made:
-                self._forget(marker)
+        markers = [self._key("takeovers", f"{name}-{generation or 'unread'}-{n}") for n in range(1, MAX_MARKERS + 1)]
+        for made, marker in enumerate(markers, start=1):
+            try:
+                self._write(marker, {"claim": key, "generation": generation}, if_absent=True)
+            except PreconditionFailed:
+                if self._marker_abandoned(marker):
+                    continue
+                return False   # another taker holds it: it takes the claim over
+            try:
+                won = self.generation(key) == generation   # else another taker replaced the claim already
+                if won:
+                    self._write(key, doc)
+            except Exception:
+                self._forget_markers(markers[:made])
+                raise
+            # ours, and any abandoned before it (a late taker that makes one again re-reads and gives
+            # up); a process that dies before this leaves its marker, passed over in TAKEOVER_SECONDS
+            self._forget_markers(markers[:made])
+            return won
+        return False
+
+    def _forget_markers(self, markers: List[str]) -> None:
+        for marker in markers:
+            self._forget(marker)
 
     def _marker_abandoned(self, marker: str) -> bool:
         """Whether a marker someone else holds was left by a taker that died (or was not ours)."""
         try:
             _, stamp = self._read_stamped(marker)
-        except ForgedDocument:   # planted: passed over, never deleted (a real taker's may follow it)
+        except ForgedDocument:   # planted: passed over
             return True
         except NotFoundError:    # its maker finished meanwhile: the claim is no longer the one read
             return False
@@ -194,6 +203,45 @@ class ClaimsMixin:
                 continue
             if key is None or (doc.get("bucket") == bucket and doc.get("key") == key):
                 yield doc, stamp
+
+    # -- by hand -------------------------------------------------------------------------------
+    def forget_upload(self, bucket: str, key: str, force: bool = False) -> Tuple[List[Dict[str, Any]],
+                                                                                List[Dict[str, Any]]]:
+        """`cosguard ledger forget`: remove what keeps the uploads of `bucket`/`key` open in the
+        ledger (retry entries, failed or dead claims, and documents of theirs cosguard cannot read);
+        an open job or a live claim only with `force` (its verdict would then be ignored). Returns
+        (removed, kept), one dict per document. One listing each of `jobs/` and `retry/` for the key."""
+        removed: List[Dict[str, Any]] = []
+        kept: List[Dict[str, Any]] = []
+        for name in self.open_job_keys(key_digest(bucket, key)):
+            try:
+                claim = self.read_claim(name)
+            except ForgedDocument as forged:   # named for this key's digest, unreadable as ours
+                self._forget(name)
+                removed.append({"document": name, "state": f"unreadable ({forged.code})"})
+                continue
+            if claim is None or (claim.entry.bucket, claim.entry.key) != (bucket, key):
+                continue
+            found = {"document": name, "state": claim.entry.state, "job_id": claim.entry.job_id or None}
+            if claim.standing in (Standing.WAITING, Standing.SUBMITTING) and not force:
+                kept.append(dict(found, why=f"{claim.standing.value}: its verdict closes it (--force forgets it)"))
+                continue
+            self._forget(name)
+            removed.append(found)
+        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}retry/{key_digest(bucket, key)}"):
+            try:
+                doc, _ = self._read_stamped(item["Key"])
+            except ForgedDocument as forged:
+                self._forget(item["Key"])
+                removed.append({"document": item["Key"], "state": f"unreadable ({forged.code})"})
+                continue
+            except NotFoundError:
+                continue
+            if (doc.get("bucket"), doc.get("key")) == (bucket, key):
+                self._forget(item["Key"])
+                removed.append({"document": item["Key"], "state": retry_state(doc).value,
+                                "reason": doc.get("reason", "")})
+        return removed, kept
 
 
 __all__ = ["ACTION_LEASE_SECONDS", "ClaimsMixin", "ForgedDocument", "MAX_MARKERS", "TAKEOVER_SECONDS"]
