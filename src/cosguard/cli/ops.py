@@ -98,7 +98,7 @@ _HANDLED = {"quarantined": "moved to quarantine", "deleted": "deleted", "infecte
             "clean": "tagged in place", "promoted": "promoted to the clean destination",
             "released": "restored from quarantine", "error": "tagged in place",
             "unscannable": "tagged in place", "stale": "verdict not applied: object changed during the scan",
-            "gone": "object gone before the verdict"}
+            "gone": "object gone before the verdict", "resubmit": "CI lost the job: submitted again"}
 
 
 def tag_status(outcome: str) -> str:
