@@ -83,6 +83,10 @@ def run_reconcile(args: argparse.Namespace) -> int:
         print()
         say(f"unauthenticated documents ignored ({len(report.unauthenticated)}): "
               + ", ".join(report.unauthenticated[:10]))
+    if report.dropped:
+        print()
+        say("failures dropped (nothing left to scan):")
+        print_table(["bucket", "key", "was", "why"], [[d["bucket"], d["key"], d["state"], d["why"]] for d in report.dropped])
     if report.unresolved:
         print()
         say("needs a human:")
