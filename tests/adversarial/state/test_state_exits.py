@@ -191,3 +191,23 @@ def test_a_claim_whose_holder_died_is_closed_when_its_object_changed(stack, what
     pass_time(s, 60)
     assert s.sweep()["resubmitted"] == {"gone" if what == "gone" else "stale": 1}
     assert ledger(s, "jobs") == [] and s.jobs_created() == 0
+
+
+def test_a_failed_claim_without_a_retry_entry_is_submitted_again(stack, capsys, tmp_path):
+    """Its retry entry lost (or never written by an older release): the sweep gives it one, and the
+    same run submits it; `status` counted it as one error meanwhile."""
+    from cosguard.errors import SubmissionError
+    s = stack()
+    s.runtime.gateway.backoff.sleep = lambda seconds: None
+    s.cloud.ci.faults.error_rate = 1.0
+    s.put("in/orphan.com", eicar())
+    with pytest.raises(SubmissionError):
+        s.scan()
+    s.cloud.ci.faults.error_rate = 0.0
+    for key in ledger(s, "retry"):
+        s.cos.delete_object(Bucket=s.jail, Key=key)
+    code, status, _ = s.cli(capsys, tmp_path, "status")
+    assert status["counts"] == {"error": 1} and status["oldest_pending"] is None
+    assert s.sweep()["resubmitted"] == {"submitted": 1}
+    s.settle()
+    assert not s.exists("in/orphan.com") and ledger(s, "jobs") == [] and ledger(s, "retry") == []
