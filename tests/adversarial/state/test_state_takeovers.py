@@ -5,6 +5,8 @@ through a marker only one can create, and re-reads the claim's generation before
 first, over HTTP against the local cloud."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from helpers import Context
@@ -102,9 +104,12 @@ def test_two_sweeps_that_find_the_same_dead_holder_submit_it_once(stack):
     with pytest.raises(Killed):
         s.scan_handler(s.take_events(), Context(time_limit_ms=1000))
     gateway.submit_virus_job = submit
-    s.cloud.cos.clock_offset = 60   # its lease is over on COS's clock
-    operator = Runtime.from_env(s.env).sweeper
+    s.cloud.cos.clock_offset = 60   # a minute later, its lease is over (on COS's clock and on theirs)
+    operator_runtime = Runtime.from_env(s.env)
+    operator = operator_runtime.sweeper
     timer = s.runtime_of(s.sweep_handler)
+    for runtime in (operator_runtime, timer):
+        runtime.scanner.clock = runtime.verdicts.clock = runtime.sweeper.clock = lambda: time.time() + 60
     reports = []
     get_object = timer.gateway.cos.get_object
 
