@@ -28,8 +28,10 @@ def register(commands) -> None:
                                        "exit 1 when nothing was.")
     add_settings_arguments(f)
     f.add_argument("key", help="the object key, exactly")
-    f.add_argument("--bucket", help="the intake bucket (<name>-<appid>; default: the only one COSGUARD_BUCKETS names)")
-    f.add_argument("--force", action="store_true", help="also forget an open job or a live claim (its verdict is then ignored)")
+    f.add_argument("--bucket",
+                   help="the intake bucket (<name>-<appid>; default: the only one COSGUARD_BUCKETS names)")
+    f.add_argument("--force", action="store_true",
+                   help="also forget an open job or a live claim (its verdict is then ignored)")
     f.set_defaults(run=run_forget)
     p.set_defaults(run=lambda args: _usage(p))
 

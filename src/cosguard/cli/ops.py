@@ -86,7 +86,8 @@ def run_reconcile(args: argparse.Namespace) -> int:
     if report.dropped:
         print()
         say("failures dropped (nothing left to scan):")
-        print_table(["bucket", "key", "was", "why"], [[d["bucket"], d["key"], d["state"], d["why"]] for d in report.dropped])
+        print_table(["bucket", "key", "was", "why"],
+                    [[d["bucket"], d["key"], d["state"], d["why"]] for d in report.dropped])
     if report.unresolved:
         print()
         say("needs a human:")

@@ -61,6 +61,7 @@ from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEnt
                       kept_in_place, token_for, version_token)
 from .seal import Sealer
 from .states import JobState, Standing, classify, lease_left
+from .status import Outcome
 
 __all__ = ["ACTION_LEASE_SECONDS", "CLAIM_LEASE_SECONDS", "KEPT_IN_PLACE", "MAX_DOCUMENT_BYTES",
            "REMOVED_BY_COSGUARD", "ClaimBusy", "ForgedDocument", "JobEntry", "Ledger", "OpenClaim", "digest",
@@ -73,9 +74,9 @@ MAX_DOCUMENT_BYTES = 256 * 1024  # ledger documents are small; anything larger i
 class ClaimBusy(Exception):
     """Another holder, who may still be alive, is submitting this upload: retry later."""
 
-    def __init__(self, entry: JobEntry, seconds_left: int = 0):
-        super().__init__(f"{entry.bucket}/{entry.key} is being submitted by another invocation "
-                         f"(lease ends in {seconds_left} s)")
+    def __init__(self, entry: JobEntry, seconds_left: Optional[int] = None):
+        why = f"lease ends in {seconds_left} s" if seconds_left is not None else "it took the claim over first"
+        super().__init__(f"{entry.bucket}/{entry.key} is being submitted by another invocation ({why})")
         self.entry = entry
 
 
@@ -269,7 +270,8 @@ class Ledger(ClaimsMixin):
         self._write(self._key("jobs", entry.name), rebound.fields_dict())
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), dict(
-                entry.fields_dict(), outcome="stale", closed_at=self.clock(), manifest={"rescanned_as": job_id}))
+                entry.fields_dict(), outcome=Outcome.STALE.value, closed_at=self.clock(),
+                manifest={"rescanned_as": job_id}))
         return rebound
 
     def open_entry(self, bucket: str, key: str, token: str) -> Optional[JobEntry]:
