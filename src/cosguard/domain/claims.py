@@ -192,17 +192,14 @@ class ClaimsMixin:
         for doc, _ in self.retries_stamped():
             yield doc
 
-    def retries_stamped(self, bucket: str = "", key: Optional[str] = None) -> Iterator[Tuple[Dict[str, Any], Stamp]]:
-        """Every retry entry (of one key, when `key` is given), with its Stamp (backoff is judged on
-        COS's clock). Unsealed ones are skipped (and reported by the sealer)."""
-        prefix = f"{self.prefix}retry/" + (key_digest(bucket, key) if key is not None else "")
-        for item in self.gateway.list(self.bucket, prefix=prefix):
+    def retries_stamped(self) -> Iterator[Tuple[Dict[str, Any], Stamp]]:
+        """Every retry entry with its Stamp (backoff is judged on COS's clock). Unsealed ones are
+        skipped (and reported by the sealer)."""
+        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}retry/"):
             try:
-                doc, stamp = self._read_stamped(item["Key"])
+                yield self._read_stamped(item["Key"])
             except NotFoundError:
                 continue
-            if key is None or (doc.get("bucket") == bucket and doc.get("key") == key):
-                yield doc, stamp
 
     # -- by hand -------------------------------------------------------------------------------
     def forget_upload(self, bucket: str, key: str, force: bool = False) -> Tuple[List[Dict[str, Any]],

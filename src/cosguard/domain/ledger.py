@@ -366,10 +366,10 @@ class Ledger(ClaimsMixin):
             return None
         return OpenClaim(entry, stamp, self.clock())
 
-    def open_claims(self, prefix: str = "") -> Iterator[OpenClaim]:
-        """Every unfinished job (of one key, when `prefix` is its `key_digest`): one listing of
-        jobs/ plus one read per entry; unsealed ones are skipped (the sealer reports them)."""
-        for key in self.open_job_keys(prefix):
+    def open_claims(self) -> Iterator[OpenClaim]:
+        """Every unfinished job: one listing of jobs/ plus one read per entry; unsealed ones are
+        skipped (the sealer reports them)."""
+        for key in self.open_job_keys():
             try:
                 claim = self.read_claim(key)
             except ForgedDocument:
