@@ -30,6 +30,7 @@ from .entries import digest, key_digest
 from .states import ActionState, JobState, RetryState, Standing, lease_over, retry_delay, retry_state
 
 ACTION_LEASE_SECONDS = 300
+MAX_DOCUMENT_BYTES = 256 * 1024  # ledger documents are small; anything larger is not ours
 TAKEOVER_SECONDS = 60   # a takeover marker older than this on COS's clock was left by a taker that died
 MAX_MARKERS = 8         # markers tried per generation (a planted one is passed over, never deleted)
 
@@ -241,4 +242,5 @@ class ClaimsMixin:
         return removed, kept
 
 
-__all__ = ["ACTION_LEASE_SECONDS", "ClaimsMixin", "ForgedDocument", "MAX_MARKERS", "TAKEOVER_SECONDS"]
+__all__ = ["ACTION_LEASE_SECONDS", "ClaimsMixin", "ForgedDocument", "MAX_DOCUMENT_BYTES", "MAX_MARKERS",
+           "TAKEOVER_SECONDS"]

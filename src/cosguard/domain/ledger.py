@@ -56,7 +56,7 @@ from typing import Any, Dict, Iterator, Optional, Tuple
 from ..infra.clock import Stamp
 from ..infra.cloud import CloudGateway, ObjectInfo
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
-from .claims import ACTION_LEASE_SECONDS, ClaimsMixin, ForgedDocument
+from .claims import ACTION_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimsMixin, ForgedDocument
 from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEntry, digest, key_digest,
                       kept_in_place, token_for, version_token)
 from .seal import Sealer
@@ -68,7 +68,6 @@ __all__ = ["ACTION_LEASE_SECONDS", "CLAIM_LEASE_SECONDS", "KEPT_IN_PLACE", "MAX_
            "key_digest", "kept_in_place", "token_for", "version_token"]
 
 CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
-MAX_DOCUMENT_BYTES = 256 * 1024  # ledger documents are small; anything larger is not ours
 
 
 class ClaimBusy(Exception):
