@@ -172,3 +172,26 @@ def test_client_config_points_the_sdk_here(cos, bucket):
 
 def read(client, bucket, key):
     return client.get_object(Bucket=bucket, Key=key)["Body"].get_raw_stream().read()
+
+
+def test_clock_offset_moves_cos_s_clock_for_dates_and_later_writes(cos, client, bucket):
+    """COS answers with its own time (`Date`, doc 436/7729) and dates each write (`Last-Modified`):
+    `clock_offset` moves that clock, so time passes for earlier writes without waiting."""
+    from email.utils import parsedate_to_datetime
+
+    def times(key):
+        head = client.head_object(Bucket=bucket, Key=key)
+        return (parsedate_to_datetime(head["Date"]).timestamp(),
+                parsedate_to_datetime(head["Last-Modified"]).timestamp())
+
+    client.put_object(Bucket=bucket, Key="before", Body=b"x")
+    date, written = times("before")
+    assert abs(date - time.time()) < 5 and 0 <= date - written < 5
+    cos.clock_offset = 3600
+    date, written_then = times("before")
+    assert abs(date - (time.time() + 3600)) < 5 and written_then == written   # an hour since it was written
+    client.put_object(Bucket=bucket, Key="after", Body=b"y")
+    date, written = times("after")
+    assert 0 <= date - written < 5   # written at COS's (moved) clock
+    cos.clock_offset = 0
+    assert abs(times("before")[0] - time.time()) < 5

@@ -14,10 +14,12 @@ from typing import Any, Dict, List, Optional, Sequence
 from ..infra.cloud import APPENDABLE, ObjectInfo
 from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError
-from ..domain.ledger import CLAIM_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
+from ..domain.ledger import CLAIM_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, OpenClaim, version_token
 from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
+from ..domain.open_work import pending_age
 from ..domain.scan import Scanner
+from ..domain.states import RetryState, Standing, retry_due, retry_state, retry_wait_left
 from ..domain.status import Outcome
 from ..domain.verdict import VerdictService
 from ..domain.versions import submit_superseded
@@ -32,6 +34,7 @@ class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
     resubmitted: Dict[str, int] = Factory(dict)
     unresolved: List[Dict[str, Any]] = Factory(list)  # failures a retry will not heal
     unauthenticated: List[str] = Factory(list)  # ledger documents without a valid seal
+    dropped: List[Dict[str, Any]] = Factory(list)  # failures forgotten: their object is gone or overwritten
     seconds: float = 0.0
     _lock: threading.Lock = Factory(threading.Lock)
 
@@ -50,6 +53,10 @@ class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
         with self._lock:
             self.unresolved.append(item)
 
+    def add_dropped(self, item: Dict[str, Any]) -> None:
+        with self._lock:
+            self.dropped.append(item)
+
     @property
     def problems(self) -> bool:
         return bool(self.overdue or self.unresolved or self.unauthenticated
@@ -58,7 +65,7 @@ class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
     def as_dict(self) -> Dict[str, Any]:
         return {"applied": self.applied, "pending": self.pending, "overdue": self.overdue,
                 "resubmitted": self.resubmitted, "unresolved": self.unresolved,
-                "unauthenticated": self.unauthenticated,
+                "unauthenticated": self.unauthenticated, "dropped": self.dropped,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -96,9 +103,9 @@ class Sweeper:
                                                   report), list(ledger.open_job_keys()))
 
     def _resubmit_all(self, ledger: Ledger, served: set, report: SweepReport) -> None:
-        self._parallel(lambda doc: self._isolated(report, str(doc.get("bucket")), str(doc.get("key")),
-                                                  self._resubmit, ledger, doc, report),
-                       [r for r in ledger.retries() if r.get("bucket") in served])
+        self._parallel(lambda item: self._isolated(report, str(item[0].get("bucket")), str(item[0].get("key")),
+                                                   self._resubmit, ledger, item[0], item[1], report),
+                       [r for r in ledger.retries_stamped() if r[0].get("bucket") in served])
 
     @staticmethod
     def _isolated(report: SweepReport, bucket: str, key: str, work, *args: Any) -> None:
@@ -122,34 +129,49 @@ class Sweeper:
 
     def _settle_key(self, ledger: Ledger, key: str, served: set, report: SweepReport) -> None:
         try:
-            entry = ledger.read_job(key)
+            claim = ledger.read_claim(key)
         except ForgedDocument:
             # Reported (the sealer counts it); nothing in it is believed. The upload it stands for
             # is scanned again when CI's callback for it arrives (VerdictService._forged_entry).
             return
-        if entry is not None and entry.bucket in served:
-            self._settle(ledger, entry, report)
+        if claim is not None and claim.entry.bucket in served:
+            self._settle(ledger, claim, report)
 
-    def _settle(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
-        if entry.state == "failed":  # its retry entry drives the resubmission
+    def _settle(self, ledger: Ledger, claim: OpenClaim, report: SweepReport) -> None:
+        """What each standing asks (states.Standing; `status` counts by the same classification)."""
+        entry = claim.entry
+        if claim.standing is Standing.FAILED:
+            self._failed_claim(ledger, entry)
             return
-        if entry.state == "submitting":
-            self._orphaned_claim(ledger, entry, report)
+        if claim.standing is Standing.SUBMITTING:
+            self._pending(claim, "being submitted", report)
+            return
+        if claim.standing is Standing.ORPHANED:
+            self._orphaned_claim(ledger, claim, report)
             return
         result = self.verdicts.apply(entry.bucket, entry.job_id, entry)
         if result.http_status == 404:  # CI no longer knows the job: scan the object again
             ledger.record_retry(entry.bucket, entry.key, entry.identity,
                                 "CI no longer knows job " + entry.job_id, retryable=True)
-            ledger.close_job(entry, "resubmit", handled=False)
-            report.count(report.applied, "resubmit")
+            ledger.close_job(entry, Outcome.RESUBMIT.value, handled=False)
+            report.count(report.applied, Outcome.RESUBMIT.value)
             return
         if result.outcome is Outcome.PENDING:
-            self._pending(entry, result.detail, report)
+            self._pending(claim, result.detail, report)
             return
         report.count(report.applied, result.outcome.value)
 
-    def _pending(self, entry: JobEntry, state: str, report: SweepReport) -> None:
-        age = self.clock() - entry.submitted_at
+    @staticmethod
+    def _failed_claim(ledger: Ledger, entry: JobEntry) -> None:
+        """A failed claim is resubmitted (or dropped) through its retry entry; one without (a record
+        lost, or left by an older release) gets one, so the retry pass gives it the same exit."""
+        if ledger.retry_entry(entry.bucket, entry.key, entry.identity) is None:
+            ledger.record_retry(entry.bucket, entry.key, entry.identity,
+                                "a failed claim without a retry entry: submitted again", retryable=True)
+
+    def _pending(self, claim: OpenClaim, state: str, report: SweepReport) -> None:
+        entry = claim.entry
+        age = pending_age(claim, self.clock())
         overdue = None
         if age > self.settings.pending_overdue_seconds:
             overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
@@ -157,12 +179,10 @@ class Sweeper:
             event(log, "job overdue", logging.WARNING, **overdue)
         report.add_pending(overdue)
 
-    def _orphaned_claim(self, ledger: Ledger, entry: JobEntry, report: SweepReport) -> None:
-        """A claim still `submitting`: its holder is at work (lease not past) or died. A dead
-        holder's upload is submitted again here, if it is still the object at its key."""
-        if self.clock() <= entry.lease_until:
-            self._pending(entry, "being submitted", report)
-            return
+    def _orphaned_claim(self, ledger: Ledger, claim: OpenClaim, report: SweepReport) -> None:
+        """A claim still `submitting` past its lease on COS's clock: its holder died. Its upload is
+        submitted again here, if it is still the object at its key."""
+        entry = claim.entry
         try:
             info = self.scanner.gateway.head(entry.bucket, entry.key)
         except NotFoundError:
@@ -173,14 +193,18 @@ class Sweeper:
             version = self._superseded_version(entry.bucket, entry.key, entry.version_id)
             if version is not None:   # ... and its own version is still there: scanned pinned to it
                 lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.scanner.gateway.deadline.remaining()))
-                submit_superseded(self.scanner, ledger, ledger.take_over(entry, lease), version)
+                taken = ledger.take_over(claim, lease)
+                if taken is None:   # another taker was first
+                    self._pending(claim, "being submitted", report)
+                    return
+                submit_superseded(self.scanner, ledger, taken, version)
                 report.count(report.resubmitted, Outcome.SUBMITTED.value)
                 return
             ledger.close_job(entry, Outcome.STALE.value, handled=False)
             report.count(report.resubmitted, Outcome.STALE.value)
             self._scan_if_appended(info, report)
             return
-        result = self.scanner.resume(ledger, info, entry)
+        result = self.scanner.resume(ledger, info, claim)
         report.count(report.resubmitted, result.outcome.value)
 
     def _scan_if_appended(self, current: ObjectInfo, report: SweepReport) -> None:
@@ -209,17 +233,16 @@ class Sweeper:
         submit_superseded(self.scanner, ledger, entry, version)
         return True
 
-    def _resubmit(self, ledger: Ledger, doc: Dict[str, Any], report: SweepReport) -> None:
+    def _resubmit(self, ledger: Ledger, doc: Dict[str, Any], stamp: Any, report: SweepReport) -> None:
+        """One retry entry (states.RetryState): dropped when its object is gone or overwritten,
+        whatever its state; else submitted again (a refused one when its backoff is over, on COS's
+        clock), or reported."""
         bucket, key, token = doc["bucket"], doc["key"], doc.get("token", "")
-        if not doc.get("retryable"):
-            report.add_unresolved({"bucket": bucket, "key": key, "reason": doc.get("reason", "")})
-            return
+        state = retry_state(doc)
         try:
             info = self.scanner.gateway.head(bucket, key)
         except NotFoundError:
-            ledger.clear_retry(bucket, key, token)
-            if token:  # no token: the failure came before any claim
-                ledger.drop_claim(bucket, key, token)
+            self._drop(ledger, doc, "the object no longer exists", report)
             report.count(report.resubmitted, Outcome.GONE.value)
             return
         except CloudError as exc:
@@ -228,15 +251,37 @@ class Sweeper:
             return
         if token and version_token(info) != token:  # overwritten since: the new object has its own event
             version = self._superseded_version(bucket, key, token if info.version_id else None)
-            if version is not None and self._resubmit_version(ledger, version):
+            if state is not RetryState.HELD and version is not None and self._resubmit_version(ledger, version):
                 report.count(report.resubmitted, Outcome.SUBMITTED.value)
                 return
-            ledger.clear_retry(bucket, key, token)
-            ledger.drop_claim(bucket, key, token)
+            self._drop(ledger, doc, "the object was overwritten since", report)
             report.count(report.resubmitted, Outcome.STALE.value)
             self._scan_if_appended(info, report)
+            return
+        if not retry_due(doc, stamp, self.clock()):
+            waiting = {"bucket": bucket, "key": key, "reason": doc.get("reason", ""), "state": state.value}
+            if state is RetryState.REFUSED:
+                waiting["next_attempt_seconds"] = retry_wait_left(doc, stamp)
+            report.add_unresolved(waiting)
             return
         result = self.scanner.scan_object(bucket, [key], info.version_id, info=info)
         if result.outcome is not Outcome.ERROR and not result.retryable:
             ledger.clear_retry(bucket, key, token)
+        elif result.outcome is Outcome.ERROR and not result.retryable:   # refused again: backed off
+            report.add_unresolved({"bucket": bucket, "key": key, "reason": result.reason,
+                                   "state": RetryState.REFUSED.value})
         report.count(report.resubmitted, result.outcome.value)
+
+    @staticmethod
+    def _drop(ledger: Ledger, doc: Dict[str, Any], why: str, report: SweepReport) -> None:
+        """Forget a failure whose upload is gone or overwritten (its retry entry and failed claim),
+        recorded in the report and the log."""
+        bucket, key, token = doc["bucket"], doc["key"], doc.get("token", "")
+        ledger.clear_retry(bucket, key, token)
+        if token:  # no token: the failure came before any claim
+            ledger.drop_claim(bucket, key, token)
+        dropped = {"bucket": bucket, "key": key, "state": retry_state(doc).value, "reason": doc.get("reason", ""),
+                   "why": why}
+        event(log, "failure dropped", logging.INFO, **dropped)
+        report.add_dropped(dropped)
+

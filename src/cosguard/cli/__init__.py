@@ -17,8 +17,8 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cosguard", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import backfill, demo, local, ops, reseal, verify
-    for module in (demo, local, ops, verify, backfill, reseal):
+    from . import backfill, demo, ledger, local, ops, reseal, verify
+    for module in (demo, local, ops, ledger, verify, backfill, reseal):
         module.register(commands)
     return parser
 

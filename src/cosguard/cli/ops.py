@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Dict, Tuple
 
+from ..domain.open_work import tally_open_work
 from ..domain.restore import Restorer, copy_state
 from ..errors import CloudError
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
@@ -95,6 +96,11 @@ def run_reconcile(args: argparse.Namespace) -> int:
         print()
         say(f"unauthenticated documents ignored ({len(report.unauthenticated)}): "
               + ", ".join(report.unauthenticated[:10]))
+    if report.dropped:
+        print()
+        say("failures dropped (nothing left to scan):")
+        print_table(["bucket", "key", "was", "why"],
+                    [[d["bucket"], d["key"], d["state"], d["why"]] for d in report.dropped])
     if report.unresolved:
         print()
         say("needs a human:")
@@ -110,7 +116,7 @@ _HANDLED = {"quarantined": "moved to quarantine", "deleted": "deleted", "infecte
             "clean": "tagged in place", "promoted": "promoted to the clean destination",
             "released": "restored from quarantine", "error": "tagged in place",
             "unscannable": "tagged in place", "stale": "verdict not applied: object changed during the scan",
-            "gone": "object gone before the verdict"}
+            "gone": "object gone before the verdict", "resubmit": "CI lost the job: submitted again"}
 
 
 def tag_status(outcome: str) -> str:
@@ -139,17 +145,19 @@ def run_status(args: argparse.Namespace) -> int:
     now = time.time()
     counts: Dict[str, int] = {}
     handled: Dict[Tuple[str, str], int] = {}
-    oldest = None
+    oldest, oldest_age = None, 0
     infections = []
     unreadable = []
     fallbacks = []
     no_room = []
     for ledger in rt.sweeper.ledgers():
         try:
-            for entry in ledger.open_jobs():
-                counts["pending"] = counts.get("pending", 0) + 1
-                handled[("pending", "waiting for CI")] = handled.get(("pending", "waiting for CI"), 0) + 1
-                oldest = entry if oldest is None or entry.submitted_at < oldest.submitted_at else oldest
+            open_work = tally_open_work(ledger, now)
+            for (status, how), count in open_work.rows.items():
+                counts[status] = counts.get(status, 0) + count
+                handled[(status, how)] = handled.get((status, how), 0) + count
+            if open_work.oldest is not None and (oldest is None or open_work.oldest_age > oldest_age):
+                oldest, oldest_age = open_work.oldest, open_work.oldest_age
             closed = list(ledger.history.since(args.since * 86400, now))
             for item in closed:
                 status = tag_status(item.outcome)
@@ -177,10 +185,6 @@ def run_status(args: argparse.Namespace) -> int:
                 if isinstance(fallback, dict):  # the copy was refused for good (domain/fallback.py)
                     fallbacks.append({"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
                                       "action": fallback.get("action"), "reason": fallback.get("reason")})
-            for doc in ledger.retries():
-                row = ("error", "submission failed" + ("" if doc.get("retryable") else " (permanent)"))
-                counts["error"] = counts.get("error", 0) + 1
-                handled[row] = handled.get(row, 0) + 1
         except CloudError as exc:  # this ledger's counts are partial; the others are still read
             unreadable.append({"bucket": ledger.bucket, "prefix": ledger.prefix,
                                "reason": f"{exc.code or type(exc).__name__}: {exc}"})
@@ -188,8 +192,8 @@ def run_status(args: argparse.Namespace) -> int:
     if unauthenticated:
         counts["unauthenticated documents"] = len(unauthenticated)
     infections.sort(key=lambda e: e.closed_at or 0, reverse=True)
-    oldest_age = int(now - oldest.submitted_at) if oldest else None
-    overdue = oldest is not None and now - oldest.submitted_at > rt.settings.pending_overdue_seconds
+    oldest_age = int(oldest_age) if oldest else None
+    overdue = oldest is not None and oldest_age > rt.settings.pending_overdue_seconds
     document = {
         "counts": counts,
         "handled": [{"status": status, "handled": how, "count": count}

@@ -11,11 +11,40 @@ the upload identity of `version_token`):
                            (written on close): a redelivered event or a backfill submits nothing
     removed/<digest>.json  on unversioned buckets, an upload cosguard's DELETE removed: a write found
                            gone soon after may have been taken with it (removals.py reports it)
-    retry/<digest>.json    submissions that failed and may heal: the sweep resubmits them
+    retry/<digest>.json    why an upload is not submitted: the sweep resubmits it (at once, or with
+                           backoff), drops it when its object is gone or overwritten, or reports it
     closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
     index/<day>/<outcome>.<detail>.<time>.<job id>.<mac>
                            an empty object per close, so `status` counts by LIST (history.py)
-    actions/<job id>.json  one delivery at a time acts on a verdict
+    actions/<job id>.json  one delivery at a time acts on a verdict (deleted when it is done)
+    takeovers/<...>.json   for the moment of a takeover only (claims.py)
+
+The claim protocol is a state machine (states.py has the enums; docs/ledger-states.md the
+same diagram with every transition's cost). `jobs/<digest>.json`, one per upload in flight:
+
+    (none) --claim: create, forbid-overwrite [scan, backfill, sweep]--> SUBMITTING
+    SUBMITTING --job recorded (open_job) [holder]---------------------> SUBMITTED
+    SUBMITTING --submission failed (release_claim + retry/) [holder]---> FAILED
+    SUBMITTING --lease over on COS's clock: holder died----------------> taken over [SCF retry, sweep]
+    SUBMITTING --object gone / overwritten, holder died [sweep]---------> closed `gone` / `stale`
+    SUBMITTED  --verdict applied (close_job) [callback, sweep]----------> closed/ (+ claims/ or removed/)
+    SUBMITTED  --CI knows no such job [sweep]---------------------------> closed `resubmit` + retry/
+    SUBMITTED  --pinned rescan (rebind_job) [callback, sweep]-----------> SUBMITTED (new job)
+    FAILED     --claimed again [SCF retry, sweep's retry pass]---------> SUBMITTING (taken over)
+    FAILED     --object gone / overwritten (drop_claim) [sweep]---------> (none), reported `dropped`
+    any        --`cosguard ledger forget KEY` [operator]----------------> (none)
+
+A takeover (of FAILED, or of SUBMITTING past its lease) is conditional: claims.py. `retry/`
+entries, one per upload not submitted (states.RetryState):
+
+    RETRYING --resubmitted, or object gone / overwritten [every sweep]--> (none)
+    REFUSED  --resubmitted when due: backoff 10 min doubling to 6 h [sweep]--> (none), or REFUSED again
+    REFUSED  --object gone / overwritten [every sweep]------------------> (none), reported `dropped`
+    HELD     --object gone / overwritten [every sweep]------------------> (none), reported `dropped`
+    any      --`cosguard ledger forget KEY` [operator]-----------------> (none)
+
+`actions/<job id>.json`: ACTING while one delivery acts on a verdict, deleted when it is done
+(or failed); past its lease on COS's clock (its holder died) it is taken over, conditionally.
 
 Every document is sealed (seal.py) for its own location: one an uploader wrote or altered is
 treated as absent and reported, never believed. Every document names its format and identity
@@ -26,41 +55,54 @@ any other upload.
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any, Dict, Iterator, Optional, Tuple
 
+from ..infra.clock import Stamp
 from ..infra.cloud import ObjectInfo
 from ..infra.gateway import Gateway
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
-from .history import History
+from .claims import ACTION_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimsMixin, ForgedDocument
 from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEntry, digest, key_digest,
                       kept_in_place, token_for, version_token)
-from .formats import UnknownFormat, stamp, upgrade
+from .formats import UnknownFormat, upgrade
+from .history import History
+from .formats import stamp as in_current_format
 from .seal import Sealer
+from .states import JobState, Standing, classify, lease_left
+from .status import Outcome
 
 __all__ = ["ACTION_LEASE_SECONDS", "CLAIM_LEASE_SECONDS", "KEPT_IN_PLACE", "MAX_DOCUMENT_BYTES",
-           "REMOVED_BY_COSGUARD", "ClaimBusy", "ForgedDocument", "JobEntry", "Ledger", "digest", "key_digest",
-           "kept_in_place", "token_for", "version_token"]
+           "REMOVED_BY_COSGUARD", "ClaimBusy", "ForgedDocument", "JobEntry", "Ledger", "OpenClaim", "digest",
+           "key_digest", "kept_in_place", "token_for", "version_token"]
 
 CLAIM_LEASE_SECONDS = 900  # longer than SCF's maximum event-function timeout
-ACTION_LEASE_SECONDS = 300
-MAX_DOCUMENT_BYTES = 256 * 1024  # ledger documents are small; anything larger is not ours
 
 
 class ClaimBusy(Exception):
     """Another holder, who may still be alive, is submitting this upload: retry later."""
 
-    def __init__(self, entry: JobEntry):
-        super().__init__(f"{entry.bucket}/{entry.key} is being submitted by another invocation "
-                         f"(lease ends in {max(0, int(entry.lease_until - time.time()))} s)")
+    def __init__(self, entry: JobEntry, seconds_left: Optional[int] = None):
+        why = f"lease ends in {seconds_left} s" if seconds_left is not None else "it took the claim over first"
+        super().__init__(f"{entry.bucket}/{entry.key} is being submitted by another invocation ({why})")
         self.entry = entry
 
 
-class ForgedDocument(NotFoundError):
-    """A ledger document without a valid seal: absent, as far as cosguard is concerned."""
+class OpenClaim:
+    """One `jobs/` claim as read: its entry, its Stamp, and where it stands (states.classify), the
+    one reading the sweep acts on and `status` counts."""
+
+    __slots__ = ("entry", "stamp", "standing")
+
+    def __init__(self, entry: JobEntry, stamp: Optional[Stamp], now: Optional[float] = None):
+        self.entry = entry
+        self.stamp = stamp
+        self.standing: Standing = classify(entry.state, entry.submitted_at, entry.lease_until, stamp, now)
+
+    def seconds_left(self) -> int:
+        return lease_left(self.entry.submitted_at, self.entry.lease_until, self.stamp)
 
 
-class Ledger:
+class Ledger(ClaimsMixin):
     """Reads and writes the ledger of one state bucket."""
 
     def __init__(self, gateway: Gateway, bucket: str, prefix: str, sealer: Sealer, clock=time.time):
@@ -78,43 +120,55 @@ class Ledger:
     def _write(self, key: str, doc: Dict[str, Any], if_absent: bool = False) -> None:
         """Sealed under the current key in the current format: a document read under a previous key
         or format is rewritten in both whenever it is next written."""
-        self.gateway.put_json(self.bucket, key, self.sealer.seal(self.bucket, key, stamp(doc)), if_absent=if_absent)
+        self.gateway.put_json(self.bucket, key, self.sealer.seal(self.bucket, key, in_current_format(doc)), if_absent=if_absent)
 
     def _read(self, key: str) -> Dict[str, Any]:
-        """The document at `key`; NotFoundError when absent, ForgedDocument when what is there cannot
-        be read as a document this ledger sealed: no valid seal, not JSON, too large, or a GET that
-        COS refuses for good (any other 4xx: an ARCHIVE object's 403 InvalidObjectState, a deny on
-        that one key). Such a document blocks nothing and is reported; only a failure that may heal
-        (5xx, timeout) raises."""
+        return self._read_stamped(key)[0]
+
+    def _read_stamped(self, key: str) -> Tuple[Dict[str, Any], Stamp]:
+        """The document at `key` and its Stamp; NotFoundError when absent, ForgedDocument when what
+        is there cannot be read as a document this ledger sealed: no valid seal, not JSON, too
+        large, or a GET that COS refuses for good (any other 4xx: an ARCHIVE object's 403
+        InvalidObjectState, a deny on that one key). Such a document blocks nothing and is
+        reported; only a failure that may heal (5xx, timeout) raises."""
         try:
-            doc = self.gateway.get_json(self.bucket, key, max_bytes=MAX_DOCUMENT_BYTES)
+            doc, stamp = self.gateway.read_json(self.bucket, key, max_bytes=MAX_DOCUMENT_BYTES)
         except NotFoundError:
             raise
         except CloudPermanentError as exc:
             if exc.code == "NotJSON":  # bytes someone else wrote: unsealed, like any other forgery
-                doc = None
+                doc, stamp = None, getattr(exc, "stamp", Stamp())
             else:  # COS refuses to serve it: the code says why (ForgedDocument code `Unreadable`)
                 self.sealer.reject(self.bucket, key, "ledger document", problem=f"unreadable: {exc.code or exc}")
                 raise ForgedDocument(f"{self.bucket}/{key} cannot be read as a cosguard document "
                                      f"({exc.code or exc})", code="Unreadable") from exc
         opened = self.sealer.open(self.bucket, key, doc)
         if opened is None:
-            raise ForgedDocument(f"{self.bucket}/{key} carries no valid cosguard seal", code="Unsealed")
+            forged = ForgedDocument(f"{self.bucket}/{key} carries no valid cosguard seal", code="Unsealed")
+            forged.stamp = stamp
+            raise forged
         try:
-            return upgrade(opened)
+            return upgrade(opened), stamp
         except UnknownFormat as exc:  # a newer release wrote it (a rollback): never guessed at
             self.sealer.reject(self.bucket, key, "ledger document", problem=str(exc))
-            raise ForgedDocument(f"{self.bucket}/{key}: {exc}", code="UnknownFormat") from None
+            forged = ForgedDocument(f"{self.bucket}/{key}: {exc}", code="UnknownFormat")
+            forged.stamp = stamp
+            raise forged from None
 
     def _read_entry(self, key: str) -> JobEntry:
+        return self._read_entry_stamped(key)[0]
+
+    def _read_entry_stamped(self, key: str) -> Tuple[JobEntry, Stamp]:
         """The job entry at `key`: like `_read`, and a document of any other shape (only a bug or a
         broken seal lets one through) is a ForgedDocument too, reported, never a crash."""
-        doc = self._read(key)
+        doc, stamp = self._read_stamped(key)
         try:
-            return JobEntry.from_doc(doc)
+            return JobEntry.from_doc(doc), stamp
         except MalformedEntry as exc:
             self.sealer.reject(self.bucket, key, "ledger document", problem=f"not a job entry: {exc}")
-            raise ForgedDocument(f"{self.bucket}/{key} is not a cosguard job entry ({exc})", code="Malformed") from None
+            forged = ForgedDocument(f"{self.bucket}/{key} is not a cosguard job entry ({exc})", code="Malformed")
+            forged.stamp = stamp
+            raise forged from None
 
     def is_own_document(self, key: str) -> bool:
         """Whether `key` holds a document this ledger sealed (the upload trigger asks); a time-index
@@ -127,43 +181,14 @@ class Ledger:
         except NotFoundError:
             return False
 
-    # -- claims: exactly one job per upload, one action per verdict ----------------------------
-    def acquire(self, name: str, doc: Dict[str, Any], lease: float) -> Optional[Dict[str, Any]]:
-        """Create `<prefix><name>.json` unless it exists; None when someone else holds it.
-
-        Forbid-overwrite makes the create atomic. An existing claim in state `failed`, or still
-        `acting` past its lease (its holder died), is taken over.
-        """
-        key = f"{self.prefix}{name}.json"
-        now = self.clock()
-        doc = {**doc, "claimed_at": now, "lease_until": now + lease, "nonce": uuid.uuid4().hex}
-        try:
-            self._write(key, doc, if_absent=True)
-            return doc
-        except PreconditionFailed:
-            pass
-        try:
-            current = self._read(key)
-        except ForgedDocument:  # an unsealed claim is absent: it blocks nobody
-            current = {"state": "failed"}
-        except NotFoundError:  # released between our write and read: the next delivery claims it
-            return None
-        lease_until = current.get("lease_until")
-        if not isinstance(lease_until, (int, float)):   # not a claim's shape: it blocks nobody either
-            current, lease_until = {"state": "failed"}, 0
-        if current.get("state") == "failed" or (current.get("state") == "acting" and self.clock() > lease_until):
-            doc["previous_state"] = current.get("state")
-            self._write(key, doc)
-            return doc
-        return None
-
+    # -- claims: exactly one job per upload ------------------------------------------------------
     def claim(self, info: ObjectInfo, lease: float = CLAIM_LEASE_SECONDS) -> Tuple[str, Optional[JobEntry]]:
         """(`claimed`, entry) when this caller is to submit a job for the upload; (`duplicate`, entry
         or None) when it was submitted or handled already. Raises ClaimBusy while a holder that may
-        still be alive is submitting it.
+        still be alive is submitting it, or another taker took a failed or dead holder's claim first.
 
         `lease` must not outlive the caller's deadline (the invocation's remaining time): a holder
-        that died is taken over once it has passed, by SCF's retry or by the sweep.
+        that died is taken over once it has passed on COS's clock, by SCF's retry or by the sweep.
         """
         entry = JobEntry.for_object(info, self.clock(), lease)
         key = self._key("jobs", entry.name)
@@ -179,27 +204,32 @@ class Ledger:
                 return "duplicate", None
             return "claimed", entry
         try:
-            current = self._read_entry(key)
-        except ForgedDocument:  # an unsealed claim is absent: it blocks nobody
-            current = JobEntry.from_doc(dict(entry.fields_dict(), state="failed"))
-        except NotFoundError:  # closed between our two requests
+            current = self.read_claim(key)
+        except ForgedDocument as forged:  # an unsealed claim is absent: it blocks nobody
+            failed = JobEntry.from_doc(dict(entry.fields_dict(), state=JobState.FAILED.value))
+            current = OpenClaim(failed, forged.stamp)
+        if current is None:  # closed between our two requests
             return "duplicate", None
-        if current.state == "submitted":
-            return "duplicate", current
-        if current.state == "submitting" and self.clock() <= current.lease_until:
+        if current.standing is Standing.WAITING:
+            return "duplicate", current.entry
+        if current.standing is Standing.SUBMITTING:
             if self._handled(entry.name):  # a redelivery's passing claim on a handled upload
                 return "duplicate", None
-            raise ClaimBusy(current)
-        entry.previous_state = current.state  # `failed`, or a holder that died: take it over
-        self._write(key, entry.fields_dict())
+            raise ClaimBusy(current.entry, current.seconds_left())
+        entry.previous_state = current.entry.state  # `failed`, or a holder that died: take it over
+        if not self.take_over_claim(key, current.stamp, entry.fields_dict()):
+            raise ClaimBusy(current.entry)   # another taker was first: it submits
         return "claimed", entry
 
-    def take_over(self, stale: JobEntry, lease: float) -> JobEntry:
-        """The sweep resubmits a claim whose holder died: a fresh lease on the same upload."""
+    def take_over(self, stale: OpenClaim, lease: float) -> Optional[JobEntry]:
+        """The sweep resubmits a claim whose holder died: a fresh lease on the same upload; None
+        when another taker replaced it first."""
         now = self.clock()
-        entry = JobEntry.from_doc(dict(stale.fields_dict(), state="submitting", submitted_at=now,
-                                       lease_until=now + lease, job_id=""))
-        self._write(self._key("jobs", entry.name), entry.fields_dict())
+        entry = JobEntry.from_doc(dict(stale.entry.fields_dict(), state=JobState.SUBMITTING.value,
+                                       submitted_at=now, lease_until=now + lease, job_id="",
+                                       previous_state=stale.entry.state))
+        if not self.take_over_claim(self._key("jobs", entry.name), stale.stamp, entry.fields_dict()):
+            return None
         return entry
 
     def _forget(self, key: str) -> None:
@@ -221,41 +251,32 @@ class Ledger:
     def release_claim(self, entry: JobEntry) -> None:
         """Give up a `submitting` claim after recording why in retry/: the next delivery takes it over
         (and then clears the retry entry)."""
-        entry.state = "failed"
+        entry.state = JobState.FAILED.value
         self._write(self._key("jobs", entry.name), entry.fields_dict())
 
-    def drop_claim(self, bucket: str, key: str, token: str) -> None:
-        """Forget a failed claim whose upload is gone or overwritten (the sweep's retry pass).
+    def drop_claim(self, bucket: str, key: str, token: str) -> bool:
+        """Forget a failed claim whose upload is gone or overwritten (the sweep's retry pass, and
+        `cosguard ledger forget`); True when one was removed.
 
-        Only a `failed` one: a retry entry can outlive its failure (SCF's retry then claimed and
-        submitted the upload), and a live claim or open job stays on record until its verdict
-        closes it, as stale if the object changed."""
+        Only a `failed` one (or one that cannot be read as ours): a retry entry can outlive its
+        failure (SCF's retry then claimed and submitted the upload), and a live claim or open job
+        stays on record until its verdict closes it, as stale if the object changed."""
         key_ = self._key("jobs", digest(bucket, key, token))
         try:
             state = self._read(key_).get("state")
-        except NotFoundError:  # ForgedDocument too: nothing of ours to drop
-            return
-        if state == "failed":
-            self._forget(key_)
-
-    def claim_action(self, job_id: str, lease: float = ACTION_LEASE_SECONDS) -> Optional[Dict[str, Any]]:
-        """One delivery at a time acts on a verdict (duplicate callbacks arrive concurrently).
-
-        `lease` must not outlive the caller's deadline; an `acting` claim left by a holder that
-        finished is harmless (the job is closed, so nobody asks again)."""
-        return self.acquire(f"actions/{job_id}", {"job_id": job_id, "state": "acting"}, lease=lease)
-
-    def release_action(self, job_id: str) -> None:
-        """After a failure: the next delivery (CI's retry, or the sweep) may act."""
-        try:
-            self.gateway.delete(self.bucket, f"{self.prefix}actions/{job_id}.json")
+        except ForgedDocument:
+            state = JobState.FAILED.value
         except NotFoundError:
-            pass
+            return False
+        if state != JobState.FAILED.value:
+            return False
+        self._forget(key_)
+        return True
 
     # -- jobs -------------------------------------------------------------------------------
     def open_job(self, entry: JobEntry) -> None:
         """Record the submitted job on the upload's claim (`submitted`)."""
-        entry.state = "submitted"
+        entry.state = JobState.SUBMITTED.value
         self._write(self._key("jobs", entry.name), entry.fields_dict())
 
     def rebind_job(self, entry: JobEntry, job_id: str, pinned: bool = True) -> JobEntry:
@@ -263,14 +284,15 @@ class Ledger:
         of its key (versions.py); the job it replaces is closed `stale`, naming its successor. The
         open entry is written first: a failure in between leaves the old job without a closed
         record, which nobody acts on."""
-        rebound = JobEntry.from_doc(dict(entry.fields_dict(), job_id=job_id, pinned=pinned, state="submitted",
-                                         submitted_at=self.clock()))
+        rebound = JobEntry.from_doc(dict(entry.fields_dict(), job_id=job_id, pinned=pinned,
+                                         state=JobState.SUBMITTED.value, submitted_at=self.clock()))
         self._write(self._key("jobs", entry.name), rebound.fields_dict())
         if entry.job_id:
             closed_at = self.clock()
             self._write(self._key("closed", entry.job_id), dict(
-                entry.fields_dict(), outcome="stale", closed_at=closed_at, manifest={"rescanned_as": job_id}))
-            self.history.record(entry.job_id, "stale", closed_at)
+                entry.fields_dict(), outcome=Outcome.STALE.value, closed_at=closed_at,
+                manifest={"rescanned_as": job_id}))
+            self.history.record(entry.job_id, Outcome.STALE.value, closed_at)
         return rebound
 
     def open_entry(self, bucket: str, key: str, token: str) -> Optional[JobEntry]:
@@ -341,9 +363,10 @@ class Ledger:
         except NotFoundError:
             pass
 
-    def open_job_keys(self) -> Iterator[str]:
-        """The ledger keys of every unfinished job: one listing, no reads (callers read in parallel)."""
-        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}jobs/"):
+    def open_job_keys(self, prefix: str = "") -> Iterator[str]:
+        """The ledger keys of every unfinished job (whose name starts with `prefix`): one listing, no
+        reads (callers read in parallel)."""
+        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}jobs/{prefix}"):
             yield item["Key"]
 
     def read_job(self, key: str) -> Optional[JobEntry]:
@@ -356,31 +379,32 @@ class Ledger:
         except NotFoundError:
             return None
 
-    def open_jobs(self) -> Iterator[JobEntry]:
-        """Every unfinished job: one listing of jobs/ plus one read per entry."""
+    def read_claim(self, key: str) -> Optional[OpenClaim]:
+        """One `jobs/` claim by its ledger key, with where it stands (judged on COS's clock); None
+        when it was closed meanwhile; ForgedDocument as `read_job`."""
+        try:
+            entry, stamp = self._read_entry_stamped(key)
+        except ForgedDocument:
+            raise
+        except NotFoundError:
+            return None
+        return OpenClaim(entry, stamp, self.clock())
+
+    def open_claims(self) -> Iterator[OpenClaim]:
+        """Every unfinished job: one listing of jobs/ plus one read per entry; unsealed ones are
+        skipped (the sealer reports them)."""
         for key in self.open_job_keys():
             try:
-                entry = self.read_job(key)
+                claim = self.read_claim(key)
             except ForgedDocument:
                 continue
-            if entry is not None:
-                yield entry
+            if claim is not None:
+                yield claim
 
-    # -- failed submissions -----------------------------------------------------------------
-    def record_retry(self, bucket: str, key: str, token: str, reason: str, retryable: bool) -> None:
-        self._write(self._key("retry", digest(bucket, key, token)), {
-            "bucket": bucket, "key": key, "token": token, "reason": reason, "retryable": retryable,
-            "failed_at": self.clock()})
+    def open_jobs(self) -> Iterator[JobEntry]:
+        """Every unfinished job: one listing of jobs/ plus one read per entry."""
+        for claim in self.open_claims():
+            yield claim.entry
 
-    def clear_retry(self, bucket: str, key: str, token: str) -> None:
-        try:
-            self.gateway.delete(self.bucket, self._key("retry", digest(bucket, key, token)))
-        except NotFoundError:
-            pass
-
-    def retries(self) -> Iterator[Dict[str, Any]]:
-        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}retry/"):
-            try:
-                yield self._read(item["Key"])
             except NotFoundError:
                 continue

@@ -16,7 +16,7 @@ from ..infra.gateway import Gateway
 from ..infra.config import Settings
 from ..errors import CloudError, CloudTransientError, NotFoundError, SubmissionError
 from ..triggers.events import CosUploadEvent, mask_cos_event
-from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, version_token
+from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, OpenClaim, version_token
 from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
 from .removals import removal_after, report as report_removal
@@ -225,10 +225,15 @@ class Scanner:
         claim = removal_after(self.ledger(bucket), bucket, key, written_at, until)
         return None if claim is None else report_removal(self.notifier, bucket, key, written_at, claim)
 
-    def resume(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry) -> ScanResult:
-        """Submit an upload whose claim's holder died (the sweep): the same path as a first submission."""
+    def resume(self, ledger: Ledger, info: ObjectInfo, stale: OpenClaim) -> ScanResult:
+        """Submit an upload whose claim's holder died (the sweep): the same path as a first
+        submission, once the claim is taken over (another taker may have been first: then pending)."""
         lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
-        result = self._submit(ledger, info, ledger.take_over(entry, lease))
+        entry = ledger.take_over(stale, lease)
+        if entry is None:
+            return ScanResult(info.bucket, info.key, Outcome.PENDING, reason="another taker resubmits it",
+                              version=stale.entry.identity)
+        result = self._submit(ledger, info, entry)
         event(log, "record " + result.outcome.value, logging.WARNING if result.outcome is Outcome.ERROR
               else logging.INFO, bucket=info.bucket, key=info.key, job_id=result.job_id, status=result.outcome.value,
               reason=result.reason or "resubmitted: the claim's holder died")
@@ -341,6 +346,8 @@ class Scanner:
             return ScanResult(info.bucket, info.key, Outcome.ERROR, version=entry.identity, retryable=exc.retryable,
                               reason=f"{reason} (and tagging failed: {tag_exc})")
         if aside.moved or aside.outcome is Outcome.STALE:
+            # nothing left to retry: the claim is closed (a quarantine recorded as cosguard's removal)
+            ledger.close_job(entry, aside.outcome.value, aside.manifest, handled=aside.moved)
             ledger.clear_retry(info.bucket, info.key, entry.identity)
         elif aside.retryable:  # the quarantine may work next time: the sweep comes back
             ledger.record_retry(info.bucket, info.key, entry.identity, f"{reason}; {aside.detail}", True)

@@ -40,6 +40,7 @@ class Outcome(StrEnum):
     GONE = "gone"
     ALREADY_DONE = "already_done"
     RELEASED = "released"
+    RESUBMIT = "resubmit"        # CI no longer knew the job: closed, and the upload submitted again
 
 
 class Action(StrEnum):

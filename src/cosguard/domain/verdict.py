@@ -22,6 +22,7 @@ from .security import object_ref
 from .setaside import set_aside
 from ..infra.logs import event, get_logger
 from ..infra.records import Record
+from .states import JobState
 from .status import Outcome, ScanStatus
 from .stale_promotion import withdraw_promotion
 from .versions import pinned_scan_failed, superseded
@@ -126,7 +127,7 @@ class VerdictService:
             except ForgedDocument as exc:
                 return self._forged_entry(ledger, info, job_id, result, ref, exc)
             if entry is None or entry.job_id != job_id:
-                if entry is not None and entry.state == "submitting":
+                if entry is not None and entry.state == JobState.SUBMITTING.value:
                     return result(Outcome.PENDING, 503, "the submitter is still recording this job")
                 return self._not_current(ledger, bucket, key, job, result, ref, info)
         _bound_to(entry, ref)
@@ -146,32 +147,49 @@ class VerdictService:
 
     def _claim_and_act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, result,
                        promotable: bool = True) -> VerdictResult:
-        """One delivery at a time acts on the verdict (`promotable`: a clean one may promote `info`)."""
+        """One delivery at a time acts on the verdict (`promotable`: a clean one may promote `info`).
+
+        The action claim is deleted when the delivery is done, whatever the outcome, so `actions/`
+        holds only verdicts being acted on. What keeps a redelivery from acting twice is the job's
+        own entry: re-read once the claim is held, it is closed (or rebound to another job) when an
+        earlier delivery finished, and then nothing is done."""
         job_id = job.job_id
         lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
         action = ledger.claim_action(job_id, lease=lease)
         if action is None:
             return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
-        if action.get("previous_state") == "acting":  # its holder died: it may have closed the job
-            try:
-                closed = ledger.open_entry(entry.bucket, entry.key, entry.identity) is None
-            except ForgedDocument:
-                closed = False  # overwritten meanwhile by someone else: act on what was read before
-            if closed:
-                return result(Outcome.ALREADY_DONE, detail="handled by an earlier delivery")
-        scanned = job.scanned_key(entry.bucket)   # its Object, or the key its pre-signed Url names
         try:
-            if scanned and scanned != entry.key:
-                return self._differs(ledger, entry, info, job, scanned)
-            return self._act(ledger, entry, info, job, promotable)
+            answer = self._act_once(ledger, entry, info, job, promotable)
         except Exception:
             # A failure that can still run code releases the claim; a process that dies leaves it
-            # `acting` until its lease (never past this invocation's deadline) runs out.
-            try:
-                ledger.release_action(job_id)
-            except CloudError:
-                pass
+            # `acting` until its lease (never past this invocation's deadline) runs out on COS's clock.
+            self._release(ledger, job_id)
             raise
+        self._release(ledger, job_id)   # done: the next delivery finds the job closed (or rebound)
+        return answer
+
+    def _act_once(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob,
+                  promotable: bool) -> VerdictResult:
+        """With the action claim held: act, unless an earlier delivery already did."""
+        try:
+            current = ledger.open_entry(entry.bucket, entry.key, entry.identity)
+            done = current is None or current.job_id != job.job_id
+        except ForgedDocument:
+            done = False  # overwritten meanwhile by someone else: act on what was read before
+        if done:
+            return VerdictResult(job.job_id, Outcome.ALREADY_DONE, 200, "handled by an earlier delivery",
+                                 entry.bucket, entry.key, job=job)
+        scanned = job.scanned_key(entry.bucket)   # its Object, or the key its pre-signed Url names
+        if scanned and scanned != entry.key:
+            return self._differs(ledger, entry, info, job, scanned)
+        return self._act(ledger, entry, info, job, promotable)
+
+    @staticmethod
+    def _release(ledger: Ledger, job_id: str) -> None:
+        try:
+            ledger.release_action(job_id)
+        except CloudError:
+            pass   # its lease runs out; whoever claims it next finds the job closed
 
     def _act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob,
              promotable: bool = True) -> VerdictResult:
@@ -186,8 +204,7 @@ class VerdictService:
             stale = result(Outcome.STALE, detail=str(exc) + (f"; {withdrawn}" if withdrawn else ""))
             stale.alert = True
             return stale
-        except QuarantineError as exc:
-            ledger.release_action(job.job_id)
+        except QuarantineError as exc:   # the next delivery acts again (_claim_and_act released it)
             return result(Outcome.ERROR, 503, str(exc))
         # A failed pinned scan is not a record of the version handled: if it becomes current again
         # (cosguard removed the newer write) its exposure rescans it by key.
@@ -221,11 +238,10 @@ class VerdictService:
             self._close_stale(ledger, entry)
             return answer
         if aside.retryable:   # the quarantine may work on the next delivery (or the sweep's)
-            ledger.release_action(job.job_id)
             answer.http_status = 503
             return answer
         if not aside.moved:   # still readable at its key: every sweep reports it until a human looks
-            ledger.record_retry(entry.bucket, entry.key, entry.identity, reason, retryable=False)
+            ledger.record_retry(entry.bucket, entry.key, entry.identity, reason, retryable=False, held=True)
         else:
             answer.location = "{bucket}/{key}".format(**aside.manifest["quarantined"])
             if info.version_id:
@@ -281,7 +297,7 @@ class VerdictService:
         unreadable = forged.code == "Unreadable"
         reason = (f"the entry for job {job_id} cannot be read ({forged}): a human must look" if unreadable
                   else f"the entry for job {job_id} was not sealed by cosguard: scanned again")
-        ledger.record_retry(info.bucket, info.key, identity, reason, retryable=not unreadable)
+        ledger.record_retry(info.bucket, info.key, identity, reason, retryable=not unreadable, held=unreadable)
         ledger.release_claim(JobEntry.for_object(info, self.clock(), 0.0))
         if unreadable:
             self.actions.tag(info, ScanStatus.ERROR, job_id)

@@ -94,10 +94,21 @@ def offer_current(service, current: Optional[ObjectInfo]) -> None:
 
 
 # -- verdicts (VerdictService delegates here; `result` builds its VerdictResult) -------------------
-def _claim_action(service, ledger: Ledger, job_id: str) -> bool:
-    """One delivery at a time acts on a verdict (ledger.claim_action), within this invocation."""
+def _claim_action(service, ledger: Ledger, entry: JobEntry, job_id: str, result) -> Any:
+    """One delivery at a time acts on a verdict (ledger.claim_action), within this invocation: None
+    when this one holds the claim and the job is still open; else the answer to give (another
+    delivery is acting, or an earlier one finished: the claim is released again)."""
     lease = min(ACTION_LEASE_SECONDS, max(0.0, service.gateway.deadline.remaining()))
-    return ledger.claim_action(job_id, lease=lease) is not None
+    if ledger.claim_action(job_id, lease=lease) is None:
+        return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+    try:
+        current = ledger.open_entry(entry.bucket, entry.key, entry.identity)
+    except CloudError:
+        current = entry   # unreadable now (forged, or COS failing): act on what was read before
+    if current is None or current.job_id != job_id:
+        ledger.release_action(job_id)
+        return result(Outcome.ALREADY_DONE, detail="handled by an earlier delivery")
+    return None
 
 
 def superseded(service, ledger: Ledger, entry: JobEntry, job: VirusJob, current: Optional[ObjectInfo],
@@ -112,8 +123,9 @@ def superseded(service, ledger: Ledger, entry: JobEntry, job: VirusJob, current:
         return result(Outcome.GONE, detail=f"version {entry.version_id} no longer exists")
     if entry.pinned and job.url:
         return service._claim_and_act(ledger, entry, version, job, result, promotable=False)
-    if not _claim_action(service, ledger, job.job_id):
-        return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+    busy = _claim_action(service, ledger, entry, job.job_id, result)
+    if busy is not None:
+        return busy
     try:
         rebound = rescan_pinned(service, ledger, entry, version)
     except CloudError as exc:
@@ -121,6 +133,7 @@ def superseded(service, ledger: Ledger, entry: JobEntry, job: VirusJob, current:
         if exc.retryable:
             raise
         return _unscanned(service, ledger, entry, version, job, exc, result)
+    ledger.release_action(job.job_id)   # done: the job is rebound (a redelivery of this one finds so)
     offer_current(service, current)
     answer = result(Outcome.STALE, detail=(
         f"version {entry.version_id} was overwritten before its verdict was applied and CI may have read "
@@ -133,13 +146,15 @@ def superseded(service, ledger: Ledger, entry: JobEntry, job: VirusJob, current:
 def pinned_scan_failed(service, ledger: Ledger, entry: JobEntry, job: VirusJob, info: ObjectInfo,
                        result) -> Any:
     """The pinned scan failed and its version is current again: scanned by key instead."""
-    if not _claim_action(service, ledger, job.job_id):
-        return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
+    busy = _claim_action(service, ledger, entry, job.job_id, result)
+    if busy is not None:
+        return busy
     try:
         rebound = rescan_by_key(service, ledger, entry, info)
     except CloudError:
         ledger.release_action(job.job_id)
         raise
+    ledger.release_action(job.job_id)   # done: the job is rebound (a redelivery of this one finds so)
     return result(Outcome.STALE, detail=f"the scan pinned to version {entry.version_id} failed ({job.code}) "
                                        f"and the version is current again: scanned by key (job {rebound.job_id})")
 

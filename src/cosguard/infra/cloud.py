@@ -18,6 +18,7 @@ from .config import Settings
 from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
                      PreconditionFailed)
 from ..domain.jobs import VirusJob
+from .clock import Stamp, http_epoch
 from .records import Factory, Record
 from .retry import Backoff, Deadline, call_with_retry
 from .streaming import STREAM_PART_SIZE, StreamingCopy, written_version
@@ -73,25 +74,6 @@ class ObjectInfo(Record, frozen=True):
     # x-cos-hash-crc64ecma: of the content, so a copy keeps it whatever its ETag (doc 436/40334); ""
     # for objects older than COS's CRC64 (and copies of them), which COS stores none for
     crc64: str = ""
-
-
-def http_epoch(value: Any) -> int:
-    """Epoch seconds of an HTTP date (HEAD) or an ISO 8601 time (listings); 0 when absent or odd."""
-    from email.utils import parsedate_to_datetime
-    from datetime import datetime, timezone
-    text = str(value or "").strip()
-    if not text:
-        return 0
-    try:
-        if text[:4].isdigit():
-            moment = datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-        else:
-            moment = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return 0
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp())
 
 
 def _xml_is_utf8(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
@@ -376,17 +358,27 @@ class CloudGateway(StreamingCopy):
     def get_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024) -> Dict[str, Any]:
         """Read a JSON document; CloudPermanentError code `NotJSON` for anything else (at most
         `max_bytes` are read: a planted huge object never fills a function's memory)."""
+        document, _ = self.read_json(bucket, key, max_bytes)
+        return document
+
+    def read_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024) -> Tuple[Any, "Stamp"]:
+        """`get_json`, with the answer's Stamp (COS's clock and the document's generation); the
+        NotJSON error carries it as `.stamp` (a takeover of a planted claim needs its ETag)."""
         def read():
             response = self.cos.get_object(Bucket=bucket, Key=key)
-            return response["Body"].get_raw_stream().read(max_bytes + 1)
-        raw = self._call("GetObject", read)
+            return response, response["Body"].get_raw_stream().read(max_bytes + 1)
+        response, raw = self._call("GetObject", read)
+        lower = {str(k).lower(): v for k, v in response.items() if isinstance(v, str)}
+        stamp = Stamp(etag=lower.get("etag", "").strip('"'), last_modified=http_epoch(lower.get("last-modified")),
+                      server_time=http_epoch(lower.get("date")))
         try:
             if len(raw) > max_bytes:
                 raise ValueError("too large")
-            return json.loads(raw.decode("utf-8"))
+            return json.loads(raw.decode("utf-8")), stamp
         except (ValueError, RecursionError) as exc:
-            raise CloudPermanentError(f"{bucket}/{key} is not JSON", code="NotJSON",
-                                      operation="GetObject") from exc
+            error = CloudPermanentError(f"{bucket}/{key} is not JSON", code="NotJSON", operation="GetObject")
+            error.stamp = stamp  # type: ignore[attr-defined]
+            raise error from exc
 
     # -- CI virus detection ------------------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],
@@ -416,4 +408,4 @@ class CloudGateway(StreamingCopy):
         return job
 
 
-__all__ = ["APPENDABLE", "CloudGateway", "ObjectInfo", "http_epoch", "translate_sdk_errors"]
+__all__ = ["APPENDABLE", "CloudGateway", "ObjectInfo", "Stamp", "http_epoch", "translate_sdk_errors"]

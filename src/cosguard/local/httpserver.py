@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from urllib.parse import quote, urlsplit
 
@@ -40,6 +41,12 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_request(self, *args, **kwargs) -> None:  # noqa: D401
         pass
+
+    def date_time_string(self, timestamp: Optional[float] = None) -> str:
+        """The `Date` of an answer, from the server's clock (ThreadedServer's `clock`)."""
+        if timestamp is None:
+            timestamp = getattr(self.server, "clock", time.time)()
+        return super().date_time_string(timestamp)
 
     def send_response(self, code: int, message: Optional[str] = None) -> None:
         """http.server's, minus `Server: Werkzeug/...`: each app names itself (`tencent-cos`)."""
@@ -256,16 +263,18 @@ def switched_on(variable: str) -> bool:
 
 
 class ThreadedServer:
-    """Serves `app` on `host:port` from a daemon thread until `stop()`."""
+    """Serves `app` on `host:port` from a daemon thread until `stop()`; `clock` (default
+    time.time) is the server's clock, which every answer's `Date` header reads."""
 
     def __init__(self, app: Callable, host: str = "127.0.0.1", port: int = 0,
-                 keep_alive: Optional[bool] = None):
+                 keep_alive: Optional[bool] = None, clock: Optional[Callable[[], float]] = None):
         self.keep_alive = switched_on("COSGUARD_LOCAL_KEEPALIVE") if keep_alive is None else keep_alive
         if self.keep_alive:
             self._server: BaseWSGIServer = _Server(host, port, app, handler=_KeepAliveHandler)
         else:
             self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
         self._server.daemon_threads = True
+        self._server.clock = clock or time.time  # type: ignore[attr-defined]
         self._thread: Optional[threading.Thread] = None
 
     @property

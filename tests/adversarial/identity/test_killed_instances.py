@@ -6,8 +6,7 @@ import io
 
 import pytest
 
-from helpers import CALLBACK_SECRET, settle_ci, unique_bucket, use_clock
-from cosguard.infra.memory import ManualClock
+from helpers import CALLBACK_SECRET, settle_ci, unique_bucket
 from cosguard.local.samples import clean_text, eicar
 from cosguard.local.scf import LocalScf
 from cosguard.local.stack import LocalCloud
@@ -52,11 +51,8 @@ def test_instances_killed_mid_invocation_lose_nothing(scf_stack):
     scf.wait_idle(15)
     assert scf.scan.kills > 0
     scf.scan.kill_rate = scf.callback.kill_rate = 0.0
-    runtime = Runtime.from_env(scf.env)
-    clock = ManualClock(start=None)
-    clock.advance(3.2)  # the sweep runs when every lease a dead holder left has ended (time limit 3 s)
-    use_clock(runtime, clock)
-    sweeper = runtime.sweeper
+    cloud.cos.clock_offset = 60  # every lease a dead holder left has ended on COS's clock (time limit 3 s)
+    sweeper = Runtime.from_env(scf.env).sweeper
     sweeper.sweep()
     settle_ci(cloud.ci, 30)
     sweeper.sweep()

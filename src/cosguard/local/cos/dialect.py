@@ -7,6 +7,7 @@ COS's error body, an `x-cos-request-id` on every answer; object creations publis
 """
 from __future__ import annotations
 
+import datetime
 import http
 import logging
 import threading
@@ -356,6 +357,8 @@ class CosDialect:
         obj = cos.store.find(req.bucket, req.key, version)
         if obj is None:
             return
+        if cos.clock_offset:   # written at COS's clock, which clock_offset moves (server.py)
+            obj.last_modified = datetime.datetime.fromtimestamp(cos.clock(), datetime.timezone.utc).replace(tzinfo=None)
         meta = obj.metadata
         content_type = meta.get("content-type", "")
         user_meta = {"x-cos-meta-" + k[len("x-amz-meta-"):]: v for k, v in meta.items()
@@ -369,7 +372,7 @@ class CosDialect:
             version_id=vid,
             content_type="" if content_type == _MOTO_DEFAULT_CONTENT_TYPE else content_type,
             user_meta=user_meta, authorization=req.headers.get("authorization", ""),
-            source_ip=req.source_ip, time=int(time.time())), sent)
+            source_ip=req.source_ip, time=int(cos.clock())), sent)
 
     @staticmethod
     def _drain(environ: Dict[str, Any], req: CosRequest) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import random
 import threading
+import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from moto.s3.models import FakeKey, s3_backends
@@ -49,6 +50,12 @@ class LocalCos:
     `delete_honours_if_match` (default: off unless COSGUARD_LOCAL_DELETE_IF_MATCH=1): COS's DELETE
     Object documents only the common headers (doc 436/7743), so by default a DELETE's `If-Match`
     is ignored, the answer worse for a caller relying on it; on, it is honoured (412), as S3 does.
+
+    `clock_offset` (seconds, default 0, settable later) moves COS's clock: the `Date` of every
+    answer, the Last-Modified of objects written from then on, and their events' time. Objects
+    written before keep theirs, so raising it is time passing on COS since those writes, without
+    waiting (a lease or a backoff judged on COS's clock runs out), and any offset is a client whose
+    own clock is that far off COS's.
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
@@ -77,13 +84,18 @@ class LocalCos:
         self._app = CosDialect(create_backend_app("s3"), self, fast_path=self.fast_path)
         self._host, self._port = host, port
         self._server: Optional[ThreadedServer] = None
+        self.clock_offset = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "LocalCos":
         _warm_moto()
-        self._server = ThreadedServer(self._app, self._host, self._port).start()
+        self._server = ThreadedServer(self._app, self._host, self._port, clock=self.clock).start()
         self.events.start()
         return self
+
+    def clock(self) -> float:
+        """COS's clock: the `Date` of its answers (`clock_offset` seconds off the machine's)."""
+        return time.time() + self.clock_offset
 
     def stop(self) -> None:
         """Stop serving, deliver what is queued (bounded), and free this instance's moto buckets."""
