@@ -22,6 +22,8 @@ DOCS = [ROOT / "README.md", ROOT / "deploy" / "README.md", *sorted((ROOT / "docs
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
 COMMAND = re.compile(r"(?<![\w./-])cosguard[ \t]+([a-z][a-z0-9-]*)")
+GROUPS = {"ledger"}   # subcommands whose next word is an action of theirs: `cosguard ledger forget`
+ACTION = re.compile(r"[ \t]+([a-z][a-z0-9-]*)")
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 OPTIONS_TABLE = re.compile(r"<!-- options: ([a-z][a-z0-9-]*) -->\n+((?:\|[^\n]*\n)+)")
 SHELL_END = re.compile(r"\s#|[;&|>()]")  # where a command in a shell line stops
@@ -33,12 +35,16 @@ Shown = Dict[str, Set[str]]  # subcommand -> options shown with it
 def _commands(text: str, shown: Shown, shell: bool) -> None:
     for match in COMMAND.finditer(text):
         rest = text[match.end():]
+        name = match.group(1)
+        action = ACTION.match(rest) if name in GROUPS else None
+        if action:
+            name, rest = f"{name} {action.group(1)}", rest[action.end():]
         following = COMMAND.search(rest)
         rest = rest[:following.start()] if following else rest
         if shell:
             end = SHELL_END.search(rest)
             rest = rest[:end.start()] if end else rest
-        shown.setdefault(match.group(1), set()).update(OPTION.findall(rest))
+        shown.setdefault(name, set()).update(OPTION.findall(rest))
 
 
 def commands_shown(markdown: str) -> Shown:
@@ -62,7 +68,7 @@ def help_of(subcommand: str) -> Tuple[int, str]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         try:
-            code = cli.main([subcommand, "--help"])
+            code = cli.main([*subcommand.split(), "--help"])
         except SystemExit as exit:
             code = exit.code
     return code, out.getvalue()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from memory_world import INTAKE, World, clean_text, eicar
+from cosguard.domain.states import LEASE_MARGIN_SECONDS
 from cosguard.domain.ledger import ACTION_LEASE_SECONDS, ClaimBusy
 from cosguard.domain.status import Outcome
 
@@ -21,10 +22,10 @@ def test_a_claim_is_exclusive_until_its_lease_ends_then_taken_over(world):
     assert state == "claimed" and first.state == "submitting" and first.lease_until == world.clock() + 60
     with pytest.raises(ClaimBusy):
         world.ledger.claim(info, lease=60)
-    world.clock.advance(60)   # the lease's last moment: its holder may still be at work
-    with pytest.raises(ClaimBusy):
+    world.clock.advance(60 + LEASE_MARGIN_SECONDS)   # the lease and its margin on COS's clock: the
+    with pytest.raises(ClaimBusy):                     # holder may still be at work
         world.ledger.claim(info, lease=60)
-    world.clock.advance(0.001)
+    world.clock.advance(1)   # COS's clock has whole seconds
     state, second = world.ledger.claim(info, lease=60)
     assert state == "claimed" and second.previous_state == "submitting"
     assert second.lease_until == world.clock() + 60
@@ -87,9 +88,9 @@ def test_an_action_claim_is_exclusive_until_its_lease_ends(world):
     first = world.ledger.claim_action("job-1", lease=ACTION_LEASE_SECONDS)
     assert first["state"] == "acting" and "previous_state" not in first
     assert world.ledger.claim_action("job-1", lease=ACTION_LEASE_SECONDS) is None
-    world.clock.advance(ACTION_LEASE_SECONDS)
+    world.clock.advance(ACTION_LEASE_SECONDS + LEASE_MARGIN_SECONDS)
     assert world.ledger.claim_action("job-1", lease=ACTION_LEASE_SECONDS) is None
-    world.clock.advance(0.001)
+    world.clock.advance(1)
     taken = world.ledger.claim_action("job-1", lease=ACTION_LEASE_SECONDS)   # its holder died
     assert taken["previous_state"] == "acting" and taken["nonce"] != first["nonce"]
     world.ledger.release_action("job-1")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from memory_world import World, clean_text, eicar
+from cosguard.domain.states import LEASE_MARGIN_SECONDS
 from cosguard.domain.ledger import CLAIM_LEASE_SECONDS
 from cosguard.errors import CloudPermanentError, CloudTransientError
 
@@ -59,7 +60,7 @@ def test_a_claim_whose_holder_died_is_resubmitted_once_its_lease_ends(world):
     world.gateway.submit_virus_job = submit
     report = world.sweep()
     assert report.pending == 1 and report.resubmitted == {}   # the holder may be alive
-    world.clock.advance(CLAIM_LEASE_SECONDS)
+    world.clock.advance(CLAIM_LEASE_SECONDS + LEASE_MARGIN_SECONDS)
     assert world.sweep().resubmitted == {}
     world.clock.advance(1)
     assert world.sweep().resubmitted == {"submitted": 1}   # its holder died: taken over
@@ -75,7 +76,7 @@ def test_a_dead_holders_upload_deleted_since_is_closed_gone(world):
     with pytest.raises(Killed):
         world.scan("gone.com")
     world.gateway.delete("intake-1250000000", "gone.com")
-    world.clock.advance(CLAIM_LEASE_SECONDS + 1)
+    world.clock.advance(CLAIM_LEASE_SECONDS + LEASE_MARGIN_SECONDS + 1)
     assert world.sweep().resubmitted == {"gone": 1}
     assert world.ledger_keys("jobs") == []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from memory_world import INTAKE, World, clean_text, eicar
+from cosguard.domain.states import LEASE_MARGIN_SECONDS
 from cosguard.domain.ledger import ACTION_LEASE_SECONDS
 from cosguard.domain.status import Outcome
 
@@ -57,7 +58,7 @@ def test_a_delivery_while_another_acts_answers_503_until_the_lease_ends(world):
     busy = world.apply(job_id)
     assert busy.outcome is Outcome.PENDING and busy.http_status == 503   # CI retries; never "handled"
     assert world.gateway.body(INTAKE, "a.com") == eicar()
-    world.clock.advance(ACTION_LEASE_SECONDS + 1)
+    world.clock.advance(ACTION_LEASE_SECONDS + LEASE_MARGIN_SECONDS + 1)
     done = world.apply(job_id)
     assert done.outcome is Outcome.QUARANTINED and world.gateway.body(INTAKE, "a.com") is None
 
@@ -75,7 +76,7 @@ def test_a_holder_that_died_after_its_copy_is_finished_by_the_next_delivery_with
         world.apply(job_id)
     world.gateway.delete = delete
     assert len(world.quarantined("a.com")) == 1 and world.gateway.body(INTAKE, "a.com") == eicar()
-    world.clock.advance(ACTION_LEASE_SECONDS + 1)
+    world.clock.advance(ACTION_LEASE_SECONDS + LEASE_MARGIN_SECONDS + 1)
     assert world.sweep().applied == {"quarantined": 1}
     assert len(world.quarantined("a.com")) == 1 and world.gateway.body(INTAKE, "a.com") is None
     assert world.apply(job_id).outcome is Outcome.ALREADY_DONE
@@ -84,9 +85,11 @@ def test_a_holder_that_died_after_its_copy_is_finished_by_the_next_delivery_with
 def test_an_action_claim_left_behind_by_a_finished_holder_blocks_nothing(world):
     job_id = _scanned(world, "a.txt", clean_text())
     assert world.apply(job_id).outcome is Outcome.CLEAN
-    assert len(world.ledger_keys("actions")) == 1   # left `acting`: harmless, the job is closed
+    assert world.ledger_keys("actions") == []   # deleted once the action is done
+    assert world.ledger.claim_action(job_id)    # a holder that died after closing, before deleting it:
+    assert len(world.ledger_keys("actions")) == 1   # left `acting`, harmless, the job is closed
     assert world.apply(job_id).outcome is Outcome.ALREADY_DONE
-    world.clock.advance(ACTION_LEASE_SECONDS + 1)
+    world.clock.advance(ACTION_LEASE_SECONDS + LEASE_MARGIN_SECONDS + 1)
     assert world.apply(job_id).outcome is Outcome.ALREADY_DONE
     assert world.sweep().applied == {}
 

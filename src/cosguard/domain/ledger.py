@@ -405,6 +405,3 @@ class Ledger(ClaimsMixin):
         """Every unfinished job: one listing of jobs/ plus one read per entry."""
         for claim in self.open_claims():
             yield claim.entry
-
-            except NotFoundError:
-                continue

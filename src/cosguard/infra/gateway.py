@@ -10,11 +10,12 @@ If-Match); CloudTransientError when a retry may heal; CloudPermanentError otherw
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Protocol, Tuple
 
 from .retry import Deadline
 
 if TYPE_CHECKING:
+    from .clock import Stamp
     from .cloud import ObjectInfo
     from ..domain.jobs import VirusJob
 
@@ -71,6 +72,10 @@ class Gateway(Protocol):
 
     def get_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024) -> Dict[str, Any]:
         """Read a JSON document; CloudPermanentError code `NotJSON` for anything else."""
+
+    def read_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024) -> Tuple[Any, "Stamp"]:
+        """`get_json` with the answer's Stamp: COS's clock (Date), the document's Last-Modified and
+        ETag; the NotJSON error carries it as `.stamp`."""
 
     # -- CI virus detection ------------------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],

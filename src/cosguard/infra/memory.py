@@ -30,6 +30,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import crcmod
 
+from .clock import Stamp
 from .cloud import APPENDABLE, ObjectInfo
 from .memory_ci import MemoryCi
 from .retry import Deadline
@@ -287,6 +288,11 @@ class MemoryGateway:
         self._store(bucket, key, body, {}, "application/json", {}, {}, forbid_overwrite=if_absent)
 
     def get_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024) -> Dict[str, Any]:
+        document, _ = self.read_json(bucket, key, max_bytes)
+        return document
+
+    def read_json(self, bucket: str, key: str, max_bytes: int = 1024 * 1024) -> Tuple[Any, Stamp]:
+        """As CloudGateway's: the Stamp's times are this gateway's clock, standing for COS's."""
         self._op("GetObject")
         with self._lock:
             found = self._find(bucket, key, None)
@@ -294,12 +300,15 @@ class MemoryGateway:
                 raise CloudPermanentError(f"GetObject: {bucket}/{key} is archived", code="InvalidObjectState",
                                           status=403, operation="GetObject")
             raw = found.body[:max_bytes + 1]
+            stamp = Stamp(etag=found.etag.strip('"'), last_modified=found.modified, server_time=int(self.clock()))
         try:
             if len(raw) > max_bytes:
                 raise ValueError("too large")
-            return json.loads(raw.decode("utf-8"))
+            return json.loads(raw.decode("utf-8")), stamp
         except (ValueError, RecursionError) as exc:
-            raise CloudPermanentError(f"{bucket}/{key} is not JSON", code="NotJSON", operation="GetObject") from exc
+            error = CloudPermanentError(f"{bucket}/{key} is not JSON", code="NotJSON", operation="GetObject")
+            error.stamp = stamp  # type: ignore[attr-defined]
+            raise error from exc
 
     # -- CI virus detection (memory_ci.py) -------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],
