@@ -14,6 +14,8 @@ the upload identity of `version_token`):
     retry/<digest>.json    submissions that failed and may heal: the sweep resubmits them
     closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
     actions/<job id>.json  one delivery at a time acts on a verdict
+    sweep/cursor.json      where the last sweep stopped in jobs/ and retry/ when its deadline came
+                           first: the next sweep resumes there (bulk/sweep_pages.py)
 
 Every document is sealed (seal.py) for its own location: one an uploader wrote or altered is
 treated as absent and reported, never believed. The trigger filter keeps the ledger's own writes
@@ -369,3 +371,26 @@ class Ledger:
                 yield self._read(item["Key"])
             except NotFoundError:
                 continue
+
+    def read_retry(self, key: str) -> Optional[Dict[str, Any]]:
+        """One retry entry by its ledger key; None when it was cleared meanwhile, or is not a
+        document this ledger sealed (reported, as `retries` does)."""
+        try:
+            return self._read(key)
+        except NotFoundError:
+            return None
+
+    # -- the sweep's place in a backlog longer than one invocation ----------------------------
+    def sweep_cursor(self) -> Dict[str, str]:
+        """Where the last sweep stopped, per listing (`jobs`, `retry`): the last key it dispatched.
+        Empty when it stopped nowhere, or when the document is not one this ledger sealed
+        (reported): the sweep then starts from the beginning, which skips nothing."""
+        try:
+            doc = self._read(self._key("sweep", "cursor"))
+        except NotFoundError:
+            return {}
+        return {kind: after for kind, after in doc.items()
+                if isinstance(after, str) and after.startswith(f"{self.prefix}{kind}/")}
+
+    def save_sweep_cursor(self, cursor: Dict[str, str]) -> None:
+        self._write(self._key("sweep", "cursor"), {**cursor, "saved_at": self.clock()})
