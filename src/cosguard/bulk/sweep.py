@@ -122,7 +122,7 @@ class Sweeper:
             return
         cursor = Cursor(ledger)
         jobs_line = line
-        if resubmit and math.isfinite(line) and keys_after(ledger, "retry", "", 1):
+        if resubmit and math.isfinite(line) and self._retries_waiting(ledger):
             jobs_line = line + max(0.0, budget.deadline.remaining() - line) * RETRY_SHARE
         work = {"jobs": lambda key: self._isolated(report, ledger.bucket, key, self._settle_key, ledger, key, served,
                                                    report),
@@ -132,6 +132,15 @@ class Sweeper:
         for kind in kinds:
             self._isolated(report, ledger.bucket, f"{ledger.prefix}{kind}/", self._walk, ledger, kind, cursor,
                            dispatcher, work[kind], functools.partial(budget.before, lines[kind]), report)
+
+    @staticmethod
+    def _retries_waiting(ledger: Ledger) -> bool:
+        """Whether `retry/` holds anything (one listing of one key); a failure here is the retry
+        walk's to report, not a reason to skip the open jobs."""
+        try:
+            return bool(keys_after(ledger, "retry", "", 1))
+        except CloudError:
+            return False
 
     def _walk(self, ledger: Ledger, kind: str, cursor: Cursor, dispatcher: Dispatcher, work, in_time,
               report: SweepReport) -> None:

@@ -171,6 +171,39 @@ def test_failed_submissions_over_several_pages_are_resubmitted_across_sweeps(sta
         assert s.tags(name)["cosguard-status"] == "clean"
 
 
+def test_failed_submissions_get_their_share_while_open_jobs_fill_the_sweep(stack):
+    """Open jobs alone would take all of every run until the backlog is gone: failed submissions
+    waiting in retry/ are kept a quarter of it, so they are resubmitted from the first run."""
+    s = stack(**SETTINGS)
+    backlog(s, 10)
+    s.runtime.gateway.backoff.sleep = lambda seconds: None
+    s.put("late/a.txt", clean_text())
+    s.put("late/b.txt", clean_text())
+    s.cloud.ci.faults.error_rate = 1.0
+    with pytest.raises(Exception):
+        s.scan()
+    s.cloud.ci.faults.error_rate = 0.0
+    report = sweeper(s).sweep(deadline=RequestDeadline(s.cloud, 40)).as_dict()
+    assert not listing(report, "jobs")["complete"] and len(job_keys(s)) > 2, report   # the backlog is still there
+    assert report["visited"]["retry"] >= 1 and report["resubmitted"].get("submitted", 0) >= 1, report
+
+
+def test_each_ledger_gets_its_share_of_a_sweep(stack):
+    """Two intake buckets, each its own state bucket, each with a backlog: the first ledger does
+    not take the whole run; each gets an equal share of the time left when it starts."""
+    s = stack(sources=2, jail=False, **SETTINGS)
+    s.cloud.ci.faults.drop_callback_rate = 1.0
+    for bucket in s.intakes:
+        for name in names(6):
+            s.put(name, clean_text(), bucket=bucket)
+    s.scan()
+    s.settle()
+    report = sweeper(s).sweep(deadline=RequestDeadline(s.cloud, 60)).as_dict()
+    jobs = [p for p in report["progress"] if p["listing"] == "jobs"]
+    assert sorted(p["ledger"] for p in jobs) == sorted(f"{b}/.cosguard/" for b in s.intakes)
+    assert all(p["visited"] >= 1 and not p["complete"] for p in jobs), report
+
+
 def test_reconcile_says_partial_and_resumed_in_json_and_in_its_table(stack, capsys, tmp_path):
     s = stack(**SETTINGS)
     backlog(s, 8)
