@@ -53,8 +53,10 @@ def make_backlog(bench: Bench, count: int) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=20000, help="open jobs before scaling (default 20000)")
-    parser.add_argument("--timer", type=float, default=300.0, help="seconds per timer run before scaling (default 300)")
-    parser.add_argument("--latency", type=float, default=50.0, help="ms injected on every COS and CI request (default 50)")
+    parser.add_argument("--timer", type=float, default=300.0,
+                        help="seconds per timer run before scaling (default 300)")
+    parser.add_argument("--latency", type=float, default=50.0,
+                        help="ms injected on every COS and CI request (default 50)")
     parser.add_argument("--scale", type=float, default=10.0,
                         help="divide jobs, time limit and margin floor by this (default 10; 1 = the real thing)")
     parser.add_argument("--max-runs", type=int, default=20)
@@ -90,11 +92,12 @@ def main(argv=None) -> int:
                 left = open_jobs(bench, ledger)
                 settled = before - left
                 visited = report.get("visited", {})
+                shape = ("cut off (no report)" if "error" in report
+                         else "partial" if report.get("partial") else "whole")
                 rows.append([run, round(seconds, 1), round(report.get("seconds", float("nan")), 1),
                              visited.get("jobs", 0), settled, round(settled / seconds, 1),
-                             round(served / max(1, settled), 1),
-                             "cut off (no report)" if "error" in report else ("partial" if report["partial"] else "whole"),
-                             "yes" if report.get("resumed") else "no", left])
+                             round(served / max(1, settled), 1), shape, "yes" if report.get("resumed") else "no",
+                             left])
                 print(f"  run {run}: {settled:,} settled in {seconds:.1f} s, {left:,} left", file=sys.stderr)
         finally:
             bench.cloud.ci.faults.latency_ms = bench.cloud.cos.faults.latency_ms = 0

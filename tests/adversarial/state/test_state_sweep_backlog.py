@@ -9,7 +9,6 @@ on the machine's speed; pages of 5 entries (COSGUARD_SWEEP_PAGE_SIZE) make a doz
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import pytest
