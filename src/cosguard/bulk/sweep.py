@@ -2,11 +2,14 @@
 
 Reads only the ledger's `jobs/` and `retry/` prefixes, so it costs in proportion to the unfinished
 work, never to the bucket. Verdicts go through VerdictService.apply: the callback's own code path.
+A backlog longer than one invocation is walked a page at a time and left, before the deadline, for
+the next sweep to resume (sweep_pages.py); the report then says it is partial and where it stopped.
 """
 from __future__ import annotations
 
-import contextvars
+import functools
 import logging
+import math
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
@@ -23,8 +26,11 @@ from ..domain.states import RetryState, Standing, retry_due, retry_state, retry_
 from ..domain.status import Outcome
 from ..domain.verdict import VerdictService
 from ..domain.versions import submit_superseded
+from .sweep_pages import Budget, Cursor, Dispatcher, keys_after, not_started, walk
 
 log = get_logger("cosguard.bulk.sweep")
+
+RETRY_SHARE = 0.25   # of a ledger's time kept for failed submissions while open jobs fill the rest
 
 
 class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
@@ -35,6 +41,10 @@ class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
     unresolved: List[Dict[str, Any]] = Factory(list)  # failures a retry will not heal
     unauthenticated: List[str] = Factory(list)  # ledger documents without a valid seal
     dropped: List[Dict[str, Any]] = Factory(list)  # failures forgotten: their object is gone or overwritten
+    partial: bool = False  # the deadline came first: the next sweep resumes where this one stopped
+    resumed: bool = False  # began where an earlier sweep stopped
+    visited: Dict[str, int] = Factory(dict)  # ledger entries dispatched, per listing (`jobs`, `retry`)
+    progress: List[Dict[str, Any]] = Factory(list)  # per ledger and listing: where it began and stopped
     seconds: float = 0.0
     _lock: threading.Lock = Factory(threading.Lock)
 
@@ -65,7 +75,8 @@ class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
     def as_dict(self) -> Dict[str, Any]:
         return {"applied": self.applied, "pending": self.pending, "overdue": self.overdue,
                 "resubmitted": self.resubmitted, "unresolved": self.unresolved,
-                "unauthenticated": self.unauthenticated, "dropped": self.dropped,
+                "unauthenticated": self.unauthenticated, "dropped": self.dropped, "partial": self.partial,
+                "resumed": self.resumed, "visited": self.visited, "progress": self.progress,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -84,28 +95,67 @@ class Sweeper:
             seen.setdefault(state, self.scanner.ledger(bucket))
         return list(seen.values())
 
-    def sweep(self, buckets: Optional[Sequence[str]] = None, resubmit: bool = True) -> SweepReport:
+    def sweep(self, buckets: Optional[Sequence[str]] = None, resubmit: bool = True,
+              deadline: Any = None) -> SweepReport:
+        """One sweep of the served buckets' ledgers within `deadline` (default: the invocation's,
+        `gateway.deadline`): dispatch stops before it, and the next sweep resumes there."""
         started = time.monotonic()
         report = SweepReport()
         served = set(buckets or self.settings.buckets)
-        for ledger in self.ledgers(buckets):
-            self._isolated(report, ledger.bucket, f"{ledger.prefix}jobs/", self._settle_all, ledger, served, report)
-            if resubmit:
-                self._isolated(report, ledger.bucket, f"{ledger.prefix}retry/", self._resubmit_all, ledger, served,
-                               report)
+        budget = Budget(self.scanner.gateway.deadline if deadline is None else deadline,
+                        self.settings.sweep_margin_seconds)
+        ledgers = self.ledgers(buckets)
+        with Dispatcher(self.settings.max_workers) as dispatcher:
+            for index, ledger in enumerate(ledgers):
+                line = budget.line(1.0 / (len(ledgers) - index))   # an equal share of the time left
+                self._isolated(report, ledger.bucket, ledger.prefix, self._sweep_ledger, ledger, served, resubmit,
+                               budget, line, dispatcher, report)
+        for place in report.progress:
+            report.visited[place["listing"]] = report.visited.get(place["listing"], 0) + place["visited"]
+        report.partial = any(not p["complete"] for p in report.progress)
+        report.resumed = any(p["resumed_from"] for p in report.progress)
         report.unauthenticated = self.scanner.sealer.take_rejected()
         report.seconds = time.monotonic() - started
-        event(log, "sweep finished", logging.WARNING if report.problems else logging.INFO, **report.as_dict())
+        event(log, "sweep finished", logging.WARNING if report.problems or report.partial else logging.INFO,
+              **report.as_dict())
         return report
 
-    def _settle_all(self, ledger: Ledger, served: set, report: SweepReport) -> None:
-        self._parallel(lambda key: self._isolated(report, ledger.bucket, key, self._settle_key, ledger, key, served,
-                                                  report), list(ledger.open_job_keys()))
+    def _sweep_ledger(self, ledger: Ledger, served: set, resubmit: bool, budget: Budget, line: float,
+                      dispatcher: Dispatcher, report: SweepReport) -> None:
+        """Open jobs, then failed submissions, each from where the last sweep stopped; while
+        failed submissions wait, open jobs leave them a quarter of this ledger's time."""
+        kinds = ("jobs", "retry") if resubmit else ("jobs",)
+        if not budget.before(line):   # no time to start: not one request, and still a report
+            report.progress.extend(not_started(ledger, kind) for kind in kinds)
+            return
+        cursor = Cursor(ledger)
+        jobs_line = line
+        if resubmit and math.isfinite(line) and self._retries_waiting(ledger):
+            jobs_line = line + max(0.0, budget.deadline.remaining() - line) * RETRY_SHARE
+        work = {"jobs": lambda key: self._isolated(report, ledger.bucket, key, self._settle_key, ledger, key, served,
+                                                   report),
+                "retry": lambda key: self._isolated(report, ledger.bucket, key, self._resubmit_key, ledger, key,
+                                                    served, report)}
+        lines = {"jobs": jobs_line, "retry": line}
+        for kind in kinds:
+            self._isolated(report, ledger.bucket, f"{ledger.prefix}{kind}/", self._walk, ledger, kind, cursor,
+                           dispatcher, work[kind], functools.partial(budget.before, lines[kind]), report)
 
-    def _resubmit_all(self, ledger: Ledger, served: set, report: SweepReport) -> None:
-        self._parallel(lambda item: self._isolated(report, str(item[0].get("bucket")), str(item[0].get("key")),
-                                                   self._resubmit, ledger, item[0], item[1], report),
-                       [r for r in ledger.retries_stamped() if r[0].get("bucket") in served])
+    @staticmethod
+    def _retries_waiting(ledger: Ledger) -> bool:
+        """Whether `retry/` holds anything (one listing of one key); a failure here is the retry
+        walk's to report, not a reason to skip the open jobs."""
+        try:
+            return bool(keys_after(ledger, "retry", "", 1))
+        except CloudError:
+            return False
+
+    def _walk(self, ledger: Ledger, kind: str, cursor: Cursor, dispatcher: Dispatcher, work, in_time,
+              report: SweepReport) -> None:
+        progress = walk(ledger, kind, cursor, self.settings.sweep_page_size, dispatcher, work, in_time)
+        report.progress.append(progress)
+        if not progress["complete"]:
+            event(log, "sweep stopped before its deadline", logging.WARNING, **progress)
 
     @staticmethod
     def _isolated(report: SweepReport, bucket: str, key: str, work, *args: Any) -> None:
@@ -118,15 +168,6 @@ class Sweeper:
             event(log, "sweep item failed", logging.ERROR, bucket=bucket, key=key, reason=reason)
             report.add_unresolved({"bucket": bucket, "key": key, "reason": reason})
 
-    def _parallel(self, work, items: List[Any]) -> None:
-        if not items:
-            return
-        from concurrent.futures import ThreadPoolExecutor  # a sweep with nothing open never loads it
-        with ThreadPoolExecutor(max_workers=min(self.settings.max_workers, len(items)),
-                                thread_name_prefix="cosguard-sweep") as pool:
-            for future in [pool.submit(contextvars.copy_context().run, work, item) for item in items]:
-                future.result()
-
     def _settle_key(self, ledger: Ledger, key: str, served: set, report: SweepReport) -> None:
         try:
             claim = ledger.read_claim(key)
@@ -136,6 +177,13 @@ class Sweeper:
             return
         if claim is not None and claim.entry.bucket in served:
             self._settle(ledger, claim, report)
+
+    def _resubmit_key(self, ledger: Ledger, key: str, served: set, report: SweepReport) -> None:
+        found = ledger.read_retry(key)
+        if found is not None and found[0].get("bucket") in served:
+            doc, stamp = found
+            self._isolated(report, str(doc.get("bucket")), str(doc.get("key")), self._resubmit, ledger, doc, stamp,
+                           report)
 
     def _settle(self, ledger: Ledger, claim: OpenClaim, report: SweepReport) -> None:
         """What each standing asks (states.Standing; `status` counts by the same classification)."""

@@ -19,6 +19,9 @@ def register(commands) -> None:
     add_settings_arguments(p)
     p.add_argument("--bucket", action="append", default=[], help="only these served buckets (repeatable)")
     p.add_argument("--no-resubmit", action="store_true", help="do not resubmit failed submissions")
+    p.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
+                   help="stop dispatching before this many seconds, as the timer's invocation does, and "
+                        "leave the rest to the next sweep, which resumes there (default: no limit)")
     p.set_defaults(run=run_reconcile)
 
     s = commands.add_parser("status", help="counts per status, oldest pending job, recent infections",
@@ -77,8 +80,23 @@ def _days(raw: str) -> float:
     return value
 
 
+def _seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {raw!r}")
+    return value
+
+
 def run_reconcile(args: argparse.Namespace) -> int:
-    report = runtime(args).sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
+    from ..infra.retry import Deadline
+
+    rt = runtime(args)
+    if args.time_limit:   # what an invocation's deadline does: retries and dispatch stop before it
+        rt.gateway.deadline = Deadline(args.time_limit)
+    report = rt.sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
     if args.json:
         print_json(report.as_dict())
         return EXIT_FINDINGS if report.problems else EXIT_OK
@@ -86,7 +104,17 @@ def run_reconcile(args: argparse.Namespace) -> int:
     rows += [["resubmitted", outcome, count] for outcome, count in sorted(report.resubmitted.items())]
     rows += [["still pending", "overdue" if report.overdue else "-", report.pending],
              ["needs a human", "-", len(report.unresolved)]]
+    rows += [["looked at", f"{kind}/", count] for kind, count in sorted(report.visited.items())]
     print_table(["sweep", "outcome", "jobs"], rows)
+    for place in report.progress:
+        if place["resumed_from"]:
+            say(f"resumed: {place['ledger']}{place['listing']}/ from after {place['resumed_from']}, "
+                "where the last sweep stopped")
+    for place in report.progress:
+        if not place["complete"]:
+            where = f"after {place['stopped_at']}" if place["stopped_at"] else "where the last sweep stopped"
+            say(f"partial: the time limit came first in {place['ledger']}{place['listing']}/ after "
+                f"{place['visited']} entries; the next sweep resumes {where}")
     if report.overdue:
         print()
         say("overdue jobs:")

@@ -17,7 +17,16 @@ winner deleted it re-reads a new generation at 3 and gives up. Each takeover cos
 more than the unconditional write it replaces, on failure paths only.
 
 Retry entries (`retry/<digest>.json`) record why an upload is not submitted, and what the sweep
-does about it (states.RetryState): submit it again now, later (backoff), or report it to a human.
+does about it (states.RetryState): submit it again now, later (backoff), or report it to a human:
+
+    RETRYING --resubmitted, or object gone / overwritten [every sweep]--> (none)
+    REFUSED  --resubmitted when due: backoff 10 min doubling to 6 h [sweep]--> (none), or REFUSED again
+    REFUSED  --object gone / overwritten [every sweep]------------------> (none), reported `dropped`
+    HELD     --object gone / overwritten [every sweep]------------------> (none), reported `dropped`
+    any      --`cosguard ledger forget KEY` [operator]-----------------> (none)
+
+`actions/<job id>.json`: ACTING while one delivery acts on a verdict, deleted when it is done
+(or failed); past its lease on COS's clock (its holder died) it is taken over, conditionally.
 """
 from __future__ import annotations
 
@@ -192,6 +201,14 @@ class ClaimsMixin:
     def retries(self) -> Iterator[Dict[str, Any]]:
         for doc, _ in self.retries_stamped():
             yield doc
+
+    def read_retry(self, key: str) -> Optional[Tuple[Dict[str, Any], Stamp]]:
+        """One retry entry by its ledger key, with its Stamp; None when it was cleared meanwhile, or
+        is not a document this ledger sealed (reported by the sealer)."""
+        try:
+            return self._read_stamped(key)
+        except NotFoundError:
+            return None
 
     def retries_stamped(self) -> Iterator[Tuple[Dict[str, Any], Stamp]]:
         """Every retry entry with its Stamp (backoff is judged on COS's clock). Unsealed ones are

@@ -18,6 +18,8 @@ the upload identity of `version_token`):
                            an empty object per close, so `status` counts by LIST (history.py)
     actions/<job id>.json  one delivery at a time acts on a verdict (deleted when it is done)
     takeovers/<...>.json   for the moment of a takeover only (claims.py)
+    sweep/cursor.json      where the last sweep stopped in jobs/ and retry/ when its deadline came
+                           first: the next sweep resumes there (bulk/sweep_pages.py)
 
 The claim protocol is a state machine (states.py has the enums; docs/ledger-states.md the
 same diagram with every transition's cost). `jobs/<digest>.json`, one per upload in flight:
@@ -34,17 +36,8 @@ same diagram with every transition's cost). `jobs/<digest>.json`, one per upload
     FAILED     --object gone / overwritten (drop_claim) [sweep]---------> (none), reported `dropped`
     any        --`cosguard ledger forget KEY` [operator]----------------> (none)
 
-A takeover (of FAILED, or of SUBMITTING past its lease) is conditional: claims.py. `retry/`
-entries, one per upload not submitted (states.RetryState):
-
-    RETRYING --resubmitted, or object gone / overwritten [every sweep]--> (none)
-    REFUSED  --resubmitted when due: backoff 10 min doubling to 6 h [sweep]--> (none), or REFUSED again
-    REFUSED  --object gone / overwritten [every sweep]------------------> (none), reported `dropped`
-    HELD     --object gone / overwritten [every sweep]------------------> (none), reported `dropped`
-    any      --`cosguard ledger forget KEY` [operator]-----------------> (none)
-
-`actions/<job id>.json`: ACTING while one delivery acts on a verdict, deleted when it is done
-(or failed); past its lease on COS's clock (its holder died) it is taken over, conditionally.
+A takeover (of FAILED, or of SUBMITTING past its lease) is conditional; `retry/` and `actions/`
+have state machines of their own: claims.py.
 
 Every document is sealed (seal.py) for its own location: one an uploader wrote or altered is
 treated as absent and reported, never believed. Every document names its format and identity
@@ -405,3 +398,18 @@ class Ledger(ClaimsMixin):
         """Every unfinished job: one listing of jobs/ plus one read per entry."""
         for claim in self.open_claims():
             yield claim.entry
+
+    # -- the sweep's place in a backlog longer than one invocation ----------------------------
+    def sweep_cursor(self) -> Dict[str, str]:
+        """Where the last sweep stopped, per listing (`jobs`, `retry`): the last key it dispatched.
+        Empty when it stopped nowhere, or when the document is not one this ledger sealed
+        (reported): the sweep then starts from the beginning, which skips nothing."""
+        try:
+            doc = self._read(self._key("sweep", "cursor"))
+        except NotFoundError:
+            return {}
+        return {kind: after for kind, after in doc.items()
+                if isinstance(after, str) and after.startswith(f"{self.prefix}{kind}/")}
+
+    def save_sweep_cursor(self, cursor: Dict[str, str]) -> None:
+        self._write(self._key("sweep", "cursor"), {**cursor, "saved_at": self.clock()})

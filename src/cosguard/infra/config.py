@@ -78,6 +78,13 @@ def _deployment(raw: str) -> str:
     return value
 
 
+def _page_size(raw: str) -> int:
+    value = int(raw)
+    if not 1 <= value <= 1000:   # COS lists at most 1,000 keys a request (doc 436/7734)
+        raise ValueError(f"must be between 1 and 1000, got {raw!r}")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -152,6 +159,8 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     notify_url: Optional[str] = None
     notify_format: str = "json"
     pending_overdue_seconds: int = 3600
+    sweep_page_size: int = 1000        # ledger entries the sweep lists, then settles, at a time
+    sweep_margin_seconds: float = 5.0  # the sweep stops dispatching this long (or 10 %) before its deadline
     log_level: str = "INFO"
     callback_token_previous: Tuple[str, ...] = ()   # still verify during a rotation (docs/rotation.md)
     deployment: Optional[str] = None    # e.g. cosguard-prod: names the owner of the state location
@@ -279,6 +288,8 @@ class _EnvReader:
             notify_url=g("COSGUARD_NOTIFY_URL", _endpoint),
             notify_format=self._choice("COSGUARD_NOTIFY_FORMAT", "json", ("json", "wecom", "dingtalk")),
             pending_overdue_seconds=g("COSGUARD_PENDING_OVERDUE_SECONDS", _positive_int, 3600),
+            sweep_page_size=g("COSGUARD_SWEEP_PAGE_SIZE", _page_size, 1000),
+            sweep_margin_seconds=g("COSGUARD_SWEEP_MARGIN_SECONDS", _positive_float, 5.0),
             log_level=self._choice("COSGUARD_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             callback_token_previous=previous,
             deployment=deployment,
