@@ -1,14 +1,8 @@
 """Statuses, as enums: what an object's `cosguard-status` tag says, and what one piece of work ended as."""
 from __future__ import annotations
 
-import enum
-
-
-class StrEnum(str, enum.Enum):
-    """`enum.StrEnum` is 3.11+; SCF runs 3.9."""
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.value
+from ..infra.config import Action   # the settings' vocabulary (COSGUARD_*_ACTION), named here too
+from ..infra.records import StrEnum
 
 
 class ScanStatus(StrEnum):
@@ -43,15 +37,8 @@ class Outcome(StrEnum):
     RESUBMIT = "resubmit"        # CI no longer knew the job: closed, and the upload submitted again
 
 
-class Action(StrEnum):
-    """What to do with an infected, unscannable or failed object."""
-
-    MOVE = "move"
-    DELETE = "delete"
-    TAG = "tag"
-    QUARANTINE = "quarantine"
-
-
 STATUS_TAG = "cosguard-status"
 JOB_TAG = "cosguard-job"
 MAX_TAGS = 10
+
+__all__ = ["Action", "JOB_TAG", "MAX_TAGS", "Outcome", "STATUS_TAG", "ScanStatus", "StrEnum"]
