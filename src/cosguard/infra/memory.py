@@ -34,7 +34,7 @@ from .clock import Stamp
 from .cloud import APPENDABLE, ObjectInfo
 from .memory_ci import MemoryCi
 from .retry import Deadline
-from ..domain.limits import MAX_KEY_BYTES, MAX_METADATA_BYTES, key_bytes, metadata_bytes
+from .cos_limits import MAX_KEY_BYTES, MAX_METADATA_BYTES, key_bytes, metadata_bytes
 from ..errors import CloudError, CloudPermanentError, NotFoundError, PreconditionFailed
 
 MAX_TAGS = 10   # doc 436/42997
