@@ -99,7 +99,7 @@ class VerdictService:
 
     def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry], ref: Optional[str]) -> VerdictResult:
         try:
-            job = self.gateway.query_virus_job(bucket, job_id)
+            job = VirusJob.of(self.gateway.query_virus_job(bucket, job_id))
         except NotFoundError:
             return VerdictResult(job_id, Outcome.ERROR, 404, "CI knows no such job on this bucket", bucket)
         if not job.finished:

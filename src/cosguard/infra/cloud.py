@@ -17,7 +17,7 @@ from .ci_input import object_form_carries, presigned_get_url
 from .config import Settings
 from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
                      PreconditionFailed)
-from ..domain.jobs import VirusJob
+from .ci_jobs import CiJob
 from .clock import Stamp, http_epoch
 from .records import Factory, Record
 from .retry import Backoff, Deadline, call_with_retry
@@ -399,9 +399,9 @@ class CloudGateway(StreamingCopy):
     def presigned_get_url(self, bucket: str, key: str, version_id: Optional[str] = None) -> str:
         return presigned_get_url(self.cos, self.settings, bucket, key, version_id)
 
-    def query_virus_job(self, bucket: str, job_id: str) -> VirusJob:
+    def query_virus_job(self, bucket: str, job_id: str) -> CiJob:
         response = self._call("QueryVirusJob", self.ci.ci_auditing_virus_query, Bucket=bucket, JobID=job_id)
-        job = VirusJob.from_response(response or {})
+        job = CiJob.from_response(response or {})
         if job.job_id and job.job_id != job_id:
             raise CloudPermanentError(f"QueryVirusJob: asked for {job_id}, CI answered {job.job_id}",
                                       operation="QueryVirusJob")

@@ -17,7 +17,7 @@ from .retry import Deadline
 if TYPE_CHECKING:
     from .clock import Stamp
     from .cloud import ObjectInfo
-    from ..domain.jobs import VirusJob
+    from .ci_jobs import CiJob
 
 
 class Gateway(Protocol):
@@ -82,7 +82,7 @@ class Gateway(Protocol):
                          version_id: Optional[str] = None, pinned: bool = False) -> str:
         """Submit one object (`pinned`: exactly `version_id`); the job id."""
 
-    def query_virus_job(self, bucket: str, job_id: str) -> "VirusJob":
+    def query_virus_job(self, bucket: str, job_id: str) -> "CiJob":
         """The job as CI reports it now; NotFoundError when CI knows no such job."""
 
 
