@@ -92,12 +92,12 @@ def _seconds(raw: str) -> float:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    from ..infra.retry import Deadline
+    from ..infra.retry import Deadline, within
 
     rt = runtime(args)
-    if args.time_limit:   # what an invocation's deadline does: retries and dispatch stop before it
-        rt.gateway.deadline = Deadline(args.time_limit)
-    report = rt.sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
+    # with --time-limit, what an invocation's deadline does: retries and dispatch stop before it
+    with within(Deadline(args.time_limit) if args.time_limit else Deadline()):
+        report = rt.sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
     if args.json:
         print_json(report.as_dict())
         return EXIT_FINDINGS if report.problems else EXIT_OK

@@ -18,6 +18,7 @@ from ..errors import CloudError, CloudTransientError, NotFoundError, SubmissionE
 from ..triggers.events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, OpenClaim, version_token
 from ..infra.logs import event, get_logger
+from ..infra.retry import current_deadline
 from ..infra.records import Factory, Record
 from .removals import removal_after, report as report_removal
 from .rules import skip_reason, skip_reason_for_object, unscannable_reason
@@ -200,7 +201,7 @@ class Scanner:
             reason = unscannable_reason(self.settings, info)
             if reason:
                 return self._unscannable(info, reason)
-            lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+            lease = min(CLAIM_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
             state, entry = ledger.claim(info, lease=lease)
         except ClaimBusy as exc:  # its holder may be alive: fail retryably, SCF (or the sweep) comes back
             return ScanResult(bucket, info.key, Outcome.PENDING, reason=str(exc), version=version, retryable=True)
@@ -228,7 +229,7 @@ class Scanner:
     def resume(self, ledger: Ledger, info: ObjectInfo, stale: OpenClaim) -> ScanResult:
         """Submit an upload whose claim's holder died (the sweep): the same path as a first
         submission, once the claim is taken over (another taker may have been first: then pending)."""
-        lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+        lease = min(CLAIM_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
         entry = ledger.take_over(stale, lease)
         if entry is None:
             return ScanResult(info.bucket, info.key, Outcome.PENDING, reason="another taker resubmits it",

@@ -21,6 +21,7 @@ from .seal import Sealer, sealer_for
 from .security import object_ref
 from .setaside import set_aside
 from ..infra.logs import event, get_logger
+from ..infra.retry import current_deadline
 from ..infra.records import Record
 from .states import JobState
 from .status import Outcome, ScanStatus
@@ -154,7 +155,7 @@ class VerdictService:
         own entry: re-read once the claim is held, it is closed (or rebound to another job) when an
         earlier delivery finished, and then nothing is done."""
         job_id = job.job_id
-        lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+        lease = min(ACTION_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
         action = ledger.claim_action(job_id, lease=lease)
         if action is None:
             return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")

@@ -20,7 +20,7 @@ from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotF
 from .ci_jobs import CiJob
 from .clock import Stamp, http_epoch
 from .records import Factory, Record
-from .retry import Backoff, Deadline, call_with_retry
+from .retry import Backoff, call_with_retry, current_deadline
 from .streaming import STREAM_PART_SIZE, StreamingCopy, written_version
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
@@ -153,7 +153,6 @@ class CloudGateway(StreamingCopy):
         cos, ci = (cos_client, ci_client) if cos_client and ci_client else self._clients()
         self.cos, self.ci = cos_client or cos, ci_client or ci
         self.backoff = backoff or Backoff()
-        self.deadline = Deadline()
         self.single_copy_limit = SINGLE_COPY_LIMIT
         self.multipart_part_size = 512 * 1024 * 1024
         self.stream_part_size = STREAM_PART_SIZE   # streaming.py: an appendable object's copy
@@ -191,7 +190,7 @@ class CloudGateway(StreamingCopy):
         def once():
             with translate_sdk_errors(operation):
                 return fn(*args, **kwargs)
-        return call_with_retry(once, attempts=self.settings.max_attempts, deadline=self.deadline,
+        return call_with_retry(once, attempts=self.settings.max_attempts, deadline=current_deadline(),
                                backoff=self.backoff)
 
     # -- objects ---------------------------------------------------------------------------
