@@ -12,7 +12,7 @@ from .actions import Actions
 from ..infra.cloud import APPENDABLE, ObjectInfo
 from ..infra.gateway import Gateway
 from ..infra.config import Settings
-from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
+from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
 from .dispositions import carry_out
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
@@ -54,6 +54,9 @@ class VerdictResult(Record, hidden=("job",)):
 
 
 Notifier = Callable[[VerdictResult], None]
+# Called with the callback ref (security.object_ref) of the upload a job belongs to, as soon as it is
+# known and before anything is done or revealed; it raises to stop (triggers/callback.py authorises).
+Admit = Callable[[str], None]
 
 
 class VerdictService:
@@ -74,15 +77,15 @@ class VerdictService:
                       self.sealer, clock=self.clock)
 
     def apply(self, bucket: str, job_id: str, entry: Optional[JobEntry] = None,
-              ref: Optional[str] = None) -> VerdictResult:
+              admit: Optional[Admit] = None) -> VerdictResult:
         """Re-query `job_id` on `bucket` and act on the answer; never raises for cloud failures.
 
-        `entry` is the job's ledger entry when the caller has just read it (the sweep). `ref` is
-        the upload a callback URL was issued for: a job of any other upload raises ForeignJobError
-        before anything is done.
+        `entry` is the job's ledger entry when the caller has just read it (the sweep). `admit`
+        (a callback's) is shown the upload the job belongs to before anything is done: what it
+        raises stops the verdict and reaches the caller.
         """
         try:
-            result = self._apply(bucket, job_id, entry, ref)
+            result = self._apply(bucket, job_id, entry, admit)
         except CloudError as exc:
             status = 503 if exc.retryable else 502
             result = VerdictResult(job_id, Outcome.ERROR, status, f"{exc.code or type(exc).__name__}: {exc}",
@@ -98,7 +101,7 @@ class VerdictService:
             self.notifier(result)
         return result
 
-    def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry], ref: Optional[str]) -> VerdictResult:
+    def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry], admit: Optional[Admit]) -> VerdictResult:
         try:
             job = VirusJob.of(self.gateway.query_virus_job(bucket, job_id))
         except NotFoundError:
@@ -122,16 +125,16 @@ class VerdictService:
             info = None
         if entry is None:
             if info is None:
-                return self._not_current(ledger, bucket, key, job, result, ref, None)
+                return self._not_current(ledger, bucket, key, job, result, admit, None)
             try:
                 entry = ledger.open_entry(bucket, key, version_token(info))
             except ForgedDocument as exc:
-                return self._forged_entry(ledger, info, job_id, result, ref, exc)
+                return self._forged_entry(ledger, info, job_id, result, admit, exc)
             if entry is None or entry.job_id != job_id:
                 if entry is not None and entry.state == JobState.SUBMITTING.value:
                     return result(Outcome.PENDING, 503, "the submitter is still recording this job")
-                return self._not_current(ledger, bucket, key, job, result, ref, info)
-        _bound_to(entry, ref)
+                return self._not_current(ledger, bucket, key, job, result, admit, info)
+        _shown(admit, entry.callback_ref)
         if entry.version_id and (info is None or version_token(info) != entry.identity):
             return superseded(self, ledger, entry, job, info, result)
         if info is None:
@@ -261,17 +264,17 @@ class VerdictService:
         return gone
 
     def _not_current(self, ledger: Ledger, bucket: str, key: str, job: VirusJob, result,
-                     ref: Optional[str], current: Optional[ObjectInfo]) -> VerdictResult:
+                     admit: Optional[Admit], current: Optional[ObjectInfo]) -> VerdictResult:
         """The object's current upload (`current`; None: no current version) is not this job's:
         handled already, or overwritten (or deleted) since."""
         job_id = job.job_id
         closed = ledger.get_job(job_id)
         if closed is not None:
-            _bound_to(closed, ref)
+            _shown(admit, closed.callback_ref)
             return result(Outcome.ALREADY_DONE, detail=f"already {closed.outcome}")
         for entry in ledger.open_entries_of(bucket, key):
             if entry.job_id == job_id:
-                _bound_to(entry, ref)
+                _shown(admit, entry.callback_ref)
                 if entry.version_id:   # that version may still be there, by its id
                     return superseded(self, ledger, entry, job, current, result)
                 if current is None:
@@ -283,7 +286,7 @@ class VerdictService:
         return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
 
     def _forged_entry(self, ledger: Ledger, info: ObjectInfo, job_id: str, result,
-                      ref: Optional[str], forged: ForgedDocument) -> VerdictResult:
+                      admit: Optional[Admit], forged: ForgedDocument) -> VerdictResult:
         """An unsealed document sits where this upload's entry belongs (an uploader overwrote or
         planted it). Nothing in it is believed: the upload is scanned again (a retry entry, and a
         sealed `failed` claim in its place, which the sweep resubmits), and an operator is told.
@@ -293,8 +296,7 @@ class VerdictService:
         retry entry then asks for a human instead (the sweep reports it every time, resubmits
         nothing) and the object is tagged `error`, never left looking clean."""
         identity = version_token(info)
-        if ref is not None and ref != object_ref(info.bucket, info.key, identity):
-            raise ForeignJobError("the job belongs to another upload than the callback URL's")
+        _shown(admit, object_ref(info.bucket, info.key, identity))   # the upload whose entry belongs here
         unreadable = forged.code == "Unreadable"
         reason = (f"the entry for job {job_id} cannot be read ({forged}): a human must look" if unreadable
                   else f"the entry for job {job_id} was not sealed by cosguard: scanned again")
@@ -338,7 +340,7 @@ class VerdictService:
 __all__ = ["VerdictService", "VerdictResult"]
 
 
-def _bound_to(entry: JobEntry, ref: Optional[str]) -> None:
-    """A callback (ref given) may act only on the job of the upload its URL was issued for."""
-    if ref is not None and entry.callback_ref != ref:
-        raise ForeignJobError("the job belongs to another upload than the callback URL's")
+def _shown(admit: Optional[Admit], upload_ref: str) -> None:
+    """The caller's say on the upload the job belongs to (a callback's authorisation)."""
+    if admit is not None:
+        admit(upload_ref)
