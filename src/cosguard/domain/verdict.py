@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from .actions import Actions
 from ..infra.cloud import APPENDABLE, ObjectInfo
@@ -27,6 +27,9 @@ from .states import JobState
 from .status import Outcome, ScanStatus
 from .stale_promotion import withdraw_promotion
 from .versions import pinned_scan_failed, superseded
+
+if TYPE_CHECKING:
+    from ..infra.notify import Notifier
 
 log = get_logger("cosguard.domain.verdict")
 
@@ -53,14 +56,13 @@ class VerdictResult(Record, hidden=("job",)):
         return answer
 
 
-Notifier = Callable[[VerdictResult], None]
 # Called with the callback ref (security.object_ref) of the upload a job belongs to, as soon as it is
 # known and before anything is done or revealed; it raises to stop (triggers/callback.py authorises).
 Admit = Callable[[str], None]
 
 
 class VerdictService:
-    def __init__(self, settings: Settings, gateway: Gateway, notifier: Optional[Notifier] = None,
+    def __init__(self, settings: Settings, gateway: Gateway, notifier: Optional["Notifier"] = None,
                  clock=time.time, sealer: Optional[Sealer] = None):
         self.settings = settings
         self.gateway = gateway
@@ -97,8 +99,12 @@ class VerdictService:
               viruses=result.job.virus_names if result.job else [])
         notable = result.alert or result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
             result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
-        if self.notifier and notable:
-            self.notifier(result)
+        if self.notifier and notable:   # one message per infection, error or alert (e.g. a refused copy)
+            from ..infra.notify import kind_of, message   # loaded with the notifier
+            self.notifier.send(message(kind_of(result.outcome.value, bool(result.job and result.job.infected)),
+                                       result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
+                                       viruses=result.job.virus_names if result.job else [],
+                                       location=result.location, detail=result.detail))
         return result
 
     def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry], admit: Optional[Admit]) -> VerdictResult:
