@@ -3,7 +3,8 @@
 
 SCF unpacks a layer under /opt and starts Python with PYTHONPATH=/var/user:/opt, so packages sit at
 the zip ROOT (`cosguard/`, `qcloud_cos/`, ...). The emulator (`cosguard/local/`), the CLI
-(`cosguard/cli/`), any module importing the emulator, tests and caches never ship.
+(`cosguard/cli/`) and its terminal tables (`cosguard/ui/`), any module importing the emulator, tests
+and caches never ship.
 
     python layers/build.py [--python /path/to/python3.9] [--out layers/build/cosguard-layer.zip]
 
@@ -91,7 +92,7 @@ def runtime_files(package: Path = PACKAGE) -> List[Path]:
             continue
         if rel.parts[0] == "local":
             continue
-        if rel.parts[0] == "cli" or (len(rel.parts) == 1 and re.fullmatch(r"cli(_\w*)?\.py", rel.name)):
+        if rel.parts[0] in ("cli", "ui") or (len(rel.parts) == 1 and re.fullmatch(r"cli(_\w*)?\.py", rel.name)):
             continue
         if path.suffix == ".py" and _imports_emulator(path, package):
             continue
@@ -241,7 +242,7 @@ def forbidden_entries(names: Sequence[str], bytecode_tag: Optional[str] = None) 
     for name in names:
         parts = name.rstrip("/").split("/")
         cache = "__pycache__" in parts or name.endswith((".pyc", ".pyo"))
-        if name.startswith(("cosguard/local/", "cosguard/cli/")) or re.fullmatch(r"cosguard/cli(_\w*)?\.py", name) or \
+        if name.startswith(("cosguard/local/", "cosguard/cli/", "cosguard/ui/")) or re.fullmatch(r"cosguard/cli(_\w*)?\.py", name) or \
                 (cache and not _compiled_module(name, present, bytecode_tag)) or \
                 parts[0] in ("tests", "test") or parts[-1] == TREE_MARKER:
             bad.append(name)

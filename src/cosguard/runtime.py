@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 from .infra import logs
 from .infra.cloud import CloudGateway
 from .infra.config import Settings
-from .infra.retry import Deadline
+from .infra.retry import Deadline, within
 
 from .domain.seal import sealer_for
 
@@ -108,8 +108,7 @@ class Runtime:
     def invocation(self, context: Any, env: Optional[Mapping[str, str]] = None) -> Iterator[None]:
         """Per-invocation setup: the deadline, fresh role credentials, the request id bound to logs."""
         env = os.environ if env is None else env
-        self.gateway.deadline = Deadline.from_context(context)
         self.gateway.refresh_credentials(env)
         logs.register_secrets([env.get("TENCENTCLOUD_SECRETKEY", ""), env.get("TENCENTCLOUD_SESSIONTOKEN", "")])
-        with logs.bound(request_id=_request_id(context)):
+        with within(Deadline.from_context(context)), logs.bound(request_id=_request_id(context)):
             yield

@@ -61,7 +61,7 @@ def test_success_exits_0_and_any_error_exits_1(stacks, tmp_path, capsys):
 
 
 def test_progress_bar_on_a_terminal_shows_objects_bytes_rate_and_eta(stack, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("cosguard.cli.progress.is_terminal", lambda stream: True)
+    monkeypatch.setattr("cosguard.ui.progress.is_terminal", lambda stream: True)
     stack.cloud.ci.faults.drop_callback_rate = 1.0
     stack.seed(mixed(16))
     assert _main(stack, tmp_path, "--rps", "8") == 0   # ~2 s: the bar redraws every 0.5 s

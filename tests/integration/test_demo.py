@@ -39,7 +39,7 @@ def test_demo_table_has_headers_a_legend_and_keeps_logs_on_request(tmp_path):
     rows = lines[2:9]
     assert all(row.rstrip().endswith("ok") for row in rows), rows
     # columns line up by display width, Chinese key included: "verdict" starts at the same cell
-    from cosguard.cli.table import display_width
+    from cosguard.ui.table import display_width
     verdict_at = {display_width(row[: row.index(word)]) for row, word in
                   zip(rows, ["clean", "clean", "infected", "infected", "unscannable", "clean", "stale"])}
     assert len(verdict_at) == 1, rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from cosguard.domain.jobs import VirusJob
 from cosguard.infra.cloud import CloudGateway
 from cosguard.infra.config import Settings
 from cosguard.local.samples import clean_text, eicar
@@ -29,7 +30,7 @@ def _gateway(cloud) -> CloudGateway:
 
 def _verdict(cloud, gateway, job_id):
     cloud.ci.wait_idle()
-    return gateway.query_virus_job(BUCKET, job_id)
+    return VirusJob.of(gateway.query_virus_job(BUCKET, job_id))
 
 
 def test_a_held_object_job_reads_the_key_when_released(cloud):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import io
 
-from cosguard.cli.progress import Progress
-from cosguard.cli.table import display_width, render_table
+from cosguard.ui.progress import Progress
+from cosguard.ui.table import display_width, render_table
 
 
 def test_tables_align_wide_characters():

@@ -18,8 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 # Loaded only where they are used: webhooks when COSGUARD_NOTIFY_URL is set, a thread pool for an
 # event of several records or a sweep that finds open jobs, dataclasses nowhere on a handler's path
-# (cosguard.infra.records instead), and the CLI, backfill, restore and the emulator never in a function.
-NEVER = ["cosguard.infra.notify", "cosguard.cli", "cosguard.local", "cosguard.bulk.backfill",
+# (cosguard.infra.records instead), and the CLI, its tables, backfill, restore and the emulator never in a function.
+NEVER = ["cosguard.infra.notify", "cosguard.cli", "cosguard.ui", "cosguard.local", "cosguard.bulk.backfill",
          "cosguard.bulk.invoke", "cosguard.bulk.checkpoint", "cosguard.domain.restore", "dataclasses"]
 NOT_LOADED = {
     "scan_on_upload": NEVER + ["concurrent.futures", "cosguard.triggers.callback", "cosguard.domain.verdict",

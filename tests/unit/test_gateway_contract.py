@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from helpers import CALLBACK_SECRET
+from cosguard.domain.jobs import VirusJob
 from cosguard.errors import CloudPermanentError, CloudTransientError, NotFoundError, PreconditionFailed
 from cosguard.infra.cloud import CloudGateway
 from cosguard.infra.config import Settings
@@ -260,11 +261,11 @@ def test_ci_jobs_are_queried_and_judged(backend, url_query_kept):
             gateway.submit_virus_job(VERSIONED, clean, None, version_id=version, pinned=True)]
     assert len(set(jobs)) == 3
     backend.finish_jobs()
-    job = gateway.query_virus_job(PLAIN, jobs[0])
+    job = VirusJob.of(gateway.query_virus_job(PLAIN, jobs[0]))   # the answer, judged by the domain
     assert job.job_id == jobs[0] and job.finished and job.infected and job.scanned_key(PLAIN) == infected
     assert job.virus_names and not job.url
-    odd_job = gateway.query_virus_job(PLAIN, jobs[1])
-    pinned = gateway.query_virus_job(VERSIONED, jobs[2])
+    odd_job = VirusJob.of(gateway.query_virus_job(PLAIN, jobs[1]))
+    pinned = VirusJob.of(gateway.query_virus_job(VERSIONED, jobs[2]))
     assert odd_job.url and odd_job.scanned_key(PLAIN) == odd and pinned.url and pinned.scanned_key(VERSIONED) == clean
     if url_query_kept:
         assert odd_job.infected and pinned.clean

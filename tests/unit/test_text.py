@@ -4,7 +4,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from cosguard.cli.table import render_table
+from cosguard.ui.table import render_table
 from cosguard.infra.text import markdown_code, markdown_safe, terminal_safe
 
 INVISIBLE = ["\x00", "\x07", "\x1b", "\r", "\n", "\t", "\x7f", "\x85", "\x9b", "\u202a", "\u202e", "\u2066",

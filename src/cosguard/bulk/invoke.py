@@ -1,7 +1,7 @@
 """Fan-out for backfill: synthetic COS trigger events handed to `scan_on_upload` asynchronously.
 
 SCF is the distributed engine: each invocation scans its batch of records through the same
-`Scanner.scan_event` path a real upload takes. Invocation sits behind the `Invoker` seam:
+path a real upload takes (triggers/upload.py, `Scanner.scan_uploads`). Invocation sits behind the `Invoker` seam:
 `LocalInvoker` over the local SCF runtime's async queue (tests, the local cloud) and `ScfInvoker`,
 SCF's `Invoke` API (TC3-HMAC-SHA256 signed, `requests` only, no Tencent SDK).
 """

@@ -19,6 +19,7 @@ from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError
 from ..domain.ledger import CLAIM_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, OpenClaim, version_token
 from ..infra.logs import event, get_logger
+from ..infra.retry import current_deadline
 from ..infra.records import Factory, Record
 from ..domain.open_work import pending_age
 from ..domain.scan import Scanner
@@ -98,11 +99,11 @@ class Sweeper:
     def sweep(self, buckets: Optional[Sequence[str]] = None, resubmit: bool = True,
               deadline: Any = None) -> SweepReport:
         """One sweep of the served buckets' ledgers within `deadline` (default: the invocation's,
-        `gateway.deadline`): dispatch stops before it, and the next sweep resumes there."""
+        `current_deadline()`): dispatch stops before it, and the next sweep resumes there."""
         started = time.monotonic()
         report = SweepReport()
         served = set(buckets or self.settings.buckets)
-        budget = Budget(self.scanner.gateway.deadline if deadline is None else deadline,
+        budget = Budget(current_deadline() if deadline is None else deadline,
                         self.settings.sweep_margin_seconds)
         ledgers = self.ledgers(buckets)
         with Dispatcher(self.settings.max_workers) as dispatcher:
@@ -240,7 +241,7 @@ class Sweeper:
         if version_token(info) != entry.identity:  # overwritten since: the new upload has its own event
             version = self._superseded_version(entry.bucket, entry.key, entry.version_id)
             if version is not None:   # ... and its own version is still there: scanned pinned to it
-                lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.scanner.gateway.deadline.remaining()))
+                lease = min(CLAIM_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
                 taken = ledger.take_over(claim, lease)
                 if taken is None:   # another taker was first
                     self._pending(claim, "being submitted", report)
@@ -274,7 +275,7 @@ class Sweeper:
 
     def _resubmit_version(self, ledger: Ledger, version: ObjectInfo) -> bool:
         """Claim and submit an overwritten version pinned to it; False when it needs nothing."""
-        lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.scanner.gateway.deadline.remaining()))
+        lease = min(CLAIM_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
         state, entry = ledger.claim(version, lease=lease)
         if state != "claimed" or entry is None:
             return False

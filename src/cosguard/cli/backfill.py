@@ -13,8 +13,8 @@ from ..bulk.backfill import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Backfill, B
 from .common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime,
                      say)
 from ..bulk.invoke import SCF_HOST, ScfInvoker
-from . import progress as progress_output
-from .progress import Progress
+from ..ui import progress as progress_output
+from ..ui.progress import Progress
 
 EXIT_INTERRUPTED = 130
 

@@ -66,5 +66,5 @@ def say(text: str, file=None) -> None:
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out=None) -> None:
     """Columns aligned by display width (CJK-safe); empty cells show as `-`; every cell terminal-safe."""
-    from .table import render_table
+    from ..ui.table import render_table
     (out or sys.stdout).write(render_table(headers, rows) + "\n")

@@ -8,6 +8,7 @@ from typing import Dict, Tuple
 
 from ..domain.open_work import tally_open_work
 from ..domain.restore import Restorer, copy_state
+from ..domain.status import handled_as, tag_status
 from ..errors import CloudError
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
 
@@ -91,12 +92,12 @@ def _seconds(raw: str) -> float:
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
-    from ..infra.retry import Deadline
+    from ..infra.retry import Deadline, within
 
     rt = runtime(args)
-    if args.time_limit:   # what an invocation's deadline does: retries and dispatch stop before it
-        rt.gateway.deadline = Deadline(args.time_limit)
-    report = rt.sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
+    # with --time-limit, what an invocation's deadline does: retries and dispatch stop before it
+    with within(Deadline(args.time_limit) if args.time_limit else Deadline()):
+        report = rt.sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
     if args.json:
         print_json(report.as_dict())
         return EXIT_FINDINGS if report.problems else EXIT_OK
@@ -138,19 +139,6 @@ def run_reconcile(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if report.problems else EXIT_OK
 
 
-# A closed job's outcome, as the object's `cosguard-status` tag names it, and what was done with it.
-_TAG_STATUS = {"quarantined": "infected", "deleted": "infected", "infected": "infected", "promoted": "clean"}
-_HANDLED = {"quarantined": "moved to quarantine", "deleted": "deleted", "infected": "tagged in place",
-            "clean": "tagged in place", "promoted": "promoted to the clean destination",
-            "released": "restored from quarantine", "error": "tagged in place",
-            "unscannable": "tagged in place", "stale": "verdict not applied: object changed during the scan",
-            "gone": "object gone before the verdict", "resubmit": "CI lost the job: submitted again"}
-
-
-def tag_status(outcome: str) -> str:
-    return _TAG_STATUS.get(outcome, outcome)
-
-
 def now_at(settings, entry, gateway=None) -> str:
     """Where the scanned object is now, as far as the ledger knows; with a `gateway`, a quarantined
     copy that is gone or holds other bytes says so (one HEAD)."""
@@ -190,7 +178,7 @@ def run_status(args: argparse.Namespace) -> int:
             for item in closed:
                 status = tag_status(item.outcome)
                 counts[status] = counts.get(status, 0) + 1
-                how = _HANDLED.get(item.outcome, item.outcome)
+                how = handled_as(item.outcome)
                 if item.no_room:
                     how = f"{item.no_room_action} (no room for the status tag)"
                 if item.fallback:

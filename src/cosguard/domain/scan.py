@@ -1,7 +1,8 @@
 """Submitting objects to CI virus detection: one job per object version, never a silent pass.
 
-`Scanner.scan_event` serves the upload trigger; `Scanner.scan_object` is the same path for one
-object, shared with backfill and the sweep's resubmissions.
+`Scanner.scan_uploads` serves the upload trigger (plain upload references, uploads.py, built in
+triggers/upload.py); `Scanner.scan_object` is the same path for one object, shared with backfill and
+the sweep's resubmissions.
 """
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from ..infra.cloud import ObjectInfo
 from ..infra.gateway import Gateway
 from ..infra.config import Settings
 from ..errors import CloudError, CloudTransientError, NotFoundError, SubmissionError
-from ..triggers.events import CosUploadEvent, mask_cos_event
 from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, OpenClaim, version_token
 from ..infra.logs import event, get_logger
+from ..infra.retry import current_deadline
 from ..infra.records import Factory, Record
 from .removals import removal_after, report as report_removal
 from .rules import skip_reason, skip_reason_for_object, unscannable_reason
@@ -26,6 +27,7 @@ from .setaside import set_aside
 from .security import object_ref, upload_callback
 from .status import JOB_TAG, Action, Outcome, ScanStatus
 from .tags import merge
+from .uploads import Unreadable, Upload
 
 log = get_logger("cosguard.domain.scan")
 
@@ -76,14 +78,13 @@ class Scanner:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
                       self.sealer, clock=self.clock)
 
-    def scan_event(self, event_: CosUploadEvent) -> ScanSummary:
-        """Every record, through a bounded pool; raise SubmissionError once, after all of them,
-        if any record failed in a way a retry of the invocation may heal."""
-        if log.isEnabledFor(logging.DEBUG):
-            event(log, "event received", logging.DEBUG, event=mask_cos_event(event_.raw_event))
-        jobs = [(r.bucket, r.key_candidates, r.version_id, None, r.size, r.event_time) for r in event_.records]
+    def scan_uploads(self, uploads: Sequence[Upload], unreadable: Sequence[Unreadable] = ()) -> ScanSummary:
+        """Every upload of one event, through a bounded pool, and the event's records that could not
+        be read as errors; raise SubmissionError once, after all of them, if any record failed in a
+        way a retry of the invocation may heal."""
+        jobs = [(u.bucket, list(u.key_candidates), u.version_id, None, u.size, u.written_at) for u in uploads]
         summary = ScanSummary([one for result in self._run_all(jobs) for one in [result] + result.also])
-        for index, problem in event_.invalid_records:
+        for index, problem in unreadable:
             event(log, "record rejected", logging.ERROR, record=index, status=Outcome.ERROR.value,
                   reason=problem)
             summary.results.append(ScanResult("", f"Records[{index}]", Outcome.ERROR, reason=problem))
@@ -200,7 +201,7 @@ class Scanner:
             reason = unscannable_reason(self.settings, info)
             if reason:
                 return self._unscannable(info, reason)
-            lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+            lease = min(CLAIM_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
             state, entry = ledger.claim(info, lease=lease)
         except ClaimBusy as exc:  # its holder may be alive: fail retryably, SCF (or the sweep) comes back
             return ScanResult(bucket, info.key, Outcome.PENDING, reason=str(exc), version=version, retryable=True)
@@ -228,7 +229,7 @@ class Scanner:
     def resume(self, ledger: Ledger, info: ObjectInfo, stale: OpenClaim) -> ScanResult:
         """Submit an upload whose claim's holder died (the sweep): the same path as a first
         submission, once the claim is taken over (another taker may have been first: then pending)."""
-        lease = min(CLAIM_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+        lease = min(CLAIM_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
         entry = ledger.take_over(stale, lease)
         if entry is None:
             return ScanResult(info.bucket, info.key, Outcome.PENDING, reason="another taker resubmits it",

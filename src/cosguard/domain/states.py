@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 from ..infra.clock import Stamp
-from .status import StrEnum
+from ..infra.records import StrEnum
 
 # COS's Date and Last-Modified have one-second resolution; a lease is over only this much after
 # its holder's own deadline, as COS's clock measures it.

@@ -1,14 +1,8 @@
 """Statuses, as enums: what an object's `cosguard-status` tag says, and what one piece of work ended as."""
 from __future__ import annotations
 
-import enum
-
-
-class StrEnum(str, enum.Enum):
-    """`enum.StrEnum` is 3.11+; SCF runs 3.9."""
-
-    def __str__(self) -> str:  # pragma: no cover - trivial
-        return self.value
+from ..infra.config import Action   # the settings' vocabulary (COSGUARD_*_ACTION), named here too
+from ..infra.records import StrEnum
 
 
 class ScanStatus(StrEnum):
@@ -43,15 +37,33 @@ class Outcome(StrEnum):
     RESUBMIT = "resubmit"        # CI no longer knew the job: closed, and the upload submitted again
 
 
-class Action(StrEnum):
-    """What to do with an infected, unscannable or failed object."""
+# A closed job's outcome, as the object's `cosguard-status` tag names it, and what was done with it
+# (`cosguard status` reports them): an outcome missing here is its own status, and its own how.
+TAG_STATUS_OF = {Outcome.QUARANTINED.value: ScanStatus.INFECTED.value, Outcome.DELETED.value: ScanStatus.INFECTED.value,
+                 Outcome.INFECTED.value: ScanStatus.INFECTED.value, Outcome.PROMOTED.value: ScanStatus.CLEAN.value}
+HANDLED_AS = {Outcome.QUARANTINED.value: "moved to quarantine", Outcome.DELETED.value: "deleted",
+              Outcome.INFECTED.value: "tagged in place", Outcome.CLEAN.value: "tagged in place",
+              Outcome.PROMOTED.value: "promoted to the clean destination",
+              Outcome.RELEASED.value: "restored from quarantine", Outcome.ERROR.value: "tagged in place",
+              Outcome.UNSCANNABLE.value: "tagged in place",
+              Outcome.STALE.value: "verdict not applied: object changed during the scan",
+              Outcome.GONE.value: "object gone before the verdict",
+              Outcome.RESUBMIT.value: "CI lost the job: submitted again"}
 
-    MOVE = "move"
-    DELETE = "delete"
-    TAG = "tag"
-    QUARANTINE = "quarantine"
+
+def tag_status(outcome: str) -> str:
+    """The `cosguard-status` a closed job's outcome left on its object."""
+    return TAG_STATUS_OF.get(outcome, outcome)
+
+
+def handled_as(outcome: str) -> str:
+    """What was done with an object whose job closed as `outcome`."""
+    return HANDLED_AS.get(outcome, outcome)
 
 
 STATUS_TAG = "cosguard-status"
 JOB_TAG = "cosguard-job"
 MAX_TAGS = 10
+
+__all__ = ["Action", "HANDLED_AS", "JOB_TAG", "MAX_TAGS", "Outcome", "STATUS_TAG", "ScanStatus", "StrEnum",
+           "TAG_STATUS_OF", "handled_as", "tag_status"]

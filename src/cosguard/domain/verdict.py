@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from .actions import Actions
 from ..infra.cloud import APPENDABLE, ObjectInfo
 from ..infra.gateway import Gateway
 from ..infra.config import Settings
-from ..errors import CloudError, ForeignJobError, NotFoundError, QuarantineError, StaleObjectError
+from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
 from .dispositions import carry_out
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
@@ -21,11 +21,15 @@ from .seal import Sealer, sealer_for
 from .security import object_ref
 from .setaside import set_aside
 from ..infra.logs import event, get_logger
+from ..infra.retry import current_deadline
 from ..infra.records import Record
 from .states import JobState
 from .status import Outcome, ScanStatus
 from .stale_promotion import withdraw_promotion
 from .versions import pinned_scan_failed, superseded
+
+if TYPE_CHECKING:
+    from ..infra.notify import Notifier
 
 log = get_logger("cosguard.domain.verdict")
 
@@ -52,11 +56,13 @@ class VerdictResult(Record, hidden=("job",)):
         return answer
 
 
-Notifier = Callable[[VerdictResult], None]
+# Called with the callback ref (security.object_ref) of the upload a job belongs to, as soon as it is
+# known and before anything is done or revealed; it raises to stop (triggers/callback.py authorises).
+Admit = Callable[[str], None]
 
 
 class VerdictService:
-    def __init__(self, settings: Settings, gateway: Gateway, notifier: Optional[Notifier] = None,
+    def __init__(self, settings: Settings, gateway: Gateway, notifier: Optional["Notifier"] = None,
                  clock=time.time, sealer: Optional[Sealer] = None):
         self.settings = settings
         self.gateway = gateway
@@ -73,15 +79,15 @@ class VerdictService:
                       self.sealer, clock=self.clock)
 
     def apply(self, bucket: str, job_id: str, entry: Optional[JobEntry] = None,
-              ref: Optional[str] = None) -> VerdictResult:
+              admit: Optional[Admit] = None) -> VerdictResult:
         """Re-query `job_id` on `bucket` and act on the answer; never raises for cloud failures.
 
-        `entry` is the job's ledger entry when the caller has just read it (the sweep). `ref` is
-        the upload a callback URL was issued for: a job of any other upload raises ForeignJobError
-        before anything is done.
+        `entry` is the job's ledger entry when the caller has just read it (the sweep). `admit`
+        (a callback's) is shown the upload the job belongs to before anything is done: what it
+        raises stops the verdict and reaches the caller.
         """
         try:
-            result = self._apply(bucket, job_id, entry, ref)
+            result = self._apply(bucket, job_id, entry, admit)
         except CloudError as exc:
             status = 503 if exc.retryable else 502
             result = VerdictResult(job_id, Outcome.ERROR, status, f"{exc.code or type(exc).__name__}: {exc}",
@@ -93,13 +99,17 @@ class VerdictService:
               viruses=result.job.virus_names if result.job else [])
         notable = result.alert or result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
             result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
-        if self.notifier and notable:
-            self.notifier(result)
+        if self.notifier and notable:   # one message per infection, error or alert (e.g. a refused copy)
+            from ..infra.notify import kind_of, message   # loaded with the notifier
+            self.notifier.send(message(kind_of(result.outcome.value, bool(result.job and result.job.infected)),
+                                       result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
+                                       viruses=result.job.virus_names if result.job else [],
+                                       location=result.location, detail=result.detail))
         return result
 
-    def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry], ref: Optional[str]) -> VerdictResult:
+    def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry], admit: Optional[Admit]) -> VerdictResult:
         try:
-            job = self.gateway.query_virus_job(bucket, job_id)
+            job = VirusJob.of(self.gateway.query_virus_job(bucket, job_id))
         except NotFoundError:
             return VerdictResult(job_id, Outcome.ERROR, 404, "CI knows no such job on this bucket", bucket)
         if not job.finished:
@@ -121,16 +131,16 @@ class VerdictService:
             info = None
         if entry is None:
             if info is None:
-                return self._not_current(ledger, bucket, key, job, result, ref, None)
+                return self._not_current(ledger, bucket, key, job, result, admit, None)
             try:
                 entry = ledger.open_entry(bucket, key, version_token(info))
             except ForgedDocument as exc:
-                return self._forged_entry(ledger, info, job_id, result, ref, exc)
+                return self._forged_entry(ledger, info, job_id, result, admit, exc)
             if entry is None or entry.job_id != job_id:
                 if entry is not None and entry.state == JobState.SUBMITTING.value:
                     return result(Outcome.PENDING, 503, "the submitter is still recording this job")
-                return self._not_current(ledger, bucket, key, job, result, ref, info)
-        _bound_to(entry, ref)
+                return self._not_current(ledger, bucket, key, job, result, admit, info)
+        _shown(admit, entry.callback_ref)
         if entry.version_id and (info is None or version_token(info) != entry.identity):
             return superseded(self, ledger, entry, job, info, result)
         if info is None:
@@ -154,7 +164,7 @@ class VerdictService:
         own entry: re-read once the claim is held, it is closed (or rebound to another job) when an
         earlier delivery finished, and then nothing is done."""
         job_id = job.job_id
-        lease = min(ACTION_LEASE_SECONDS, max(0.0, self.gateway.deadline.remaining()))
+        lease = min(ACTION_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
         action = ledger.claim_action(job_id, lease=lease)
         if action is None:
             return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
@@ -260,17 +270,17 @@ class VerdictService:
         return gone
 
     def _not_current(self, ledger: Ledger, bucket: str, key: str, job: VirusJob, result,
-                     ref: Optional[str], current: Optional[ObjectInfo]) -> VerdictResult:
+                     admit: Optional[Admit], current: Optional[ObjectInfo]) -> VerdictResult:
         """The object's current upload (`current`; None: no current version) is not this job's:
         handled already, or overwritten (or deleted) since."""
         job_id = job.job_id
         closed = ledger.get_job(job_id)
         if closed is not None:
-            _bound_to(closed, ref)
+            _shown(admit, closed.callback_ref)
             return result(Outcome.ALREADY_DONE, detail=f"already {closed.outcome}")
         for entry in ledger.open_entries_of(bucket, key):
             if entry.job_id == job_id:
-                _bound_to(entry, ref)
+                _shown(admit, entry.callback_ref)
                 if entry.version_id:   # that version may still be there, by its id
                     return superseded(self, ledger, entry, job, current, result)
                 if current is None:
@@ -282,7 +292,7 @@ class VerdictService:
         return result(Outcome.ALREADY_DONE, detail="no open job for this object's current upload")
 
     def _forged_entry(self, ledger: Ledger, info: ObjectInfo, job_id: str, result,
-                      ref: Optional[str], forged: ForgedDocument) -> VerdictResult:
+                      admit: Optional[Admit], forged: ForgedDocument) -> VerdictResult:
         """An unsealed document sits where this upload's entry belongs (an uploader overwrote or
         planted it). Nothing in it is believed: the upload is scanned again (a retry entry, and a
         sealed `failed` claim in its place, which the sweep resubmits), and an operator is told.
@@ -292,8 +302,7 @@ class VerdictService:
         retry entry then asks for a human instead (the sweep reports it every time, resubmits
         nothing) and the object is tagged `error`, never left looking clean."""
         identity = version_token(info)
-        if ref is not None and ref != object_ref(info.bucket, info.key, identity):
-            raise ForeignJobError("the job belongs to another upload than the callback URL's")
+        _shown(admit, object_ref(info.bucket, info.key, identity))   # the upload whose entry belongs here
         unreadable = forged.code == "Unreadable"
         reason = (f"the entry for job {job_id} cannot be read ({forged}): a human must look" if unreadable
                   else f"the entry for job {job_id} was not sealed by cosguard: scanned again")
@@ -337,7 +346,7 @@ class VerdictService:
 __all__ = ["VerdictService", "VerdictResult"]
 
 
-def _bound_to(entry: JobEntry, ref: Optional[str]) -> None:
-    """A callback (ref given) may act only on the job of the upload its URL was issued for."""
-    if ref is not None and entry.callback_ref != ref:
-        raise ForeignJobError("the job belongs to another upload than the callback URL's")
+def _shown(admit: Optional[Admit], upload_ref: str) -> None:
+    """The caller's say on the upload the job belongs to (a callback's authorisation)."""
+    if admit is not None:
+        admit(upload_ref)

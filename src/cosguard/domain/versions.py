@@ -21,6 +21,7 @@ from ..errors import CloudError, NotFoundError
 from ..infra.cloud import ObjectInfo
 from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
+from ..infra.retry import current_deadline
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, JobEntry, Ledger
 from .security import object_ref, upload_callback
@@ -98,7 +99,7 @@ def _claim_action(service, ledger: Ledger, entry: JobEntry, job_id: str, result)
     """One delivery at a time acts on a verdict (ledger.claim_action), within this invocation: None
     when this one holds the claim and the job is still open; else the answer to give (another
     delivery is acting, or an earlier one finished: the claim is released again)."""
-    lease = min(ACTION_LEASE_SECONDS, max(0.0, service.gateway.deadline.remaining()))
+    lease = min(ACTION_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
     if ledger.claim_action(job_id, lease=lease) is None:
         return result(Outcome.PENDING, 503, "another delivery is acting on this verdict")
     try:

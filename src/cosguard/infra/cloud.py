@@ -17,10 +17,10 @@ from .ci_input import object_form_carries, presigned_get_url
 from .config import Settings
 from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
                      PreconditionFailed)
-from ..domain.jobs import VirusJob
+from .ci_jobs import CiJob
 from .clock import Stamp, http_epoch
 from .records import Factory, Record
-from .retry import Backoff, Deadline, call_with_retry
+from .retry import Backoff, call_with_retry, current_deadline
 from .streaming import STREAM_PART_SIZE, StreamingCopy, written_version
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
@@ -153,7 +153,6 @@ class CloudGateway(StreamingCopy):
         cos, ci = (cos_client, ci_client) if cos_client and ci_client else self._clients()
         self.cos, self.ci = cos_client or cos, ci_client or ci
         self.backoff = backoff or Backoff()
-        self.deadline = Deadline()
         self.single_copy_limit = SINGLE_COPY_LIMIT
         self.multipart_part_size = 512 * 1024 * 1024
         self.stream_part_size = STREAM_PART_SIZE   # streaming.py: an appendable object's copy
@@ -191,7 +190,7 @@ class CloudGateway(StreamingCopy):
         def once():
             with translate_sdk_errors(operation):
                 return fn(*args, **kwargs)
-        return call_with_retry(once, attempts=self.settings.max_attempts, deadline=self.deadline,
+        return call_with_retry(once, attempts=self.settings.max_attempts, deadline=current_deadline(),
                                backoff=self.backoff)
 
     # -- objects ---------------------------------------------------------------------------
@@ -399,9 +398,9 @@ class CloudGateway(StreamingCopy):
     def presigned_get_url(self, bucket: str, key: str, version_id: Optional[str] = None) -> str:
         return presigned_get_url(self.cos, self.settings, bucket, key, version_id)
 
-    def query_virus_job(self, bucket: str, job_id: str) -> VirusJob:
+    def query_virus_job(self, bucket: str, job_id: str) -> CiJob:
         response = self._call("QueryVirusJob", self.ci.ci_auditing_virus_query, Bucket=bucket, JobID=job_id)
-        job = VirusJob.from_response(response or {})
+        job = CiJob.from_response(response or {})
         if job.job_id and job.job_id != job_id:
             raise CloudPermanentError(f"QueryVirusJob: asked for {job_id}, CI answered {job.job_id}",
                                       operation="QueryVirusJob")

@@ -12,8 +12,7 @@ from typing import Callable, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from ..domain.status import Action
-from .records import Record
+from .records import Record, StrEnum
 
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-\d{6,12}$")
 REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
@@ -95,6 +94,16 @@ def _positive_float(raw: str) -> float:
 def _seal_key(token: str) -> bytes:
     """The seal key of one COSGUARD_CALLBACK_TOKEN (the derivation every earlier release used)."""
     return hmac.new(token.encode("utf-8"), b"cosguard-seal-key-v1", hashlib.sha256).digest()
+
+
+class Action(StrEnum):
+    """What to do with an infected, unscannable or failed object: the values of the
+    COSGUARD_*_ACTION settings (domain/dispositions.py and setaside.py carry them out)."""
+
+    MOVE = "move"
+    DELETE = "delete"
+    TAG = "tag"
+    QUARANTINE = "quarantine"
 
 
 class Destination(Record, frozen=True):

@@ -6,24 +6,22 @@ wall clock. Domain code annotates against `Gateway`, never a concrete class.
 
 Every method raises cosguard's own errors only (errors.py): NotFoundError for a missing key, job or
 version; PreconditionFailed when a write's condition does not hold (forbid-overwrite, a copy's
-If-Match); CloudTransientError when a retry may heal; CloudPermanentError otherwise.
+If-Match); CloudTransientError when a retry may heal; CloudPermanentError otherwise. Retries stop
+before the running invocation's deadline (retry.current_deadline), which the gateway, shared by
+every invocation of an instance, does not hold.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Protocol, Tuple
 
-from .retry import Deadline
-
 if TYPE_CHECKING:
     from .clock import Stamp
     from .cloud import ObjectInfo
-    from ..domain.jobs import VirusJob
+    from .ci_jobs import CiJob
 
 
 class Gateway(Protocol):
     """The COS and CI calls cosguard's domain, bulk work and CLI make."""
-
-    deadline: Deadline   # the invocation's remaining time: leases and retries never outlive it
 
     # -- objects ---------------------------------------------------------------------------
     def head(self, bucket: str, key: str, version_id: Optional[str] = None) -> "ObjectInfo":
@@ -82,7 +80,7 @@ class Gateway(Protocol):
                          version_id: Optional[str] = None, pinned: bool = False) -> str:
         """Submit one object (`pinned`: exactly `version_id`); the job id."""
 
-    def query_virus_job(self, bucket: str, job_id: str) -> "VirusJob":
+    def query_virus_job(self, bucket: str, job_id: str) -> "CiJob":
         """The job as CI reports it now; NotFoundError when CI knows no such job."""
 
 

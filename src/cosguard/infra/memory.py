@@ -33,8 +33,7 @@ import crcmod
 from .clock import Stamp
 from .cloud import APPENDABLE, ObjectInfo
 from .memory_ci import MemoryCi
-from .retry import Deadline
-from ..domain.limits import MAX_KEY_BYTES, MAX_METADATA_BYTES, key_bytes, metadata_bytes
+from .cos_limits import MAX_KEY_BYTES, MAX_METADATA_BYTES, key_bytes, metadata_bytes
 from ..errors import CloudError, CloudPermanentError, NotFoundError, PreconditionFailed
 
 MAX_TAGS = 10   # doc 436/42997
@@ -101,7 +100,6 @@ class MemoryGateway:
                  delete_honours_if_match: bool = False):
         self.clock = clock or ManualClock()
         self.region = region
-        self.deadline = Deadline()
         self.delete_honours_if_match = delete_honours_if_match
         self.calls: Counter = Counter()
         self.faults: Dict[str, CloudError] = {}

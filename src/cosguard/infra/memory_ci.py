@@ -3,7 +3,7 @@ says so, so a test sees every state a job passes through (`Submitted`, then `Suc
 
 A job reads its object when it finishes, as CI does: the key's current version, or exactly the
 version a pinned (`Url`) submission named. Its answer has the shape the SDK gives for CI's query
-(spec: GET /virus/detect/<jobId>), parsed by the same `VirusJob.from_response` as the real one.
+(spec: GET /virus/detect/<jobId>), parsed by the same `CiJob.from_response` as the real one.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from urllib.parse import urlencode
 
 from .ci_input import cos_host, object_form_carries, url_path
-from ..domain.jobs import VirusJob
+from .ci_jobs import CiJob
 from ..errors import CloudPermanentError, NotFoundError
 
 if TYPE_CHECKING:
@@ -93,13 +93,13 @@ class MemoryCi:
             self.jobs[job.job_id] = job
         return job.job_id
 
-    def query(self, bucket: str, job_id: str) -> VirusJob:
+    def query(self, bucket: str, job_id: str) -> CiJob:
         with self._lock:
             job = self.jobs.get(job_id)
             if job is None or job.bucket != bucket:
                 raise NotFoundError(f"QueryVirusJob: no job {job_id}", code="NoSuchJob", status=404,
                                     operation="QueryVirusJob")
-            return VirusJob.from_response(job.response())
+            return CiJob.from_response(job.response())
 
     # -- what a test makes CI do -----------------------------------------------------------------
     def finish(self, job_id: str) -> MemoryJob:

@@ -85,9 +85,3 @@ class Notifier:
         if not ok:
             event(log, "notification failed", logging.WARNING, kind=doc["kind"], key=doc["key"], reason=detail)
         return ok
-
-    def __call__(self, result) -> None:
-        """For VerdictService: one message per infection, error or alert (e.g. a refused copy)."""
-        self.send(message(kind_of(result.outcome.value, bool(result.job and result.job.infected)), result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
-                          viruses=result.job.virus_names if result.job else [], location=result.location,
-                          detail=result.detail))

@@ -16,6 +16,7 @@ Frozen records refuse assignment (`FrozenInstanceError`, an AttributeError) and 
 """
 from __future__ import annotations
 
+import enum
 from typing import Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Tuple
 
 _MISSING = object()
@@ -131,3 +132,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
         return type(value)(_plain(item) for item in value)
     return value
+
+
+class StrEnum(str, enum.Enum):
+    """`enum.StrEnum` is 3.11+; SCF runs 3.9."""
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value

@@ -1,10 +1,12 @@
 """Retries with exponential backoff and full jitter, bounded by the invocation's remaining time."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import random
 import threading
 import time
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Optional, TypeVar
 
 from ..errors import CloudTransientError
 
@@ -38,6 +40,28 @@ class Deadline:
 
     def allows(self, seconds: float) -> bool:
         return self.remaining() - self.margin > seconds
+
+
+UNBOUNDED = Deadline()   # outside an invocation: an operator's command, a test
+
+
+_CURRENT: "contextvars.ContextVar[Deadline]" = contextvars.ContextVar("cosguard_deadline")
+
+
+def current_deadline() -> Deadline:
+    """The running invocation's deadline: leases and retries never outlive it. Set by `within`
+    (the runtime, for each invocation); threads run with `contextvars.copy_context()` see it too."""
+    return _CURRENT.get(UNBOUNDED)
+
+
+@contextlib.contextmanager
+def within(deadline: Deadline) -> Iterator[Deadline]:
+    """Run the block under `deadline`, then restore the one before."""
+    token = _CURRENT.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _CURRENT.reset(token)
 
 
 class Backoff:

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, Callable, Dict, List, Optional
 
-from ..cli import table
-from ..cli.progress import Progress
+from ..ui import table
+from ..ui.progress import Progress
 from . import samples
 from .deployment import LocalDeployment
 

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import time
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Callable, Dict, Mapping, Optional
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
@@ -92,6 +92,16 @@ class Unauthorized(CallbackRejected):
         super().__init__(401, reason)
 
 
+def issued_for(ref: str) -> Callable[[str], None]:
+    """The verdict's gate: the job's sealed ledger entry must name the upload the URL's token was
+    issued for (security.object_ref); a job of any other upload raises ForeignJobError, before the
+    verdict service does or reveals anything."""
+    def admit(upload_ref: str) -> None:
+        if upload_ref != ref:
+            raise ForeignJobError("the job belongs to another upload than the callback URL's")
+    return admit
+
+
 class CallbackService:
     def __init__(self, settings: Settings, verdicts: VerdictService, clock=time.time):
         self.settings = settings
@@ -128,8 +138,7 @@ class CallbackService:
             return self._rejected(exc, raw_event)
         with bound(bucket=bucket, job_id=job_id):
             try:
-                # the job's sealed ledger entry must name the upload the URL's token was issued for
-                result = self.verdicts.apply(bucket, job_id, ref=ref)
+                result = self.verdicts.apply(bucket, job_id, admit=issued_for(ref))
             except ForeignJobError as exc:
                 return self._rejected(Unauthorized(str(exc)), raw_event)
             except Exception:  # noqa: BLE001 - the public endpoint never shows a trace

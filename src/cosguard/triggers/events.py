@@ -10,6 +10,7 @@ import binascii
 from typing import Any, Iterator, List, Mapping, Optional, Tuple
 from urllib.parse import parse_qsl, unquote
 
+from ..domain.uploads import Upload
 from ..errors import CallbackRejected, EventParseError
 
 SENSITIVE_HEADERS = frozenset({"authorization", "x-cos-security-token", "x-ci-security-token", "cookie"})
@@ -116,6 +117,10 @@ class CosRecord(DictWrapper):
     def event_name(self) -> str:
         return str(self._event.get("eventName", ""))
 
+    def upload(self) -> Upload:
+        """The plain reference the scanner takes."""
+        return Upload(self.bucket, tuple(self.key_candidates), self.version_id, self.size, self.event_time)
+
     @property
     def request_id(self) -> str:
         meta = self._object.get("meta") if isinstance(self._object.get("meta"), Mapping) else {}
@@ -152,6 +157,10 @@ class CosUploadEvent(DictWrapper):
 
     def __len__(self) -> int:  # number of records, not of top-level keys
         return len(self._records)
+
+    def uploads(self) -> List[Upload]:
+        """Every readable record, as the scanner takes it (`invalid_records`: the others)."""
+        return [record.upload() for record in self._records]
 
 
 class HttpRequest(DictWrapper):

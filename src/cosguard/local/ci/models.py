@@ -14,6 +14,7 @@ and `InternalError`.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import random
 import threading
@@ -22,7 +23,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-from ...domain.status import StrEnum
 from ..store import ObjectStore
 from .engine import Detection, Engine, ScanReport
 from .faults import Faults
@@ -32,6 +32,13 @@ from .sources import MAX_FILE_SIZE, JobFailure, UrlFetcher, open_object, without
 log = logging.getLogger(__name__.replace("cosguard.local", "cosguard_local", 1))
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8))  # CI's CreationTime is +0800
+
+
+class StrEnum(str, enum.Enum):
+    """CI's words as they go on the wire (`enum.StrEnum` is 3.11+)."""
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
 
 
 class JobState(StrEnum):

@@ -1,0 +1,20 @@
+"""The upload trigger: COS's event read into plain upload references (events.py), then scanned."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ..domain.scan import Scanner, ScanSummary
+from ..infra.logs import event, get_logger
+from .events import CosUploadEvent, mask_cos_event
+
+log = get_logger("cosguard.triggers.upload")
+
+
+def scan_upload_event(scanner: Scanner, raw_event: Any) -> ScanSummary:
+    """Every record of one COS trigger event; EventParseError when none can be read (SCF's retry
+    would read the same), SubmissionError when a record failed in a way a retry may heal."""
+    upload_event = CosUploadEvent(raw_event)
+    if log.isEnabledFor(logging.DEBUG):
+        event(log, "event received", logging.DEBUG, event=mask_cos_event(upload_event.raw_event))
+    return scanner.scan_uploads(upload_event.uploads(), upload_event.invalid_records)
