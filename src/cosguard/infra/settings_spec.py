@@ -6,7 +6,7 @@ three sls-*/serverless.yml environment blocks, `.env.example` (with each default
 docs/configuration.md (with each default). A new setting is one `Setting(...)` line here, a field
 on `Settings`, and whatever that test then names.
 
-    python -m cosguard.infra.settings_spec      # prints the declaration as a Markdown table
+    python -c "from cosguard.infra.settings_spec import markdown_table; print(markdown_table())"
 """
 from __future__ import annotations
 
@@ -288,6 +288,3 @@ def markdown_table() -> str:
         rows.append(f"| `{s.env}` | {default} | {s.doc} |")
     return "\n".join(rows)
 
-
-if __name__ == "__main__":
-    print(markdown_table())
