@@ -65,8 +65,9 @@ def _substitute(value: Any, app: str, stage: str, instance: str) -> Any:
 
 def _cos_plan(params: Mapping[str, Any]) -> TriggerPlan:
     flt = params.get("filter") or {}
-    if params.get("events") != "cos:ObjectCreated:*" or not str(flt.get("prefix") or "").strip("/"):
-        raise DeployError(f"COS trigger on {params.get('bucket')}: cosguard needs cos:ObjectCreated:* "
+    from cosguard.triggers.events import UPLOAD_EVENT
+    if params.get("events") != UPLOAD_EVENT or not str(flt.get("prefix") or "").strip("/"):
+        raise DeployError(f"COS trigger on {params.get('bucket')}: cosguard needs {UPLOAD_EVENT} "
                           "filtered to a non-empty prefix (deploy/preflight.py explains why)")
     desc = {"event": params.get("events"), "filter": {"Prefix": flt.get("prefix") or "", "Suffix": flt.get("suffix") or ""}}
     return TriggerPlan("cos", str(params.get("bucket")), json.dumps(desc), params.get("qualifier") or "$DEFAULT",

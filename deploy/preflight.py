@@ -276,8 +276,8 @@ def _trigger_problems(instance: Instance, env: Mapping[str, str],
         bucket_host = str(params.get("bucket") or "")
         bucket = bucket_host.split(".cos.", 1)[0]
         prefix = str((params.get("filter") or {}).get("prefix") or "")
-        if params.get("events") not in ("cos:ObjectCreated:*", "cos:ObjectCreated:Put",
-                                        "cos:ObjectCreated:Post", "cos:ObjectCreated:CompleteMultipartUpload"):
+        # Upload events only (doc 583/9707); deploy_plan then insists on cosguard's UPLOAD_EVENT.
+        if not str(params.get("events") or "").startswith("cos:ObjectCreated:"):
             problems.append(f"trigger events {params.get('events')!r} are not upload events")
         if "undefined" in bucket_host or not bucket:
             problems.append(f"trigger bucket {bucket_host!r} is incomplete")

@@ -3,7 +3,6 @@
 cosguard's own writes can never trigger a scan. Plus the CAM policy the functions' role needs."""
 from __future__ import annotations
 
-import ast
 import json
 import re
 from pathlib import Path
@@ -33,10 +32,9 @@ def required_variables(**kwargs):
 
 
 def known_variables():
-    """Every COSGUARD_*/TENCENTCLOUD_* name config.py's reader mentions."""
-    tree = ast.parse((ROOT / "src" / "cosguard" / "infra" / "config.py").read_text("utf-8"))
-    return {node.value for node in ast.walk(tree) if isinstance(node, ast.Constant)
-            and isinstance(node.value, str) and re.fullmatch(r"(COSGUARD|TENCENTCLOUD)_[A-Z0-9_]+", node.value)}
+    """Every variable Settings.from_env reads: its declaration, infra/settings_spec.SETTINGS."""
+    from cosguard.infra.settings_spec import BY_ENV
+    return set(BY_ENV)
 
 
 # -- the application ---------------------------------------------------------------------------

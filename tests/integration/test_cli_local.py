@@ -46,7 +46,8 @@ def test_cosguard_local_serves_and_quarantines(tmp_path):
         out, err = process.communicate(timeout=15)
     assert process.returncode == 0
     assert out == ""  # exactly one line on stdout: the ready line, already read
-    assert "verdict quarantined" in log.read_text()
+    logged = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert any(line["event"] == "verdict" and line["outcome"] == "quarantined" for line in logged)
 
 
 def test_cosguard_local_rejects_bad_bucket_names():

@@ -108,7 +108,8 @@ def test_wrong_token_is_401_and_nothing_moves(deployment, capsys):
     answer = requests.post(url_for(deployment, job_id, token="f00d" * 16), data=xml_callback(job_id), timeout=5)
     assert answer.status_code == 401 and answer.json() == {"error": "unauthorized"}
     logged = capsys.readouterr().out
-    warnings = [json.loads(line) for line in logged.splitlines() if '"callback rejected"' in line]
+    lines = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
+    warnings = [line for line in lines if line["event"] == "callback_rejected"]
     assert len(warnings) == 1 and warnings[0]["level"] == "WARNING"
     assert "f00d" * 16 not in logged
     missing = requests.post(deployment.callback_server.url + f"?bucket={deployment.intake}",
@@ -272,5 +273,5 @@ def test_debug_logging_masks_the_event_authorization(deploy, capsys):
     capsys.readouterr()
     deployment.scan()
     out = capsys.readouterr().out
-    assert '"event received"' in out and "q-signature" not in out
+    assert '"event": "cos_event_received"' in out and "q-signature" not in out
     assert deployment.cloud.credentials.secret_key not in out

@@ -41,11 +41,12 @@ def test_json_lines_with_bound_context_and_masked_secrets():
     logger.setLevel(logging.INFO)
     logs.register_secrets(["very-secret-key-123"])
     with logs.bound(request_id="req-1"):
-        logs.event(logger, "record submitted", key="a.txt",
+        logs.event(logger, "record", outcome="submitted", key="a.txt",
                    reason="auth q-sign-algorithm=sha1&q-ak=AK&q-signature=abc very-secret-key-123",
                    url="https://x/cb?bucket=b&token=deadbeef")
     line = json.loads(stream.getvalue())
     assert line["request_id"] == "req-1" and line["key"] == "a.txt"
+    assert (line["event"], line["message"], line["outcome"]) == ("record", "record", "submitted")
     assert "very-secret-key-123" not in stream.getvalue()
     assert "q-signature" not in stream.getvalue()
     assert "deadbeef" not in stream.getvalue()

@@ -22,6 +22,7 @@ import requests
 
 from ..errors import CloudPermanentError, CloudTransientError
 from ..infra.retry import Backoff, Deadline, call_with_retry
+from ..triggers.events import UPLOAD_EVENT
 
 SCF_HOST = "scf.tencentcloudapi.com"
 SCF_VERSION = "2018-04-16"
@@ -74,7 +75,7 @@ def synthetic_record(ref: ObjectRef, region: str, *, function: str = "scan_on_up
             "cosNotificationId": "unknown",
         },
         "event": {
-            "eventName": "cos:ObjectCreated:*",
+            "eventName": UPLOAD_EVENT,
             "eventVersion": "1.0",
             "eventTime": int(now if now is not None else time.time()),
             "eventSource": "qcs::cos",

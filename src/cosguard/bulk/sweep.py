@@ -117,7 +117,7 @@ class Sweeper:
         report.resumed = any(p["resumed_from"] for p in report.progress)
         report.unauthenticated = self.scanner.sealer.take_rejected()
         report.seconds = time.monotonic() - started
-        event(log, "sweep finished", logging.WARNING if report.problems or report.partial else logging.INFO,
+        event(log, "sweep_finished", logging.WARNING if report.problems or report.partial else logging.INFO,
               **report.as_dict())
         return report
 
@@ -156,7 +156,7 @@ class Sweeper:
         progress = walk(ledger, kind, cursor, self.settings.sweep_page_size, dispatcher, work, in_time)
         report.progress.append(progress)
         if not progress["complete"]:
-            event(log, "sweep stopped before its deadline", logging.WARNING, **progress)
+            event(log, "sweep_stopped_early", logging.WARNING, **progress)
 
     @staticmethod
     def _isolated(report: SweepReport, bucket: str, key: str, work, *args: Any) -> None:
@@ -166,7 +166,7 @@ class Sweeper:
             work(*args)
         except Exception as exc:  # noqa: BLE001 - isolation is the point; KeyboardInterrupt still stops
             reason = f"{getattr(exc, 'code', '') or type(exc).__name__}: {exc}"
-            event(log, "sweep item failed", logging.ERROR, bucket=bucket, key=key, reason=reason)
+            event(log, "sweep_item_failed", logging.ERROR, bucket=bucket, key=key, reason=reason)
             report.add_unresolved({"bucket": bucket, "key": key, "reason": reason})
 
     def _settle_key(self, ledger: Ledger, key: str, served: set, report: SweepReport) -> None:
@@ -225,7 +225,7 @@ class Sweeper:
         if age > self.settings.pending_overdue_seconds:
             overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
                        "age_seconds": int(age), "state": state}
-            event(log, "job overdue", logging.WARNING, **overdue)
+            event(log, "job_overdue", logging.WARNING, **overdue)
         report.add_pending(overdue)
 
     def _orphaned_claim(self, ledger: Ledger, claim: OpenClaim, report: SweepReport) -> None:
@@ -331,6 +331,6 @@ class Sweeper:
             ledger.drop_claim(bucket, key, token)
         dropped = {"bucket": bucket, "key": key, "state": retry_state(doc).value, "reason": doc.get("reason", ""),
                    "why": why}
-        event(log, "failure dropped", logging.INFO, **dropped)
+        event(log, "failure_dropped", logging.INFO, **dropped)
         report.add_dropped(dropped)
 

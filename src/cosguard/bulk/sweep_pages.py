@@ -145,7 +145,7 @@ class Cursor:
             self.ledger.save_sweep_cursor(self.places)
             self._saved = dict(self.places)
         except CloudError as exc:
-            event(log, "sweep cursor not saved", bucket=self.ledger.bucket, listing=kind,
+            event(log, "sweep_cursor_not_saved", bucket=self.ledger.bucket, listing=kind,
                   reason=f"{exc.code or type(exc).__name__}: {exc}")
 
 

@@ -67,7 +67,7 @@ def run_forget(args: argparse.Namespace) -> int:
         return _fail(args, f"the ledger {ledger.bucket}/{ledger.prefix} could not be read or changed: "
                            f"{exc.code or type(exc).__name__}: {exc}", EXIT_FINDINGS)
     for document in removed:
-        event(log, "ledger document forgotten by hand", logging.WARNING, bucket=bucket, key=args.key, **document)
+        event(log, "ledger_document_forgotten", logging.WARNING, bucket=bucket, key=args.key, **document)
     if args.json:
         print_json({"forgotten": bool(removed), "bucket": bucket, "key": args.key, "removed": removed, "kept": kept})
     else:

@@ -17,8 +17,8 @@ import tempfile
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 # Trigger descriptions, doc 583/39901 (en 583/34880); function URL = CreateTrigger Type=http,
-# doc 583/100227.
-UPLOAD_EVENT = "cos:ObjectCreated:*"
+# doc 583/100227. The COS trigger's event type is cosguard's one UPLOAD_EVENT.
+from ..triggers.events import UPLOAD_EVENT  # noqa: F401  (verify_deploy imports it from here)
 
 
 class ScfApiError(Exception):

@@ -272,7 +272,7 @@ class Actions:
             self.tag(self.gateway.copy(copy, copy.bucket, copy.key, metadata=rebound), ScanStatus.CLEAN, job_id,
                      existing=tags)
         except CloudError as exc:  # PreconditionFailed too: overwritten since, the new write has its own scan
-            event(log, "promoted copy not sealed for its ETag", logging.WARNING, bucket=copy.bucket, key=copy.key,
+            event(log, "promoted_copy_not_sealed", logging.WARNING, bucket=copy.bucket, key=copy.key,
                   reason=f"{exc}; its own event scans it once")
 
     def _relocate(self, info: ObjectInfo, bucket: str, key: str, status: ScanStatus, job_id: Optional[str],

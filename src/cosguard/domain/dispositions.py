@@ -100,7 +100,7 @@ def _no_room(actions: Actions, info: ObjectInfo, status: ScanStatus, job: VirusJ
     if dropped is not None and actions.tag(info, status, job.job_id, existing=tags, make_room=True):
         limit = {"action": f"tagged in place, replacing the uploader's tag {dropped}", "reason": reason,
                  "replaced": {dropped: tags[dropped]}}
-    event(log, "no room for the status tag", logging.WARNING, bucket=info.bucket, key=info.key,
+    event(log, "status_tag_no_room", logging.WARNING, bucket=info.bucket, key=info.key,
           job_id=job.job_id, action=limit["action"], reason=reason)
     return outcome, f"{info.bucket}/{info.key}", dict(manifest, tag_limit=limit)
 

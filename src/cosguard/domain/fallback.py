@@ -49,7 +49,7 @@ def fall_back(actions: Actions, info: ObjectInfo, refused: CopyRefused, status: 
     if outcome is not Outcome.DELETED:
         actions.tag(info, status, job_id, existing=user_tags())
     action = "deleted" if outcome is Outcome.DELETED else f"tagged {status.value}"
-    event(log, "copy refused for good: fallback applied", logging.WARNING, bucket=info.bucket, key=info.key,
+    event(log, "copy_refused_fallback_applied", logging.WARNING, bucket=info.bucket, key=info.key,
           job_id=job_id, action=action, reason=reason)
     return outcome, location, {"action": action, "reason": reason}
 

@@ -55,7 +55,7 @@ def removal_after(ledger: Ledger, bucket: str, key: str, written_at: float,
                           for entry in ledger.open_entries_of(bucket, key)), None)
         return found
     except CloudError as exc:   # unknown: say so rather than stay silent
-        event(log, "removals not checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
+        event(log, "removals_not_checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
         return {"outcome": "unknown", "job_id": None, "closed_at": None}
 
 
@@ -89,7 +89,7 @@ def describe(bucket: str, key: str, written_at: float, claim: Dict[str, Any]) ->
 def report(notifier: Any, bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
     """WARNING + notification naming the key; returns the detail."""
     detail = describe(bucket, key, written_at, claim)
-    event(log, "possible loss of a write", logging.WARNING, bucket=bucket, key=key,
+    event(log, "possible_write_loss", logging.WARNING, bucket=bucket, key=key,
           job_id=claim.get("job_id"), reason=detail)
     if notifier is not None:
         from ..infra.notify import message   # loaded with the notifier

@@ -151,7 +151,7 @@ class Restorer:
         if entry is not None:
             ledger: Ledger = self.ledger_for(origin_bucket)
             ledger.close_job(entry, "released", dict(entry.manifest, released_from=f"{bucket}/{key}"))
-        event(log, "released from quarantine", logging.WARNING, bucket=origin_bucket, key=origin_key,
+        event(log, "released_from_quarantine", logging.WARNING, bucket=origin_bucket, key=origin_key,
               job_id=job_id, source=f"{bucket}/{key}", overwrote=occupied,
               viruses=[f.get("virus") for f in manifest.get("findings", []) if isinstance(f, dict)])
         return Restored(f"{bucket}/{key}", f"{origin_bucket}/{origin_key}", job_id, occupied,

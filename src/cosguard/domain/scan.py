@@ -85,7 +85,7 @@ class Scanner:
         jobs = [(u.bucket, list(u.key_candidates), u.version_id, None, u.size, u.written_at) for u in uploads]
         summary = ScanSummary([one for result in self._run_all(jobs) for one in [result] + result.also])
         for index, problem in unreadable:
-            event(log, "record rejected", logging.ERROR, record=index, status=Outcome.ERROR.value,
+            event(log, "record_rejected", logging.ERROR, record=index, outcome=Outcome.ERROR.value,
                   reason=problem)
             summary.results.append(ScanResult("", f"Records[{index}]", Outcome.ERROR, reason=problem))
         failures = summary.failures()
@@ -138,8 +138,8 @@ class Scanner:
             self.notifier.send(notify_message(result.outcome.value, result.bucket, result.key,
                                               outcome=result.outcome.value, detail=result.reason))
         level = logging.WARNING if result.outcome is Outcome.ERROR or result.retryable else logging.INFO
-        event(log, "record " + result.outcome.value, level, bucket=result.bucket, key=result.key,
-              version=result.version, job_id=result.job_id, status=result.outcome.value,
+        event(log, "record", level, outcome=result.outcome.value, bucket=result.bucket, key=result.key,
+              version=result.version, job_id=result.job_id,
               reason=result.reason, latency_ms=result.latency_ms)
         return result
 
@@ -235,8 +235,8 @@ class Scanner:
             return ScanResult(info.bucket, info.key, Outcome.PENDING, reason="another taker resubmits it",
                               version=stale.entry.identity)
         result = self._submit(ledger, info, entry)
-        event(log, "record " + result.outcome.value, logging.WARNING if result.outcome is Outcome.ERROR
-              else logging.INFO, bucket=info.bucket, key=info.key, job_id=result.job_id, status=result.outcome.value,
+        event(log, "record", logging.WARNING if result.outcome is Outcome.ERROR else logging.INFO,
+              outcome=result.outcome.value, bucket=info.bucket, key=info.key, job_id=result.job_id,
               reason=result.reason or "resubmitted: the claim's holder died")
         return result
 

@@ -166,7 +166,7 @@ class Sealer:
         with self._lock:
             self.rejected.append(f"{bucket}/{key}")
             del self.rejected[:-MAX_REMEMBERED]
-        event(log, "unauthenticated document ignored", logging.WARNING, bucket=bucket, key=key, what=what,
+        event(log, "unauthenticated_document_ignored", logging.WARNING, bucket=bucket, key=key, what=what,
               reason=problem or "no valid cosguard seal: written by someone else, or sealed under a "
                                 "COSGUARD_CALLBACK_TOKEN that is neither current nor in "
                                 "COSGUARD_CALLBACK_TOKEN_PREVIOUS")

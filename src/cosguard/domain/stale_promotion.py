@@ -45,6 +45,6 @@ def withdraw_promotion(gateway: Gateway, sealer: Sealer, stale: StaleObjectError
         pass
     except CloudError as exc:
         return f"its promoted copy {copy.bucket}/{copy.key} could not be removed ({exc}): remove it by hand"
-    event(log, "stale promotion withdrawn", logging.WARNING, bucket=copy.bucket, key=copy.key,
+    event(log, "stale_promotion_withdrawn", logging.WARNING, bucket=copy.bucket, key=copy.key,
           reason="the intake object changed before its original was removed")
     return f"its promoted copy {copy.bucket}/{copy.key} was removed"

@@ -94,8 +94,9 @@ class VerdictService:
                                    bucket=bucket)
         level = logging.WARNING if (result.http_status >= 500 or result.outcome is Outcome.STALE
                                     or result.alert) else logging.INFO
-        event(log, "verdict " + result.outcome.value, level, bucket=result.bucket, key=result.key,
-              job_id=job_id, status=result.outcome.value, reason=result.detail, location=result.location,
+        event(log, "verdict", level, outcome=result.outcome.value, bucket=result.bucket, key=result.key,
+              job_id=job_id, http_status=result.http_status, reason=result.detail, location=result.location,
+              virus_count=len(result.job.virus_names) if result.job else 0,
               viruses=result.job.virus_names if result.job else [])
         notable = result.alert or result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
             result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
@@ -337,7 +338,7 @@ class VerdictService:
         except NotFoundError:
             return
         except CloudError as exc:
-            event(log, "current version not checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
+            event(log, "current_version_not_checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
             return
         if wanted(current):
             self.rescan(current)

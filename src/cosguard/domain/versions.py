@@ -52,7 +52,7 @@ def rescan_pinned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo)
     job_id = submit_pinned(service.gateway, service.settings, service.sealer, service.clock(), version,
                            _ref_of(entry))
     rebound = ledger.rebind_job(entry, job_id)
-    event(log, "version rescanned pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
+    event(log, "version_rescanned_pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
           version=entry.version_id, job_id=job_id, reason=f"job {entry.job_id} may have read a newer write")
     return rebound
 
@@ -78,7 +78,7 @@ def submit_superseded(scanner, ledger: Ledger, entry: JobEntry, version: ObjectI
     entry.submitted_at = scanner.clock()
     ledger.open_job(entry)
     ledger.clear_retry(entry.bucket, entry.key, entry.identity)
-    event(log, "version submitted pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
+    event(log, "version_submitted_pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
           version=entry.version_id, job_id=entry.job_id, reason="overwritten before it was submitted")
     return entry.job_id
 
@@ -90,7 +90,7 @@ def offer_current(service, current: Optional[ObjectInfo]) -> None:
     try:
         service.rescan(current)
     except CloudError as exc:
-        event(log, "current version not offered", logging.WARNING, bucket=current.bucket, key=current.key,
+        event(log, "current_version_not_offered", logging.WARNING, bucket=current.bucket, key=current.key,
               reason=str(exc))
 
 

@@ -7,18 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
-from typing import Callable, List, Mapping, Optional, Tuple
-from urllib.parse import urlsplit
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import ConfigError
 from .records import Record, StrEnum
+from .settings_spec import (BUCKET_RE, BY_ENV, DEPLOYMENT_RE, LEGACY_STATE_PREFIX, REGION_RE,  # noqa: F401
+                            SETTINGS, Destination, Setting)
 
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,48}-\d{6,12}$")
-REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+)+$")
 MIN_TOKEN_LENGTH = 16
-DEPLOYMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-LEGACY_STATE_PREFIX = ".cosguard/"   # the default before each deployment derived its own
 
 # CI's supported formats (spec 004: file formats + compressed formats), lower case, without dots.
 SUPPORTED_EXTENSIONS = frozenset("""
@@ -26,69 +22,6 @@ exe dll scr sys msi swf jar appletjar js vbs html bat wsf ps1 htm mht hta chm ln
 dotm xls xlsx xlsm xlsb xltm xltx xlam ppt pptx potx ppsx pptm potm ppsm xml rtf pdf elf mac vbe 3dmax
 iso cpio rpm xz deb zip 7z rar cab gz tgz tar dmg apk
 """.split())
-
-
-def _bool(raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {raw!r}")
-
-
-def _list(raw: str) -> Tuple[str, ...]:
-    return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-
-def _prefix(raw: str) -> str:
-    value = raw.strip().lstrip("/")
-    if value and not value.endswith("/"):
-        value += "/"
-    return value
-
-
-def _endpoint(raw: str) -> str:
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"expected http(s)://host[:port], got {raw!r}")
-    return raw.strip().rstrip("/")
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value <= 0:
-        raise ValueError(f"must be a positive integer, got {raw!r}")
-    return value
-
-
-def _days(raw: str) -> int:
-    """A retention in days: 0 keeps forever (no lifecycle rule)."""
-    value = int(raw)
-    if value < 0:
-        raise ValueError(f"must be a number of days (0 keeps forever), got {raw!r}")
-    return value
-
-
-def _deployment(raw: str) -> str:
-    value = raw.strip()
-    if not DEPLOYMENT_RE.match(value):
-        raise ValueError(f"expected letters, digits, '-' or '_' (at most 64), got {raw!r}")
-    return value
-
-
-def _page_size(raw: str) -> int:
-    value = int(raw)
-    if not 1 <= value <= 1000:   # COS lists at most 1,000 keys a request (doc 436/7734)
-        raise ValueError(f"must be between 1 and 1000, got {raw!r}")
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if value <= 0:
-        raise ValueError(f"must be a positive number, got {raw!r}")
-    return value
 
 
 def _seal_key(token: str) -> bytes:
@@ -106,33 +39,10 @@ class Action(StrEnum):
     QUARANTINE = "quarantine"
 
 
-class Destination(Record, frozen=True):
-    """Where clean objects are promoted to: a bucket (None = the source bucket) and a key prefix."""
-
-    bucket: Optional[str]
-    prefix: str
-
-    def for_source(self, source_bucket: str) -> str:
-        return self.bucket or source_bucket
-
-
-def _destination(raw: str) -> Destination:
-    """`bucket-appid`, `bucket-appid/prefix/` or `/prefix/` (same bucket)."""
-    value = raw.strip()
-    if value.startswith("/"):
-        prefix = _prefix(value)
-        if not prefix:
-            raise ValueError("a same-bucket destination needs a prefix, e.g. /clean/")
-        return Destination(None, prefix)
-    bucket, _, rest = value.partition("/")
-    if not BUCKET_RE.match(bucket):
-        raise ValueError(f"{bucket!r} is not a bucket name of the form <name>-<appid>")
-    return Destination(bucket, _prefix(rest))
-
-
 class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "callback_token",
                                             "callback_token_previous")):
-    """Everything both functions, the sweep and the CLI need; see the table in docs/configuration.md."""
+    """Everything the functions, the sweep and the CLI need. Each field but `max_size` is one
+    variable declared in settings_spec.SETTINGS (parser, default, doc line)."""
 
     secret_id: str
     secret_key: str
@@ -141,41 +51,41 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     buckets: Tuple[str, ...]
     callback_url: Optional[str]
     callback_token: str
-    cos_endpoint: Optional[str] = None
-    ci_endpoint: Optional[str] = None
-    quarantine_bucket: Optional[str] = None
-    quarantine_prefix: str = "quarantine/"
-    state_bucket: Optional[str] = None
-    state_prefix: str = ".cosguard/"
-    include_prefixes: Tuple[str, ...] = ()
-    exclude_prefixes: Tuple[str, ...] = ()
-    include_suffixes: Tuple[str, ...] = ()
-    exclude_suffixes: Tuple[str, ...] = ()
-    skip_empty: bool = True
-    require_supported_format: bool = False
-    max_size: int = 1024 ** 3
-    infected_action: Action = Action.MOVE
-    unscannable_action: Action = Action.TAG
-    failed_action: Action = Action.TAG
-    submit_failed_action: Action = Action.TAG   # a submission CI refuses for good (or that binds to no job)
-    clean_destination: Optional[Destination] = None
-    appendable_action: str = "stream"   # infected appendable objects: stream to quarantine, or delete
-    tag_limit_action: str = "move"      # infected, to be tagged, no room for the tag: move | delete | replace
-    tag_limit_clean_action: str = "keep"  # clean, no room for the tag: keep (ledger only) | replace
-    max_workers: int = 32   # threads mostly wait on round trips: sized for I/O, not CPUs
-    max_attempts: int = 5
-    request_timeout: float = 10.0
-    notify_url: Optional[str] = None
-    notify_format: str = "json"
-    pending_overdue_seconds: int = 3600
-    sweep_page_size: int = 1000        # ledger entries the sweep lists, then settles, at a time
-    sweep_margin_seconds: float = 5.0  # the sweep stops dispatching this long (or 10 %) before its deadline
-    log_level: str = "INFO"
-    callback_token_previous: Tuple[str, ...] = ()   # still verify during a rotation (docs/rotation.md)
-    deployment: Optional[str] = None    # e.g. cosguard-prod: names the owner of the state location
-    retain_actions_days: int = 1        # docs/retention.md: what each retention costs
-    retain_closed_days: int = 180
-    retain_claims_days: int = 365
+    callback_token_previous: Tuple[str, ...]   # still verify during a rotation (docs/rotation.md)
+    cos_endpoint: Optional[str]
+    ci_endpoint: Optional[str]
+    quarantine_bucket: Optional[str]
+    quarantine_prefix: str
+    state_bucket: Optional[str]
+    state_prefix: str
+    deployment: Optional[str]           # e.g. cosguard-prod: names the owner of the state location
+    retain_actions_days: int            # docs/retention.md: what each retention costs
+    retain_closed_days: int
+    retain_claims_days: int
+    include_prefixes: Tuple[str, ...]
+    exclude_prefixes: Tuple[str, ...]
+    include_suffixes: Tuple[str, ...]
+    exclude_suffixes: Tuple[str, ...]
+    skip_empty: bool
+    require_supported_format: bool
+    infected_action: Action
+    tag_limit_action: str               # infected, to be tagged, no room for the tag: move | delete | replace
+    tag_limit_clean_action: str         # clean, no room for the tag: keep (ledger only) | replace
+    unscannable_action: Action
+    failed_action: Action
+    submit_failed_action: Action        # a submission CI refuses for good (or that binds to no job)
+    clean_destination: Optional[Destination]
+    appendable_action: str              # infected appendable objects: stream to quarantine, or delete
+    max_workers: int                    # threads mostly wait on round trips: sized for I/O, not CPUs
+    max_attempts: int
+    request_timeout: float
+    notify_url: Optional[str]
+    notify_format: str
+    pending_overdue_seconds: int
+    sweep_page_size: int                # ledger entries the sweep lists, then settles, at a time
+    sweep_margin_seconds: float         # the sweep stops dispatching this long (or 10 %) before its deadline
+    log_level: str
+    max_size: int = 1024 ** 3           # CI's limit, not a setting
 
     # -- derived ---------------------------------------------------------------------------
     def quarantine_bucket_for(self, source_bucket: str) -> str:
@@ -206,122 +116,82 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
         return _EnvReader(env).settings(require_callback_url)
 
 
+_ACTIONS = {"infected_action", "unscannable_action", "failed_action", "submit_failed_action"}
+
+
 class _EnvReader:
-    """Reads variables one by one, collecting every problem instead of stopping at the first."""
+    """Reads every declared variable, collecting every problem instead of stopping at the first.
+    Secrets' problems never quote their value."""
 
     def __init__(self, env: Mapping[str, str]):
         self.env = env
         self.problems: List[str] = []
 
-    def get(self, name: str, parse: Callable[[str], object] = str, default: object = None,
-            required: bool = False) -> object:
-        raw = self.env.get(name)
+    def read(self, setting: Setting, required: Optional[bool] = None) -> Any:
+        raw = self.env.get(setting.env)
         if raw is None or raw.strip() == "":
-            if required:
-                self.problems.append(f"{name} is required")
-            return default
+            if setting.required if required is None else required:
+                self.problems.append(f"{setting.env} is required")
+            return setting.default
         try:
-            return parse(raw)
+            return setting.parse(raw)
         except ValueError as exc:
-            self.problems.append(f"{name}: {exc}")
-            return default
+            self.problems.append(f"{setting.env} is not valid (the value is a secret: not shown)"
+                                 if setting.secret else f"{setting.env}: {exc}")
+            return setting.default
 
     def settings(self, require_callback_url: bool) -> Settings:
-        g = self.get
-        region = g("COSGUARD_REGION") or g("TENCENTCLOUD_REGION")
-        if region is None:
-            self.problems.append("COSGUARD_REGION (or TENCENTCLOUD_REGION) is required")
-        elif not REGION_RE.match(str(region)):
-            self.problems.append(f"COSGUARD_REGION: {region!r} is not a region like ap-guangzhou")
-        buckets = g("COSGUARD_BUCKETS", _list, (), required=True)
+        values: Dict[str, Any] = {}
+        for setting in SETTINGS:
+            if setting.field:
+                values[setting.field] = self.read(
+                    setting, require_callback_url if setting.env == "COSGUARD_CALLBACK_URL" else None)
+                if setting.field == "callback_token_previous":   # next to the token it must differ from
+                    self._check_previous_tokens(values[setting.field], values["callback_token"])
+        self._check(values)
+        if self.problems:
+            raise ConfigError(self.problems)
+        for name in _ACTIONS:
+            values[name] = Action(values[name])
+        return Settings(**values)
+
+    def _check(self, values: Dict[str, Any]) -> None:
+        """What no single variable's parser can see: fallbacks, defaults and rules across variables."""
+        if values["region"] is None:
+            if self.env.get("TENCENTCLOUD_REGION", "").strip():
+                values["region"] = self.read(BY_ENV["TENCENTCLOUD_REGION"])
+            else:
+                self.problems.append("COSGUARD_REGION (or TENCENTCLOUD_REGION) is required")
+        values["region"] = values["region"] or ""
+        buckets = values["buckets"]
         for bucket in buckets:
             if not BUCKET_RE.match(bucket):
                 self.problems.append(f"COSGUARD_BUCKETS: {bucket!r} is not of the form <name>-<appid>")
-        callback_url = g("COSGUARD_CALLBACK_URL", _endpoint, required=require_callback_url)
-        token = g("COSGUARD_CALLBACK_TOKEN", str, "", required=True)
-        if token and len(str(token)) < MIN_TOKEN_LENGTH:
+        token = values["callback_token"]
+        if token and len(token) < MIN_TOKEN_LENGTH:
             self.problems.append(f"COSGUARD_CALLBACK_TOKEN must be at least {MIN_TOKEN_LENGTH} characters")
-        previous = self._previous_tokens(str(token or ""))
-        quarantine_bucket = g("COSGUARD_QUARANTINE_BUCKET")
-        state_bucket = g("COSGUARD_STATE_BUCKET")
-        for name, bucket in (("COSGUARD_QUARANTINE_BUCKET", quarantine_bucket),
-                             ("COSGUARD_STATE_BUCKET", state_bucket)):
-            if bucket is not None and not BUCKET_RE.match(str(bucket)):
-                self.problems.append(f"{name}: {bucket!r} is not of the form <name>-<appid>")
-        quarantine_prefix = g("COSGUARD_QUARANTINE_PREFIX", _prefix, "quarantine/")
-        if not quarantine_prefix and (quarantine_bucket is None or quarantine_bucket in buckets):
+        quarantine_bucket = values["quarantine_bucket"]
+        if not values["quarantine_prefix"] and (quarantine_bucket is None or quarantine_bucket in buckets):
             self.problems.append("COSGUARD_QUARANTINE_PREFIX may be empty only with a separate "
                                  "COSGUARD_QUARANTINE_BUCKET")
-        deployment = g("COSGUARD_DEPLOYMENT", _deployment)
         # Each deployment's ledger is its own: the default prefix names the deployment (two stages
         # sharing one prefix would read each other's documents as forged, forever).
-        state_prefix = g("COSGUARD_STATE_PREFIX", _prefix,
-                         f"{LEGACY_STATE_PREFIX}{deployment}/" if deployment else LEGACY_STATE_PREFIX)
-        if not state_prefix:
+        if values["state_prefix"] is None:
+            deployment = values["deployment"]
+            values["state_prefix"] = f"{LEGACY_STATE_PREFIX}{deployment}/" if deployment else LEGACY_STATE_PREFIX
+        elif not values["state_prefix"]:
             self.problems.append("COSGUARD_STATE_PREFIX must not be empty")
-        settings = dict(
-            secret_id=g("TENCENTCLOUD_SECRETID", str, "", required=True),
-            secret_key=g("TENCENTCLOUD_SECRETKEY", str, "", required=True),
-            session_token=g("TENCENTCLOUD_SESSIONTOKEN"),
-            region=region or "",
-            buckets=buckets,
-            callback_url=callback_url,
-            callback_token=token,
-            cos_endpoint=g("COSGUARD_COS_ENDPOINT", _endpoint),
-            ci_endpoint=g("COSGUARD_CI_ENDPOINT", _endpoint),
-            quarantine_bucket=quarantine_bucket,
-            quarantine_prefix=quarantine_prefix,
-            state_bucket=state_bucket,
-            state_prefix=state_prefix,
-            include_prefixes=tuple(p.lstrip("/") for p in g("COSGUARD_INCLUDE_PREFIXES", _list, ())),
-            exclude_prefixes=tuple(p.lstrip("/") for p in g("COSGUARD_EXCLUDE_PREFIXES", _list, ())),
-            include_suffixes=tuple(s.lower() for s in g("COSGUARD_INCLUDE_SUFFIXES", _list, ())),
-            exclude_suffixes=tuple(s.lower() for s in g("COSGUARD_EXCLUDE_SUFFIXES", _list, ())),
-            skip_empty=g("COSGUARD_SKIP_EMPTY", _bool, True),
-            require_supported_format=g("COSGUARD_REQUIRE_SUPPORTED_FORMAT", _bool, False),
-            infected_action=self._action("COSGUARD_INFECTED_ACTION", Action.MOVE,
-                                         (Action.MOVE, Action.DELETE, Action.TAG)),
-            unscannable_action=self._action("COSGUARD_UNSCANNABLE_ACTION", Action.TAG,
-                                            (Action.TAG, Action.QUARANTINE)),
-            failed_action=self._action("COSGUARD_FAILED_ACTION", Action.TAG,
-                                       (Action.TAG, Action.QUARANTINE)),
-            submit_failed_action=self._action("COSGUARD_SUBMIT_FAILED_ACTION", Action.TAG,
-                                              (Action.TAG, Action.QUARANTINE)),
-            clean_destination=g("COSGUARD_CLEAN_DESTINATION", _destination),
-            appendable_action=self._choice("COSGUARD_APPENDABLE_ACTION", "stream", ("stream", "delete")),
-            tag_limit_action=self._choice("COSGUARD_TAG_LIMIT_ACTION", "move", ("move", "delete", "replace")),
-            tag_limit_clean_action=self._choice("COSGUARD_TAG_LIMIT_CLEAN_ACTION", "keep", ("keep", "replace")),
-            max_workers=g("COSGUARD_MAX_WORKERS", _positive_int, 32),
-            max_attempts=g("COSGUARD_MAX_ATTEMPTS", _positive_int, 5),
-            request_timeout=g("COSGUARD_REQUEST_TIMEOUT", _positive_float, 10.0),
-            notify_url=g("COSGUARD_NOTIFY_URL", _endpoint),
-            notify_format=self._choice("COSGUARD_NOTIFY_FORMAT", "json", ("json", "wecom", "dingtalk")),
-            pending_overdue_seconds=g("COSGUARD_PENDING_OVERDUE_SECONDS", _positive_int, 3600),
-            sweep_page_size=g("COSGUARD_SWEEP_PAGE_SIZE", _page_size, 1000),
-            sweep_margin_seconds=g("COSGUARD_SWEEP_MARGIN_SECONDS", _positive_float, 5.0),
-            log_level=self._choice("COSGUARD_LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
-            callback_token_previous=previous,
-            deployment=deployment,
-            retain_actions_days=g("COSGUARD_RETAIN_ACTIONS_DAYS", _days, 1),
-            retain_closed_days=g("COSGUARD_RETAIN_CLOSED_DAYS", _days, 180),
-            retain_claims_days=g("COSGUARD_RETAIN_CLAIMS_DAYS", _days, 365),
-        )
-        closed, actions = settings["retain_closed_days"], settings["retain_actions_days"]
+        closed, actions = values["retain_closed_days"], values["retain_actions_days"]
         if closed and (not actions or closed < actions):   # a late duplicate callback finds the job closed
             self.problems.append("COSGUARD_RETAIN_CLOSED_DAYS must be 0 (forever) or at least "
                                  "COSGUARD_RETAIN_ACTIONS_DAYS")
-        destination = settings["clean_destination"]
+        destination = values["clean_destination"]
         if destination is not None and destination.bucket is None and not destination.prefix:
             self.problems.append("COSGUARD_CLEAN_DESTINATION needs a bucket or a prefix")
-        if self.problems:
-            raise ConfigError(self.problems)
-        return Settings(**settings)
 
-    def _previous_tokens(self, current: str) -> Tuple[str, ...]:
-        """COSGUARD_CALLBACK_TOKEN_PREVIOUS: a comma-separated list of earlier tokens. Problems name
-        the entry by position, never by value (these are secrets)."""
+    def _check_previous_tokens(self, tokens: Tuple[str, ...], current: str) -> None:
+        """COSGUARD_CALLBACK_TOKEN_PREVIOUS: problems name the entry by position, never by value."""
         name = "COSGUARD_CALLBACK_TOKEN_PREVIOUS"
-        tokens = _list(self.env.get(name, ""))
         for number, token in enumerate(tokens, start=1):
             if len(token) < MIN_TOKEN_LENGTH:
                 self.problems.append(f"{name}: entry {number} is shorter than {MIN_TOKEN_LENGTH} characters "
@@ -330,18 +200,3 @@ class _EnvReader:
                 self.problems.append(f"{name}: entry {number} is the current COSGUARD_CALLBACK_TOKEN")
         if len(set(tokens)) < len(tokens):
             self.problems.append(f"{name}: lists one token twice")
-        return tokens
-
-    def _choice(self, name: str, default: str, allowed: Tuple[str, ...]) -> str:
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return default
-        value = raw.upper() if default.isupper() else raw.lower()
-        if value not in allowed:
-            self.problems.append(f"{name}: expected one of {', '.join(allowed)}, got {raw!r}")
-            return default
-        return value
-
-    def _action(self, name: str, default: Action, allowed: Tuple[Action, ...]) -> Action:
-        value = self._choice(name, default.value, tuple(a.value for a in allowed))
-        return Action(value)

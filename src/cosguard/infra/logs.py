@@ -1,5 +1,9 @@
 """JSON log lines with context bound once (request id, bucket, ...) and secrets masked.
 
+Every line names a constant `event` (docs/logs.md lists them with their level and fields) and
+carries the variable parts as fields: `{"event": "verdict", "outcome": "infected", ...}`, so a CLS
+query or metric filter matches keys, never text. `message` repeats the event name in words.
+
 `bind(request_id=...)` sets fields for the current invocation (contextvars, so pool threads started
 with `contextvars.copy_context()` inherit them); every line the `cosguard` loggers write is one JSON
 object. Registered secrets and Authorization headers are replaced by `***` wherever they appear.
@@ -19,6 +23,7 @@ _context: contextvars.ContextVar[Dict[str, Any]] = contextvars.ContextVar("cosgu
 _secrets: List[str] = []
 _AUTH_RE = re.compile(r"q-sign-algorithm=sha1&[^\s\"',}]*")
 _TOKEN_RE = re.compile(r"([?&]token=)[^&\s\"']+")
+OTHER_EVENT = "log"   # the event of a line not written through `event(...)`
 
 
 def register_secrets(values: Iterable[str]) -> None:
@@ -55,7 +60,8 @@ def bound(**fields: Any) -> Iterator[None]:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, bound context, `extra={"fields": {...}}`."""
+    """One JSON object a line: time, level, logger, event, message, bound context, then the fields of
+    `event(...)`. A line logged another way (a stray `logger.warning`) gets the event `log`."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: Dict[str, Any] = {
@@ -63,10 +69,12 @@ class JsonFormatter(logging.Formatter):
                     + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
+            "event": getattr(record, "event", None) or OTHER_EVENT,
             "message": record.getMessage(),
         }
         line.update(_context.get())
         line.update(getattr(record, "fields", {}) or {})
+        line["event"] = getattr(record, "event", None) or OTHER_EVENT   # no field overrides it
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return scrub(json.dumps(line, ensure_ascii=False, default=str))
@@ -113,6 +121,8 @@ def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name if name.startswith("cosguard") else f"cosguard.{name}")
 
 
-def event(logger: logging.Logger, message: str, level: int = logging.INFO, **fields: Any) -> None:
-    """Log one structured line: `fields` become top-level JSON keys."""
-    logger.log(level, message, extra={"fields": fields})
+def event(logger: logging.Logger, name: str, level: int = logging.INFO, *, exc_info: bool = False,
+          **fields: Any) -> None:
+    """Log one line of the event `name`, a constant snake_case word documented in docs/logs.md
+    (tests/unit/test_log_events.py holds every call to both); `fields` become top-level JSON keys."""
+    logger.log(level, name.replace("_", " "), exc_info=exc_info, extra={"event": name, "fields": fields})

@@ -83,5 +83,5 @@ class Notifier:
         except requests.RequestException as exc:
             ok, detail = False, type(exc).__name__
         if not ok:
-            event(log, "notification failed", logging.WARNING, kind=doc["kind"], key=doc["key"], reason=detail)
+            event(log, "notification_failed", logging.WARNING, kind=doc["kind"], key=doc["key"], reason=detail)
         return ok

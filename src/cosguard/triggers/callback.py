@@ -142,7 +142,7 @@ class CallbackService:
             except ForeignJobError as exc:
                 return self._rejected(Unauthorized(str(exc)), raw_event)
             except Exception:  # noqa: BLE001 - the public endpoint never shows a trace
-                log.exception("callback failed")
+                event(log, "callback_failed", logging.ERROR, exc_info=True)
                 return HttpAnswer(500, {"job_id": job_id, "outcome": "error", "error": "internal error"})
         return HttpAnswer(result.http_status, result.as_dict())
 
@@ -151,6 +151,6 @@ class CallbackService:
         """One warning (never the token), and the same answer to every authentication failure."""
         level = logging.WARNING if exc.status == 401 else logging.INFO
         source = raw_event.get("requestContext", {}).get("sourceIp", "") if isinstance(raw_event, dict) else ""
-        event(log, "callback rejected", level, status=exc.status, reason=exc.reason, source_ip=source)
+        event(log, "callback_rejected", level, http_status=exc.status, reason=exc.reason, source_ip=source)
         body = {"error": UNAUTHORIZED if isinstance(exc, Unauthorized) else exc.reason}
         return HttpAnswer(exc.status, body)

@@ -13,6 +13,9 @@ from urllib.parse import parse_qsl, unquote
 from ..domain.uploads import Upload
 from ..errors import CallbackRejected, EventParseError
 
+# The COS trigger's event type: every upload (PUT, POST, COPY, multipart, append), doc 583/9707.
+# The template (sls-scan_on_upload), the deploy, `cosguard verify` and backfill's events use it.
+UPLOAD_EVENT = "cos:ObjectCreated:*"
 SENSITIVE_HEADERS = frozenset({"authorization", "x-cos-security-token", "x-ci-security-token", "cookie"})
 
 

@@ -16,5 +16,5 @@ def scan_upload_event(scanner: Scanner, raw_event: Any) -> ScanSummary:
     would read the same), SubmissionError when a record failed in a way a retry may heal."""
     upload_event = CosUploadEvent(raw_event)
     if log.isEnabledFor(logging.DEBUG):
-        event(log, "event received", logging.DEBUG, event=mask_cos_event(upload_event.raw_event))
+        event(log, "cos_event_received", logging.DEBUG, cos_event=mask_cos_event(upload_event.raw_event))
     return scanner.scan_uploads(upload_event.uploads(), upload_event.invalid_records)
