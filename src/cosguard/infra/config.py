@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from typing import Callable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
@@ -204,8 +204,8 @@ class _EnvReader:
         self.env = env
         self.problems: List[str] = []
 
-    def get(self, name: str, parse: Callable[[str], object] = str, default: object = None,
-            required: bool = False) -> object:
+    def get(self, name: str, parse: Callable[[str], Any] = str, default: Any = None,
+            required: bool = False) -> Any:  # what `parse` returns: Settings' fields say which
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             if required:
@@ -250,7 +250,7 @@ class _EnvReader:
                          f"{LEGACY_STATE_PREFIX}{deployment}/" if deployment else LEGACY_STATE_PREFIX)
         if not state_prefix:
             self.problems.append("COSGUARD_STATE_PREFIX must not be empty")
-        settings = dict(
+        settings: Dict[str, Any] = dict(
             secret_id=g("TENCENTCLOUD_SECRETID", str, "", required=True),
             secret_key=g("TENCENTCLOUD_SECRETKEY", str, "", required=True),
             session_token=g("TENCENTCLOUD_SESSIONTOKEN"),
