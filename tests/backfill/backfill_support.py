@@ -11,7 +11,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import pytest
 
 from helpers import CALLBACK_SECRET, unique_bucket
 from cosguard.bulk.backfill import Backfill, Options, Report

@@ -1,6 +1,8 @@
 """Fixtures for the backfill tests; shared helpers live in backfill_support (conftest modules share one name)."""
 from __future__ import annotations
 
+from typing import Any, List
+
 import pytest
 
 from backfill_support import Stack

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from deploy_helpers import ROOT, load_script
+from deploy_helpers import load_script
 from fake_scf import FakeScf
 
 pytest.importorskip("tccli", reason="the fake checks calls against tccli's schema")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from qcloud_cos import CosServiceError
 
 from deploy_helpers import ROOT, load_script
 from fake_scf import FakeScf

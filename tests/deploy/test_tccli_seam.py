@@ -3,7 +3,6 @@ parameter file (and fails as it fails, its error code read back), and an answer 
 leaves loopback: tccli is pointed at a closed local port."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket

@@ -3,7 +3,6 @@ as SCF loads them, the callback function behind a function-URL endpoint that CI 
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Dict, List, Optional
 
 import pytest

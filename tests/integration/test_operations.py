@@ -3,15 +3,12 @@ notifications; through the CLI where a human would use it."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import pytest
 from werkzeug.wrappers import Request, Response
 
 from cosguard.cli import main as cli
 from cosguard.errors import CloudTransientError, SubmissionError
-from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.httpserver import ThreadedServer
 from cosguard.local.loader import load_handler
 from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz

@@ -149,7 +149,7 @@ class Backfill:
         if o.checkpoint and not o.resume and not o.dry_run and os.path.exists(o.checkpoint):
             raise BackfillError(f"checkpoint {o.checkpoint} exists: pass --resume to continue it, "
                                 "or remove it to start over")
-        if o.resume:
+        if o.resume and o.checkpoint:  # (--resume without --checkpoint was refused above)
             doc = read_checkpoint(o.checkpoint)
             if (doc.get("bucket"), doc.get("prefix")) != (o.bucket, o.prefix):
                 raise BackfillError(f"checkpoint {o.checkpoint} is for {doc.get('bucket')}/{doc.get('prefix')}, "
@@ -242,6 +242,7 @@ class Backfill:
         self._done(entries, outcome, scan_bytes=outcome == Outcome.SUBMITTED.value, reason=reason)
 
     def _invoke(self, entries: List[Entry], event: Dict[str, Any]) -> None:
+        assert self.options.invoker is not None   # _work plans invocations only with an invoker
         try:
             self.options.invoker.invoke(event)
         except Exception as exc:  # InvokeError, or a bug: the batch is counted as failed, the run goes on

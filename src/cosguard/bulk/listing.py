@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from ..domain.ledger import token_for
 from ..infra.cloud import http_epoch
@@ -33,7 +33,7 @@ class Entry:
         return token_for(self.version_id, self.etag, self.last_modified)
 
     @classmethod
-    def listed(cls, item: Dict[str, Any], version_id: Optional[str] = None) -> "Entry":
+    def listed(cls, item: Mapping[str, Any], version_id: Optional[str] = None) -> "Entry":
         return cls(str(item["Key"]), int(item.get("Size") or 0), str(item.get("ETag") or ""),
                    str(item.get("StorageClass") or "STANDARD").upper(), version_id,
                    http_epoch(item.get("LastModified")))

@@ -218,7 +218,7 @@ class Resealer:
         for ledger in self.ledgers:
             entry = ledger.get_job(str(job_id))
             recorded = entry.manifest.get("quarantined") if entry is not None else None
-            if isinstance(recorded, dict) and recorded.get("key") == before.key \
+            if entry is not None and isinstance(recorded, dict) and recorded.get("key") == before.key \
                     and recorded.get("bucket") == before.bucket:
                 entry.manifest = dict(entry.manifest, quarantined=copy_record(copy))
                 ledger._write(ledger._key("closed", str(job_id)), entry.fields_dict())  # noqa: SLF001
@@ -231,7 +231,8 @@ class Resealer:
                      lambda etag: self.sealer.release_marker(info.bucket, info.key, etag), "released markers")
 
     def _promoted(self, record: Dict[str, Any]) -> None:
-        manifest = record.get("manifest") if isinstance(record.get("manifest"), dict) else {}
+        manifest = record.get("manifest")
+        manifest = manifest if isinstance(manifest, dict) else {}
         bucket, _, key = str(manifest.get("promoted_to") or "").partition("/")
         if not key:
             return

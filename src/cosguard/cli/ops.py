@@ -161,7 +161,7 @@ def run_status(args: argparse.Namespace) -> int:
     now = time.time()
     counts: Dict[str, int] = {}
     handled: Dict[Tuple[str, str], int] = {}
-    oldest, oldest_age = None, 0
+    oldest, oldest_age = None, 0.0
     infections = []
     unreadable = []
     fallbacks = []
@@ -208,7 +208,7 @@ def run_status(args: argparse.Namespace) -> int:
     if unauthenticated:
         counts["unauthenticated documents"] = len(unauthenticated)
     infections.sort(key=lambda e: e.closed_at or 0, reverse=True)
-    oldest_age = int(oldest_age) if oldest else None
+    oldest_age = int(oldest_age)  # whole seconds (shown only with `oldest`)
     overdue = oldest is not None and oldest_age > rt.settings.pending_overdue_seconds
     document = {
         "counts": counts,

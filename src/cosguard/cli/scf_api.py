@@ -89,7 +89,8 @@ def cos_filter_of(trigger: Mapping[str, Any]) -> Dict[str, str]:
     """{"event", "prefix", "suffix"} of a COS trigger read back from SCF."""
     desc = trigger_desc(trigger)
     desc = desc if isinstance(desc, dict) else {}
-    flt = desc.get("filter") if isinstance(desc.get("filter"), dict) else {}
+    flt = desc.get("filter")
+    flt = flt if isinstance(flt, dict) else {}
     return {"event": str(desc.get("event", "")), "prefix": str(flt.get("Prefix", "") or ""),
             "suffix": str(flt.get("Suffix", "") or "")}
 

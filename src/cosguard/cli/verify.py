@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         status = (_tags(gateway, args.bucket, clean_key) or {}).get("cosguard-status")
         return "tagged clean" if status == "clean" else (f"tagged {status}" if status not in (None, "pending") else None)
 
-    results = {"eicar": None, "clean": None}
+    results: Dict[str, Optional[str]] = {"eicar": None, "clean": None}
     started = time.monotonic()
     while time.monotonic() - started < args.timeout and None in results.values():
         try:

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from .scf_api import ScfApiError, TccliScfApi, UPLOAD_EVENT, cos_filter_of, is_enabled, list_triggers
 from ..errors import CloudError
@@ -136,7 +136,7 @@ def run_checks(args: argparse.Namespace, rt, api=None, post=None) -> List[Check]
     manifest = Path(args.layer_manifest)
     built = json.loads(manifest.read_text("utf-8")).get("sha256") if manifest.is_file() else None
     checks: List[Check] = [function_url_refuses_anonymous(record["callback_url"], post)]
-    per_bucket = [(label, run) for bucket in buckets for label, run in (
+    per_bucket: List[Tuple[str, Callable[[], Check]]] = [(label, run) for bucket in buckets for label, run in (
         ("scan trigger filter", lambda b=bucket: scan_trigger_filter(
             api, record["functions"]["scan-on-upload"], rt.settings, b, record.get("intake_prefix") or "")),
         ("ledger bucket unversioned", lambda b=bucket: ledger_unversioned(rt.gateway, rt.settings, b)))]

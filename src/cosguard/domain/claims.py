@@ -135,6 +135,7 @@ class ClaimsMixin:
             return doc
         except PreconditionFailed:
             pass
+        stamp: Optional[Stamp]
         try:
             current, stamp = self._read_stamped(key)
         except ForgedDocument as forged:   # an unsealed claim is absent: it blocks nobody

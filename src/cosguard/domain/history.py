@@ -19,7 +19,7 @@ import time
 from typing import Any, Iterator, Mapping, NamedTuple, Optional, Tuple
 
 from ..errors import NotFoundError
-from ..infra.cloud import CloudGateway
+from ..infra.gateway import Gateway
 from .seal import Sealer
 
 MAC_CHARS = 32
@@ -67,7 +67,7 @@ def detail_of(manifest: Any) -> str:
 class History:
     """The index of one ledger (state bucket + prefix)."""
 
-    def __init__(self, gateway: CloudGateway, bucket: str, prefix: str, sealer: Sealer):
+    def __init__(self, gateway: Gateway, bucket: str, prefix: str, sealer: Sealer):
         self.gateway, self.bucket, self.prefix, self.sealer = gateway, bucket, prefix, sealer
 
     def _mac(self, name: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from .actions import MANIFEST_META, Actions, decode_manifest, open_manifest, quarantined_copies, same_bytes
@@ -18,6 +17,7 @@ from ..infra.config import Settings
 from ..errors import CloudError, CosguardError, NotFoundError, PreconditionFailed
 from .ledger import JobEntry, Ledger
 from ..infra.logs import event, get_logger
+from ..infra.records import Factory, Record
 from .security import RELEASED_META, released_marker
 from .status import ScanStatus
 
@@ -30,13 +30,12 @@ class RestoreRefused(CosguardError):
     quarantined, or the original location is occupied."""
 
 
-@dataclass
-class Restored:
+class Restored(Record):
     source: str
     destination: str
     job_id: Optional[str]
     overwrote: bool
-    metadata_not_restored: List[str] = field(default_factory=list)  # dropped to fit the quarantine copy
+    metadata_not_restored: List[str] = Factory(list)  # dropped to fit the quarantine copy
 
 
 class Restorer:
@@ -108,8 +107,8 @@ class Restorer:
         if entry is not None:
             if entry.job_id != job_id or entry.bucket != manifest["bucket"] or entry.key != manifest["key"]:
                 raise RestoreRefused(f"{where}: its manifest does not match the ledger's job {entry.job_id}")
-            record = entry.manifest.get("quarantined") if isinstance(entry.manifest.get("quarantined"), dict) \
-                else {"etag": entry.etag, "size": entry.size}
+            copy = entry.manifest.get("quarantined")
+            record = copy if isinstance(copy, dict) else {"etag": entry.etag, "size": entry.size}
         else:  # quarantined without a job (unscannable): the sealed manifest is the record
             record = manifest
         if not same_bytes(record, quarantined):

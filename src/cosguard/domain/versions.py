@@ -175,5 +175,5 @@ def _unscanned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo, jo
     return answer
 
 
-__all__ = ["PINNED_URL_SECONDS", "key_of_url", "offer_current", "pinned_scan_failed", "rescan_by_key", "rescan_pinned",
-           "scrubbed", "submit_pinned", "submit_superseded", "superseded"]
+__all__ = ["offer_current", "pinned_scan_failed", "rescan_by_key", "rescan_pinned", "submit_pinned",
+           "submit_superseded", "superseded"]

@@ -98,7 +98,7 @@ class _Session(requests.Session):
         self._environment: Dict[tuple, Dict[str, Any]] = {}
         self.hooks["response"].append(_xml_is_utf8)
 
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[override]
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
         parts = urlsplit(url)
         key = (parts.scheme, parts.netloc, tuple(sorted((proxies or {}).items())), stream, verify,
                cert if not isinstance(cert, list) else tuple(cert))

@@ -88,7 +88,7 @@ class _SysStreamHandler(logging.StreamHandler):
         self.target = target
         super().__init__(getattr(sys, target))
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return getattr(sys, self.target)
 

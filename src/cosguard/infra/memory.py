@@ -24,7 +24,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
@@ -34,6 +33,7 @@ from .clock import Stamp
 from .cloud import APPENDABLE, ObjectInfo
 from .memory_ci import MemoryCi
 from .cos_limits import MAX_KEY_BYTES, MAX_METADATA_BYTES, key_bytes, metadata_bytes
+from .records import Factory, Record
 from ..errors import CloudError, CloudPermanentError, NotFoundError, PreconditionFailed
 
 MAX_TAGS = 10   # doc 436/42997
@@ -58,31 +58,30 @@ class ManualClock:
         self.offset += seconds
 
 
-@dataclass
-class _Version:
-    """One stored write (or delete marker) of a key."""
+class _Version(Record):
+    """One stored write (or delete marker) of a key. Writes pass their ETag (`_etag`)."""
 
     body: bytes
     version_id: Optional[str]     # None on a bucket that never had versioning; "null" once it had
     modified: int
-    metadata: Dict[str, str] = field(default_factory=dict)
+    metadata: Dict[str, str] = Factory(dict)
     content_type: str = "application/octet-stream"
-    content_headers: Dict[str, str] = field(default_factory=dict)
-    tags: Dict[str, str] = field(default_factory=dict)
+    content_headers: Dict[str, str] = Factory(dict)
+    tags: Dict[str, str] = Factory(dict)
     storage_class: str = "STANDARD"
     object_type: str = ""
     etag: str = ""
     marker: bool = False          # a delete marker
 
-    def __post_init__(self) -> None:
-        if not self.etag and not self.marker:
-            self.etag = f'"{hashlib.md5(self.body).hexdigest()}"'
+
+def _etag(body: bytes) -> str:
+    """COS's ETag of a simple upload: the body's MD5, quoted."""
+    return f'"{hashlib.md5(body).hexdigest()}"'
 
 
-@dataclass
-class _Bucket:
+class _Bucket(Record):
     versioning: str = ""          # "", "enabled" or "suspended"
-    keys: Dict[str, List[_Version]] = field(default_factory=dict)   # oldest first
+    keys: Dict[str, List[_Version]] = Factory(dict)   # oldest first
 
 
 def _iso(epoch: int) -> str:
@@ -144,8 +143,7 @@ class MemoryGateway:
                                           code="ObjectNotAppendable", status=409, operation="AppendObject")
             if current is None:
                 current = _Version(b"", None, int(self.clock()), content_type="application/octet-stream",
-                                   object_type=APPENDABLE)
-                current.etag = f'"{hashlib.md5(body).hexdigest()}"'
+                                   object_type=APPENDABLE, etag=_etag(body))
                 versions.append(current)
             current.body += body
             current.modified = int(self.clock())
@@ -366,7 +364,7 @@ class MemoryGateway:
                                          status=409, operation=operation)
             version_id = {"enabled": uuid.uuid4().hex, "suspended": "null"}.get(state.versioning)
             written = _Version(bytes(body), version_id, int(self.clock()), meta, content_type, dict(headers),
-                               dict(tags), etag=etag)
+                               dict(tags), etag=etag or _etag(body))
             if state.versioning == "enabled":
                 versions.append(written)
             else:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from urllib.parse import urlencode
 
 from .ci_input import cos_host, object_form_carries, url_path
 from .ci_jobs import CiJob
+from .records import Record
 from ..errors import CloudPermanentError, NotFoundError
 
 if TYPE_CHECKING:
@@ -28,8 +28,7 @@ def eicar_detector(body: bytes) -> Optional[str]:
     return "Eicar-Test-Signature" if EICAR_MARK in body else None
 
 
-@dataclass
-class MemoryJob:
+class MemoryJob(Record):
     job_id: str
     bucket: str
     key: str

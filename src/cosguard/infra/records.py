@@ -17,12 +17,23 @@ Frozen records refuse assignment (`FrozenInstanceError`, an AttributeError) and 
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Tuple
+import sys
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, Iterable, Tuple, TypeVar
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+elif TYPE_CHECKING:  # typing_extensions is no runtime dependency on 3.9: type checkers only
+    from typing_extensions import dataclass_transform
+else:
+    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+        return lambda cls: cls
 
 _MISSING = object()
+_T = TypeVar("_T")
+_R = TypeVar("_R", bound="Record")
 
 
-class Factory:
+class _Factory:
     """A default built afresh for each instance (a list, a dict, a lock)."""
 
     __slots__ = ("make",)
@@ -31,10 +42,19 @@ class Factory:
         self.make = make
 
 
+if TYPE_CHECKING:
+    def Factory(make: Callable[[], _T]) -> _T:
+        """To a type checker, the value `make` builds: `tags: Dict[str, str] = Factory(dict)` checks."""
+        ...
+else:
+    Factory = _Factory
+
+
 class FrozenInstanceError(AttributeError):
     """Assignment to a field of a frozen record."""
 
 
+@dataclass_transform()
 class Record:
     """Fields from the class's annotations (ClassVar excluded), in order, bases' first."""
 
@@ -54,7 +74,7 @@ class Record:
         for name in own:
             if name in cls.__dict__:
                 defaults[name] = cls.__dict__[name]
-                if isinstance(defaults[name], Factory):
+                if isinstance(defaults[name], _Factory):
                     delattr(cls, name)  # the class attribute would be a shared Factory, not a value
         for before, after in zip(fields, fields[1:]):
             if before in defaults and after not in defaults:
@@ -86,7 +106,7 @@ class Record:
                 value = self._defaults.get(name, _MISSING)
                 if value is _MISSING:
                     raise TypeError(f"{type(self).__name__}() missing required argument {name!r}")
-                if isinstance(value, Factory):
+                if isinstance(value, _Factory):
                     value = value.make()
             assign(self, name, value)
         if kwargs:
@@ -113,7 +133,7 @@ class Record:
     def _refuse_deletion(self, name: str) -> None:
         raise FrozenInstanceError(f"cannot delete field {name!r} of a frozen {type(self).__name__}")
 
-    def replace(self, **changes: Any) -> Any:
+    def replace(self: _R, **changes: Any) -> _R:
         """A copy with `changes` (what `dataclasses.replace` does); unknown names are a TypeError."""
         values = {name: getattr(self, name) for name in self._fields}
         values.update(changes)

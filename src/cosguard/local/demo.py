@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import IO, Callable, Dict, List, Optional
+from typing import IO, Any, Callable, Dict, List, Optional
 
 from ..ui import table
 from ..ui.progress import Progress
@@ -32,7 +32,7 @@ class Item:
     simulated_size: Optional[int] = None
     overwrite_with: Optional[Callable[[], bytes]] = None
     uploaded_at: float = 0.0
-    result: Dict[str, object] = field(default_factory=dict)
+    result: Dict[str, Any] = field(default_factory=dict)
 
 
 def demo_items() -> List[Item]:

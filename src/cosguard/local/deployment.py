@@ -14,8 +14,9 @@ DEFAULT_QUARANTINE = "quarantine-1250000000"
 
 
 class LocalDeployment:
-    def __init__(self, buckets: Sequence[str] = (DEFAULT_BUCKET,), *, quarantine_bucket: str = DEFAULT_QUARANTINE,
-                 region: str = "ap-guangzhou", host: str = "127.0.0.1", cos_port: int = 0, ci_port: int = 0,
+    def __init__(self, buckets: Sequence[str] = (DEFAULT_BUCKET,), *,
+                 quarantine_bucket: Optional[str] = DEFAULT_QUARANTINE, region: str = "ap-guangzhou",
+                 host: str = "127.0.0.1", cos_port: int = 0, ci_port: int = 0,
                  callback_port: int = 0, scan_delay: float = 0.2, callback_format: str = "xml",
                  signature_files: Sequence[str] = (), env: Optional[Mapping[str, str]] = None,
                  log_stream: Optional[IO[str]] = None, retry_delays: Sequence[float] = (1.0, 2.0),

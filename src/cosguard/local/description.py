@@ -36,6 +36,7 @@ def _preflight(root: Path):
         raise DescriptionError(f"{root} holds no deploy/preflight.py: not a cosguard checkout")
     name = "cosguard_description_preflight"
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None   # a .py file's, with a source loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module   # its dataclasses resolve their module through sys.modules
     spec.loader.exec_module(module)

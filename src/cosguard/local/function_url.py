@@ -21,7 +21,7 @@ def request_to_event(request: Request, max_body: int = 6 * 1024 * 1024) -> Dict[
         body, encoded = raw.decode("utf-8"), False
     except UnicodeDecodeError:
         body, encoded = base64.b64encode(raw).decode("ascii"), True
-    event = {
+    event: Dict[str, Any] = {
         "body": body,
         "headers": {k.lower(): v for k, v in request.headers.items()},
         "httpMethod": request.method,

@@ -69,6 +69,7 @@ class _KeepAliveHandler(_QuietHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_SECONDS
+    server: _Server   # the only server it is made for
 
     def setup(self) -> None:
         super().setup()
@@ -149,7 +150,7 @@ class _KeepAliveHandler(_QuietHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return DechunkedInput(self.rfile).read()
+            return DechunkedInput(self.rfile).read()  # type: ignore[arg-type]  # rfile: a BufferedReader, IO[bytes]
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
@@ -165,7 +166,7 @@ class _KeepAliveHandler(_QuietHandler):
         environ["wsgi.input"] = io.BytesIO(body)
         answer: List[Tuple[str, List[Tuple[str, str]]]] = []
 
-        def start_response(status, headers, exc_info=None):  # type: ignore
+        def start_response(status, headers, exc_info=None):
             answer[:] = [(status, list(headers))]
             return lambda data: chunks.append(data)
 
@@ -273,13 +274,13 @@ class ThreadedServer:
             self._server: BaseWSGIServer = _Server(host, port, app, handler=_KeepAliveHandler)
         else:
             self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-        self._server.daemon_threads = True
+        self._server.daemon_threads = True  # type: ignore[attr-defined]  # both are ThreadingMixIn servers
         self._server.clock = clock or time.time  # type: ignore[attr-defined]
         self._thread: Optional[threading.Thread] = None
 
     @property
     def host(self) -> str:
-        return self._server.server_address[0]
+        return str(self._server.server_address[0])  # (an AF_INET address: its host is a str)
 
     @property
     def port(self) -> int:

@@ -37,11 +37,12 @@ def load_handler(function: str, env: Mapping[str, str], handler: str = "index.ma
     if not path.is_file():
         raise FileNotFoundError(f"no {path}")
     spec = importlib.util.spec_from_file_location(f"scf_{function}_{uuid.uuid4().hex[:8]}", path)
+    assert spec is not None and spec.loader is not None   # a .py file's, with a source loader
     module = importlib.util.module_from_spec(spec)
     with patched_environ(env):
         sys.path.insert(0, str(folder))
         try:
-            spec.loader.exec_module(module)  # type: ignore[union-attr]
+            spec.loader.exec_module(module)
         finally:
             sys.path.remove(str(folder))
     return getattr(module, attribute)

@@ -57,15 +57,18 @@ class Instance:
             [sys.executable, "-m", "cosguard.local.scf_worker", str(functions_dir / function), handler],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=child_env, bufsize=1)
+        stdin, stdout, stderr = self.process.stdin, self.process.stdout, self.process.stderr
+        assert stdin is not None and stdout is not None and stderr is not None   # all three are PIPEs
+        self._stdin, self._stdout, self._stderr = stdin, stdout, stderr
         self._pump = threading.Thread(target=self._forward_logs, args=(log_stream,), daemon=True)
         self._pump.start()
-        hello = json.loads(self.process.stdout.readline() or '{"init_error": "instance exited"}')
+        hello = json.loads(self._stdout.readline() or '{"init_error": "instance exited"}')
         if "init_error" in hello:
             self.close()
             raise FunctionError(f"{function} failed to initialise: {hello['init_error']}")
 
     def _forward_logs(self, stream: Optional[IO[str]]) -> None:
-        for line in self.process.stderr:
+        for line in self._stderr:
             if stream is not None:
                 try:
                     stream.write(line)
@@ -77,13 +80,13 @@ class Instance:
         with self._lock:
             request_id = next(self._ids)
             try:
-                self.process.stdin.write(json.dumps({"id": request_id, "event": event, "context": dict(context)}) + "\n")
-                self.process.stdin.flush()
+                self._stdin.write(json.dumps({"id": request_id, "event": event, "context": dict(context)}) + "\n")
+                self._stdin.flush()
             except (OSError, ValueError):  # the process died (idle or not): the runtime replaces it
                 self.close()
                 raise FunctionError(f"{self.function} instance exited") from None
             answer_box: List[str] = []
-            reader = threading.Thread(target=lambda: answer_box.append(self.process.stdout.readline()), daemon=True)
+            reader = threading.Thread(target=lambda: answer_box.append(self._stdout.readline()), daemon=True)
             reader.start()
             reader.join(timeout)
             if reader.is_alive() or not answer_box or not answer_box[0]:
@@ -121,7 +124,7 @@ class Instance:
     def close(self) -> None:
         if self.process.poll() is None:
             try:
-                self.process.stdin.close()
+                self._stdin.close()
                 self.process.wait(timeout=5)
             except (OSError, ValueError, subprocess.TimeoutExpired):
                 self.process.kill()

@@ -75,7 +75,7 @@ class LocalCloud:
                                      SecretKey=self.credentials.secret_key, Token=self.credentials.token,
                                      Scheme="http", IP=host, Port=int(port)), retry=0)
 
-    def function_env(self, **overrides: str) -> Dict[str, str]:
+    def function_env(self, **overrides: Optional[str]) -> Dict[str, str]:
         """The environment the functions get in production, pointed at this cloud."""
         env = {
             "TENCENTCLOUD_SECRETID": self.credentials.secret_id,

@@ -62,7 +62,8 @@ class CosRecord(DictWrapper):
         key = _require(self._object, "key", where + ".cos.cosObject")
         if not isinstance(key, str) or not key:
             raise EventParseError(f"{where}.cos.cosObject.key is empty")
-        self._event = data.get("event") if isinstance(data.get("event"), Mapping) else {}
+        event = data.get("event")
+        self._event: Mapping[str, Any] = event if isinstance(event, Mapping) else {}
 
     @property
     def bucket(self) -> str:
@@ -112,7 +113,7 @@ class CosRecord(DictWrapper):
         """`event.eventTime` (epoch seconds, COS's clock): when the write was made; None if absent."""
         value = self._event.get("eventTime")
         try:
-            return int(value) if value not in (None, "") else None
+            return int(value) if value is not None and value != "" else None
         except (TypeError, ValueError):
             return None
 

@@ -5,7 +5,6 @@ reorder what is read. JSON output keeps the exact key (JSON escapes it)."""
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 
 import pytest
 

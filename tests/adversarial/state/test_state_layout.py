@@ -62,7 +62,7 @@ def test_verify_warns_about_an_unversioned_intake_and_same_bucket_state(tmp_path
         env = dict(local.env, COSGUARD_QUARANTINE_BUCKET="", COSGUARD_STATE_BUCKET="")
         path.write_text("\n".join(f"{k}={v}" for k, v in env.items()))
         capsys.readouterr()
-        code = cli(["verify", "--bucket", "layout-1250000000", "--env-file", str(path), "--json", "--timeout", "1"])
+        cli(["verify", "--bucket", "layout-1250000000", "--env-file", str(path), "--json", "--timeout", "1"])
         report = json.loads(capsys.readouterr().out)
     warnings = report["warnings"]
     assert any("versioning is off" in w for w in warnings), warnings

@@ -15,13 +15,13 @@ import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, List, Optional, Tuple
+from typing import IO, BinaryIO, Iterator, List, Optional, Tuple, cast
 
 try:  # 7z is optional, as in the product's `local` extra
     import py7zr
     from py7zr.io import Py7zIO, WriterFactory
 except ImportError:  # pragma: no cover - exercised only without py7zr
-    py7zr = None
+    py7zr = None  # type: ignore[assignment]  # without it no archive is sniffed as 7z
     Py7zIO = WriterFactory = object  # type: ignore[assignment,misc]
 
 ZIP, GZIP, TAR, SEVEN_ZIP = "zip", "gzip", "tar", "7z"
@@ -40,7 +40,7 @@ class ScanLimits:
     spool_memory: int = 4 << 20           # a spooled member beyond this moves to a temp file
 
 
-class Spool(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+class Spool(tempfile.SpooledTemporaryFile):
     """A spooled temporary file that says what it can do. Python 3.9's SpooledTemporaryFile has
     no `seekable()`/`readable()`, which zipfile calls on a nested archive; 3.11 added them."""
 
@@ -104,7 +104,7 @@ class Member:
     """
 
     name: str
-    stream: BinaryIO
+    stream: IO[bytes]
     transparent: bool = False
     charged: bool = False
 
@@ -122,7 +122,7 @@ def sniff(head: bytes) -> Optional[str]:
     return None
 
 
-def members(kind: str, fileobj: BinaryIO, name: str, budget: Budget) -> Iterator[Member]:
+def members(kind: str, fileobj: IO[bytes], name: str, budget: Budget) -> Iterator[Member]:
     """The members of a seekable container, each counted against `budget` as an entry."""
     if kind == ZIP:
         return _zip_members(fileobj, budget)
@@ -143,7 +143,7 @@ def clean_name(name: str) -> str:
     return name or "(unnamed)"
 
 
-def _zip_members(fileobj: BinaryIO, budget: Budget) -> Iterator[Member]:
+def _zip_members(fileobj: IO[bytes], budget: Budget) -> Iterator[Member]:
     declared = _zip_declared_entries(fileobj)
     if declared is not None and budget.entries + declared > budget.limits.max_entries:
         raise ScanLimitExceeded(f"zip declares {declared} entries, beyond {budget.limits.max_entries}")
@@ -158,7 +158,7 @@ def _zip_members(fileobj: BinaryIO, budget: Budget) -> Iterator[Member]:
                 yield Member(clean_name(info.filename), stream)
 
 
-def _zip_declared_entries(fileobj: BinaryIO) -> Optional[int]:
+def _zip_declared_entries(fileobj: IO[bytes]) -> Optional[int]:
     """The entry count from the end-of-central-directory record, before ZipFile reads them all."""
     end = getattr(zipfile, "_EndRecData", None)
     if end is None:  # pragma: no cover - present in every CPython 3.x
@@ -170,7 +170,7 @@ def _zip_declared_entries(fileobj: BinaryIO) -> Optional[int]:
     return None if not record else int(record[zipfile._ECD_ENTRIES_TOTAL])  # type: ignore[attr-defined]
 
 
-def _tar_members(fileobj: BinaryIO, budget: Budget) -> Iterator[Member]:
+def _tar_members(fileobj: IO[bytes], budget: Budget) -> Iterator[Member]:
     with tarfile.open(fileobj=fileobj, mode="r:") as archive:
         while True:
             info = archive.next()
@@ -185,7 +185,7 @@ def _tar_members(fileobj: BinaryIO, budget: Budget) -> Iterator[Member]:
                     yield Member(clean_name(info.name), stream)
 
 
-def _gzip_members(fileobj: BinaryIO, name: str, budget: Budget) -> Iterator[Member]:
+def _gzip_members(fileobj: IO[bytes], name: str, budget: Budget) -> Iterator[Member]:
     header = fileobj.read(SNIFF_BYTES * 2)
     fileobj.seek(0)
     budget.add_entries()
@@ -218,7 +218,7 @@ def _strip_gzip_suffix(name: str) -> str:
     return name or "(gzip content)"
 
 
-class _ChargedSpool(Py7zIO):  # type: ignore[misc,valid-type]
+class _ChargedSpool(Py7zIO):
     """A 7z member written by py7zr into a spooled file, charged to the budget as it arrives."""
 
     def __init__(self, budget: Budget) -> None:
@@ -244,7 +244,7 @@ class _ChargedSpool(Py7zIO):  # type: ignore[misc,valid-type]
         return self._size
 
 
-class _ChargedFactory(WriterFactory):  # type: ignore[misc,valid-type]
+class _ChargedFactory(WriterFactory):
     def __init__(self, budget: Budget) -> None:
         self._budget = budget
         self.products: List[Tuple[str, _ChargedSpool]] = []
@@ -255,8 +255,8 @@ class _ChargedFactory(WriterFactory):  # type: ignore[misc,valid-type]
         return product
 
 
-def _seven_zip_members(fileobj: BinaryIO, budget: Budget) -> Iterator[Member]:
-    with py7zr.SevenZipFile(fileobj, mode="r") as archive:
+def _seven_zip_members(fileobj: IO[bytes], budget: Budget) -> Iterator[Member]:
+    with py7zr.SevenZipFile(cast(BinaryIO, fileobj), mode="r") as archive:  # py7zr 1.0 (3.9) wants BinaryIO
         infos = archive.list()
         budget.add_entries(len(infos))
         budget.expect_bytes(sum(info.uncompressed or 0 for info in infos if not info.is_directory))
@@ -270,7 +270,7 @@ def _seven_zip_members(fileobj: BinaryIO, budget: Budget) -> Iterator[Member]:
             archive.extract(factory=factory)
             for filename, product in factory.products:
                 product.file.seek(0)
-                yield Member(clean_name(filename), product.file, charged=True)  # type: ignore[arg-type]
+                yield Member(clean_name(filename), product.file, charged=True)
         finally:
             for _, product in factory.products:
                 product.file.close()

@@ -71,7 +71,7 @@ class DeliveryLog(Sequence[Delivery]):
             self._records.append(record)
             self._cond.notify_all()
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index):
         with self._cond:
             return self._records[index]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterable, List, Optional, Tuple, Union
+from typing import IO, Iterable, List, Optional, Tuple, Union
 
 from . import archives
 from .archives import Budget, ScanLimitExceeded, ScanLimits
@@ -53,7 +53,7 @@ class _Scan:
         self.budget = Budget(limits)
         self.report = ScanReport()
 
-    def read(self, stream: BinaryIO, size: int, charge: bool) -> bytes:
+    def read(self, stream: IO[bytes], size: int, charge: bool) -> bytes:
         chunk = stream.read(size)
         if charge:
             self.budget.add_bytes(len(chunk))
@@ -75,7 +75,7 @@ class Engine:
                    limits: Optional[ScanLimits] = None) -> "Engine":
         return cls(SignatureDb.from_files(paths), limits)
 
-    def scan(self, stream: BinaryIO, name: str) -> ScanReport:
+    def scan(self, stream: IO[bytes], name: str) -> ScanReport:
         """Scan `stream` (read to its end, never wholly into memory), reported under `name`."""
         scan = _Scan(self.limits)
         try:
@@ -86,7 +86,7 @@ class Engine:
         scan.report.entries = scan.budget.entries
         return scan.report
 
-    def _scan(self, scan: _Scan, stream: BinaryIO, path: Tuple[str, ...], leaf: Optional[str],
+    def _scan(self, scan: _Scan, stream: IO[bytes], path: Tuple[str, ...], leaf: Optional[str],
               depth: int, charge: bool) -> None:
         head = self._read_head(scan, stream, charge)
         display = "/".join(path + ((leaf,) if leaf else ()))
@@ -107,7 +107,7 @@ class Engine:
             if container is not stream:
                 container.close()
 
-    def _scan_members(self, scan: _Scan, kind: str, container: BinaryIO, path: Tuple[str, ...],
+    def _scan_members(self, scan: _Scan, kind: str, container: IO[bytes], path: Tuple[str, ...],
                       leaf: Optional[str], display: str, depth: int) -> None:
         try:
             for member in archives.members(kind, container, leaf or (path[-1] if path else ""),
@@ -133,7 +133,7 @@ class Engine:
         log.warning("cannot unpack %s: %s: %s", name, type(exc).__name__, exc)
         scan.report.unreadable.append(name)
 
-    def _read_head(self, scan: _Scan, stream: BinaryIO, charge: bool) -> bytes:
+    def _read_head(self, scan: _Scan, stream: IO[bytes], charge: bool) -> bytes:
         """At least SNIFF_BYTES (unless the stream is shorter), at most one chunk."""
         head = b""
         while len(head) < archives.SNIFF_BYTES:
@@ -143,7 +143,7 @@ class Engine:
             head += chunk
         return head
 
-    def _scan_plain(self, scan: _Scan, head: bytes, stream: BinaryIO, display: str,
+    def _scan_plain(self, scan: _Scan, head: bytes, stream: IO[bytes], display: str,
                     charge: bool) -> None:
         digests = Digests(self.signatures)
         digests.update(head)
@@ -160,8 +160,8 @@ class Engine:
         if found:
             scan.report.detections.append(Detection(display, found))
 
-    def _materialise(self, scan: _Scan, head: bytes, stream: BinaryIO,
-                     charge: bool) -> Tuple[BinaryIO, Digests]:
+    def _materialise(self, scan: _Scan, head: bytes, stream: IO[bytes],
+                     charge: bool) -> Tuple[IO[bytes], Digests]:
         """A seekable copy of a container (the stream itself when it is a seekable top level),
         hashed on the way, since a hash signature may name an archive as a whole."""
         digests = Digests(self.signatures)
@@ -187,10 +187,10 @@ class Engine:
         except BaseException:
             spool.close()
             raise
-        return spool, digests  # type: ignore[return-value]
+        return spool, digests
 
 
-def _seekable(stream: BinaryIO) -> bool:
+def _seekable(stream: IO[bytes]) -> bool:
     try:
         return bool(stream.seekable())
     except (AttributeError, ValueError):

@@ -138,7 +138,8 @@ class CiApp:
     def _authenticate(self, request: Request) -> None:
         raw_path = raw_request_path(request.environ)   # not the proxied request line's URL
         query = {key: request.args.get(key, "") for key in request.args}
-        verify(self.credentials, request.method, raw_path, query, request.headers)
+        verify(self.credentials, request.method, raw_path, query,
+               request.headers)  # type: ignore[arg-type]  # werkzeug Headers: case-insensitive, not a Mapping
 
     def _submit(self, request: Request, bucket: str) -> Response:
         if (request.content_length or 0) > MAX_BODY:

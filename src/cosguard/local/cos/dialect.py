@@ -383,6 +383,8 @@ class CosDialect:
         if length <= 0 or length > _DRAIN_LIMIT:
             return
         stream = environ.get("wsgi.input")
+        if stream is None:
+            return
         try:
             while length > 0:
                 chunk = stream.read(min(length, 1 << 20))

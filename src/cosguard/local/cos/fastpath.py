@@ -185,6 +185,7 @@ class FastPath:
                             metadata=metadata_from_headers(_werkzeug_names(headers)),
                             provided_version_id=source.version_id)
         new_key = _current(bucket, req.key, None)
+        assert new_key is not None   # copy_object has just written it
         if bucket.acl is not None:
             new_key.set_acl(bucket.acl)
         if tdirective == "REPLACE":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from typing import Dict, Iterable, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
 from .operations import OPERATIONS
 
@@ -71,7 +71,8 @@ class Faults:
     def is_denied(self, bucket: str, operation: str, key: str = "") -> bool:
         with self._lock:
             for rule in (bucket, (bucket, key)):
-                denied = self._denied if isinstance(rule, str) else self._denied_keys
+                denied: Mapping[Any, Optional[Set[str]]] = \
+                    self._denied if isinstance(rule, str) else self._denied_keys
                 if rule in denied:
                     ops = denied[rule]
                     if ops is None or operation in ops:

@@ -5,7 +5,7 @@ counts both in MaxKeys, in key order, and its NextMarker is the last key or pref
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 from urllib.parse import quote
 from xml.sax.saxutils import escape
 
@@ -18,7 +18,7 @@ MAX_KEYS = 1000
 
 
 def _max_keys(raw: Optional[str]) -> int:
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return MAX_KEYS
     try:
         value = int(raw)
@@ -33,7 +33,7 @@ def entries(keys: Mapping[str, Any], prefix: str, delimiter: str, marker: str
             ) -> List[Tuple[str, Union[Any, None]]]:
     """(name, key object) for objects and (prefix, None) for common prefixes, in key order,
     after `marker`; delete markers left out."""
-    found = {}
+    found: Dict[str, Union[Any, None]] = {}
     for name, stored in keys.items():
         if not name.startswith(prefix) or isinstance(stored, FakeDeleteMarker):
             continue

@@ -134,7 +134,7 @@ class LocalCos:
         """
         from qcloud_cos import CosConfig
 
-        settings = dict(Region=self.region, SecretId=self.credentials.secret_id,
+        settings: Dict[str, Any] = dict(Region=self.region, SecretId=self.credentials.secret_id,
                         SecretKey=self.credentials.secret_key, Token=self.credentials.token,
                         Scheme="http")
         if proxy:

@@ -45,8 +45,9 @@ class MotoObjectStore:
             what = f"{bucket}/{key}" + (f"?versionId={version_id}" if version_id else "")
             raise ObjectMissing(what)
         vid = str(obj.version_id) if obj.version_id not in (None, "null") else None
+        found: FakeKey = obj
 
-        def open_body(obj: FakeKey = obj) -> BinaryIO:
+        def open_body(obj: FakeKey = found) -> BinaryIO:
             try:
                 return io.BytesIO(obj.value)
             except ValueError:  # moto closed the buffer: the version was overwritten or deleted
