@@ -22,7 +22,6 @@ import time
 from typing import Any, Dict, List, Tuple
 
 from _common import Bench, diff, header, mixed_items, table
-
 from cosguard.local.samples import eicar
 
 

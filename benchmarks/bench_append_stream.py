@@ -17,7 +17,6 @@ import sys
 import time
 
 from _common import ROOT, header, table
-
 from cosguard.local.cos import DEFAULT_CREDENTIALS, LocalCos
 
 BUCKET = "bench-1250000000"

@@ -32,7 +32,6 @@ import tempfile
 import time
 
 from _common import APPID, CALLBACK_TOKEN, header, table
-
 from cosguard.local.samples import clean_text
 from cosguard.local.stack import LocalCloud
 

@@ -34,7 +34,6 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from _common import CALLBACK_TOKEN, ROOT, header, median, table
-
 from cosguard.local.stack import LocalCloud
 
 FUNCTIONS = ("scan_on_upload", "quarantine_callback", "reconcile_pending")

@@ -21,7 +21,6 @@ import time
 from typing import Any, Dict, List, Optional
 
 from _common import Bench, cpu_seconds, header, mixed_items, requests_served, table
-
 from cosguard.local.scf import Function
 
 SIZES = (1, 10, 100, 1000)

@@ -18,7 +18,6 @@ import time
 from typing import Any, Dict, List, Sequence, Tuple
 
 from _common import header, ledger_docs, median, mixed_items, percentile, table
-
 from cosguard.local.deployment import LocalDeployment
 
 INTAKE = "intake-1250000000"

@@ -28,7 +28,6 @@ from collections import defaultdict
 from typing import Dict, Tuple
 
 from _common import Bench, diff, header, table
-
 from cosguard.bulk.claimset import ClaimSet
 from cosguard.cli import main as cli
 from cosguard.domain.ledger import digest

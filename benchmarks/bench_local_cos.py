@@ -30,7 +30,6 @@ import time
 from typing import Any, Dict, Iterator, List
 
 from _common import APPID, header, table
-
 from cosguard.local.cos import LocalCos
 
 MIX = ("PutObject", "HeadObject", "PutObjectTagging", "GetObject", "CopyObject", "DeleteObject", "DeleteObject")

@@ -20,7 +20,6 @@ import time
 from typing import Dict, List
 
 from _common import CALLBACK_TOKEN, header, median, percentile, table
-
 from cosguard.domain.actions import Actions
 from cosguard.infra.cloud import CloudGateway
 from cosguard.infra.config import Settings

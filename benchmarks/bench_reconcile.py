@@ -24,7 +24,6 @@ import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from _common import Bench, header, mixed_items, requests_served, swallowed_stdout, table
-
 from cosguard.local.scf import Function
 from cosguard.runtime import Runtime
 

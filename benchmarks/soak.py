@@ -23,13 +23,14 @@ import time
 from collections import Counter
 from typing import Dict, List, Optional, Tuple
 
+from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
 from _common import header
 from cosguard.bulk.backfill import Backfill, Options
 from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz
 from cosguard.local.scf import LocalScf
 from cosguard.local.stack import LocalCloud
 from cosguard.runtime import Runtime
-from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 SECRET = "soak-callback-secret-0123456789ab"
 ODD = ["with space {i}.txt", "percent%20{i}.txt", "plus+{i}.txt", "中文 {i}.txt", "dir{i}/with-content/"]

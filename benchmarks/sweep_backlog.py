@@ -25,7 +25,6 @@ import time
 from typing import Any, List
 
 from _common import Bench, header, mixed_items, requests_served, swallowed_stdout, table
-
 from cosguard.local.scf import Function, FunctionError
 from cosguard.runtime import Runtime
 

@@ -30,8 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import preflight  # noqa: E402  (the description's loader and resolver, shared with the checks)
-from deploy_plan import (DeployError, FunctionPlan, LayerPlan, Plan, TriggerPlan,  # noqa: E402
-                         code_zip, make_plan)
+from deploy_plan import DeployError, FunctionPlan, LayerPlan, Plan, TriggerPlan, code_zip, make_plan  # noqa: E402
 
 CALLBACK = "quarantine-callback"      # the instance whose function URL CI calls back
 NEEDS_URL = ("scan-on-upload", "reconcile-pending")

@@ -217,8 +217,8 @@ def check(app: App, env: Mapping[str, str], *, allow_missing_callback_url: bool 
     """Every problem found; empty when the deployment can go ahead."""
     problems: List[str] = []
     try:
-        from cosguard.infra.config import Settings
         from cosguard.errors import ConfigError
+        from cosguard.infra.config import Settings
     except ImportError:  # pragma: no cover - operators run this from a checkout with cosguard installed
         Settings = None
         problems.append("cosguard is not importable (pip install -e .): settings were not checked")

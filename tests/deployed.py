@@ -12,11 +12,11 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from helpers import CALLBACK_SECRET, Context, settle_ci, unique_bucket, use_clock
 from cosguard.infra.memory import ManualClock
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.loader import load_handler
 from cosguard.local.stack import LocalCloud
+from helpers import CALLBACK_SECRET, Context, settle_ci, unique_bucket, use_clock
 
 
 def forget_developer_keys() -> None:

@@ -6,12 +6,11 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
+from .domain.seal import sealer_for
 from .infra import logs
 from .infra.cloud import CloudGateway
 from .infra.config import Settings
 from .infra.retry import Deadline, within
-
-from .domain.seal import sealer_for
 
 if TYPE_CHECKING:  # imported where first used: each handler loads only the services it calls
     from .bulk.sweep import Sweeper

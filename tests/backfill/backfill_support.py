@@ -11,8 +11,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-
-from helpers import CALLBACK_SECRET, unique_bucket
 from cosguard.bulk.backfill import Backfill, Options, Report
 from cosguard.infra.config import Settings
 from cosguard.local.function_url import FunctionUrlServer
@@ -20,6 +18,7 @@ from cosguard.local.loader import load_handler
 from cosguard.local.samples import clean_text, eicar
 from cosguard.local.stack import LocalCloud
 from cosguard.runtime import Runtime
+from helpers import CALLBACK_SECRET, unique_bucket
 
 for _name in [n for n in os.environ if n.startswith(("TENCENTCLOUD_", "COSGUARD_"))]:
     del os.environ[_name]  # a developer's real keys must never reach the local cloud

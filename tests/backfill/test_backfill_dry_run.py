@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 from backfill_support import mixed
-
 from cosguard.bulk.backfill import DEFAULT_PRICE_PER_1000
 
 

@@ -8,7 +8,6 @@ import json
 import pytest
 
 from backfill_support import FakeScfApi, mixed
-
 from cosguard.bulk.backfill import Backfill, Options
 from cosguard.bulk.invoke import LocalInvoker
 from cosguard.local.scf import LocalScf

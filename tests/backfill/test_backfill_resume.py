@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from backfill_support import mixed
-
 from cosguard.bulk.backfill import Backfill, BackfillError, Options
 
 

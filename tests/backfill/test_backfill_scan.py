@@ -7,7 +7,6 @@ import json
 import time
 
 from backfill_support import mixed
-
 from cosguard.infra.retry import TokenBucket
 
 

@@ -11,7 +11,6 @@ import threading
 import pytest
 
 from backfill_support import mixed
-
 from cosguard.cli import main
 
 

@@ -8,12 +8,18 @@ import json
 import pytest
 
 from backfill_support import FakeScfApi
-from helpers import load_event
-
-from cosguard.triggers.events import CosUploadEvent
-from cosguard.bulk.invoke import (MAX_ASYNC_EVENT_BYTES, InvokeError, ObjectRef, ScfInvoker, batch_events,
-                             synthetic_record, tc3_authorization)
+from cosguard.bulk.invoke import (
+    MAX_ASYNC_EVENT_BYTES,
+    InvokeError,
+    ObjectRef,
+    ScfInvoker,
+    batch_events,
+    synthetic_record,
+    tc3_authorization,
+)
 from cosguard.infra.retry import Backoff
+from cosguard.triggers.events import CosUploadEvent
+from helpers import load_event
 
 FIXED_CLOCK = 1700000000.0  # 2023-11-14T22:13:20Z
 

@@ -14,8 +14,8 @@ import time
 from typing import Dict, Optional
 
 import pytest
-from qcloud_cos.cos_exception import CosServiceError
 from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos.cos_exception import CosServiceError
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "tests" / "clients" / "node"

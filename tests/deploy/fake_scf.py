@@ -14,9 +14,8 @@ import copy
 import json
 from typing import Any, Dict, List, Mapping
 
-from cosguard.cli.scf_api import ScfApiError
-
 import scf_schema
+from cosguard.cli.scf_api import ScfApiError
 
 APPID = "1250000000"
 

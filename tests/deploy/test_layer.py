@@ -17,11 +17,11 @@ from packaging.requirements import Requirement
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from deploy_helpers import ROOT
-from helpers import CALLBACK_SECRET, unique_bucket
 from cosguard.local.function_url import FunctionUrlServer, request_to_event
 from cosguard.local.samples import eicar
 from cosguard.local.stack import LocalCloud
+from deploy_helpers import ROOT
+from helpers import CALLBACK_SECRET, unique_bucket
 
 RUNNER = Path(__file__).with_name("run_handler.py")
 MARK = "@@run_handler@@ "

@@ -8,15 +8,14 @@ import json
 
 import pytest
 
-from deploy_helpers import ROOT, load_script
-from fake_scf import FakeScf
-from test_deploy_script import LAYER_SHA, LAYER_ZIP
-
 from cosguard.cli import verify_deploy
 from cosguard.local.deployment import LocalDeployment
 from cosguard.local.description import DescriptionError, read_description
 from cosguard.local.samples import clean_text, eicar
 from cosguard.runtime import Runtime
+from deploy_helpers import ROOT, load_script
+from fake_scf import FakeScf
+from test_deploy_script import LAYER_SHA, LAYER_ZIP
 
 
 @pytest.fixture(scope="module")

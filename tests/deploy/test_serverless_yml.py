@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from deploy_helpers import OPERATOR_FILLS, ROOT
-from cosguard.infra.config import Settings
 from cosguard.errors import ConfigError
+from cosguard.infra.config import Settings
+from deploy_helpers import OPERATOR_FILLS, ROOT
 
 FUNCTIONS = {"scan-on-upload": "scan_on_upload", "quarantine-callback": "quarantine_callback",
              "reconcile-pending": "reconcile_pending"}

@@ -9,15 +9,14 @@ import json
 
 import pytest
 
-from deploy_helpers import ROOT, load_script
-from fake_scf import FakeScf
-from test_deploy_script import LAYER_SHA, LAYER_ZIP
-
 from cosguard.domain.seal import Sealer
 from cosguard.local.deployment import LocalDeployment
 from cosguard.local.description import read_description
 from cosguard.local.samples import clean_text, eicar
 from cosguard.runtime import Runtime
+from deploy_helpers import ROOT, load_script
+from fake_scf import FakeScf
+from test_deploy_script import LAYER_SHA, LAYER_ZIP
 
 STATE = "quarantine-1250000000"   # .env.example: the ledger lives in the quarantine bucket
 

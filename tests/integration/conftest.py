@@ -7,10 +7,10 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from helpers import CALLBACK_SECRET, Context, quarantined_keys, settle_ci, unique_bucket
 from cosguard.local.function_url import FunctionUrlServer
 from cosguard.local.loader import load_handler
 from cosguard.local.stack import LocalCloud
+from helpers import CALLBACK_SECRET, Context, quarantined_keys, settle_ci, unique_bucket
 
 for _name in [n for n in os.environ if n.startswith(("TENCENTCLOUD_", "COSGUARD_"))]:
     del os.environ[_name]  # a developer's real keys must never reach the local cloud

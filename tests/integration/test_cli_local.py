@@ -11,8 +11,8 @@ import time
 import pytest
 from qcloud_cos import CosConfig, CosS3Client, CosServiceError
 
-from helpers import quarantined_keys
 from cosguard.local.samples import eicar
+from helpers import quarantined_keys
 
 
 def client_for(ready, endpoint):

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from helpers import CALLBACK_SECRET, quarantined_keys, unique_bucket
 from cosguard.local.samples import clean_text, eicar
 from cosguard.local.scf import Function, FunctionError, LocalScf
 from cosguard.local.stack import LocalCloud
+from helpers import CALLBACK_SECRET, quarantined_keys, unique_bucket
 
 
 @pytest.fixture

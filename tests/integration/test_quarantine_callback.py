@@ -10,11 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from helpers import Context, load_event
-from cosguard.local.loader import load_handler
 from cosguard.domain.actions import decode_manifest
-from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz
 from cosguard.domain.security import callback_url, object_ref
+from cosguard.local.loader import load_handler
+from cosguard.local.samples import clean_text, eicar, eicar_zip_in_tar_gz
+from helpers import Context, load_event
 
 
 def head_meta(deployment, bucket, key):

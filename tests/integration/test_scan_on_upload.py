@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from helpers import Context, load_event
 from cosguard.errors import CloudTransientError, ConfigError, EventParseError, SubmissionError
 from cosguard.local.loader import load_handler
 from cosguard.local.samples import eicar
+from helpers import Context, load_event
 
 
 def test_multi_record_event_submits_every_record(quiet):

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
-from helpers import Context, unique_bucket
-from test_operations import run_cli
-
 from cosguard.local.loader import load_handler
 from cosguard.local.samples import eicar
+from helpers import Context, unique_bucket
+from test_operations import run_cli
 
 OTHER_TOKEN = "another-stage-callback-token-0123"
 

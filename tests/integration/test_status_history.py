@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from test_operations import env_file, run_cli
-
 from cosguard.local.samples import clean_text, eicar
 from cosguard.runtime import Runtime
+from test_operations import env_file, run_cli
 
 
 def status(capsys, deployment, tmp_path, *argv):

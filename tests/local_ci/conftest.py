@@ -19,6 +19,7 @@ from cosguard.local.ci import LocalCi
 from cosguard.local.httpserver import ThreadedServer
 from cosguard.local.store import MemoryObjectStore
 
+
 @pytest.fixture
 def credentials() -> Credentials:
     return Credentials(secret_id="AKIDcosguardLocalCiTest", secret_key="local-ci-test-secret")

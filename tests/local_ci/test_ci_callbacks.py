@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ci_samples import BUCKET
 from ci_helpers import FAST_RETRY
+from ci_samples import BUCKET
 from cosguard.local.ci import eicar_bytes
 from cosguard.local.ci.callbacks import RetryPolicy
 

@@ -8,12 +8,22 @@ import zipfile
 
 import pytest
 
-from ci_samples import (HDB_NAME, HDB_SAMPLE, HSB_SHA1_NAME, HSB_SHA1_SAMPLE, HSB_SHA256_NAME,
-                        HSB_SHA256_SAMPLE, gzip_bytes, nested_eicar_tar_gz, nested_zip_bomb,
-                        seven_zip_bytes, tar_bytes, zip_bytes)
 from ci_helpers import SIGNATURES
-from cosguard.local.ci import (EICAR_NAME, Engine, ScanLimits, SignatureDb, SignatureFormatError,
-                               eicar_bytes)
+from ci_samples import (
+    HDB_NAME,
+    HDB_SAMPLE,
+    HSB_SHA1_NAME,
+    HSB_SHA1_SAMPLE,
+    HSB_SHA256_NAME,
+    HSB_SHA256_SAMPLE,
+    gzip_bytes,
+    nested_eicar_tar_gz,
+    nested_zip_bomb,
+    seven_zip_bytes,
+    tar_bytes,
+    zip_bytes,
+)
+from cosguard.local.ci import EICAR_NAME, Engine, ScanLimits, SignatureDb, SignatureFormatError, eicar_bytes
 from cosguard.local.ci.signatures import HashSignature, is_eicar
 
 EICAR = eicar_bytes()

@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from qcloud_cos.cos_exception import CosServiceError
 
-from ci_samples import BUCKET
 from ci_helpers import scan
+from ci_samples import BUCKET
 from cosguard.local.ci import Faults
 
 

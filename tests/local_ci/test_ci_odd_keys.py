@@ -101,8 +101,9 @@ def test_a_url_the_local_cos_refuses_fails_the_job(cloud, cos, ci, tamper):
 
 def test_cosguards_own_url_is_version_pinned(cloud, cos, ci):
     """The gateway's URL names one version: CI scans it even after a clean overwrite."""
-    from cosguard.infra.ci_input import presigned_get_url
     from types import SimpleNamespace
+
+    from cosguard.infra.ci_input import presigned_get_url
     cloud.create_bucket("ver-1250000000", versioning=True)
     first = cos.put_object(Bucket="ver-1250000000", Key="v\x01.exe", Body=eicar_bytes())
     cos.put_object(Bucket="ver-1250000000", Key="v\x01.exe", Body=b"clean now")
@@ -132,6 +133,7 @@ def test_key_in_url_names_only_the_buckets_own_host():
 def test_a_url_signed_with_temporary_keys_carries_their_token():
     """SCF runs on a role's temporary keys: the URL must carry the token, or COS refuses it."""
     from types import SimpleNamespace
+
     from cosguard.infra.ci_input import presigned_get_url
     from cosguard.local.auth import Credentials
     credentials = Credentials("AKIDtemporary", "temporary-secret", token="session-token")
@@ -152,6 +154,7 @@ def test_a_url_signed_with_temporary_keys_carries_their_token():
 
 def test_a_key_no_url_can_name_is_a_permanent_refusal():
     from types import SimpleNamespace
+
     from cosguard.errors import CloudPermanentError
     from cosguard.infra.ci_input import presigned_get_url
     settings = SimpleNamespace(region="ap-guangzhou", session_token=None, cos_endpoint=None)

@@ -7,10 +7,21 @@ import time
 import pytest
 from qcloud_cos.cos_exception import CosServiceError
 
-from ci_samples import (BUCKET, HDB_NAME, HDB_SAMPLE, HSB_SHA1_NAME, HSB_SHA1_SAMPLE,
-                        HSB_SHA256_NAME, HSB_SHA256_SAMPLE, OTHER_BUCKET, nested_eicar_tar_gz,
-                        nested_zip_bomb, seven_zip_bytes, zip_bytes)
 from ci_helpers import scan, wait_done
+from ci_samples import (
+    BUCKET,
+    HDB_NAME,
+    HDB_SAMPLE,
+    HSB_SHA1_NAME,
+    HSB_SHA1_SAMPLE,
+    HSB_SHA256_NAME,
+    HSB_SHA256_SAMPLE,
+    OTHER_BUCKET,
+    nested_eicar_tar_gz,
+    nested_zip_bomb,
+    seven_zip_bytes,
+    zip_bytes,
+)
 from cosguard.local.auth import Credentials
 from cosguard.local.ci import EICAR_NAME, eicar_bytes
 

@@ -11,10 +11,10 @@ import pytest
 from defusedxml import ElementTree
 from qcloud_cos import CosS3Client, CosServiceError
 
-from cosguard.local.cos import LocalCos
-from cosguard.local.cos.fastpath import OPERATIONS as FAST_OPERATIONS, FastPath
-
 from cos_helpers import signed
+from cosguard.local.cos import LocalCos
+from cosguard.local.cos.fastpath import OPERATIONS as FAST_OPERATIONS
+from cosguard.local.cos.fastpath import FastPath
 
 REGION = "ap-guangzhou"
 BUCKET = "examplebucket-1250000000"

@@ -195,7 +195,7 @@ def test_bucket_location_and_acl_owner_are_cos_shaped(cos, client, bucket):
 
 
 def test_crc64_on_a_post_object_form_upload(cos, client, bucket):
-    from test_cos_post_object import form, post   # the form helpers of the PostObject tests
+    from test_cos_post_object import form, post  # the form helpers of the PostObject tests
 
     answer = post(cos, form(cos), content=b"posted for crc")
     assert answer.status_code == 204

@@ -13,10 +13,9 @@ import pytest
 import requests
 from qcloud_cos import CosS3Client
 
+from conftest import BUCKET, REGION
 from cosguard.local.auth import Credentials, sign
 from cosguard.local.cos import LocalCos
-
-from conftest import BUCKET, REGION
 from helpers import signing_as_of
 
 BODY = "pre-signed bytes\n".encode()

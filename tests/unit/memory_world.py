@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from cosguard.bulk.sweep import SweepReport, Sweeper
+from cosguard.bulk.sweep import Sweeper, SweepReport
 from cosguard.domain.ledger import Ledger
 from cosguard.domain.scan import Scanner, ScanResult
 from cosguard.domain.verdict import VerdictResult, VerdictService

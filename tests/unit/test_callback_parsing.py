@@ -1,14 +1,13 @@
 import json
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from helpers import load_event
-from cosguard.triggers.callback import extract_job_id
-from cosguard.errors import CallbackRejected
-from urllib.parse import parse_qsl, urlsplit
-
 from cosguard.domain.seal import Sealer
-from cosguard.domain.security import check_callback_query, callback_url, object_ref
+from cosguard.domain.security import callback_url, check_callback_query, object_ref
+from cosguard.errors import CallbackRejected
+from cosguard.triggers.callback import extract_job_id
+from helpers import load_event
 
 JOB = "ss364c726b370211ec8fb35254008618d9"
 

@@ -1,8 +1,8 @@
 import pytest
 
-from cosguard.infra.config import Destination, Settings
-from cosguard.errors import ConfigError
 from cosguard.domain.status import Action
+from cosguard.errors import ConfigError
+from cosguard.infra.config import Destination, Settings
 
 GOOD = {
     "TENCENTCLOUD_SECRETID": "AKIDexample", "TENCENTCLOUD_SECRETKEY": "secret",

@@ -2,9 +2,9 @@ import base64
 
 import pytest
 
-from helpers import load_event
 from cosguard.errors import CallbackRejected, EventParseError
 from cosguard.triggers.events import CosUploadEvent, HttpRequest, mask_cos_event
+from helpers import load_event
 
 
 def record_with_key(key, name="testpic", appid="1253970026", **object_fields):

@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 
-from helpers import CALLBACK_SECRET
 from cosguard.domain.jobs import VirusJob
 from cosguard.errors import CloudPermanentError, CloudTransientError, NotFoundError, PreconditionFailed
 from cosguard.infra.cloud import CloudGateway
@@ -19,6 +18,7 @@ from cosguard.infra.gateway import Gateway
 from cosguard.infra.memory import MemoryGateway
 from cosguard.local.samples import clean_text, eicar
 from cosguard.local.stack import LocalCloud
+from helpers import CALLBACK_SECRET
 
 PLAIN, VERSIONED = "plain-1250000000", "versioned-1250000000"
 

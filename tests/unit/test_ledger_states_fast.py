@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from memory_world import INTAKE, World, clean_text, eicar
-from cosguard.domain.states import LEASE_MARGIN_SECONDS
 from cosguard.domain.ledger import ACTION_LEASE_SECONDS, ClaimBusy
+from cosguard.domain.states import LEASE_MARGIN_SECONDS
 from cosguard.domain.status import Outcome
+from memory_world import INTAKE, World, clean_text, eicar
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Dict, List, Optional
 
 import pytest
 
+from cosguard.domain.ledger import JobEntry
 from cosguard.infra.cloud import ObjectInfo
 from cosguard.infra.config import Settings
 from cosguard.infra.records import Factory, FrozenInstanceError, Record
-from cosguard.domain.ledger import JobEntry
 
 ENV = {
     "TENCENTCLOUD_SECRETID": "AKIDexample", "TENCENTCLOUD_SECRETKEY": "the-secret-key",

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from cosguard.domain.states import (LEASE_MARGIN_SECONDS, RETRY_BASE_SECONDS, RETRY_CAP_SECONDS, RetryState,
-                                    Standing, classify, lease_over, retry_delay, retry_due, retry_state)
+from cosguard.domain.states import (
+    LEASE_MARGIN_SECONDS,
+    RETRY_BASE_SECONDS,
+    RETRY_CAP_SECONDS,
+    RetryState,
+    Standing,
+    classify,
+    lease_over,
+    retry_delay,
+    retry_due,
+    retry_state,
+)
 from cosguard.infra.clock import Stamp
 
 WRITTEN = 1_800_000_000

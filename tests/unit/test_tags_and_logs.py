@@ -2,9 +2,9 @@ import io
 import json
 import logging
 
-from cosguard.infra import logs
 from cosguard.domain.status import ScanStatus
 from cosguard.domain.tags import merge, replaced
+from cosguard.infra import logs
 
 
 def test_user_tags_are_kept():

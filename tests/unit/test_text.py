@@ -4,8 +4,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from cosguard.ui.table import render_table
 from cosguard.infra.text import markdown_code, markdown_safe, terminal_safe
+from cosguard.ui.table import render_table
 
 INVISIBLE = ["\x00", "\x07", "\x1b", "\r", "\n", "\t", "\x7f", "\x85", "\x9b", "\u202a", "\u202e", "\u2066",
              "\u2069", "\u200e", "\u200f", "\u061c", "\u2028", "\u2029"]

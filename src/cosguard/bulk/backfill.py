@@ -18,16 +18,16 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set
 
-from .claimset import ClaimSet
-from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
-from ..infra.cloud import ObjectInfo
-from ..errors import CloudError
-from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
-from .listing import Entry, Page, pages
 from ..domain.ledger import digest
-from ..infra.retry import TokenBucket
 from ..domain.rules import skip_reason, unscannable_reason
 from ..domain.status import Outcome
+from ..errors import CloudError
+from ..infra.cloud import ObjectInfo
+from ..infra.retry import TokenBucket
+from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
+from .claimset import ClaimSet
+from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
+from .listing import Entry, Page, pages
 
 # CI's price per virus scan is not in our reference docs: this default is an ASSUMPTION for the
 # dry-run estimate only (CNY per 1,000 scans). Pass --price-per-1000 with your contract's price.

@@ -14,19 +14,19 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..infra.cloud import APPENDABLE, ObjectInfo
-from ..infra.config import Settings
-from ..errors import CloudError, NotFoundError
 from ..domain.ledger import CLAIM_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, OpenClaim, version_token
-from ..infra.logs import event, get_logger
-from ..infra.retry import current_deadline
-from ..infra.records import Factory, Record
 from ..domain.open_work import pending_age
 from ..domain.scan import Scanner
 from ..domain.states import RetryState, Standing, retry_due, retry_state, retry_wait_left
 from ..domain.status import Outcome
 from ..domain.verdict import VerdictService
 from ..domain.versions import submit_superseded
+from ..errors import CloudError, NotFoundError
+from ..infra.cloud import APPENDABLE, ObjectInfo
+from ..infra.config import Settings
+from ..infra.logs import event, get_logger
+from ..infra.records import Factory, Record
+from ..infra.retry import current_deadline
 from .sweep_pages import Budget, Cursor, Dispatcher, keys_after, not_started, walk
 
 log = get_logger("cosguard.bulk.sweep")
@@ -221,7 +221,7 @@ class Sweeper:
     def _pending(self, claim: OpenClaim, state: str, report: SweepReport) -> None:
         entry = claim.entry
         age = pending_age(claim, self.clock())
-        overdue = None
+        overdue: Optional[Dict[str, Any]] = None
         if age > self.settings.pending_overdue_seconds:
             overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
                        "age_seconds": int(age), "state": state}

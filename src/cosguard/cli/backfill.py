@@ -8,13 +8,12 @@ import sys
 import threading
 from typing import Any, Optional
 
-from ..infra import logs
 from ..bulk.backfill import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Backfill, BackfillError, Options, Report
-from .common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime,
-                     say)
 from ..bulk.invoke import SCF_HOST, ScfInvoker
+from ..infra import logs
 from ..ui import progress as progress_output
 from ..ui.progress import Progress
+from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime, say
 
 EXIT_INTERRUPTED = 130
 

@@ -7,12 +7,12 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
-from ..errors import CloudError, NotFoundError
 from ..domain.actions import quarantined_copies
 from ..domain.layout import layout_warnings
 from ..domain.status import Action
+from ..errors import CloudError, NotFoundError
 from . import verify_deploy
+from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
 
 
 def register(commands) -> None:

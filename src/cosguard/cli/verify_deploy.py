@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from .scf_api import ScfApiError, TccliScfApi, UPLOAD_EVENT, cos_filter_of, is_enabled, list_triggers
 from ..errors import CloudError
+from .scf_api import UPLOAD_EVENT, ScfApiError, TccliScfApi, cos_filter_of, is_enabled, list_triggers
 
 HASH_MARK = re.compile(r"sha256:([0-9a-f]{64})")
 DEFAULT_MANIFEST = Path("layers/build/cosguard-layer.json")

@@ -22,11 +22,10 @@ import time
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import quote, unquote
 
+from ..errors import CloudError, CopyRefused, NotFoundError, PreconditionFailed, QuarantineError, StaleObjectError
 from ..infra.cloud import APPENDABLE, ObjectInfo
-from ..infra.gateway import Gateway
 from ..infra.config import Settings
-from ..errors import (CloudError, CopyRefused, NotFoundError, PreconditionFailed, QuarantineError,
-                      StaleObjectError)
+from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
 from .jobs import VirusJob
 from .ledger import version_token

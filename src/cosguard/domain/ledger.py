@@ -50,16 +50,25 @@ from __future__ import annotations
 import time
 from typing import Any, Dict, Iterator, Optional, Tuple
 
+from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from ..infra.clock import Stamp
 from ..infra.cloud import ObjectInfo
 from ..infra.gateway import Gateway
-from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from .claims import ACTION_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimsMixin, ForgedDocument
-from .entries import (KEPT_IN_PLACE, REMOVED_BY_COSGUARD, JobEntry, MalformedEntry, digest, key_digest,
-                      kept_in_place, token_for, version_token)
+from .entries import (
+    KEPT_IN_PLACE,
+    REMOVED_BY_COSGUARD,
+    JobEntry,
+    MalformedEntry,
+    digest,
+    kept_in_place,
+    key_digest,
+    token_for,
+    version_token,
+)
 from .formats import UnknownFormat, upgrade
-from .history import History
 from .formats import stamp as in_current_format
+from .history import History
 from .seal import Sealer
 from .states import JobState, Standing, classify, lease_left
 from .status import Outcome

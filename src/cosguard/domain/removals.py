@@ -92,7 +92,7 @@ def report(notifier: Any, bucket: str, key: str, written_at: float, claim: Dict[
     event(log, "possible_write_loss", logging.WARNING, bucket=bucket, key=key,
           job_id=claim.get("job_id"), reason=detail)
     if notifier is not None:
-        from ..infra.notify import message   # loaded with the notifier
+        from ..infra.notify import message  # loaded with the notifier
         notifier.send(message("possible_loss", bucket, key, job_id=claim.get("job_id"),
                               outcome="possible_loss", detail=detail))
     return detail

@@ -10,14 +10,14 @@ import logging
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from .actions import MANIFEST_META, Actions, decode_manifest, open_manifest, quarantined_copies, same_bytes
-from ..infra.cloud import ObjectInfo
-from ..infra.gateway import Gateway
-from ..infra.config import Settings
 from ..errors import CloudError, CosguardError, NotFoundError, PreconditionFailed
-from .ledger import JobEntry, Ledger
+from ..infra.cloud import ObjectInfo
+from ..infra.config import Settings
+from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
+from .actions import MANIFEST_META, Actions, decode_manifest, open_manifest, quarantined_copies, same_bytes
+from .ledger import JobEntry, Ledger
 from .security import RELEASED_META, released_marker
 from .status import ScanStatus
 

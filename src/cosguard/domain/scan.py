@@ -11,20 +11,21 @@ import logging
 import time
 from typing import Dict, List, Optional, Sequence
 
-from .actions import Actions, is_copy_of, open_manifest, quarantined_status
-from ..infra.cloud import ObjectInfo
-from ..infra.gateway import Gateway
-from ..infra.config import Settings
 from ..errors import CloudError, CloudTransientError, NotFoundError, SubmissionError
-from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, OpenClaim, version_token
+from ..infra.cloud import ObjectInfo
+from ..infra.config import Settings
+from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
-from ..infra.retry import current_deadline
 from ..infra.records import Factory, Record
-from .removals import removal_after, report as report_removal
+from ..infra.retry import current_deadline
+from .actions import Actions, is_copy_of, open_manifest, quarantined_status
+from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, OpenClaim, version_token
+from .removals import removal_after
+from .removals import report as report_removal
 from .rules import skip_reason, skip_reason_for_object, unscannable_reason
 from .seal import Sealer, sealer_for
-from .setaside import set_aside
 from .security import object_ref, upload_callback
+from .setaside import set_aside
 from .status import JOB_TAG, Action, Outcome, ScanStatus
 from .tags import merge
 from .uploads import Unreadable, Upload

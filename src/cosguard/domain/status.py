@@ -1,7 +1,7 @@
 """Statuses, as enums: what an object's `cosguard-status` tag says, and what one piece of work ended as."""
 from __future__ import annotations
 
-from ..infra.config import Action   # the settings' vocabulary (COSGUARD_*_ACTION), named here too
+from ..infra.config import Action  # the settings' vocabulary (COSGUARD_*_ACTION), named here too
 from ..infra.records import StrEnum
 
 

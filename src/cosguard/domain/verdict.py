@@ -8,24 +8,25 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
-from .actions import Actions
-from ..infra.cloud import APPENDABLE, ObjectInfo
-from ..infra.gateway import Gateway
-from ..infra.config import Settings
 from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
+from ..infra.cloud import APPENDABLE, ObjectInfo
+from ..infra.config import Settings
+from ..infra.gateway import Gateway
+from ..infra.logs import event, get_logger
+from ..infra.records import Record
+from ..infra.retry import current_deadline
+from .actions import Actions
 from .dispositions import carry_out
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
-from .removals import describe as describe_removal, removal_after
+from .removals import describe as describe_removal
+from .removals import removal_after
 from .seal import Sealer, sealer_for
 from .security import object_ref
 from .setaside import set_aside
-from ..infra.logs import event, get_logger
-from ..infra.retry import current_deadline
-from ..infra.records import Record
+from .stale_promotion import withdraw_promotion
 from .states import JobState
 from .status import Outcome, ScanStatus
-from .stale_promotion import withdraw_promotion
 from .versions import pinned_scan_failed, superseded
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class VerdictResult(Record, hidden=("job",)):
 
 # Called with the callback ref (security.object_ref) of the upload a job belongs to, as soon as it is
 # known and before anything is done or revealed; it raises to stop (triggers/callback.py authorises).
-Admit = Callable[[str], None]
+Admit = Callable[[Optional[str]], None]
 
 
 class VerdictService:
@@ -101,7 +102,7 @@ class VerdictService:
         notable = result.alert or result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
             result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
         if self.notifier and notable:   # one message per infection, error or alert (e.g. a refused copy)
-            from ..infra.notify import kind_of, message   # loaded with the notifier
+            from ..infra.notify import kind_of, message  # loaded with the notifier
             self.notifier.send(message(kind_of(result.outcome.value, bool(result.job and result.job.infected)),
                                        result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
                                        viruses=result.job.virus_names if result.job else [],
@@ -347,7 +348,7 @@ class VerdictService:
 __all__ = ["VerdictService", "VerdictResult"]
 
 
-def _shown(admit: Optional[Admit], upload_ref: str) -> None:
+def _shown(admit: Optional[Admit], upload_ref: Optional[str]) -> None:
     """The caller's say on the upload the job belongs to (a callback's authorisation)."""
     if admit is not None:
         admit(upload_ref)

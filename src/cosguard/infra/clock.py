@@ -28,8 +28,8 @@ class Stamp(Record, frozen=True):
 
 def http_epoch(value: Any) -> int:
     """Epoch seconds of an HTTP date (HEAD) or an ISO 8601 time (listings); 0 when absent or odd."""
-    from email.utils import parsedate_to_datetime
     from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
     text = str(value or "").strip()
     if not text:
         return 0

@@ -13,12 +13,11 @@ import requests
 from qcloud_cos import CosConfig, CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
+from ..errors import CloudError, CloudPermanentError, CloudTransientError, NotFoundError, PreconditionFailed
 from .ci_input import object_form_carries, presigned_get_url
-from .config import Settings
-from ..errors import (CloudError, CloudPermanentError, CloudTransientError, NotFoundError,
-                     PreconditionFailed)
 from .ci_jobs import CiJob
 from .clock import Stamp, http_epoch
+from .config import Settings
 from .records import Factory, Record
 from .retry import Backoff, call_with_retry, current_deadline
 from .streaming import STREAM_PART_SIZE, StreamingCopy, written_version

@@ -11,8 +11,16 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import ConfigError
 from .records import Record, StrEnum
-from .settings_spec import (BUCKET_RE, BY_ENV, DEPLOYMENT_RE, LEGACY_STATE_PREFIX, REGION_RE,  # noqa: F401
-                            SETTINGS, Destination, Setting)
+from .settings_spec import (  # noqa: F401
+    BUCKET_RE,
+    BY_ENV,
+    DEPLOYMENT_RE,
+    LEGACY_STATE_PREFIX,
+    REGION_RE,
+    SETTINGS,
+    Destination,
+    Setting,
+)
 
 MIN_TOKEN_LENGTH = 16
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, Iterator, Mapping, Optional, Protocol, Tuple
 
 if TYPE_CHECKING:
+    from .ci_jobs import CiJob
     from .clock import Stamp
     from .cloud import ObjectInfo
-    from .ci_jobs import CiJob
 
 
 class Gateway(Protocol):

@@ -29,12 +29,12 @@ from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
 
 import crcmod
 
+from ..errors import CloudError, CloudPermanentError, NotFoundError, PreconditionFailed
 from .clock import Stamp
 from .cloud import APPENDABLE, ObjectInfo
-from .memory_ci import MemoryCi
 from .cos_limits import MAX_KEY_BYTES, MAX_METADATA_BYTES, key_bytes, metadata_bytes
+from .memory_ci import MemoryCi
 from .records import Factory, Record
-from ..errors import CloudError, CloudPermanentError, NotFoundError, PreconditionFailed
 
 MAX_TAGS = 10   # doc 436/42997
 _crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)  # ECMA-182

@@ -12,10 +12,10 @@ import uuid
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 from urllib.parse import urlencode
 
+from ..errors import CloudPermanentError, NotFoundError
 from .ci_input import cos_host, object_form_carries, url_path
 from .ci_jobs import CiJob
 from .records import Record
-from ..errors import CloudPermanentError, NotFoundError
 
 if TYPE_CHECKING:
     from .memory import MemoryGateway

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional
 
-import crcmod   # the SDK's dependency (its downloads check CRC64 with it); in the layer
+import crcmod  # the SDK's dependency (its downloads check CRC64 with it); in the layer
 
 from ..errors import CloudTransientError, PreconditionFailed
 

@@ -17,13 +17,13 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from ..infra.config import Settings
-from ..errors import CallbackRejected, ForeignJobError
-from .events import HttpRequest
-from ..infra.logs import bound, event, get_logger
-from ..infra.records import Record
 from ..domain.security import check_callback_query
 from ..domain.verdict import VerdictService
+from ..errors import CallbackRejected, ForeignJobError
+from ..infra.config import Settings
+from ..infra.logs import bound, event, get_logger
+from ..infra.records import Record
+from .events import HttpRequest
 
 log = get_logger("cosguard.triggers.callback")
 
@@ -92,11 +92,11 @@ class Unauthorized(CallbackRejected):
         super().__init__(401, reason)
 
 
-def issued_for(ref: str) -> Callable[[str], None]:
+def issued_for(ref: str) -> Callable[[Optional[str]], None]:
     """The verdict's gate: the job's sealed ledger entry must name the upload the URL's token was
     issued for (security.object_ref); a job of any other upload raises ForeignJobError, before the
     verdict service does or reveals anything."""
-    def admit(upload_ref: str) -> None:
+    def admit(upload_ref: Optional[str]) -> None:   # None: an entry that names no upload
         if upload_ref != ref:
             raise ForeignJobError("the job belongs to another upload than the callback URL's")
     return admit

@@ -7,12 +7,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from helpers import Context
 from cosguard.domain.ledger import version_token
 from cosguard.domain.seal import sealer_for
 from cosguard.domain.security import callback_url, object_ref
 from cosguard.errors import SubmissionError
 from cosguard.local.samples import eicar
+from helpers import Context
 
 
 class Killed(BaseException):

@@ -6,11 +6,11 @@ import io
 
 import pytest
 
-from helpers import CALLBACK_SECRET, settle_ci, unique_bucket
 from cosguard.local.samples import clean_text, eicar
 from cosguard.local.scf import LocalScf
 from cosguard.local.stack import LocalCloud
 from cosguard.runtime import Runtime
+from helpers import CALLBACK_SECRET, settle_ci, unique_bucket
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
+from cosguard.cli import main as cli
 from deployed import DeployedStack, forget_developer_keys, stack_factory
 from helpers import Context, quarantined_keys
-from cosguard.cli import main as cli
 
 forget_developer_keys()
 

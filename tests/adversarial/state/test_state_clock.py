@@ -12,9 +12,9 @@ import types
 import pytest
 import requests
 
-from helpers import Context
 from cosguard.errors import SubmissionError
 from cosguard.local.samples import eicar
+from helpers import Context
 
 SKEW = 20 * 60
 

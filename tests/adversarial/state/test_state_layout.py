@@ -53,9 +53,10 @@ def test_layout_warnings_name_each_risk_once_per_bucket():
 
 
 def test_verify_warns_about_an_unversioned_intake_and_same_bucket_state(tmp_path, capsys):
+    import json
+
     from cosguard.cli import main as cli
     from cosguard.local.deployment import LocalDeployment
-    import json
 
     with LocalDeployment(["layout-1250000000"], scan_delay=0.05, log_stream=open(tmp_path / "f.log", "w")) as local:
         path = tmp_path / "deploy.env"

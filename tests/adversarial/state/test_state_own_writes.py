@@ -4,11 +4,11 @@ content, doc 436/40334), and get cosguard's status tags again; anything else und
 key is scanned, whatever its size or the form of its ETag."""
 from __future__ import annotations
 
+import pytest
+
 from cosguard.bulk.backfill import Backfill, Options
 from cosguard.domain.actions import MANIFEST_META
 from cosguard.local.samples import eicar
-
-import pytest
 
 ORIGINAL = eicar() + b" " * 20     # EICAR with the trailing whitespace the published rule allows
 INFECTED_PLANT = eicar() + b"\t" * 20   # other infected bytes of the same size

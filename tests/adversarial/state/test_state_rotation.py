@@ -12,12 +12,12 @@ import time
 import pytest
 import requests
 
-from helpers import CALLBACK_SECRET, Context
 from cosguard.domain.entries import digest, version_token
 from cosguard.domain.history import History
 from cosguard.domain.seal import Sealer
 from cosguard.local.loader import load_handler
 from cosguard.local.samples import clean_text, eicar
+from helpers import CALLBACK_SECRET, Context
 
 NEW_TOKEN = "rotated-callback-token-" + "n" * 24
 

@@ -13,9 +13,9 @@ from collections import Counter
 
 import pytest
 
-from helpers import Context
 from cosguard.cli import main as cli
 from cosguard.local.samples import clean_text, eicar
+from helpers import Context
 
 PAGE = 5
 SETTINGS = {"COSGUARD_SWEEP_PAGE_SIZE": str(PAGE), "COSGUARD_MAX_WORKERS": "1", "COSGUARD_SWEEP_MARGIN_SECONDS": "1"}

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from helpers import Context
 from cosguard.domain.ledger import digest, version_token
 from cosguard.errors import SubmissionError
 from cosguard.local.samples import eicar
 from cosguard.runtime import Runtime
+from helpers import Context
 
 
 class Killed(BaseException):

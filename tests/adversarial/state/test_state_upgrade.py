@@ -17,11 +17,11 @@ from urllib.parse import quote, urlencode
 
 import requests
 
-from helpers import Context
 from cosguard.domain.actions import MANIFEST_META
 from cosguard.domain.entries import digest, version_token
 from cosguard.domain.security import object_ref
 from cosguard.local.samples import clean_text, eicar
+from helpers import Context
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "ledger_v1"
 IN_FLIGHT = {"v1/inflight.com": eicar(), "v1/inflight-clean.txt": clean_text()}

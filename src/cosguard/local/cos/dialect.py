@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 from werkzeug.wsgi import ClosingIterator
 
 from ..auth import PRESIGN_FIELDS, SignatureError, verify
+from . import tagging
 from .addressing import resolve
 from .answers import CRC_HEADER, CosAnswers
 from .events import ObjectCreated
@@ -27,9 +28,16 @@ from .fastpath import FastPath
 from .naming import moto_storage_class, parse_copy_source
 from .operations import CREATION_EVENTS, classify
 from .postobject import read_form, store_post, verify_post
-from . import tagging
-from .wire import (CosError, content_length, error_body, new_request_id, new_trace_id, parse_error,
-                   translate_response_headers, translate_xml_body)
+from .wire import (
+    CosError,
+    content_length,
+    error_body,
+    new_request_id,
+    new_trace_id,
+    parse_error,
+    translate_response_headers,
+    translate_xml_body,
+)
 
 log = logging.getLogger("cosguard_local.cos")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
-from urllib.parse import quote, unquote, urlsplit, parse_qs
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 # `<name>-<appid>.cos.<region>.myqcloud.com`, as the SDK builds it (also the tencentcos.cn domain
 # and the internal endpoint); the port is ignored.
