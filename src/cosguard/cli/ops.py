@@ -9,7 +9,9 @@ from typing import Dict, Tuple
 from ..domain.open_work import tally_open_work
 from ..domain.restore import Restorer, copy_state
 from ..errors import CloudError
+from . import arguments
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
+from .failures import UsageError
 
 
 def register(commands) -> None:
@@ -19,7 +21,7 @@ def register(commands) -> None:
     add_settings_arguments(p)
     p.add_argument("--bucket", action="append", default=[], help="only these served buckets (repeatable)")
     p.add_argument("--no-resubmit", action="store_true", help="do not resubmit failed submissions")
-    p.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
+    p.add_argument("--time-limit", type=arguments.seconds, metavar="SECONDS",
                    help="stop dispatching before this many seconds, as the timer's invocation does, and "
                         "leave the rest to the next sweep, which resumes there (default: no limit)")
     p.set_defaults(run=run_reconcile)
@@ -27,8 +29,8 @@ def register(commands) -> None:
     s = commands.add_parser("status", help="counts per status, oldest pending job, recent infections",
                             description="Read the ledger and summarise. Exit 1 when jobs are overdue.")
     add_settings_arguments(s)
-    s.add_argument("--recent", type=int, default=10, help="how many recent infections to list (default 10)")
-    s.add_argument("--since", type=_days, default=7, metavar="DAYS",
+    s.add_argument("--recent", type=arguments.count, default=10, metavar="N", help="how many recent infections to list (default 10)")
+    s.add_argument("--since", type=arguments.days, default=7, metavar="DAYS",
                    help="count jobs closed in the last DAYS days (default 7): read from the ledger's time "
                         "index by listing, whatever the ledger's size")
     s.set_defaults(run=run_status)
@@ -48,6 +50,10 @@ def run_restore(args: argparse.Namespace) -> int:
     from ..domain.restore import Restorer, RestoreRefused
 
     rt = runtime(args)
+    quarantines = sorted({rt.settings.quarantine_bucket_for(b) for b in rt.settings.buckets})
+    if args.bucket and args.bucket not in quarantines:
+        raise UsageError(f"--bucket {args.bucket}: not a quarantine bucket of this deployment "
+                         f"({', '.join(quarantines)})")
     restorer = Restorer(rt.settings, rt.gateway, rt.scanner.ledger)
     try:
         done = restorer.restore(args.target, force=args.force, quarantine_bucket=args.bucket)
@@ -70,30 +76,20 @@ def run_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _days(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of days, got {raw!r}")
-    return value
-
-
-def _seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {raw!r}")
-    return value
+def reachable(rt, ledgers) -> None:
+    """One listing of each ledger before the work: endpoint down, keys refused or a bucket missing
+    stop the command here, as one line (cli/failures.py), instead of as a report every row of which
+    says the same thing."""
+    for ledger in ledgers:
+        next(iter(rt.gateway.list(ledger.bucket, ledger.prefix, page_size=1)), None)
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
     from ..infra.retry import Deadline
 
     rt = runtime(args)
+    arguments.served(args.bucket, rt.settings)
+    reachable(rt, rt.sweeper.ledgers(args.bucket or None))
     if args.time_limit:   # what an invocation's deadline does: retries and dispatch stop before it
         rt.gateway.deadline = Deadline(args.time_limit)
     report = rt.sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
@@ -170,6 +166,7 @@ def now_at(settings, entry, gateway=None) -> str:
 
 def run_status(args: argparse.Namespace) -> int:
     rt = runtime(args)
+    reachable(rt, rt.sweeper.ledgers())
     now = time.time()
     counts: Dict[str, int] = {}
     handled: Dict[Tuple[str, str], int] = {}
