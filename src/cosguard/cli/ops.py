@@ -255,9 +255,10 @@ def run_status(args: argparse.Namespace) -> int:
         if document["recent_infections"]:
             print()
             say("recent infections:")
-            print_table(["closed at", "bucket", "key", "status", "now at", "viruses"],
-                        [[i["closed_at"], i["bucket"], i["key"], i["status"], i["now_at"], ", ".join(i["viruses"])]
-                         for i in document["recent_infections"]])
+            # every row is `infected` (the JSON says so): the table spends its 100 columns on where
+            print_table(["closed (UTC)", "bucket", "key", "now at", "viruses"],
+                        [[i["closed_at"][:16].replace("T", " "), i["bucket"], i["key"], i["now_at"],
+                          ", ".join(i["viruses"])] for i in document["recent_infections"]])
     if unauthenticated:
         say(f"cosguard status: {len(unauthenticated)} ledger documents carry no valid seal or cannot be read, "
               "and were ignored (written by someone else?): " + ", ".join(unauthenticated[:5]), file=sys.stderr)
