@@ -56,6 +56,15 @@ def runtime(args: argparse.Namespace):
     return rt
 
 
+def reachable(rt, ledgers, buckets: Sequence[str] = ()) -> None:
+    """One listing of each ledger (and bucket) before the work: an endpoint down, keys refused or
+    a bucket missing stop the command here as one line (cli/failures.py), instead of as a report
+    every row of which says the same thing."""
+    places = [(ledger.bucket, ledger.prefix) for ledger in ledgers] + [(bucket, "") for bucket in buckets]
+    for bucket, prefix in places:
+        next(iter(rt.gateway.list(bucket, prefix, page_size=1)), None)
+
+
 def configure_logs(args: argparse.Namespace, level: str = "") -> None:
     """The JSON log lines, on stderr (stdout is the command's own output): none unless --debug
     (DEBUG) or `level` (a command's own --verbose) asks for them."""

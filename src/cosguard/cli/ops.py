@@ -10,7 +10,8 @@ from ..domain.open_work import tally_open_work
 from ..domain.restore import Restorer, copy_state
 from ..errors import CloudError
 from . import arguments
-from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
+from .common import (EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, reachable, runtime,
+                     say)
 from .failures import UsageError
 
 
@@ -74,14 +75,6 @@ def run_restore(args: argparse.Namespace) -> int:
               + " did not fit beside the quarantine manifest (COS allows 2 KB) and cannot be restored",
               file=sys.stderr)
     return EXIT_OK
-
-
-def reachable(rt, ledgers) -> None:
-    """One listing of each ledger before the work: endpoint down, keys refused or a bucket missing
-    stop the command here, as one line (cli/failures.py), instead of as a report every row of which
-    says the same thing."""
-    for ledger in ledgers:
-        next(iter(rt.gateway.list(ledger.bucket, ledger.prefix, page_size=1)), None)
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
