@@ -158,7 +158,7 @@ def test_tables_fit_100_columns_and_wide_shows_everything(deployment, tmp_path, 
     code = cli(["restore", LONG_KEY, "--env-file", path])
     out, err = capsys.readouterr()
     assert code == 0, out + err
-    assert out.splitlines()[0].split()[:2] == ["restored", "from"] and err == ""
+    assert out.splitlines()[0].split() == ["restored", "where"] and err == ""
     assert max(display_width(line) for line in out.splitlines()) <= 100, out
 
 

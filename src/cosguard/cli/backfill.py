@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from ..bulk.backfill import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Backfill, BackfillError, Options, Report
 from .common import (EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, configure_logs, print_json,
-                     print_table, reachable, runtime, say)
+                     print_table, runtime, say)
 from ..bulk.invoke import SCF_HOST, ScfInvoker
 from . import arguments
 from . import progress as progress_output
@@ -187,7 +187,6 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
     except BackfillError as exc:
         say(f"cosguard backfill: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    reachable(rt, [rt.scanner.ledger(args.bucket)], [args.bucket])
     bar = ProgressBar(backfill).start() if args.progress or progress_output.is_terminal(sys.stderr) else None
     previous = _install_interrupt(stop)
     try:

@@ -56,13 +56,12 @@ def runtime(args: argparse.Namespace):
     return rt
 
 
-def reachable(rt, ledgers, buckets: Sequence[str] = ()) -> None:
-    """One listing of each ledger (and bucket) before the work: an endpoint down, keys refused or
+def reachable(rt, ledgers) -> None:
+    """One listing of each ledger before the work: an endpoint down, keys refused or
     a bucket missing stop the command here as one line (cli/failures.py), instead of as a report
     every row of which says the same thing."""
-    places = [(ledger.bucket, ledger.prefix) for ledger in ledgers] + [(bucket, "") for bucket in buckets]
-    for bucket, prefix in places:
-        next(iter(rt.gateway.list(bucket, prefix, page_size=1)), None)
+    for ledger in ledgers:
+        next(iter(rt.gateway.list(ledger.bucket, ledger.prefix, page_size=1)), None)
 
 
 def configure_logs(args: argparse.Namespace, level: str = "") -> None:

@@ -68,8 +68,10 @@ def run_restore(args: argparse.Namespace) -> int:
         print_json({"restored": True, "from": done.source, "to": done.destination, "job_id": done.job_id,
                     "overwrote": done.overwrote, "metadata_not_restored": done.metadata_not_restored})
     else:
-        print_table(["restored from", "to", "job", "status", "replaced an object"],
-                    [[done.source, done.destination, done.job_id, "released", "yes" if done.overwrote else "no"]])
+        # one restore, one value a line: the two locations get the width a row of five would split
+        print_table(["restored", "where"], [["from", done.source], ["to", done.destination], ["job", done.job_id],
+                                            ["status", "released"],
+                                            ["replaced an object", "yes" if done.overwrote else "no"]])
     if done.metadata_not_restored:
         say("cosguard restore: the upload's metadata " + ", ".join(done.metadata_not_restored)
               + " did not fit beside the quarantine manifest (COS allows 2 KB) and cannot be restored",
