@@ -18,11 +18,13 @@ from cosguard.local.samples import eicar
 from test_operations import env_file, run_cli
 
 EXIT_USAGE, EXIT_CLOUD = 2, 3
-COMMANDS = {  # the commands the issue found printing tracebacks, with arguments that reach COS
-    "status": ["status"],
+COMMANDS = {  # the commands the issue found printing tracebacks (and the other two that read the
+    "status": ["status"],            # ledger), with arguments that reach COS
     "reconcile": ["reconcile"],
     "restore": ["restore", "nothing/there.com"],
     "verify": ["verify", "--timeout", "5"],
+    "reseal": ["reseal"],
+    "ledger forget": ["ledger", "forget", "nothing/there.com"],
 }
 
 
@@ -38,6 +40,8 @@ def command(name, deployment, bucket=None):
     argv = list(COMMANDS[name])
     if name == "verify":
         argv += ["--bucket", bucket or deployment.intake]
+    if name == "ledger forget":
+        argv += ["--bucket", deployment.intake]
     return argv
 
 
