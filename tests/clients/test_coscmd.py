@@ -15,14 +15,16 @@ def cli(env, workdir):
     tool = coscmd()
     env = dict(env, PATH=f"{tool.rsplit('/', 1)[0]}:{env['PATH']}")
     run(["bash", "-euc", recipe("coscmd")], env, workdir)
+    # the recipe keeps its configuration in ./cos.conf (-c): the user's own ~/.cos.conf is untouched
+    assert not (workdir / "home" / ".cos.conf").exists()
     # Multipart from coscmd's lowest threshold (20 MB; the default is 100 MB), and, until 1 MB
     # parts are accepted (COS's minimum; issue 10's fidelity part), 5 MB parts.
-    conf = workdir / "home" / ".cos.conf"
+    conf = workdir / "cos.conf"
     conf.write_text(conf.read_text().replace("part_size = 1\n", "part_size = 5\n")
                     + "multiupload_threshold = 20\n")
 
     def call(*args: str):
-        return run([tool, *args], dict(env, http_proxy=env["COS_ENDPOINT"]), workdir)
+        return run([tool, "-c", str(conf), *args], dict(env, http_proxy=env["COS_ENDPOINT"]), workdir)
 
     return call
 

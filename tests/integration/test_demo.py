@@ -15,7 +15,9 @@ def _demo(tmp_path, *args):
 def test_demo_json_reports_every_expected_outcome_and_removes_its_log(tmp_path):
     result = _demo(tmp_path, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = {row["key"]: row for row in json.loads(result.stdout)}
+    document = json.loads(result.stdout)
+    assert document["ok"] is True and document["function_logs"] is None
+    rows = {row["key"]: row for row in document["uploads"]}
     assert len(rows) == 7
     assert all(row["ok"] for row in rows.values())
     assert rows["uploads/eicar.com"]["verdict"] == "infected"
@@ -47,3 +49,12 @@ def test_demo_table_has_headers_a_legend_and_keeps_logs_on_request(tmp_path):
     assert any(line.strip().startswith("stale → clean") for line in legend)   # the legend explains it
     kept = list(tmp_path.glob("cosguard-demo-*.log"))
     assert len(kept) == 1 and str(kept[0]) in result.stdout and kept[0].read_text().strip()
+
+
+def test_demo_json_says_where_the_kept_log_is(tmp_path):
+    result = _demo(tmp_path, "--json", "--keep-logs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(result.stdout)
+    kept = list(tmp_path.glob("cosguard-demo-*.log"))
+    assert len(kept) == 1 and document["function_logs"] == str(kept[0]) and kept[0].read_text().strip()
+    assert list(document) == sorted(document)   # a stable key order

@@ -229,7 +229,7 @@ def test_status_lists_counts_and_recent_infections(deployment, tmp_path, capsys)
     assert infection["key"] == "s/eicar.com" and infection["status"] == "infected"
     assert infection["now_at"] == f"{deployment.jail}/{deployment.quarantined('s/eicar.com')}"
     assert infection["viruses"] == ["Eicar-Test-Signature"]
-    code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path))
+    code, out = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path), "--wide")
     lines = out.splitlines()
     assert lines[0].split() == ["status", "handled", "objects"]
     assert any(line.split()[:1] == ["infected"] and "moved to quarantine" in line for line in lines), out

@@ -45,3 +45,15 @@ def test_progress_on_a_terminal_redraws_one_line_with_a_bar():
     assert out.count("\r\x1b[K") >= 2 and out.endswith("\n")
     assert "[" + "#" * 12 + "." * 12 + "]  50% verdicts: 1/2" in out
     assert "uploaded x\n" in out and "100% verdicts: 2/2" in out
+
+
+def test_a_table_with_a_long_key_fits_100_columns_keeping_both_ends_of_the_key():
+    from cosguard.ui.table import render_table, shorten
+    key = "uploads/" + "季度报告/" * 30 + "report-final.pdf"
+    text = render_table(["job", "key", "status"], [["ss0123456789abcdef", key, "infected"]], width=100)
+    lines = text.splitlines()
+    assert max(display_width(line) for line in lines) <= 100
+    assert lines[2].startswith("ss0123456789abcdef  uploads/") and "…" in lines[2]
+    assert "report-final.pdf" in lines[2] and lines[2].rstrip().endswith("infected")   # short cells stay whole
+    assert key in render_table(["job", "key"], [["j", key]], width=None)                 # --wide
+    assert display_width(shorten("季度报告季度报告", 7)) <= 7 and shorten("short", 7) == "short"

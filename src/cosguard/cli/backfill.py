@@ -10,10 +10,20 @@ from typing import Any, Optional
 
 from ..bulk.backfill import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Backfill, BackfillError, Options, Report
 from ..bulk.invoke import SCF_HOST, ScfInvoker
-from ..infra import logs
 from ..ui import progress as progress_output
 from ..ui.progress import Progress
-from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime, say
+from . import arguments
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_settings_arguments,
+    configure_logs,
+    print_json,
+    print_table,
+    runtime,
+    say,
+)
 
 EXIT_INTERRUPTED = 130
 
@@ -34,7 +44,7 @@ def register(commands) -> None:
     p.add_argument("--page-size", type=int, default=1000, help="objects per listing page (default 1000)")
     p.add_argument("--dry-run", action="store_true",
                    help="list and count only: objects, bytes, estimated cost; no scan, no per-object request")
-    p.add_argument("--price-per-1000", type=float, default=DEFAULT_PRICE_PER_1000,
+    p.add_argument("--price-per-1000", type=arguments.non_negative, default=DEFAULT_PRICE_PER_1000,
                    help=f"CNY per 1,000 CI virus scans for the estimate (default {DEFAULT_PRICE_PER_1000}: an "
                         "assumption, not Tencent's published price; pass your own)")
     p.add_argument("--checkpoint", metavar="FILE", help="record progress here after every listing page")
@@ -42,7 +52,7 @@ def register(commands) -> None:
     p.add_argument("--versioned", choices=("auto", "yes", "no"), default="auto",
                    help="list object versions (yes) or objects (no); auto asks COS (GetBucketVersioning)")
     p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal (then one line every 10 s)")
-    p.add_argument("--verbose", action="store_true", help="one JSON log line per object on stderr")
+    p.add_argument("--verbose", action="store_true", help="one JSON log line per object on stderr (by default none: the report says what happened)")
     f = p.add_argument_group("fan-out (SCF as the distributed engine)")
     f.add_argument("--fan-out", action="store_true",
                    help="invoke scan_on_upload asynchronously with batches of synthetic COS events")
@@ -155,11 +165,8 @@ def _print_human(report: Report) -> None:
 
 def run(args: argparse.Namespace) -> int:
     rt = runtime(args)
-    logs.configure("INFO" if args.verbose else "WARNING", target="stderr")  # stdout is for the report
-    try:
-        return _run(args, rt)
-    finally:
-        logs.configure(rt.settings.log_level)
+    configure_logs(args, "INFO" if args.verbose else "")  # stderr; stdout is for the report
+    return _run(args, rt)
 
 
 def _run(args: argparse.Namespace, rt: Any) -> int:

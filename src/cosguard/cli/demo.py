@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import arguments
+
 
 def register(commands) -> None:
     p = commands.add_parser("demo", help="run the whole flow on the local cloud and show the outcomes",
@@ -10,10 +12,10 @@ def register(commands) -> None:
                                         "infected, oversized and tricky objects, and print what happened "
                                         "to each. Exits 0 only when every outcome is the expected one.")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for verdicts (default 60)")
+    p.add_argument("--timeout", type=arguments.seconds, default=60.0, metavar="SECONDS", help="seconds to wait for verdicts (default 60)")
     p.add_argument("--keep-logs", action="store_true",
-                   help="keep the functions' JSON logs in a temporary file and print its name "
-                        "(default: removed when the demo ends)")
+                   help="keep the functions' JSON logs in a temporary file and print its name (with "
+                        "--json: the `function_logs` field) (default: removed when the demo ends)")
     p.set_defaults(run=run)
 
 

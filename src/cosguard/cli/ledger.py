@@ -11,7 +11,17 @@ import sys
 
 from ..errors import CloudError
 from ..infra.logs import event, get_logger
-from .common import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, add_settings_arguments, print_json, print_table, runtime, say
+from .common import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_USAGE,
+    add_settings_arguments,
+    print_json,
+    print_table,
+    reachable,
+    runtime,
+    say,
+)
 
 log = get_logger("cosguard.cli.ledger")
 
@@ -61,6 +71,7 @@ def run_forget(args: argparse.Namespace) -> int:
     if not args.key:
         return _fail(args, "KEY is empty", EXIT_USAGE)
     ledger = rt.scanner.ledger(bucket)
+    reachable(rt, [ledger])
     try:
         removed, kept = ledger.forget_upload(bucket, args.key, force=args.force)
     except CloudError as exc:

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+from . import arguments
 from .common import say
 
 
@@ -22,16 +23,20 @@ def register(commands) -> None:
                                         "(status, reconcile, backfill, restore, verify) reach this cloud "
                                         "with --env-file FILE.")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--cos-port", type=int, default=0, help="0 picks a free port (default)")
-    p.add_argument("--ci-port", type=int, default=0, help="0 picks a free port (default)")
+    p.add_argument("--cos-port", type=arguments.port, default=0, metavar="PORT",
+                   help="1-65535, or 0: pick a free port (default)")
+    p.add_argument("--ci-port", type=arguments.port, default=0, metavar="PORT",
+                   help="1-65535, or 0: pick a free port (default)")
     p.add_argument("--region", default="ap-guangzhou")
     p.add_argument("--bucket", action="append", default=[], metavar="NAME-APPID",
                    help="bucket to create and protect (repeatable; default intake-1250000000)")
     p.add_argument("--quarantine-bucket", default="quarantine-1250000000", metavar="NAME-APPID")
-    p.add_argument("--callback-port", type=int, default=0, help="the callback function's URL port")
+    p.add_argument("--callback-port", type=arguments.port, default=0, metavar="PORT",
+                   help="the callback function's URL port (0 picks a free one: default)")
     p.add_argument("--function-logs", metavar="FILE", help="append the functions' JSON logs here "
                    "(default: stderr)")
-    p.add_argument("--scan-delay", type=float, default=0.2, help="seconds a scan takes (default 0.2)")
+    p.add_argument("--scan-delay", type=arguments.seconds_or_zero, default=0.2, metavar="SECONDS",
+                   help="seconds a scan takes (default 0.2)")
     p.add_argument("--callback-format", choices=("xml", "json"), default="xml")
     p.add_argument("--delete-if-match", choices=("ignore", "honour"), default=None,
                    help="whether local COS honours a DELETE's If-Match: COS documents none (doc 436/7743), "

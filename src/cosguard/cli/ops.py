@@ -10,7 +10,9 @@ from ..domain.open_work import tally_open_work
 from ..domain.restore import Restorer, copy_state
 from ..domain.status import handled_as, tag_status
 from ..errors import CloudError
-from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
+from . import arguments
+from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, reachable, runtime, say
+from .failures import UsageError
 
 
 def register(commands) -> None:
@@ -20,7 +22,7 @@ def register(commands) -> None:
     add_settings_arguments(p)
     p.add_argument("--bucket", action="append", default=[], help="only these served buckets (repeatable)")
     p.add_argument("--no-resubmit", action="store_true", help="do not resubmit failed submissions")
-    p.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
+    p.add_argument("--time-limit", type=arguments.seconds, metavar="SECONDS",
                    help="stop dispatching before this many seconds, as the timer's invocation does, and "
                         "leave the rest to the next sweep, which resumes there (default: no limit)")
     p.set_defaults(run=run_reconcile)
@@ -28,8 +30,8 @@ def register(commands) -> None:
     s = commands.add_parser("status", help="counts per status, oldest pending job, recent infections",
                             description="Read the ledger and summarise. Exit 1 when jobs are overdue.")
     add_settings_arguments(s)
-    s.add_argument("--recent", type=int, default=10, help="how many recent infections to list (default 10)")
-    s.add_argument("--since", type=_days, default=7, metavar="DAYS",
+    s.add_argument("--recent", type=arguments.count, default=10, metavar="N", help="how many recent infections to list (default 10)")
+    s.add_argument("--since", type=arguments.days, default=7, metavar="DAYS",
                    help="count jobs closed in the last DAYS days (default 7): read from the ledger's time "
                         "index by listing, whatever the ledger's size")
     s.set_defaults(run=run_status)
@@ -49,6 +51,10 @@ def run_restore(args: argparse.Namespace) -> int:
     from ..domain.restore import Restorer, RestoreRefused
 
     rt = runtime(args)
+    quarantines = sorted({rt.settings.quarantine_bucket_for(b) for b in rt.settings.buckets})
+    if args.bucket and args.bucket not in quarantines:
+        raise UsageError(f"--bucket {args.bucket}: not a quarantine bucket of this deployment "
+                         f"({', '.join(quarantines)})")
     restorer = Restorer(rt.settings, rt.gateway, rt.scanner.ledger)
     try:
         done = restorer.restore(args.target, force=args.force, quarantine_bucket=args.bucket)
@@ -62,8 +68,10 @@ def run_restore(args: argparse.Namespace) -> int:
         print_json({"restored": True, "from": done.source, "to": done.destination, "job_id": done.job_id,
                     "overwrote": done.overwrote, "metadata_not_restored": done.metadata_not_restored})
     else:
-        print_table(["restored from", "to", "job", "status", "replaced an object"],
-                    [[done.source, done.destination, done.job_id, "released", "yes" if done.overwrote else "no"]])
+        # one restore, one value a line: the two locations get the width a row of five would split
+        print_table(["restored", "where"], [["from", done.source], ["to", done.destination], ["job", done.job_id],
+                                            ["status", "released"],
+                                            ["replaced an object", "yes" if done.overwrote else "no"]])
     if done.metadata_not_restored:
         say("cosguard restore: the upload's metadata " + ", ".join(done.metadata_not_restored)
               + " did not fit beside the quarantine manifest (COS allows 2 KB) and cannot be restored",
@@ -71,30 +79,12 @@ def run_restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _days(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of days, got {raw!r}")
-    return value
-
-
-def _seconds(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {raw!r}")
-    return value
-
-
 def run_reconcile(args: argparse.Namespace) -> int:
     from ..infra.retry import Deadline, within
 
     rt = runtime(args)
+    arguments.served(args.bucket, rt.settings)
+    reachable(rt, rt.sweeper.ledgers(args.bucket or None))
     # with --time-limit, what an invocation's deadline does: retries and dispatch stop before it
     with within(Deadline(args.time_limit) if args.time_limit else Deadline()):
         report = rt.sweeper.sweep(args.bucket or None, resubmit=not args.no_resubmit)
@@ -158,6 +148,7 @@ def now_at(settings, entry, gateway=None) -> str:
 
 def run_status(args: argparse.Namespace) -> int:
     rt = runtime(args)
+    reachable(rt, rt.sweeper.ledgers())
     now = time.time()
     counts: Dict[str, int] = {}
     handled: Dict[Tuple[str, str], int] = {}
@@ -246,9 +237,10 @@ def run_status(args: argparse.Namespace) -> int:
         if document["recent_infections"]:
             print()
             say("recent infections:")
-            print_table(["closed at", "bucket", "key", "status", "now at", "viruses"],
-                        [[i["closed_at"], i["bucket"], i["key"], i["status"], i["now_at"], ", ".join(i["viruses"])]
-                         for i in document["recent_infections"]])
+            # every row is `infected` (the JSON says so): the table spends its 100 columns on where
+            print_table(["closed (UTC)", "bucket", "key", "now at", "viruses"],
+                        [[i["closed_at"][:16].replace("T", " "), i["bucket"], i["key"], i["now_at"],
+                          ", ".join(i["viruses"])] for i in document["recent_infections"]])
     if unauthenticated:
         say(f"cosguard status: {len(unauthenticated)} ledger documents carry no valid seal or cannot be read, "
               "and were ignored (written by someone else?): " + ", ".join(unauthenticated[:5]), file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
+from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, reachable, runtime, say
 
 
 def register(commands) -> None:
@@ -24,6 +24,7 @@ def run_reseal(args: argparse.Namespace) -> int:
     from ..bulk.reseal import reseal
 
     rt = runtime(args)
+    reachable(rt, rt.sweeper.ledgers())
     report = reseal(rt.settings, rt.gateway, rt.sealer, rt.sweeper.ledgers(), dry_run=args.dry_run)
     if args.json:
         print_json(report.as_dict())

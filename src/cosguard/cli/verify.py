@@ -11,7 +11,7 @@ from ..domain.actions import quarantined_copies
 from ..domain.layout import layout_warnings
 from ..domain.status import Action
 from ..errors import CloudError, NotFoundError
-from . import verify_deploy
+from . import arguments, verify_deploy
 from .common import EXIT_FINDINGS, EXIT_OK, add_settings_arguments, print_json, print_table, runtime, say
 
 
@@ -21,11 +21,12 @@ def register(commands) -> None:
                                         "a clean file under PREFIX, waits for cosguard to act, reports both "
                                         "outcomes, and removes what it left behind (unless --keep).")
     add_settings_arguments(p)
-    p.add_argument("--bucket", required=True, help="a bucket the deployment protects (<name>-<appid>)")
+    p.add_argument("--bucket", required=True,
+                   help="a bucket the deployment protects (<name>-<appid>, one of COSGUARD_BUCKETS)")
     p.add_argument("--prefix", default=None,
                    help="key prefix inside the scan trigger's filter (default: the first of "
                         "COSGUARD_INCLUDE_PREFIXES + cosguard-verify/, else cosguard-verify/)")
-    p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait (default 180)")
+    p.add_argument("--timeout", type=arguments.seconds, default=180.0, metavar="SECONDS", help="seconds to wait (default 180)")
     p.add_argument("--keep", action="store_true", help="leave the test objects in place")
     verify_deploy.add_arguments(p)
     p.set_defaults(run=run)
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     rt = runtime(args)
     settings, gateway = rt.settings, rt.gateway
+    arguments.served([args.bucket], settings)
     deployment_ok, deployment_checks = verify_deploy.report(args, rt) if args.deployment else (True, None)
     if args.deployment and args.no_upload:
         if args.json:

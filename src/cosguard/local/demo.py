@@ -184,8 +184,9 @@ def run_demo(as_json: bool = False, timeout: float = 60.0, out: IO[str] = sys.st
         if not keep_logs:
             os.remove(log.name)
     if as_json:
-        out.write(json.dumps([{"key": i.key, "expected": i.expect_verdict, **i.result} for i in items],
-                             ensure_ascii=False, indent=2) + "\n")
+        document = {"ok": ok, "function_logs": log.name if keep_logs else None,
+                    "uploads": [{"key": i.key, "expected": i.expect_verdict, **i.result} for i in items]}
+        out.write(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     else:
         out.write(render_table(items) + "\n\n" + LEGEND + "\n\n")
         out.write("every outcome as expected" if ok else "UNEXPECTED outcomes above")
