@@ -36,12 +36,13 @@ def register(commands) -> None:
                         "index by listing, whatever the ledger's size")
     s.set_defaults(run=run_status)
     r = commands.add_parser("restore", help="put a quarantined object back where it came from",
-                            description="Restore a quarantined object (named by its quarantined key or "
-                                        "its job id) to its original bucket and key, tagged "
+                            description="Restore a quarantined object (named by its quarantined key, its "
+                                        "original key or its job id) to its original bucket and key, tagged "
                                         "cosguard-status=released. Refuses when the original location "
                                         "is occupied, unless --force.")
     add_settings_arguments(r)
-    r.add_argument("target", help="quarantined key (with or without the quarantine prefix) or job id")
+    r.add_argument("target", help="quarantined key (with or without the quarantine prefix), original key, "
+                                   "or job id")
     r.add_argument("--bucket", help="the quarantine bucket (default: COSGUARD_QUARANTINE_BUCKET)")
     r.add_argument("--force", action="store_true", help="replace an object at the original location")
     r.set_defaults(run=run_restore)

@@ -104,7 +104,7 @@ def _section(out: str, title: str):
 def test_status_prints_one_line_per_row_and_no_terminal_control(stack, tmp_path, capsys):
     s = stack()
     _upload_all(s, keys=HOSTILE + [CR_KEY])
-    code, out, err = _human(s, tmp_path, capsys, "status", "--recent", "20")
+    code, out, err = _human(s, tmp_path, capsys, "status", "--recent", "20", "--wide")  # whole cells
     for text in (out, err):
         assert not RAW_CONTROL.search(text), text
     _, document, _ = s.cli(capsys, tmp_path, "status", "--recent", "20")   # JSON: the exact keys
@@ -123,7 +123,7 @@ def test_status_lists_objects_left_without_room_for_their_status_tag(stack, tmp_
     s.put("full\u202etxt.exe", clean_text(), Tagging=tags)
     s.scan()
     s.settle()
-    code, out, err = _human(s, tmp_path, capsys, "status")
+    code, out, err = _human(s, tmp_path, capsys, "status", "--wide")   # whole cells
     [row] = _section(out, "no room for cosguard-status among the object's tags (COS allows 10):")
     assert "full\\u202etxt.exe" in row and "left untagged" in row and not RAW_CONTROL.search(out)
     _, document, _ = s.cli(capsys, tmp_path, "status")

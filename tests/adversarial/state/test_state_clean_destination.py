@@ -73,7 +73,7 @@ def test_backfill_scans_unsealed_objects_in_the_destination_and_skips_promoted_c
 
 def test_verify_and_preflight_warn_when_uploaders_can_write_the_destination(stack, capsys, tmp_path):
     s = destination_stack(stack)
-    code, report, _ = s.cli(capsys, tmp_path, "verify", "--bucket", s.intake, "--timeout", "0")
+    code, report, _ = s.cli(capsys, tmp_path, "verify", "--bucket", s.intake, "--timeout", "0.1")
     assert any("clean destination" in w and "uploaders can write" in w for w in report["warnings"]), report
 
 

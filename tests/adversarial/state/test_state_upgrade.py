@@ -166,7 +166,7 @@ def test_a_document_of_a_newer_format_is_reported_not_guessed(stack, capsys, tmp
     job = f".cosguard/jobs/{digest(s.intake, 'n/other.com', token)}.json"
     s.put_json(job, sealer.seal(s.jail, job, dict(future, key="n/other.com", state="submitted", size=1, etag="e",
                                                   submitted_at=0.0, job_id="j-future")))
-    code, status, err = s.cli(capsys, tmp_path, "status")
+    code, status, err = s.cli(capsys, tmp_path, "status", "--debug")   # --debug: the log lines too
     assert code == 1 and status["unauthenticated"] == [f"{s.jail}/{job}"], err
     assert "format 3 is newer than this cosguard" in err   # the WARNING says why
     closed = ".cosguard/closed/j-future.json"
