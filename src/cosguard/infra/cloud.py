@@ -142,6 +142,20 @@ def _client(settings: Settings, endpoint: Optional[str], session: requests.Sessi
     return CosS3Client(CosConfig(**kwargs), retry=0, session=session)
 
 
+def json_document(bucket: str, key: str, raw: bytes, max_bytes: int, stamp: Stamp) -> Tuple[Any, Stamp]:
+    """The JSON document in `raw` (at most `max_bytes` of it were read) with its Stamp; anything
+    else is CloudPermanentError `NotJSON`, carrying the Stamp as `.stamp` (a takeover of a planted
+    claim needs its ETag). Shared by every gateway, so they refuse the same documents."""
+    try:
+        if len(raw) > max_bytes:
+            raise ValueError("too large")
+        return json.loads(raw.decode("utf-8")), stamp
+    except (ValueError, RecursionError) as exc:
+        error = CloudPermanentError(f"{bucket}/{key} is not JSON", code="NotJSON", operation="GetObject")
+        error.stamp = stamp  # type: ignore[attr-defined]
+        raise error from exc
+
+
 class CloudGateway(StreamingCopy):
     """COS and CI calls for one deployment. Thread-safe: the SDK client is shared by the pool."""
 
@@ -369,14 +383,7 @@ class CloudGateway(StreamingCopy):
         lower = {str(k).lower(): v for k, v in response.items() if isinstance(v, str)}
         stamp = Stamp(etag=lower.get("etag", "").strip('"'), last_modified=http_epoch(lower.get("last-modified")),
                       server_time=http_epoch(lower.get("date")))
-        try:
-            if len(raw) > max_bytes:
-                raise ValueError("too large")
-            return json.loads(raw.decode("utf-8")), stamp
-        except (ValueError, RecursionError) as exc:
-            error = CloudPermanentError(f"{bucket}/{key} is not JSON", code="NotJSON", operation="GetObject")
-            error.stamp = stamp  # type: ignore[attr-defined]
-            raise error from exc
+        return json_document(bucket, key, raw, max_bytes, stamp)
 
     # -- CI virus detection ------------------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],

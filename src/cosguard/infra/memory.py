@@ -31,7 +31,7 @@ import crcmod
 
 from ..errors import CloudError, CloudPermanentError, NotFoundError, PreconditionFailed
 from .clock import Stamp
-from .cloud import APPENDABLE, ObjectInfo
+from .cloud import APPENDABLE, ObjectInfo, json_document
 from .cos_limits import MAX_KEY_BYTES, MAX_METADATA_BYTES, key_bytes, metadata_bytes
 from .memory_ci import MemoryCi
 from .records import Factory, Record
@@ -297,14 +297,7 @@ class MemoryGateway:
                                           status=403, operation="GetObject")
             raw = found.body[:max_bytes + 1]
             stamp = Stamp(etag=found.etag.strip('"'), last_modified=found.modified, server_time=int(self.clock()))
-        try:
-            if len(raw) > max_bytes:
-                raise ValueError("too large")
-            return json.loads(raw.decode("utf-8")), stamp
-        except (ValueError, RecursionError) as exc:
-            error = CloudPermanentError(f"{bucket}/{key} is not JSON", code="NotJSON", operation="GetObject")
-            error.stamp = stamp  # type: ignore[attr-defined]
-            raise error from exc
+        return json_document(bucket, key, raw, max_bytes, stamp)
 
     # -- CI virus detection (memory_ci.py) -------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],
