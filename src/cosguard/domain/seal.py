@@ -88,7 +88,7 @@ class Sealer:
         return self.mac("released", bucket, key, etag.strip('"'))
 
     # -- promoted copies (fail-closed mode) ---------------------------------------------------------
-    def promotion_marker(self, bucket: str, key: str, etag: str, crc64: str = "") -> str:
+    def promotion_marker(self, bucket: str, key: str, etag: str, crc64: str) -> str:
         """What a promoted copy at bucket/key carries (PROMOTED_META): bound to its place and its
         bytes, by their ETag AND (where COS keeps one) their CRC64 (doc 436/40334), so neither other
         bytes at that key nor the header copied elsewhere verify. Both, not either: a CRC64 alone is
