@@ -63,9 +63,11 @@ def test_a_seal_covers_the_content_not_its_spelling():
     assert canonical({"b": 1, "a": "\u00e9", "c": [1.5, None]}) == '{"a":"\\u00e9","b":1,"c":[1.5,null]}'
 
 
-@pytest.mark.parametrize("presented", [None, 7, b"bytes", "", "0" * 64])
+@pytest.mark.parametrize("presented", [None, 7, b"bytes", "", "0" * 64, "\ud800", "\u00e9" * 64])
 def test_anything_but_the_right_mac_does_not_match(presented):
+    """JSON can carry any of these (a lone surrogate too: "\\ud800" parses): never a crash."""
     assert not Sealer(KEY).matches(presented, "document", "b", "k")
+    assert Sealer(KEY).open("b", "k", {"status": "clean", SEAL_FIELD: presented}) is None
 
 
 def test_a_forged_document_or_manifest_is_absent_reported_and_logged(warnings_logged):
