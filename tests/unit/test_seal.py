@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from cosguard.domain.seal import MAX_REMEMBERED, SEAL_FIELD, Sealer, canonical
+from cosguard.domain.seal import MAX_REMEMBERED, PROMOTED_META, SEAL_FIELD, Sealer, canonical
 from cosguard.infra import logs
 
 KEY = b"the-seal-key"
@@ -52,6 +52,16 @@ def test_seals_written_by_the_deployed_version_still_verify():
     assert sealer.promotion_marker("clean-1250000000", "a.txt", ETAG, "") == \
         "3b1ce53cecb04846c56229a1d2df76dbef4d922edafd5b567e3d71b2e91283bc"
     assert sealer.take_rejected() == []
+
+
+def test_a_promoted_copy_is_recognised_only_at_its_place_with_its_bytes():
+    sealer = Sealer(KEY)
+    marker = {PROMOTED_META: sealer.promotion_marker("clean-1250000000", "a.txt", ETAG, "123")}
+    assert sealer.is_promoted_copy("clean-1250000000", "a.txt", ETAG.strip('"'), marker, "123")
+    for where in [("clean-1250000000", "b.txt", ETAG, marker, "123"), ("other-1250000000", "a.txt", ETAG, marker, "123"),
+                  ("clean-1250000000", "a.txt", '"ffff"', marker, "123"), ("clean-1250000000", "a.txt", ETAG, marker, "124"),
+                  ("clean-1250000000", "a.txt", ETAG, marker, ""), ("clean-1250000000", "a.txt", ETAG, {}, "123")]:
+        assert not sealer.is_promoted_copy(*where)
 
 
 def test_a_seal_covers_the_content_not_its_spelling():

@@ -96,7 +96,7 @@ class Sealer:
         return self.mac("promoted", bucket, key, etag.strip('"'), *(["crc64:" + crc64] if crc64 else []))
 
     def is_promoted_copy(self, bucket: str, key: str, etag: str, metadata: Mapping[str, str],
-                         crc64: str = "") -> bool:
+                         crc64: str) -> bool:
         """Whether the object is a copy cosguard promoted after a clean verdict (never scanned again);
         anything else under the clean destination is an upload like any other. `crc64` is HEAD's:
         an object that has one verifies only a marker sealed with it."""
