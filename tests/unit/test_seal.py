@@ -62,6 +62,10 @@ def test_a_promoted_copy_is_recognised_only_at_its_place_with_its_bytes():
                   ("clean-1250000000", "a.txt", '"ffff"', marker, "123"), ("clean-1250000000", "a.txt", ETAG, marker, "124"),
                   ("clean-1250000000", "a.txt", ETAG, marker, ""), ("clean-1250000000", "a.txt", ETAG, {}, "123")]:
         assert not sealer.is_promoted_copy(*where)
+    # an object older than COS's CRC64 has none: its copy is sealed, and recognised, without one
+    without = {PROMOTED_META: sealer.promotion_marker("clean-1250000000", "a.txt", ETAG, "")}
+    assert sealer.is_promoted_copy("clean-1250000000", "a.txt", ETAG, without, "")
+    assert not sealer.is_promoted_copy("clean-1250000000", "a.txt", ETAG, without, "123")
 
 
 def test_a_seal_covers_the_content_not_its_spelling():
