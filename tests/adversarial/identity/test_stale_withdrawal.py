@@ -3,6 +3,8 @@ verdict without a copy is reported as stale, not as a failure. (Survivors of mut
 domain/stale_promotion.py, docs/mutation-testing.md.)"""
 from __future__ import annotations
 
+import json
+
 from cosguard.local.samples import clean_text
 
 from test_overwrite_race import _alerts, _infected_job_with_lost_callback, _overwrite_at_recheck
@@ -64,3 +66,44 @@ def test_a_stale_promotion_never_withdraws_a_newer_promoted_copy(deploy):
     assert stack.body("released/doc.txt") == newer
     assert any("not this promotion's copy" in str(n) for n in stack.sink.received), stack.sink.received
 
+
+
+def test_the_withdrawal_deletes_only_the_bytes_it_checked_and_says_so(deploy, capsys):
+    """The withdrawal's DELETE carries the copy's ETag as If-Match: a write landing at the destination
+    between its check and its DELETE is kept where COS honours If-Match (the emulator's switch); a
+    withdrawal that happens is logged as a WARNING naming the copy."""
+    for honoured in (True, False):
+        stack = deploy(COSGUARD_CLEAN_DESTINATION="/released/")
+        stack.cloud.cos.delete_honours_if_match = honoured
+        stack.cloud.ci.faults.drop_callback_rate = 1.0
+        stack.put("doc.txt", clean_text())
+        stack.scan()
+        stack.settle()
+        gateway = stack.runtime(stack.sweep_handler).gateway
+        copy, head = gateway.copy, gateway.head
+
+        def copy_then_overwrite(*args, **kwargs):
+            copied = copy(*args, **kwargs)
+            gateway.copy = copy
+            stack.put("doc.txt", b"the uploader's newer file")
+            return copied
+
+        def head_then_write_destination(bucket, key, version_id=None):
+            found = head(bucket, key, version_id)
+            if key == "released/doc.txt" and not honoured:
+                return found
+            if key == "released/doc.txt":
+                stack.put("released/doc.txt", b"written after the check")
+            return found
+        gateway.copy, gateway.head = copy_then_overwrite, head_then_write_destination
+        capsys.readouterr()
+        assert stack.sweep()["applied"] == {"stale": 1}
+        logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        withdrawn = [r for r in logged if r["logger"] == "cosguard.domain.stale_promotion"]
+        if honoured:
+            assert stack.body("released/doc.txt") == b"written after the check" and withdrawn == []
+            continue
+        assert stack.body("released/doc.txt") is None
+        assert [(r["level"], r["message"], r["bucket"], r["key"], r["reason"]) for r in withdrawn] == [
+            ("WARNING", "stale promotion withdrawn", stack.intake, "released/doc.txt",
+             "the intake object changed before its original was removed")]
