@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from cosguard.local.loader import load_handler
 from cosguard.local.samples import clean_text
 
 from test_overwrite_race import _alerts, _infected_job_with_lost_callback, _overwrite_at_recheck
@@ -107,3 +108,36 @@ def test_the_withdrawal_deletes_only_the_bytes_it_checked_and_says_so(deploy, ca
         assert [(r["level"], r["message"], r["bucket"], r["key"], r["reason"]) for r in withdrawn] == [
             ("WARNING", "stale promotion withdrawn", stack.intake, "released/doc.txt",
              "the intake object changed before its original was removed")]
+
+
+def test_on_a_versioned_destination_bucket_exactly_the_copys_version_is_withdrawn(deploy):
+    """Unversioned intake, clean destination in another bucket that keeps versions; something newer
+    lands at the destination key after the copy. The copy's own version is found and deleted by its
+    version id (where COS honours If-Match too); the newer object stays current, no delete marker."""
+    stack = deploy()
+    stack.env["COSGUARD_CLEAN_DESTINATION"] = f"{stack.jail}/released/"   # the jail, named once made
+    stack.sweep_handler = load_handler("reconcile_pending", stack.env)
+    stack.cos.put_bucket_versioning(Bucket=stack.jail, Status="Enabled")
+    stack.cloud.cos.delete_honours_if_match = True
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    stack.put("doc.txt", clean_text())
+    stack.scan()
+    stack.settle()
+    gateway = stack.runtime(stack.sweep_handler).gateway
+    copy = gateway.copy
+    made = []
+
+    def copy_then_overwrite_both(*args, **kwargs):
+        copied = copy(*args, **kwargs)
+        gateway.copy = copy
+        made.append(copied.version_id)
+        stack.put("doc.txt", b"the uploader's newer file")
+        stack.put("released/doc.txt", b"newer at the destination", bucket=stack.jail)
+        return copied
+    gateway.copy = copy_then_overwrite_both
+    assert stack.sweep()["applied"] == {"stale": 1}
+    listed = stack.cos.list_objects_versions(Bucket=stack.jail, Prefix="released/doc.txt")
+    assert made[0] and made[0] not in [v["VersionId"] for v in listed.get("Version", [])]
+    assert not listed.get("DeleteMarker")
+    assert stack.body("released/doc.txt", bucket=stack.jail) == b"newer at the destination"
+    assert any("was removed" in str(n) for n in stack.sink.received), stack.sink.received
