@@ -60,3 +60,25 @@ def test_the_sdks_own_error_lines_stay_out_of_the_logs(capsys):
     stdlib_logging.getLogger("qcloud_cos.cos_client").error("<Error><Code>NoSuchKey</Code></Error>")
     captured = capsys.readouterr()
     assert "NoSuchKey" not in captured.out + captured.err
+
+
+def test_a_job_tag_is_only_ever_the_job_of_this_write():
+    """An uploader's (or an earlier write's) cosguard-job must not stay beside a status it did not set."""
+    merged, fitted = merge({"team": "a", "cosguard-job": "forged"}, ScanStatus.ERROR)
+    assert fitted and merged == {"team": "a", "cosguard-status": "error"}
+    merged, fitted = merge({"team": "a", "cosguard-job": "old"}, ScanStatus.CLEAN, "ss2")
+    assert fitted and merged == {"team": "a", "cosguard-status": "clean", "cosguard-job": "ss2"}
+
+
+def test_an_object_already_carrying_the_status_never_loses_a_user_tag():
+    full = dict({f"t{i}": str(i) for i in range(9)}, **{"cosguard-status": "pending"})
+    merged, fitted = merge(full, ScanStatus.INFECTED, "ss3", make_room=True)
+    assert fitted and merged == dict(full, **{"cosguard-status": "infected"})
+    assert replaced(full, ScanStatus.INFECTED, "ss3") is None
+
+
+def test_the_status_read_back_from_tags():
+    from cosguard.domain.tags import status_of
+    assert status_of({"cosguard-status": "clean", "team": "a"}) is ScanStatus.CLEAN
+    assert status_of({"cosguard-status": "infected"}) is ScanStatus.INFECTED
+    assert status_of({"team": "a"}) is None and status_of({"cosguard-status": "Clean"}) is None

@@ -143,7 +143,7 @@ class Sealer:
         return self.mac("released", bucket, key, etag.strip('"'))
 
     # -- promoted copies (fail-closed mode) ---------------------------------------------------------
-    def promotion_marker(self, bucket: str, key: str, etag: str, crc64: str = "") -> str:
+    def promotion_marker(self, bucket: str, key: str, etag: str, crc64: str) -> str:
         """What a promoted copy at bucket/key carries (PROMOTED_META): bound to its place and its
         bytes, by their ETag AND (where COS keeps one) their CRC64 (doc 436/40334), so neither other
         bytes at that key nor the header copied elsewhere verify. Both, not either: a CRC64 alone is
@@ -151,7 +151,7 @@ class Sealer:
         return self.mac("promoted", bucket, key, etag.strip('"'), *(["crc64:" + crc64] if crc64 else []))
 
     def is_promoted_copy(self, bucket: str, key: str, etag: str, metadata: Mapping[str, str],
-                         crc64: str = "") -> bool:
+                         crc64: str) -> bool:
         """Whether the object is a copy cosguard promoted after a clean verdict (never scanned again);
         anything else under the clean destination is an upload like any other. `crc64` is HEAD's:
         an object that has one verifies only a marker sealed with it."""

@@ -112,11 +112,13 @@ def test_a_copy_refused_for_good_deletes_the_infected_original_warns_notifies_an
     report = s.sweep()
     assert report["applied"] == {"deleted": 1}, report
     assert not s.exists("up/evil.com") and s.quarantined("up/evil.com") == []
-    assert any(r["level"] == "WARNING" and r.get("key") == "up/evil.com" and "refused" in r["message"]
-               for r in logged(capsys))
-    assert any("refused" in n["detail"] and n["key"] == "up/evil.com" for n in s.sink.received), s.sink.received
     fallback = s.ledger_doc(f".cosguard/closed/{job_id}.json")["manifest"]["fallback"]
-    assert fallback["action"] == "deleted" and "AccessDenied" in fallback["reason"]
+    assert fallback["action"] == "deleted" and fallback["reason"].startswith("403 AccessDenied: CopyObject: 403")
+    [warning] = [r for r in logged(capsys) if r["logger"] == "cosguard.domain.fallback"]
+    assert warning == dict(warning, level="WARNING", message="copy refused for good: fallback applied",
+                           bucket=s.intake, key="up/evil.com", job_id=job_id, **fallback)
+    [notified] = [n for n in s.sink.received if n["key"] == "up/evil.com"]
+    assert "refused" in notified["detail"] and notified["outcome"] == "deleted" and not notified.get("location")
     code, status, _ = s.cli(capsys, tmp_path, "status")
     assert [(f["key"], f["action"]) for f in status["fallbacks"]] == [("up/evil.com", "deleted")]
     assert {"status": "infected", "handled": "deleted (the copy was refused)", "count": 1} \
@@ -128,11 +130,64 @@ def test_when_the_delete_is_refused_too_the_original_is_tagged_infected(stack):
     _refuse_copies(s)
     s.cloud.cos.faults.deny(s.intake, ["DeleteObject"])
     s.put("up/evil.com", eicar())
-    s.scan()
+    job_id = s.scan()["jobs"]["up/evil.com"]
     s.settle()
     assert s.body("up/evil.com") == eicar()
-    assert s.tags("up/evil.com")["cosguard-status"] == "infected"
+    assert s.tags("up/evil.com") == {"cosguard-status": "infected", "cosguard-job": job_id}
     assert any("refused" in n["detail"] for n in s.sink.received)
+    fallback = s.ledger_doc(f".cosguard/closed/{job_id}.json")["manifest"]["fallback"]
+    assert fallback["action"] == "tagged infected"
+    assert fallback["reason"].startswith("403 AccessDenied: CopyObject: 403")
+    assert fallback["reason"].endswith("; the delete was refused too (AccessDenied)")
+
+
+def test_a_refusal_without_an_error_code_is_named_by_its_kind(stack):
+    """COS answered a 4xx without a code: the ledger still says what refused, never `None`."""
+    from cosguard.errors import CloudPermanentError
+    s = stack()
+    s.cloud.ci.faults.drop_callback_rate = 1.0
+    s.put("up/evil.com", eicar())
+    job_id = s.scan()["jobs"]["up/evil.com"]
+    s.settle()
+    gateway = s.runtime_of(s.sweep_handler).gateway
+    delete = gateway.delete
+
+    def copy(*args, **kwargs):
+        raise CloudPermanentError("CopyObject: 400", status=400)
+
+    def delete_refused(bucket, key, *args, **kwargs):
+        if key != "up/evil.com":  # the ledger's own deletes go through
+            return delete(bucket, key, *args, **kwargs)
+        raise CloudPermanentError("DeleteObject: 400", status=400)
+    gateway.copy, gateway.delete = copy, delete_refused
+    assert s.sweep()["applied"] == {"infected": 1}
+    assert s.body("up/evil.com") == eicar() and s.tags("up/evil.com")["cosguard-status"] == "infected"
+    fallback = s.ledger_doc(f".cosguard/closed/{job_id}.json")["manifest"]["fallback"]
+    assert fallback == {"action": "tagged infected", "reason": "400 CloudPermanentError: CopyObject: 400; "
+                                                               "the delete was refused too (CloudPermanentError)"}
+
+
+def test_a_transient_delete_failure_after_a_refused_copy_is_retried_not_given_up(stack):
+    """Only a refusal is final: a throttled delete leaves the job open, and the next sweep deletes."""
+    from cosguard.errors import CloudTransientError
+    s = stack()
+    _refuse_copies(s)
+    s.cloud.ci.faults.drop_callback_rate = 1.0
+    s.put("up/evil.com", eicar())
+    s.scan()
+    s.settle()
+    gateway = s.runtime_of(s.sweep_handler).gateway
+    delete = gateway.delete
+
+    def throttled(bucket, key, *args, **kwargs):
+        if key != "up/evil.com":  # the ledger's own deletes go through
+            return delete(bucket, key, *args, **kwargs)
+        raise CloudTransientError("DeleteObject: 503 SlowDown", code="SlowDown", status=503)
+    gateway.delete = throttled
+    assert s.sweep()["applied"] == {"error": 1}
+    assert s.body("up/evil.com") == eicar() and s.tags("up/evil.com")["cosguard-status"] != "infected"
+    gateway.delete = delete
+    assert s.sweep()["applied"] == {"deleted": 1} and not s.exists("up/evil.com")
 
 
 def test_a_clean_object_is_never_deleted_by_the_fallback(stack, capsys, tmp_path):
