@@ -36,21 +36,29 @@ def warnings_logged():
 
 
 def test_seals_written_by_the_deployed_version_still_verify():
+    """The MACs are a stored format: those written before seals named their key (format 1, a bare
+    MAC) still verify, and a new seal is the same MAC behind the key's id (docs/rotation.md)."""
     sealer = Sealer(KEY)
+    kid = sealer.key_id
     stored_document = {"status": "pending", "key": "\u6587\u4ef6.txt", "size": 3,
                        SEAL_FIELD: "7b3e26301efb919b0ba4673aed42542c83d80fd21dce1952d33e152cb0d4111f"}
     stored_manifest = {"source_key": "a.txt", "size": 3,
                        SEAL_FIELD: "e5478654ea5170b7f6f0d103e803e4ae4abac0e673bc511074e108ab334e9791"}
-    assert sealer.seal(*LEDGER, {k: v for k, v in stored_document.items() if k != SEAL_FIELD}) == stored_document
+    body = {k: v for k, v in stored_document.items() if k != SEAL_FIELD}
+    assert sealer.seal(*LEDGER, body) == dict(stored_document, **{SEAL_FIELD: f"{kid}.{stored_document[SEAL_FIELD]}"})
     assert sealer.open(*LEDGER, stored_document) == {"status": "pending", "key": "\u6587\u4ef6.txt", "size": 3}
-    assert sealer.seal_manifest(*MANIFEST, {"source_key": "a.txt", "size": 3}) == stored_manifest
-    assert sealer.open_manifest(*MANIFEST, stored_manifest) == {"source_key": "a.txt", "size": 3}
+    assert sealer.open(*LEDGER, sealer.seal(*LEDGER, body)) == body
+    manifest = {"source_key": "a.txt", "size": 3}
+    assert sealer.seal_manifest(*MANIFEST, manifest) == dict(stored_manifest, **{SEAL_FIELD: f"{kid}.{stored_manifest[SEAL_FIELD]}"})
+    assert sealer.open_manifest(*MANIFEST, stored_manifest) == manifest
     assert sealer.release_marker("intake-1250000000", "a.txt", ETAG) == \
-        "ac2f4a8d0cedafe08bd1dcd21abf1e7f6fef2b4fd55606f21f7eb280aff03b1b"
+        f"{kid}.ac2f4a8d0cedafe08bd1dcd21abf1e7f6fef2b4fd55606f21f7eb280aff03b1b"
     assert sealer.promotion_marker("clean-1250000000", "a.txt", ETAG, "1234567890") == \
-        "d1070ab9581565c6956524cbcd2fe7e1ab099e723446fb810c274f6dd53a033c"
+        f"{kid}.d1070ab9581565c6956524cbcd2fe7e1ab099e723446fb810c274f6dd53a033c"
     assert sealer.promotion_marker("clean-1250000000", "a.txt", ETAG, "") == \
-        "3b1ce53cecb04846c56229a1d2df76dbef4d922edafd5b567e3d71b2e91283bc"
+        f"{kid}.3b1ce53cecb04846c56229a1d2df76dbef4d922edafd5b567e3d71b2e91283bc"
+    assert sealer.is_promoted_copy("clean-1250000000", "a.txt", ETAG.strip('"'), {
+        PROMOTED_META: "d1070ab9581565c6956524cbcd2fe7e1ab099e723446fb810c274f6dd53a033c"}, "1234567890")
     assert sealer.take_rejected() == []
 
 
@@ -96,8 +104,10 @@ def test_a_forged_document_or_manifest_is_absent_reported_and_logged(warnings_lo
     assert [(line["level"], line["message"], line["bucket"], line["key"], line["what"]) for line in lines] == [
         ("WARNING", "unauthenticated document ignored", *LEDGER, "ledger document"),
         ("WARNING", "unauthenticated document ignored", *MANIFEST, "quarantine manifest")]
-    assert all(line["reason"] == "no valid cosguard seal: written by someone else, or sealed under another "
-                                 "COSGUARD_CALLBACK_TOKEN" for line in lines)
+    assert all(line["event"] == "unauthenticated_document_ignored" for line in lines)
+    assert all(line["reason"] == "no valid cosguard seal: written by someone else, or sealed under a "
+                                 "COSGUARD_CALLBACK_TOKEN that is neither current nor in "
+                                 "COSGUARD_CALLBACK_TOKEN_PREVIOUS" for line in lines)
 
 
 def test_a_rejection_for_another_reason_says_that_reason(warnings_logged):

@@ -115,7 +115,7 @@ def test_a_copy_refused_for_good_deletes_the_infected_original_warns_notifies_an
     fallback = s.ledger_doc(f".cosguard/closed/{job_id}.json")["manifest"]["fallback"]
     assert fallback["action"] == "deleted" and fallback["reason"].startswith("403 AccessDenied: CopyObject: 403")
     [warning] = [r for r in logged(capsys) if r["logger"] == "cosguard.domain.fallback"]
-    assert warning == dict(warning, level="WARNING", message="copy refused for good: fallback applied",
+    assert warning == dict(warning, level="WARNING", event="copy_refused_fallback_applied",
                            bucket=s.intake, key="up/evil.com", job_id=job_id, **fallback)
     [notified] = [n for n in s.sink.received if n["key"] == "up/evil.com"]
     assert "refused" in notified["detail"] and notified["outcome"] == "deleted" and not notified.get("location")
