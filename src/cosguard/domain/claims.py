@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from ..infra.clock import Stamp
-from .entries import digest, key_digest
+from .entries import JobEntry, digest, key_digest
 from .states import ActionState, JobState, RetryState, Standing, lease_over, retry_delay, retry_state
 
 ACTION_LEASE_SECONDS = 300
@@ -66,6 +66,32 @@ class ClaimsMixin:
     _forget: Callable[[str], None]
     open_job_keys: Callable[..., Iterator[str]]
     read_claim: Callable[[str], Any]
+
+    # -- giving a claim up -------------------------------------------------------------------
+    def release_claim(self, entry: JobEntry) -> None:
+        """Give up a `submitting` claim after recording why in retry/: the next delivery takes it over
+        (and then clears the retry entry)."""
+        entry.state = JobState.FAILED.value
+        self._write(self._key("jobs", entry.name), entry.fields_dict())
+
+    def drop_claim(self, bucket: str, key: str, token: str) -> bool:
+        """Forget a failed claim whose upload is gone or overwritten (the sweep's retry pass, and
+        `cosguard ledger forget`); True when one was removed.
+
+        Only a `failed` one (or one that cannot be read as ours): a retry entry can outlive its
+        failure (SCF's retry then claimed and submitted the upload), and a live claim or open job
+        stays on record until its verdict closes it, as stale if the object changed."""
+        key_ = self._key("jobs", digest(bucket, key, token))
+        try:
+            state = self._read(key_).get("state")
+        except ForgedDocument:
+            state = JobState.FAILED.value
+        except NotFoundError:
+            return False
+        if state != JobState.FAILED.value:
+            return False
+        self._forget(key_)
+        return True
 
     # -- takeovers ---------------------------------------------------------------------------
     def generation(self, key: str) -> Optional[str]:

@@ -250,31 +250,6 @@ class Ledger(ClaimsMixin):
             return False
         return kept_in_place(record.get("outcome"), record)
 
-    def release_claim(self, entry: JobEntry) -> None:
-        """Give up a `submitting` claim after recording why in retry/: the next delivery takes it over
-        (and then clears the retry entry)."""
-        entry.state = JobState.FAILED.value
-        self._write(self._key("jobs", entry.name), entry.fields_dict())
-
-    def drop_claim(self, bucket: str, key: str, token: str) -> bool:
-        """Forget a failed claim whose upload is gone or overwritten (the sweep's retry pass, and
-        `cosguard ledger forget`); True when one was removed.
-
-        Only a `failed` one (or one that cannot be read as ours): a retry entry can outlive its
-        failure (SCF's retry then claimed and submitted the upload), and a live claim or open job
-        stays on record until its verdict closes it, as stale if the object changed."""
-        key_ = self._key("jobs", digest(bucket, key, token))
-        try:
-            state = self._read(key_).get("state")
-        except ForgedDocument:
-            state = JobState.FAILED.value
-        except NotFoundError:
-            return False
-        if state != JobState.FAILED.value:
-            return False
-        self._forget(key_)
-        return True
-
     # -- jobs -------------------------------------------------------------------------------
     def open_job(self, entry: JobEntry) -> None:
         """Record the submitted job on the upload's claim (`submitted`)."""
