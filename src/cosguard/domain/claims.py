@@ -241,10 +241,9 @@ class ClaimsMixin:
         """Every retry entry with its Stamp (backoff is judged on COS's clock). Unsealed ones are
         skipped (and reported by the sealer)."""
         for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}retry/"):
-            try:
-                yield self._read_stamped(item["Key"])
-            except NotFoundError:
-                continue
+            found = self.read_retry(item["Key"])
+            if found is not None:
+                yield found
 
     # -- by hand -------------------------------------------------------------------------------
     def forget_upload(self, bucket: str, key: str, force: bool = False) -> Tuple[List[Dict[str, Any]],

@@ -70,21 +70,12 @@ class Sealer:
         return f"{self.key_id}{KEY_ID_SEPARATOR}{self._mac(self._key, kind, parts)}"
 
     def verify(self, presented: Any, kind: str, *parts: str) -> Optional[str]:
-        """The id of the key under which `presented` is the MAC of `kind` and `parts`, else None.
-        Constant-time comparisons; a MAC is computed for every candidate key, and at least one,
-        whatever is presented."""
+        """The id of the key under which `presented` is the MAC of `kind` and `parts`, else None."""
         given = presented if isinstance(presented, str) else ""
         named, separator, mac = given.rpartition(KEY_ID_SEPARATOR)
-        if separator:   # the key it names, if that key is in the window
-            candidates = [(kid, key) for kid, key in self._keys if kid == named]
-        else:           # no key id (format v1): any key of the window
-            candidates, mac = list(self._keys), given
-        found = None
-        for kid, key in candidates or [("", self._key)]:   # an unknown key id costs a MAC too
-            expected = self._mac(key, kind, parts).encode("ascii")
-            if hmac.compare_digest(expected, mac.encode("utf-8", "replace")) and kid and found is None:
-                found = kid
-        return found
+        if not separator:   # no key id (format v1): any key of the window
+            return self._check(None, given, kind, parts)
+        return self._check(named, mac, kind, parts)
 
     def short_mac(self, kind: str, *parts: str, chars: int) -> str:
         """`<key id>-<first chars of the HMAC>`: a seal short enough for an object's key name (the
@@ -92,12 +83,22 @@ class Sealer:
         return f"{self.key_id}-{self._mac(self._key, kind, parts)[:chars]}"
 
     def verify_short(self, presented: Any, kind: str, *parts: str, chars: int) -> Optional[str]:
-        """The id of the window's key whose `short_mac` `presented` is, else None (constant time,
-        one MAC computed whatever is presented)."""
+        """The id of the window's key whose `short_mac` `presented` is, else None."""
         named, _, mac = (presented if isinstance(presented, str) else "").partition("-")
-        key = next((k for kid, k in self._keys if kid == named), None)
-        expected = self._mac(key or self._key, kind, parts)[:chars].encode("ascii")
-        return named if hmac.compare_digest(expected, mac.encode("utf-8", "replace")) and key else None
+        return self._check(named, mac, kind, parts, chars)
+
+    def _check(self, named: Optional[str], mac: str, kind: str, parts: Sequence[str],
+               chars: Optional[int] = None) -> Optional[str]:
+        """The id of the key `named` (None: any key of the window) whose MAC of `kind` and `parts`,
+        cut to `chars`, is `mac`. Constant-time comparisons; a MAC is computed for every candidate
+        key, and at least one, whatever is presented (an unknown key id costs a MAC too)."""
+        candidates = list(self._keys) if named is None else [(kid, key) for kid, key in self._keys if kid == named]
+        found = None
+        for kid, key in candidates or [("", self._key)]:
+            expected = self._mac(key, kind, parts)[:chars].encode("ascii")
+            if hmac.compare_digest(expected, mac.encode("utf-8", "replace")) and kid and found is None:
+                found = kid
+        return found
 
     def matches(self, presented: Any, kind: str, *parts: str) -> bool:
         """Whether `presented` is a MAC of `kind` and `parts` under any key of the window."""
