@@ -20,6 +20,7 @@ from ..infra.records import Factory, Record
 from ..infra.retry import current_deadline
 from .actions import Actions, is_copy_of, open_manifest, quarantined_status
 from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, OpenClaim, version_token
+from .probe_mode import ProbeMode
 from .removals import removal_after
 from .removals import report as report_removal
 from .rules import skip_reason, skip_reason_for_object, unscannable_reason
@@ -74,6 +75,7 @@ class Scanner:
         self.sealer = sealer or sealer_for(settings)
         self.actions = Actions(settings, gateway, self.sealer)
         self.clock = clock
+        self.probe = ProbeMode(settings, gateway, self.sealer, clock)  # off unless a sealed marker says so
 
     def ledger(self, bucket: str) -> Ledger:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
@@ -253,7 +255,7 @@ class Scanner:
             tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count else {}
             entry.tagged = self._fits(tags)
             entry.callback_ref = object_ref(bucket, info.key, version)
-            entry.job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, entry.callback_ref),
+            entry.job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, entry.callback_ref, info.key),
                                                          info.version_id)
             self.actions.tag(info, ScanStatus.PENDING, entry.job_id, existing=tags)
         except CloudError as exc:
@@ -279,9 +281,11 @@ class Scanner:
     def _fits(tags: Dict[str, str]) -> bool:
         return merge(tags, ScanStatus.PENDING, "job")[1]
 
-    def _callback(self, bucket: str, ref: str) -> Optional[str]:
-        """This object's own callback URL, bound to its upload and expiring (security.py)."""
-        return upload_callback(self.settings.callback_url, self.sealer, bucket, ref, self.clock())
+    def _callback(self, bucket: str, ref: str, key: str) -> Optional[str]:
+        """This object's own callback URL, bound to its upload and expiring (security.py); marked
+        as a probe job's for `cosguard probe`'s scratch objects (probe_mode.py)."""
+        url = upload_callback(self.settings.callback_url, self.sealer, bucket, ref, self.clock())
+        return self.probe.callback_url(url, bucket, key, ref) if url else url
 
     def _own_write(self, info: ObjectInfo) -> Optional[str]:
         """cosguard's own writes, recognised by their seal and their exact bytes, never by where
