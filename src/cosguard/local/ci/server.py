@@ -19,6 +19,7 @@ HTTP errors (XML, see wire.py):
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import logging
 import os
@@ -32,8 +33,9 @@ from werkzeug.wrappers import Request, Response
 from ..auth import Credentials, SignatureError, verify
 from ..httpserver import ThreadedServer, raw_request_path
 from ..store import MemoryObjectStore, ObjectStore
+from ..switches import env_choice, env_count, env_flag
 from .archives import ScanLimits
-from .callbacks import CallbackDispatcher, DeliveryLog, RetryPolicy
+from .callbacks import CALLBACK_FORMATS, CallbackDispatcher, DeliveryLog, RetryPolicy
 from .engine import Engine
 from .faults import Counters, Faults
 from .models import CiBackend, CiError
@@ -169,14 +171,23 @@ class LocalCi:
     `credentials` defaults to a random pair (read it back from `.credentials`); `store` to an
     empty MemoryObjectStore. `signature_files` are ClamAV `.hdb`/`.hsb` files. `cos_proxy` gives
     the local COS's endpoint, through which `Url` inputs on COS hosts are fetched (sources.py).
+
+    Switches for what CI does not document about virus callbacks (docs/tencent-facts.md), each
+    settable later on the instance and read from COSGUARD_LOCAL_CALLBACK_* when not given:
+    `callback_format` `xml` (default) or `json`; `callback_signed` (default off) adds an
+    `Authorization` signed with the account's key as COS signs requests (doc 436/7778);
+    `callback_retries` (default 0: one attempt only; reconcile must settle a lost callback) is how
+    many times a failed delivery is tried again. `callback_retry`, a full RetryPolicy, sets the
+    backoff (and the retries, unless `callback_retries` is given).
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
                  store: Optional[ObjectStore] = None, host: str = "127.0.0.1", port: int = 0, *,
                  scan_delay: float = 0.2,
                  signature_files: Iterable[Union[str, "os.PathLike[str]"]] = (),
-                 callback_format: str = "xml", limits: Optional[ScanLimits] = None,
+                 callback_format: Optional[str] = None, limits: Optional[ScanLimits] = None,
                  callback_retry: Optional[RetryPolicy] = None, rng: Optional[random.Random] = None,
+                 callback_signed: Optional[bool] = None, callback_retries: Optional[int] = None,
                  fault_seed: Optional[int] = None, url_timeout: float = 10.0,
                  max_file_size: int = MAX_FILE_SIZE,
                  cos_proxy: Optional[Callable[[], Optional[str]]] = None) -> None:
@@ -189,14 +200,44 @@ class LocalCi:
         self.counters = Counters()
         self.deliveries = DeliveryLog()
         self.engine = Engine.from_files(signature_files, limits)
-        self.dispatcher = CallbackDispatcher(self.faults, self.deliveries,
-                                             body_format=callback_format, retry=callback_retry)
+        self.dispatcher = CallbackDispatcher(
+            self.faults, self.deliveries, retry=callback_retry, signer=self.credentials,
+            body_format=env_choice("COSGUARD_LOCAL_CALLBACK_FORMAT", callback_format, CALLBACK_FORMATS, "xml"),
+            signed=env_flag("COSGUARD_LOCAL_CALLBACK_SIGNED", callback_signed, False))
+        if callback_retry is None or callback_retries is not None:
+            self.callback_retries = env_count("COSGUARD_LOCAL_CALLBACK_RETRIES", callback_retries, 0)
         self.backend = CiBackend(
             self.store, self.engine, scan_delay=scan_delay, faults=self.faults,
             notifier=self.dispatcher.notify, rng=rng, max_file_size=max_file_size,
             url_fetcher=UrlFetcher(timeout=url_timeout, max_size=max_file_size, cos_proxy=cos_proxy))
         self.app = CiApp(self.backend, self.credentials, region, self.faults, self.counters)
         self._server: Optional[ThreadedServer] = None
+
+    # -- switches settable on a running instance ---------------------------------------------------
+    @property
+    def callback_format(self) -> str:
+        return self.dispatcher.body_format
+
+    @callback_format.setter
+    def callback_format(self, value: str) -> None:
+        self.dispatcher.body_format = value
+
+    @property
+    def callback_signed(self) -> bool:
+        return self.dispatcher.signed
+
+    @callback_signed.setter
+    def callback_signed(self, value: bool) -> None:
+        self.dispatcher.signed = bool(value)
+
+    @property
+    def callback_retries(self) -> int:
+        return self.dispatcher.retry.max_attempts - 1
+
+    @callback_retries.setter
+    def callback_retries(self, value: int) -> None:
+        count = env_count("COSGUARD_LOCAL_CALLBACK_RETRIES", value, 0)
+        self.dispatcher.retry = dataclasses.replace(self.dispatcher.retry, max_attempts=count + 1)
 
     def start(self) -> "LocalCi":
         if self._server is None:
