@@ -2,6 +2,8 @@
 
     POST /virus/detect            SubmitVirusJob
     GET  /virus/detect/<JobId>    QueryVirusJob
+    GET  /                        DescribeCIBuckets: `{"CIStatus": "on"}`, or "off" for a bucket in
+                                  Faults.unbound_buckets (doc 460/97481: on, off or unbinding)
 
 The bucket comes from Host, `<bucket>.ci.<region>.myqcloud.com` as CI's own endpoint, or
 `<bucket>.cos.<region>.myqcloud.com` as cos-python-sdk-v5 sends it when configured with IP/Port.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import itertools
+import json
 import logging
 import os
 import random
@@ -44,7 +47,7 @@ from .wire import XML, WireError, parse_submit, render_error, render_query, rend
 
 log = logging.getLogger(__name__.replace("cosguard.local", "cosguard_local", 1))
 
-SUBMIT, QUERY = "SubmitVirusJob", "QueryVirusJob"
+SUBMIT, QUERY, STATUS = "SubmitVirusJob", "QueryVirusJob", "DescribeCIBuckets"
 MAX_BODY = 64 << 10
 _HOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9-]*)\.(?:ci|cos)\.(?P<region>[a-z0-9-]+)"
                    r"\.myqcloud\.com$")
@@ -84,10 +87,14 @@ class CiApp:
             self._authenticate(request)
             if not self.backend.store.bucket_exists(bucket):
                 raise _Refused(404, "NoSuchBucket", f"The specified bucket does not exist: {bucket}")
-            if bucket in self.faults.unbound_buckets:
+            if api == STATUS:   # doc 460/97481: a JSON body, `CIStatus` on / off / unbinding
+                status = "off" if bucket in self.faults.unbound_buckets else "on"
+                response = Response(json.dumps({"CIStatus": status}), status=200,
+                                    content_type="application/json")
+            elif bucket in self.faults.unbound_buckets:
                 raise _Refused(400, "BucketNotBound",
                                f"The bucket {bucket} is not bound to Cloud Infinite; bind it first")
-            if api == SUBMIT:
+            elif api == SUBMIT:
                 response = self._submit(request, bucket)
             else:
                 response = self._query(bucket, job_id or "", request_id)
@@ -110,6 +117,10 @@ class CiApp:
     # -- steps ----------------------------------------------------------------------------------
     @staticmethod
     def _route(request: Request) -> Tuple[str, Optional[str]]:
+        if request.path == "/":
+            if request.method != "GET":
+                raise _Refused(405, "MethodNotAllowed", f"{request.method} is not allowed here")
+            return STATUS, None
         if request.path == "/virus/detect":
             if request.method != "POST":
                 raise _Refused(405, "MethodNotAllowed", f"{request.method} is not allowed here")
