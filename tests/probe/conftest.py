@@ -25,12 +25,13 @@ for _name in [n for n in os.environ if n.startswith(("TENCENTCLOUD_", "COSGUARD_
 
 
 class ProbedDeployment:
-    def __init__(self, versioned: bool = False, callback_format: str = "xml",
-                 setup: Optional[Callable[[Any], None]] = None, **env: str):
+    def __init__(self, versioned: bool = False, setup: Optional[Callable[[Any], None]] = None,
+                 env: Optional[Dict[str, str]] = None, **switches: Any):
+        """`switches`: the local cloud's (local/stack.py COS_SWITCHES, CI_SWITCHES), by name."""
         self.intake = unique_bucket("intake")
         self.jail = unique_bucket("jail")
-        self.local = LocalDeployment([self.intake], quarantine_bucket=self.jail, callback_format=callback_format,
-                                     scan_delay=0.05, retry_delays=(0.2, 0.4), env=env)
+        self.local = LocalDeployment([self.intake], quarantine_bucket=self.jail, scan_delay=0.05,
+                                     retry_delays=(0.2, 0.4), env=env, **switches)
         self.cloud = self.local.cloud
         if versioned:
             self.cloud.versioned.add(self.intake)
@@ -65,6 +66,30 @@ class ProbedDeployment:
     def keys(self, bucket: str, prefix: str = "") -> List[str]:
         listing = self.cos.list_objects(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
         return [item["Key"] for item in listing.get("Contents", [])]
+
+    def versions(self, bucket: str, prefix: str = "") -> List[str]:
+        listing = self.cos.list_objects_versions(Bucket=bucket, Prefix=prefix, MaxKeys=1000)
+        return [item["Key"] for kind in ("Version", "DeleteMarker") for item in listing.get(kind, [])]
+
+    def clean_verdicts(self) -> int:
+        """Closed ledger entries of clean uploads (the history index names the verdict first)."""
+        return sum("/clean." in key for key in self.keys(self.jail, ".cosguard/index/"))
+
+    def answers(self) -> Dict[str, Any]:
+        """The probe's answers as it keeps them in the state bucket, their seal checked."""
+        from cosguard.domain.seal import sealer_for
+        from cosguard.infra.config import Settings
+        settings = Settings.from_env(self.local.env)
+        key = settings.state_prefix + "probe/answers.json"
+        raw = json.loads(self.cos.get_object(Bucket=self.jail, Key=key)["Body"].get_raw_stream().read())
+        opened = sealer_for(settings).open(self.jail, key, raw)
+        assert opened is not None
+        return opened
+
+    def extra_bucket(self, name: str) -> str:
+        bucket = unique_bucket(name)
+        self.cloud.create_bucket(bucket)
+        return bucket
 
     def close(self) -> None:
         self.local.stop()

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional
 from ..domain.probe_mode import PROBE_SEGMENT, marker_key, records_prefix
 from ..domain.seal import Sealer
 from ..errors import CloudError, NotFoundError, PreconditionFailed
+from ..infra.ci_binding import ci_status
 from ..infra.clock import http_epoch
 from ..infra.cloud import translate_sdk_errors
 from .probe_answers import Observations
@@ -45,6 +46,7 @@ NEEDS = (
     ("cos:GetBucketVersioning (intake buckets)", "finding a versioned intake bucket", "event.vid"),
     ("ci:CreateAuditingVirusJob, ci:DescribeAuditingVirusJob", "a job CI cannot complete",
      "ci.job_failure, ci.job_retention"),
+    ("ci:DescribeCIBuckets", "GET / on the CI host (CIStatus, doc 460/97481)", "ci.status"),
 )
 
 
@@ -228,13 +230,9 @@ class Probe:
                 self.obs.unbound = f"accepted: job {job}"
             except CloudError as exc:
                 self.obs.unbound = f"{getattr(exc, 'code', '') or '?'}: {exc}"
-        status = getattr(self.gateway, "ci_status", None)
-        if status is None:
-            self.obs.skipped["ci.status"] = "this build has no CIStatus read (GET / on the CI host)"
-            return
         for intake in self.settings.buckets:
             try:
-                self.obs.ci_status[intake] = str(status(intake))
+                self.obs.ci_status[intake] = ci_status(self.gateway.ci, intake)
             except CloudError as exc:
                 self.obs.ci_status[intake] = f"unreadable: {exc}"
 

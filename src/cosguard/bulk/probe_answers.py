@@ -277,9 +277,9 @@ def _ci_rows(obs: Observations) -> List[Row]:
     else:
         out.append(_skipped("ci.job_retention", obs.skipped.get("ci.job_retention", "not observed")))
     if obs.ci_status:
-        bad = [b for b, s in obs.ci_status.items() if s.lower() not in ("on", "bound", "true", "enabled")]
+        bad = [b for b, s in obs.ci_status.items() if s != "on"]
         out.append(Row("ci.status", _title("ci.status"), ", ".join(f"{b}: {s}" for b, s in sorted(obs.ci_status.items())),
-                       "every submission needs the bucket bound to CI", "NO" if bad else "yes",
+                       "cosguard verify --deployment checks it too: CI scans only bound buckets", "NO" if bad else "yes",
                        f"bind {', '.join(bad)} to CI" if bad else "nothing to change"))
     else:
         out.append(_skipped("ci.status", obs.skipped.get("ci.status", "not observed")))
