@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import row
 from cosguard.local.samples import eicar
+from probed import row
 
 # (switch, position, question id, what the report's `observed` starts with)
 POSITIONS = [

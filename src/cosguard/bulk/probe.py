@@ -282,6 +282,9 @@ class Probe:
             except CloudError as exc:
                 self.obs.failure_state = f"query refused: {exc}"
                 return
+            except Exception as exc:  # noqa: BLE001 - an answer the SDK cannot parse is an answer too
+                self.obs.failure_state = f"unreadable answer: {type(exc).__name__}"
+                return
             if job.state in ENDED_STATES:
                 self.obs.failure_state = f"{job.state} {job.code}: {job.message}".strip()
 

@@ -38,7 +38,6 @@ log = get_logger("cosguard.domain.probe_mode")
 PROBE_SEGMENT = "cosguard-probe/"      # every scratch prefix holds it: other keys never read the marker
 MARKER_NAME = "probe/marker.json"
 RUN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{5,47}$")
-MARKER_CACHE_SECONDS = 5.0
 MASKED = "***"
 MASKED_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-cos-security-token")
 MASKED_QUERY = ("token", "probe_seal", "sign", "signature", "q-signature")
@@ -78,27 +77,22 @@ class ProbeMode:
         self.gateway = gateway
         self.sealer = sealer
         self.clock = clock
-        self._cache: Dict[str, Tuple[float, Optional[Dict[str, Any]]]] = {}
 
     # -- the marker ------------------------------------------------------------------------------
     def marker(self, bucket: str) -> Optional[Dict[str, Any]]:
-        """The genuine, unexpired marker naming `bucket`, else None (a forged one is reported)."""
+        """The genuine, unexpired marker naming `bucket`, else None (a forged one is reported).
+        Read anew each time: only keys holding PROBE_SEGMENT ask, and a marker the probe removed
+        or replaced must stop counting at once."""
         state = self.settings.state_bucket_for(bucket)
-        cached = self._cache.get(state)
-        now = self.clock()
-        if cached is None or now - cached[0] > MARKER_CACHE_SECONDS:
-            key = marker_key(self.settings.state_prefix)
-            try:
-                document: Any = self.gateway.get_json(state, key, max_bytes=16 * 1024)
-                body = self.sealer.open(state, key, document)
-            except NotFoundError:
-                body = None
-            except CloudError as exc:
-                self.sealer.reject(state, key, "probe marker", problem=str(exc))
-                body = None
-            cached = self._cache[state] = (now, body)
-        body = cached[1]
-        if body is None or not valid_marker(body, now) or bucket not in body["buckets"]:
+        key = marker_key(self.settings.state_prefix)
+        try:
+            body = self.sealer.open(state, key, self.gateway.get_json(state, key, max_bytes=16 * 1024))
+        except NotFoundError:
+            return None
+        except CloudError as exc:
+            self.sealer.reject(state, key, "probe marker", problem=str(exc))
+            return None
+        if body is None or not valid_marker(body, self.clock()) or bucket not in body["buckets"]:
             return None
         return body
 
