@@ -77,3 +77,28 @@ def test_an_unbound_bucket_named_gets_ci_s_error(probed, tmp_path):
     report = deployment.probe(tmp_path, "--unbound-bucket", other)
     assert "BucketNotBound" in row(report, "ci.unbound_error")["observed"]
     assert deployment.keys(other) == []   # nothing is ever written there
+
+
+def _records_scanned_for(deployment, key: str) -> int:
+    """Upload `key` (its percent-encoded spelling already exists, same bytes): how many objects the
+    upload trigger's invocation for it scanned."""
+    deployment.cos.put_object(Bucket=deployment.intake, Key=key, Body=b"a clean text\n")
+    assert deployment.quiet()
+    last = deployment.local.scf.scan.invocations[-1]   # the upload trigger's, for this upload
+    assert last.ok
+    return int(last.result["records"])
+
+
+def test_the_functions_use_what_the_probe_learned_about_event_keys(probed, tmp_path):
+    """COS percent-encodes event keys here, so the event of `docs/a b.txt` names `docs/a%20b.txt`,
+    also a key that exists. Unprobed, cosguard looks both up and scans both (the other one as a
+    duplicate); once the probe has seen how COS spells keys, only the decoded spelling is."""
+    outcomes = []
+    for probe_first in (False, True):
+        deployment = probed()
+        if probe_first:
+            assert row(deployment.probe(tmp_path), "event.key_encoding")["observed"] == "percent-encoded"
+        deployment.cos.put_object(Bucket=deployment.intake, Key="docs/a%20b.txt", Body=b"a clean text\n")
+        assert deployment.quiet()
+        outcomes.append(_records_scanned_for(deployment, "docs/a b.txt"))
+    assert outcomes == [2, 1]

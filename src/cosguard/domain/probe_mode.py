@@ -37,6 +37,8 @@ log = get_logger("cosguard.domain.probe_mode")
 
 PROBE_SEGMENT = "cosguard-probe/"      # every scratch prefix holds it: other keys never read the marker
 MARKER_NAME = "probe/marker.json"
+ANSWERS_NAME = "probe/answers.json"   # the last run's answers, sealed (bulk/probe.py)
+UNLEARNED_SECONDS = 600.0             # an instance asks again this long after finding no answers
 RUN_RE = re.compile(r"^[a-z0-9][a-z0-9-]{5,47}$")
 MASKED = "***"
 MASKED_HEADERS = ("authorization", "cookie", "proxy-authorization", "x-cos-security-token")
@@ -77,6 +79,38 @@ class ProbeMode:
         self.gateway = gateway
         self.sealer = sealer
         self.clock = clock
+        self._learned: Dict[str, Tuple[float, Optional[str]]] = {}
+
+    # -- what the last probe learned -------------------------------------------------------------
+    def learned_key_encoding(self, bucket: str, keys: Sequence[str]) -> Optional[str]:
+        """`literal` or `percent-encoded`: how the last `cosguard probe` saw COS spell
+        `cosObject.key` (its sealed answers), else None. Read once per instance (again after
+        UNLEARNED_SECONDS while there are none, or once a probe was seen running), and only for
+        events whose key has two spellings; never for the probe's own objects, which it observes
+        unadapted."""
+        if any(PROBE_SEGMENT in key for key in keys):
+            return None
+        state = self.settings.state_bucket_for(bucket)
+        now = self.clock()
+        known = self._learned.get(state)
+        if known is not None and (known[1] is not None or now - known[0] < UNLEARNED_SECONDS):
+            return known[1]
+        answer: Optional[str] = None
+        key = self.settings.state_prefix + ANSWERS_NAME
+        try:
+            body = self.sealer.open(state, key, self.gateway.get_json(state, key, max_bytes=256 * 1024))
+            rows = body.get("rows") if isinstance(body, dict) else None
+            for row in rows if isinstance(rows, list) else []:
+                if isinstance(row, dict) and row.get("id") == "event.key_encoding" and \
+                        row.get("observed") in ("literal", "percent-encoded"):
+                    answer = str(row["observed"])
+        except NotFoundError:
+            pass
+        except CloudError as exc:
+            event(log, "probe_record_failed", logging.WARNING, bucket=bucket, kind="answers",
+                  error=type(exc).__name__)
+        self._learned[state] = (now, answer)
+        return answer
 
     # -- the marker ------------------------------------------------------------------------------
     def marker(self, bucket: str) -> Optional[Dict[str, Any]]:
@@ -103,6 +137,7 @@ class ProbeMode:
         found = self.marker(bucket)
         if found is None or not any(key.startswith(found["prefix"]) for key in keys):
             return None
+        self._learned.clear()   # a probe is running: its answers are read anew after it
         return found
 
     # -- records ---------------------------------------------------------------------------------

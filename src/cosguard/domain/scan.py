@@ -150,10 +150,19 @@ class Scanner:
                          size: Optional[int], written_at: Optional[int] = None) -> ScanResult:
         """COS's key encoding in events is unconfirmed: never let one object stand in for another.
 
-        Every candidate spelling is looked up; the one whose size matches the event is scanned, and
-        when that does not single one out, every candidate that exists is scanned."""
+        Every candidate spelling is looked up (the one `cosguard probe` saw COS send first, and
+        the others only when it does not match); the one whose size matches the event is scanned,
+        and when that does not single one out, every candidate that exists is scanned."""
+        learned = self.probe.learned_key_encoding(bucket, candidates)   # the last `cosguard probe`'s answer
+        if learned == "percent-encoded":
+            candidates = list(reversed(candidates))     # the decoded spelling is COS's key
         try:
-            found = [info for info in (self._head(bucket, c, version_id) for c in candidates) if info is not None]
+            found = []
+            for candidate in candidates:
+                info = self._head(bucket, candidate, version_id)
+                found += [info] if info is not None else []
+                if learned and info is not None and info.size == size:
+                    break   # the spelling the probe saw, with the event's size: the others need no HEAD
         except CloudError as exc:
             for candidate in candidates:  # the sweep finds which spelling exists (a 404 clears the other)
                 self._record_unfinished(bucket, candidate, "", exc)
