@@ -21,12 +21,13 @@ from helpers import unique_bucket
 
 class ProbedDeployment:
     def __init__(self, versioned: bool = False, setup: Optional[Callable[[Any], None]] = None,
-                 env: Optional[Dict[str, str]] = None, **switches: Any):
+                 env: Optional[Dict[str, str]] = None, watch_prefix: str = "", **switches: Any):
         """`switches`: the local cloud's (local/stack.py COS_SWITCHES, CI_SWITCHES), by name."""
         self.intake = unique_bucket("intake")
         self.jail = unique_bucket("jail")
         self.local = LocalDeployment([self.intake], quarantine_bucket=self.jail, scan_delay=0.05,
-                                     retry_delays=(0.2, 0.4), env=env, **switches)
+                                     retry_delays=(0.2, 0.4), env=env, watch_prefix=watch_prefix,
+                                     **switches)
         self.cloud = self.local.cloud
         if versioned:
             self.cloud.versioned.add(self.intake)

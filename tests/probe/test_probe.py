@@ -70,6 +70,17 @@ def test_default_positions_report_and_exit_code(probed, tmp_path):
     assert deployment.answers()["run"] == report["run"]
 
 
+def test_scratch_objects_go_where_the_scan_trigger_sees_them(probed, tmp_path):
+    """The trigger watches `incoming/` only (COSGUARD_INCLUDE_PREFIXES repeats it): the scratch
+    prefix is under it, so every event is seen."""
+    deployment = probed(watch_prefix="incoming/")
+    report = deployment.probe(tmp_path)
+    assert report["prefix"].startswith("incoming/cosguard-probe/p")
+    assert row(report, "event.key_encoding")["observed"] == "percent-encoded"
+    assert row(report, "callback.format")["observed"] == "XML"
+    assert deployment.keys(deployment.intake, "incoming/") == []
+
+
 def test_an_unbound_bucket_named_gets_ci_s_error(probed, tmp_path):
     deployment = probed()
     other = deployment.extra_bucket("unbound")

@@ -54,6 +54,7 @@ NEEDS = (
 class ProbeOptions:
     timeout: float = 180.0
     bucket: str = ""                 # the intake bucket for scratch objects (default: the first)
+    prefix: Optional[str] = None     # inside the trigger's filter (default: the first include prefix)
     unbound_bucket: str = ""         # a bucket not bound to CI, to observe CI's error
     retry_wait: float = 60.0         # how long to wait for CI to send a failed callback again
     pause: Callable[[float], None] = time.sleep   # the gap that makes Last-Modified differences visible
@@ -78,7 +79,9 @@ class Probe:
         self.started = clock()
         bucket = options.bucket or settings.buckets[0]
         run = time.strftime("p%Y%m%d%H%M%S", time.gmtime(self.started)) + "-" + secrets.token_hex(3)
-        intake = settings.include_prefixes[0] if settings.include_prefixes else ""
+        intake = options.prefix if options.prefix is not None else (
+            settings.include_prefixes[0] if settings.include_prefixes else "")
+        intake = intake if not intake or intake.endswith("/") else intake + "/"
         self.run = ProbeRun(run, bucket, settings.state_bucket_for(bucket), f"{intake}{PROBE_SEGMENT}{run}/",
                             records_prefix(settings.state_prefix, run))
         self.obs = Observations(settings=settings, bucket=bucket, unbound_bucket=options.unbound_bucket)

@@ -201,11 +201,11 @@ def _event_rows(obs: Observations) -> List[Row]:
         fired = any("Append" in n for n in names)
         out.append(Row("event.append", _title("event.append"),
                        ("yes" if fired else "no") + (f" ({', '.join(names)})" if names else " (no event)"),
-                       "triggers/upload.py: appendable objects scanned on " + ("every append" if fired else
-                                                                               "their first write only"),
+                       "each append's event is scanned as a new write (its identity includes the size)" if fired
+                       else "no event: `cosguard backfill` and the stale-verdict re-check find appended writes",
                        "yes" if fired else "NO",
-                       "nothing to change" if fired else "appends after the first are not scanned: "
-                       "deny cos:AppendObject to uploaders or run `cosguard backfill` on appendable objects"))
+                       "nothing to change" if fired else "appendable uploads are not scanned on upload: deny "
+                       "cos:AppendObject to uploaders, or run `cosguard backfill` on a schedule"))
     return out
 
 

@@ -23,6 +23,9 @@ def register(commands) -> None:
     add_settings_arguments(p)
     p.add_argument("--bucket", default=None,
                    help="the intake bucket for scratch objects (default: the first of COSGUARD_BUCKETS)")
+    p.add_argument("--prefix", default=None,
+                   help="a key prefix inside the scan trigger's filter for the scratch objects (default: the "
+                        "first of COSGUARD_INCLUDE_PREFIXES, else none); cosguard-probe/<run>/ is added")
     p.add_argument("--unbound-bucket", default="", metavar="BUCKET",
                    help="a bucket not bound to CI: observe CI's error for it (nothing is written there)")
     p.add_argument("--timeout", type=arguments.seconds, default=180.0, metavar="SECONDS",
@@ -46,7 +49,8 @@ def run(args: argparse.Namespace, **hooks: Any) -> int:
     settings = rt.settings
     if args.bucket:
         arguments.served([args.bucket], settings)
-    options = ProbeOptions(timeout=args.timeout, bucket=args.bucket or "", unbound_bucket=args.unbound_bucket,
+    options = ProbeOptions(timeout=args.timeout, bucket=args.bucket or "", prefix=args.prefix,
+                           unbound_bucket=args.unbound_bucket,
                            retry_wait=args.retry_wait, **hooks)
     probe = Probe(settings, rt.gateway, rt.sealer, options)
     if not args.json:
