@@ -177,7 +177,8 @@ def _event_rows(obs: Observations) -> List[Row]:
         out.append(Row("event.key_encoding", _title("event.key_encoding"), observed,
                        "triggers/events.py key_candidates: " + ("the literal key matches first" if literal
                                                                  else "the decoded key matches"),
-                       "yes", "cosguard tries both spellings against HEAD: nothing to change"))
+                       "yes", "nothing to change: the functions look this spelling up first from now on "
+                       "(the answers kept in the state bucket)"))
     else:
         out.append(_skipped("event.key_encoding", obs.skipped.get("event.key_encoding", "no event arrived")))
     if not obs.vid_bucket:

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace, **hooks: Any) -> int:
         say(f"cosguard probe: run {probe.run.run}, scratch objects under {probe.run.bucket}/{probe.run.prefix} "
             f"and {probe.run.state_bucket}/{probe.run.records}")
         say("permissions needed beyond the deployment's (without one, the questions named are skipped):")
-        print_table(["permission", "for", "skipped without it"], needs_lines())
+        for permission, why, skipped in needs_lines():
+            say(f"  {permission}: {why} (else skipped: {skipped})")
         print()
     observations = probe.run_all()
     found = rows(observations)
@@ -71,8 +72,10 @@ def run(args: argparse.Namespace, **hooks: Any) -> int:
             "ok": not mismatched and not observations.cleanup}
         print_json(document)
     else:
-        print_table(["id", "observed", "selects", "fits", "what to do"],
-                    [[r.id, r.observed, r.selects, r.matches, r.advice] for r in found])
+        print_table(["id", "fits", "observed"], [[r.id, r.matches, r.observed] for r in found])
+        print()
+        for r in found:   # what each answer selects in cosguard, and what to do about it
+            say(f"{r.id}: {r.advice}" + (f" [{r.selects}]" if r.selects != "-" else ""))
         print()
         say(f"{len(found)} questions, {sum(r.matches == 'skipped' for r in found)} skipped, "
             f"{len(mismatched)} needing a change; {observations.elapsed} s"

@@ -163,6 +163,6 @@ def test_text_the_probe_did_not_write_cannot_forge_report_rows(tmp_path):
         deployment.close()
     assert not RAW_CONTROL.search(out.replace("\n", ""))
     assert not any(line.startswith("ci.status  on  yes") for line in out.splitlines())
-    assert sum(line.startswith("ci.status") for line in out.splitlines()) == 1
+    assert sum(bool(re.match(r"ci\.status\s", line)) for line in out.splitlines()) == 1   # its one row
     assert report["timed_out"] is False   # a second run right after the first finds its own marker
     assert hostile.strip() in row(report, "ci.job_failure")["observed"]   # JSON keeps the exact text
