@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from cosguard.cli import main as cli
 from cosguard.local.samples import eicar
 from probed import row
 
@@ -113,3 +114,25 @@ def test_the_functions_use_what_the_probe_learned_about_event_keys(probed, tmp_p
         assert deployment.quiet()
         outcomes.append(_records_scanned_for(deployment, "docs/a b.txt"))
     assert outcomes == [2, 1]
+
+
+def test_questions_without_their_permission_are_skipped_and_say_why(probed, tmp_path):
+    deployment = probed()
+    deployment.cloud.cos.faults.deny(deployment.intake, ["AppendObject"])
+    deployment.cloud.cos.faults.deny(deployment.jail, ["InitiateMultipartUpload"])
+    report = deployment.probe(tmp_path)
+    for qid in ("event.append", "cos.append_etag", "cos.append_last_modified", "cos.multipart_last_modified"):
+        assert row(report, qid)["matches"] == "skipped" and "AccessDenied" in row(report, qid)["advice"], qid
+    assert row(report, "callback.format")["observed"] == "XML"     # the other questions go on
+    assert row(report, "cos.delete_if_match")["observed"].startswith("ignored")
+    assert report["cleanup_problems"] == [] and deployment.keys(deployment.intake, "cosguard-probe/") == []
+
+
+def test_a_bucket_the_deployment_does_not_serve_is_a_usage_error(probed, tmp_path, capsys):
+    deployment = probed()
+    capsys.readouterr()
+    code = cli(["probe", "--env-file", deployment.env_file(tmp_path), "--bucket", "stranger-1250000000"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert captured.err.count("\n") == 1 and "stranger-1250000000" in captured.err
+    assert deployment.keys(deployment.jail, ".cosguard/probe/") == []   # nothing was written
