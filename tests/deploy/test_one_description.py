@@ -98,7 +98,7 @@ def test_a_good_deployment_passes_every_check(deployed):
     fake, record, args, rt = deployed
     checks = verify_deploy.run_checks(args, rt, api=fake)
     assert all(c.ok for c in checks), [vars(c) for c in checks]
-    assert len(checks) == 6
+    assert len(checks) == 7
 
 
 def test_a_url_that_lets_anyone_in_fails(deployed):
@@ -125,7 +125,7 @@ def test_a_versioned_ledger_bucket_fails(deployed, local, status):
         local.cloud.client("cos").put_bucket_versioning(Bucket="quarantine-1250000000", Status="Suspended")
     checks = verify_deploy.run_checks(args, rt, api=fake)
     assert outcome(checks) == {"function URL refuses an unauthenticated POST": True, "scan trigger filter": True,
-                               "ledger bucket unversioned": False, "state location is this deployment's": True,
+                               "CI bound to the intake bucket": True, "ledger bucket unversioned": False, "state location is this deployment's": True,
                                "ledger lifecycle rules": True, "functions run the layer just built": True}
 
 
@@ -150,12 +150,41 @@ def test_the_command_runs_the_checks_without_uploading(deployed, local, tmp_path
     code = cli(["verify", "--bucket", "intake-1250000000", "--env-file", str(env_file), "--json",
                 "--deployment", args.deployment, "--layer-manifest", args.layer_manifest, "--no-upload"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0 and report["ok"] is True and len(report["deployment"]) == 6
+    assert code == 0 and report["ok"] is True and len(report["deployment"]) == 7
     assert local.cloud.client("cos").list_objects(Bucket="intake-1250000000").get("Contents") is None
     fake.functions[record["functions"]["scan-on-upload"]]["_triggers"].clear()
     code = cli(["verify", "--bucket", "intake-1250000000", "--env-file", str(env_file), "--json",
                 "--deployment", args.deployment, "--layer-manifest", args.layer_manifest, "--no-upload"])
     assert code == 1 and json.loads(capsys.readouterr().out)["ok"] is False
+
+
+@pytest.mark.parametrize("unbound", [False, True], ids=["bound", "unbound"])
+def test_the_command_checks_ci_binding_of_the_intake_bucket(deployed, local, tmp_path, monkeypatch, capsys, unbound):
+    """`GET /` on the CI host answers CIStatus (doc 460/97481): an unbound intake bucket fails the
+    deployment check with a one-line reason naming the bucket."""
+    from cosguard.cli import main as cli
+    fake, record, args, rt = deployed
+    monkeypatch.setattr(verify_deploy, "TccliScfApi", lambda region: fake)
+    if unbound:
+        local.cloud.ci.faults.unbound_buckets.add("intake-1250000000")
+    env_file = tmp_path / "local.env"
+    env_file.write_text("\n".join(f"{k}={v}" for k, v in local.env.items()))
+    command = ["verify", "--bucket", "intake-1250000000", "--env-file", str(env_file),
+               "--deployment", args.deployment, "--layer-manifest", args.layer_manifest, "--no-upload"]
+    code = cli(command + ["--json"])
+    report = json.loads(capsys.readouterr().out)
+    [check] = [c for c in report["deployment"] if c["name"] == "CI bound to the intake bucket"]
+    assert (code, report["ok"], check["ok"]) == ((1, False, False) if unbound else (0, True, True))
+    if unbound:
+        assert check["detail"] == ("intake-1250000000: CIStatus 'off', not bound to CI: "
+                                   "bind it in the CI console")
+        assert "\n" not in check["detail"]
+        assert [c["name"] for c in report["deployment"] if not c["ok"]] == ["CI bound to the intake bucket"]
+        assert cli(command) == 1
+        [row] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("CI bound")]
+        assert " NO " in row and "intake-1250000000" in row
+    else:
+        assert check["detail"] == "intake-1250000000: CIStatus on"
 
 
 def test_cosguard_local_refuses_a_folder_that_is_no_description(tmp_path, capsys):

@@ -3,6 +3,7 @@ a clean stop on SIGTERM."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -118,4 +119,25 @@ def test_cosguard_local_passes_the_delete_if_match_switch_to_its_cos(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=15)
+    assert process.returncode == 0
+
+
+def test_cosguard_local_passes_every_switch_from_its_options_and_the_environment(tmp_path):
+    """Each unknown's switch (docs/tencent-facts.md) is an option of `cosguard local` or its
+    COSGUARD_LOCAL_* variable; the ready line names every switch's position."""
+    env = dict(os.environ, COSGUARD_LOCAL_EVENT_VID="set", COSGUARD_LOCAL_APPEND_EVENTS="1")
+    process = subprocess.Popen([sys.executable, "-m", "cosguard.cli", "local", "--bucket", "mine-1250000000",
+                                "--callback-format", "json", "--callback-signed", "on", "--callback-retries", "3",
+                                "--event-key", "literal", "--multipart-last-modified", "completion",
+                                "--delete-if-match", "honour", "--function-logs", str(tmp_path / "f.log")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        switches = json.loads(process.stdout.readline())["switches"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=15)
+    assert switches == {"callback_format": "json", "callback_signed": True, "callback_retries": 3,
+                        "event_key_encoding": "literal", "event_vid": "set",
+                        "multipart_last_modified": "completion", "append_events": True,
+                        "append_keeps_etag": True, "delete_honours_if_match": True}
     assert process.returncode == 0

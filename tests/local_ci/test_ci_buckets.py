@@ -47,3 +47,14 @@ def test_over_local_cos_only_its_buckets_exist(credentials):
         cos.create_bucket(BUCKET)
         answer = client.ci_auditing_virus_submit(Bucket=BUCKET, Key="k")
         assert answer["JobsDetail"]["State"] == "Submitted"
+
+
+def test_get_slash_answers_the_bucket_s_ci_status(ci, make_client, store):
+    """Doc 460/97481: `GET /` on the CI host answers `{"CIStatus": "on"}` for a bound bucket, "off"
+    for one not bound; read as cosguard reads it, through the SDK's signed request."""
+    from ci_samples import BUCKET, OTHER_BUCKET
+    from cosguard.infra.ci_binding import ci_status
+    ci.faults.unbound_buckets = {OTHER_BUCKET}
+    client = make_client(ci)
+    assert (ci_status(client, BUCKET), ci_status(client, OTHER_BUCKET)) == ("on", "off")
+    assert ci.counters["DescribeCIBuckets"] == 2

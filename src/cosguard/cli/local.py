@@ -37,7 +37,28 @@ def register(commands) -> None:
                    "(default: stderr)")
     p.add_argument("--scan-delay", type=arguments.seconds_or_zero, default=0.2, metavar="SECONDS",
                    help="seconds a scan takes (default 0.2)")
-    p.add_argument("--callback-format", choices=("xml", "json"), default="xml")
+    # Switches for what Tencent does not document (docs/tencent-facts.md): each default is the answer
+    # worse for cosguard, each also read from its COSGUARD_LOCAL_* variable when the option is absent.
+    p.add_argument("--callback-format", choices=("xml", "json"), default=None,
+                   help="the local CI's callback body (default xml; COSGUARD_LOCAL_CALLBACK_FORMAT)")
+    p.add_argument("--callback-signed", choices=("off", "on"), default=None,
+                   help="on: the local CI signs its callbacks with an Authorization header as COS signs "
+                        "requests (default off; COSGUARD_LOCAL_CALLBACK_SIGNED=1)")
+    p.add_argument("--callback-retries", type=arguments.count, default=None, metavar="N",
+                   help="times the local CI tries a failed callback again (default 0: one attempt only; "
+                        "COSGUARD_LOCAL_CALLBACK_RETRIES)")
+    p.add_argument("--event-key", choices=("url", "literal"), default=None,
+                   help="the trigger event's cosObject.key percent-encoded or as stored "
+                        "(default url; COSGUARD_LOCAL_EVENT_KEY)")
+    p.add_argument("--event-vid", choices=("empty", "set"), default=None,
+                   help="the trigger event's cosObject.vid on a versioned bucket: empty or the version id "
+                        "(default empty; COSGUARD_LOCAL_EVENT_VID)")
+    p.add_argument("--multipart-last-modified", choices=("initiation", "completion"), default=None,
+                   help="which time a completed multipart object's Last-Modified reports "
+                        "(default initiation; COSGUARD_LOCAL_MULTIPART_LAST_MODIFIED)")
+    p.add_argument("--append-events", choices=("off", "on"), default=None,
+                   help="whether an APPEND fires cos:ObjectCreated:Append (default off; "
+                        "COSGUARD_LOCAL_APPEND_EVENTS=1)")
     p.add_argument("--delete-if-match", choices=("ignore", "honour"), default=None,
                    help="whether local COS honours a DELETE's If-Match: COS documents none (doc 436/7743), "
                         "so the default is ignore (or honour with COSGUARD_LOCAL_DELETE_IF_MATCH=1)")
@@ -71,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
     common = dict(host=args.host, cos_port=args.cos_port, ci_port=args.ci_port,
                   callback_port=args.callback_port, scan_delay=args.scan_delay,
                   callback_format=args.callback_format, signature_files=args.signatures, log_stream=log_stream,
-                  delete_honours_if_match=None if args.delete_if_match is None else args.delete_if_match == "honour")
+                  delete_honours_if_match=_flag(args.delete_if_match, "honour"),
+                  callback_signed=_flag(args.callback_signed, "on"), callback_retries=args.callback_retries,
+                  event_key_encoding=args.event_key, event_vid=args.event_vid,
+                  multipart_last_modified=args.multipart_last_modified,
+                  append_events=_flag(args.append_events, "on"))
     if args.description:
         from ..local.description import DescriptionError
         if args.watch_prefix:
@@ -104,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
             _remove(args.env_file)
     say("cosguard local: stopped", file=sys.stderr)
     return 0
+
+
+def _flag(choice, on: str):
+    return None if choice is None else choice == on
 
 
 def _remove(path: str) -> None:

@@ -114,7 +114,7 @@ def _urls(value: Any, path: str = "") -> Iterable[tuple]:
 def function_url(triggers: Iterable[Mapping[str, Any]], qualifier: str = "$DEFAULT") -> Optional[str]:
     """The public (extranet) function URL among `triggers`, or None while SCF shows none.
 
-    UNCONFIRMED which member of the http trigger's read-back TriggerDesc carries the URL: a public
+    Unknown (docs/tencent-facts.md) which member of the read-back TriggerDesc carries the URL: a public
     deploy script reads `NetConfig.WssExtranetUrl` for WebSocket URLs, so the https one is taken
     from the member whose path names Extranet (not Wss, not Intranet), else the only https URL.
     """

@@ -1,6 +1,7 @@
 """`cosguard verify --deployment RECORD`: what can be checked of a live deployment without uploading
 anything, from the record deploy/deploy.py wrote: the function URL refuses an unauthenticated POST
-(401), the scan trigger's filter is the one deploy/README.md recommends, the ledger's bucket is
+(401), the scan trigger's filter is the one deploy/README.md recommends, CI is bound to every intake
+bucket (`CIStatus`, doc 460/97481), the ledger's bucket is
 unversioned, its location is this deployment's and carries its lifecycle rules, and every function runs the layer version built last (its hash in the version's
 description equals layers/build's manifest). SCF is read through the same seam as the deploy
 (cli/scf_api.py), so tests run these checks against the local cloud and a fake SCF."""
@@ -30,7 +31,8 @@ class Check:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deployment", metavar="RECORD",
                         help="deploy/deployed-<stage>.json from deploy/deploy.py: first check the function "
-                             "URL, the trigger filter, the ledger's versioning and the layer version")
+                             "URL, the trigger filter, CI's binding to each intake bucket (CIStatus), the "
+                             "ledger's versioning and the layer version")
     parser.add_argument("--layer-manifest", metavar="FILE", default=str(DEFAULT_MANIFEST),
                         help="layers/build.py's manifest of the layer just built (default %(default)s)")
     parser.add_argument("--no-upload", action="store_true",
@@ -79,6 +81,17 @@ def scan_trigger_filter(api, function: str, settings, bucket: str, prefix: str) 
             problems.append(f"the ledger ({settings.state_prefix}) falls under the filter")
     detail = "; ".join(problems) or f"{UPLOAD_EVENT} on {bucket}, prefix {flt['prefix']!r}"
     return Check(name, not problems, detail)
+
+
+def ci_bound(gateway, bucket: str) -> Check:
+    """CI scans only buckets bound to it: `GET /` on the CI host says `CIStatus` on, off or
+    unbinding (doc 460/97481); anything but `on` fails every scan of the bucket."""
+    from ..infra.ci_binding import ci_status
+    status = ci_status(gateway.ci, bucket)
+    if status == "on":
+        return Check("CI bound to the intake bucket", True, f"{bucket}: CIStatus on")
+    return Check("CI bound to the intake bucket", False,
+                 f"{bucket}: CIStatus {status!r}, not bound to CI: bind it in the CI console")
 
 
 def ledger_unversioned(gateway, settings, bucket: str) -> Check:
@@ -139,6 +152,7 @@ def run_checks(args: argparse.Namespace, rt, api=None, post=None) -> List[Check]
     per_bucket: List[Tuple[str, Callable[[], Check]]] = [(label, run) for bucket in buckets for label, run in (
         ("scan trigger filter", lambda b=bucket: scan_trigger_filter(
             api, record["functions"]["scan-on-upload"], rt.settings, b, record.get("intake_prefix") or "")),
+        ("CI bound to the intake bucket", lambda b=bucket: ci_bound(rt.gateway, b)),
         ("ledger bucket unversioned", lambda b=bucket: ledger_unversioned(rt.gateway, rt.settings, b)))]
     for label, run in (*per_bucket,
                        ("state location is this deployment's",

@@ -17,8 +17,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from .seal import Sealer
 
-# CI's callback retry window is undocumented (reference §1.3); the local CI gives up within
-# minutes. A week is far beyond any plausible queueing + retry window, and a lost callback is
+# Whether and how long CI retries a callback is unknown (docs/tencent-facts.md); the local CI makes
+# one attempt unless `callback_retries` says more. A week is far beyond any plausible queueing + retry window, and a lost callback is
 # recovered by the sweep anyway, which needs no token.
 CALLBACK_TOKEN_TTL = 7 * 24 * 3600
 

@@ -307,8 +307,8 @@ class CloudGateway(StreamingCopy):
             raise
 
     def delete(self, bucket: str, key: str, version_id: Optional[str] = None, if_match: str = "") -> None:
-        """`if_match`: delete only while the ETag is this one (PreconditionFailed otherwise; COS's
-        support for If-Match on DELETE is unconfirmed, so callers re-check before relying on it)."""
+        """`if_match`: delete only while the ETag is this one (PreconditionFailed otherwise; whether COS
+        honours If-Match on DELETE is unknown, docs/tencent-facts.md: callers re-check first)."""
         extra: Dict[str, Any] = {"VersionId": version_id} if version_id else {}
         if if_match:
             extra["IfMatch"] = if_match

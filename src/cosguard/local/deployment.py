@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from typing import IO, Dict, Mapping, Optional, Sequence
+from typing import IO, Any, Dict, Mapping, Optional, Sequence
 
 from .scf import LocalScf
 from .stack import DEFAULT_BUCKET, LocalCloud
@@ -17,17 +17,19 @@ class LocalDeployment:
     def __init__(self, buckets: Sequence[str] = (DEFAULT_BUCKET,), *,
                  quarantine_bucket: Optional[str] = DEFAULT_QUARANTINE, region: str = "ap-guangzhou",
                  host: str = "127.0.0.1", cos_port: int = 0, ci_port: int = 0,
-                 callback_port: int = 0, scan_delay: float = 0.2, callback_format: str = "xml",
+                 callback_port: int = 0, scan_delay: float = 0.2, callback_format: Optional[str] = None,
                  signature_files: Sequence[str] = (), env: Optional[Mapping[str, str]] = None,
                  log_stream: Optional[IO[str]] = None, retry_delays: Sequence[float] = (1.0, 2.0),
                  watch_prefix: str = "", extra_buckets: Sequence[str] = (),
-                 delete_honours_if_match: Optional[bool] = None):
+                 delete_honours_if_match: Optional[bool] = None, **switches: Any):
+        """`switches`: any other of LocalCloud's switches (stack.COS_SWITCHES, CI_SWITCHES)."""
         self.buckets = list(dict.fromkeys(buckets))
         self.quarantine_bucket = quarantine_bucket
         own = [b for b in [quarantine_bucket, *extra_buckets] if b]
         self.cloud = LocalCloud(self.buckets + own, region=region, host=host, cos_port=cos_port,
                                 ci_port=ci_port, scan_delay=scan_delay, callback_format=callback_format,
-                                signature_files=signature_files, delete_honours_if_match=delete_honours_if_match)
+                                signature_files=signature_files, delete_honours_if_match=delete_honours_if_match,
+                                **switches)
         self.callback_token = secrets.token_hex(16)
         self._extra_env = dict(env or {})
         self._host, self._callback_port = host, callback_port

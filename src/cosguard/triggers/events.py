@@ -83,7 +83,7 @@ class CosRecord(DictWrapper):
     def key_candidates(self) -> List[str]:
         """The keys this record may name, most literal first.
 
-        Whether COS percent-encodes `cosObject.key` is unconfirmed (reference §3.4), so the key as
+        Whether COS percent-encodes `cosObject.key` is unknown (docs/tencent-facts.md), so the key as
         sent comes first and its percent-decoding second; HEAD tells which object exists.
         """
         raw = self.raw_key

@@ -1,7 +1,10 @@
 """Callback delivery: POST a finished job to its Callback, retry with backoff, log every attempt.
 
 A non-2xx answer or a connection error is retried up to `RetryPolicy.max_attempts` attempts in
-all, waiting `backoff * factor**(attempt-1)` seconds (capped) between them. Faults apply here:
+all, waiting `backoff * factor**(attempt-1)` seconds (capped) between them. Whether CI retries a
+virus callback at all is undocumented (docs/tencent-facts.md): `LocalCi(callback_retries=0)`, the
+default, makes one attempt only. `signed` (off by default, also undocumented) adds an
+`Authorization` header signed as COS signs a request (doc 436/7778) with the account's key. Faults apply here:
 a dropped callback is logged and never sent, a duplicated one is sent twice (each copy with its
 own retries), and `callback_delay` postpones the first attempt.
 """
@@ -10,10 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
 
+from ..auth import Credentials, sign
 from .faults import Faults
 from .models import Job
 from .scheduler import Scheduler
@@ -103,17 +108,42 @@ class CallbackDispatcher:
     """Turns finished jobs into callback POSTs on its own scheduler (it never blocks scans)."""
 
     def __init__(self, faults: Faults, log: DeliveryLog, *, body_format: str = "xml",
-                 retry: Optional[RetryPolicy] = None, scheduler: Optional[Scheduler] = None) -> None:
-        if body_format not in CALLBACK_FORMATS:
-            raise ValueError(f"callback_format must be one of {CALLBACK_FORMATS}, not {body_format!r}")
+                 retry: Optional[RetryPolicy] = None, scheduler: Optional[Scheduler] = None,
+                 signer: Optional[Credentials] = None, signed: bool = False) -> None:
         self.faults = faults
         self.log = log
         self.body_format = body_format
         self.retry = retry or RetryPolicy()
+        self.signer = signer
+        self.signed = signed
         self._owns_scheduler = scheduler is None
         self._scheduler = scheduler or Scheduler(workers=4, name="ci-callback")
         self._idle = threading.Condition()
         self._pending = 0
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "body_format" and value not in CALLBACK_FORMATS:
+            raise ValueError(f"callback_format must be one of {CALLBACK_FORMATS}, not {value!r}")
+        super().__setattr__(name, value)
+
+    def headers_for(self, url: str, content_type: str) -> Dict[str, str]:
+        """The callback's headers; with `signed`, an `Authorization` as COS's request signature
+        (doc 436/7778: q-sign-algorithm=sha1, the host and content-type headers signed)."""
+        headers = {"Content-Type": content_type, "User-Agent": "cosguard-local-ci"}
+        if not (self.signed and self.signer is not None):
+            return headers
+        parts = urlsplit(url)
+        now = int(time.time())
+        key_time = f"{now - 60};{now + 3600}"
+        signed_headers = {"host": parts.netloc, "content-type": content_type}
+        params = {k.lower(): v for k, v in parse_qsl(parts.query, keep_blank_values=True)}
+        signature = sign(self.signer.secret_key, "POST", unquote(parts.path or "/"), params,
+                         signed_headers, key_time)
+        headers["Authorization"] = (
+            f"q-sign-algorithm=sha1&q-ak={self.signer.secret_id}&q-sign-time={key_time}"
+            f"&q-key-time={key_time}&q-header-list={';'.join(sorted(signed_headers))}"
+            f"&q-url-param-list={';'.join(sorted(params))}&q-signature={signature}")
+        return headers
 
     def notify(self, job: Job) -> None:
         """Schedule the callback for a finished job (the backend's notifier)."""
@@ -151,8 +181,7 @@ class CallbackDispatcher:
         error: Optional[str] = None
         try:
             answer = requests.post(url, data=body, timeout=self.retry.timeout,
-                                   headers={"Content-Type": content_type,
-                                            "User-Agent": "cosguard-local-ci"})
+                                   headers=self.headers_for(url, content_type))
             status = answer.status_code
             answer.close()
         except Exception as exc:  # connection refused, timeout, bad URL: all retried alike

@@ -26,7 +26,8 @@ class Faults:
     stuck_jobs               True (every job), or a set of object keys, Urls or job ids whose jobs
                              stay Auditing forever
     unbound_buckets          buckets treated as not bound to CI: both APIs answer them
-                             400 BucketNotBound (CI's real code is unpublished; a permanent 4xx)
+                             400 BucketNotBound (CI's real code is unpublished; a permanent 4xx),
+                             and `GET /` answers them `{"CIStatus": "off"}` (doc 460/97481)
     url_query_dropped        a Url input is fetched without its query string (a pre-signed URL's
                              signature and `versionId`). Undocumented (doc 436/50132: "full URL"),
                              so on by default, the answer worse for a scanner; False fetches the

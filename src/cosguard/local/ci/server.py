@@ -2,6 +2,8 @@
 
     POST /virus/detect            SubmitVirusJob
     GET  /virus/detect/<JobId>    QueryVirusJob
+    GET  /                        DescribeCIBuckets: `{"CIStatus": "on"}`, or "off" for a bucket in
+                                  Faults.unbound_buckets (doc 460/97481: on, off or unbinding)
 
 The bucket comes from Host, `<bucket>.ci.<region>.myqcloud.com` as CI's own endpoint, or
 `<bucket>.cos.<region>.myqcloud.com` as cos-python-sdk-v5 sends it when configured with IP/Port.
@@ -19,7 +21,9 @@ HTTP errors (XML, see wire.py):
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
+import json
 import logging
 import os
 import random
@@ -32,8 +36,9 @@ from werkzeug.wrappers import Request, Response
 from ..auth import Credentials, SignatureError, verify
 from ..httpserver import ThreadedServer, raw_request_path
 from ..store import MemoryObjectStore, ObjectStore
+from ..switches import env_choice, env_count, env_flag
 from .archives import ScanLimits
-from .callbacks import CallbackDispatcher, DeliveryLog, RetryPolicy
+from .callbacks import CALLBACK_FORMATS, CallbackDispatcher, DeliveryLog, RetryPolicy
 from .engine import Engine
 from .faults import Counters, Faults
 from .models import CiBackend, CiError
@@ -42,7 +47,7 @@ from .wire import XML, WireError, parse_submit, render_error, render_query, rend
 
 log = logging.getLogger(__name__.replace("cosguard.local", "cosguard_local", 1))
 
-SUBMIT, QUERY = "SubmitVirusJob", "QueryVirusJob"
+SUBMIT, QUERY, STATUS = "SubmitVirusJob", "QueryVirusJob", "DescribeCIBuckets"
 MAX_BODY = 64 << 10
 _HOST = re.compile(r"^(?P<bucket>[a-z0-9][a-z0-9-]*)\.(?:ci|cos)\.(?P<region>[a-z0-9-]+)"
                    r"\.myqcloud\.com$")
@@ -82,10 +87,14 @@ class CiApp:
             self._authenticate(request)
             if not self.backend.store.bucket_exists(bucket):
                 raise _Refused(404, "NoSuchBucket", f"The specified bucket does not exist: {bucket}")
-            if bucket in self.faults.unbound_buckets:
+            if api == STATUS:   # doc 460/97481: a JSON body, `CIStatus` on / off / unbinding
+                status = "off" if bucket in self.faults.unbound_buckets else "on"
+                response = Response(json.dumps({"CIStatus": status}), status=200,
+                                    content_type="application/json")
+            elif bucket in self.faults.unbound_buckets:
                 raise _Refused(400, "BucketNotBound",
                                f"The bucket {bucket} is not bound to Cloud Infinite; bind it first")
-            if api == SUBMIT:
+            elif api == SUBMIT:
                 response = self._submit(request, bucket)
             else:
                 response = self._query(bucket, job_id or "", request_id)
@@ -108,6 +117,10 @@ class CiApp:
     # -- steps ----------------------------------------------------------------------------------
     @staticmethod
     def _route(request: Request) -> Tuple[str, Optional[str]]:
+        if request.path == "/":
+            if request.method != "GET":
+                raise _Refused(405, "MethodNotAllowed", f"{request.method} is not allowed here")
+            return STATUS, None
         if request.path == "/virus/detect":
             if request.method != "POST":
                 raise _Refused(405, "MethodNotAllowed", f"{request.method} is not allowed here")
@@ -169,14 +182,23 @@ class LocalCi:
     `credentials` defaults to a random pair (read it back from `.credentials`); `store` to an
     empty MemoryObjectStore. `signature_files` are ClamAV `.hdb`/`.hsb` files. `cos_proxy` gives
     the local COS's endpoint, through which `Url` inputs on COS hosts are fetched (sources.py).
+
+    Switches for what CI does not document about virus callbacks (docs/tencent-facts.md), each
+    settable later on the instance and read from COSGUARD_LOCAL_CALLBACK_* when not given:
+    `callback_format` `xml` (default) or `json`; `callback_signed` (default off) adds an
+    `Authorization` signed with the account's key as COS signs requests (doc 436/7778);
+    `callback_retries` (default 0: one attempt only; reconcile must settle a lost callback) is how
+    many times a failed delivery is tried again. `callback_retry`, a full RetryPolicy, sets the
+    backoff (and the retries, unless `callback_retries` is given).
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
                  store: Optional[ObjectStore] = None, host: str = "127.0.0.1", port: int = 0, *,
                  scan_delay: float = 0.2,
                  signature_files: Iterable[Union[str, "os.PathLike[str]"]] = (),
-                 callback_format: str = "xml", limits: Optional[ScanLimits] = None,
+                 callback_format: Optional[str] = None, limits: Optional[ScanLimits] = None,
                  callback_retry: Optional[RetryPolicy] = None, rng: Optional[random.Random] = None,
+                 callback_signed: Optional[bool] = None, callback_retries: Optional[int] = None,
                  fault_seed: Optional[int] = None, url_timeout: float = 10.0,
                  max_file_size: int = MAX_FILE_SIZE,
                  cos_proxy: Optional[Callable[[], Optional[str]]] = None) -> None:
@@ -189,14 +211,44 @@ class LocalCi:
         self.counters = Counters()
         self.deliveries = DeliveryLog()
         self.engine = Engine.from_files(signature_files, limits)
-        self.dispatcher = CallbackDispatcher(self.faults, self.deliveries,
-                                             body_format=callback_format, retry=callback_retry)
+        self.dispatcher = CallbackDispatcher(
+            self.faults, self.deliveries, retry=callback_retry, signer=self.credentials,
+            body_format=env_choice("COSGUARD_LOCAL_CALLBACK_FORMAT", callback_format, CALLBACK_FORMATS, "xml"),
+            signed=env_flag("COSGUARD_LOCAL_CALLBACK_SIGNED", callback_signed, False))
+        if callback_retry is None or callback_retries is not None:
+            self.callback_retries = env_count("COSGUARD_LOCAL_CALLBACK_RETRIES", callback_retries, 0)
         self.backend = CiBackend(
             self.store, self.engine, scan_delay=scan_delay, faults=self.faults,
             notifier=self.dispatcher.notify, rng=rng, max_file_size=max_file_size,
             url_fetcher=UrlFetcher(timeout=url_timeout, max_size=max_file_size, cos_proxy=cos_proxy))
         self.app = CiApp(self.backend, self.credentials, region, self.faults, self.counters)
         self._server: Optional[ThreadedServer] = None
+
+    # -- switches settable on a running instance ---------------------------------------------------
+    @property
+    def callback_format(self) -> str:
+        return self.dispatcher.body_format
+
+    @callback_format.setter
+    def callback_format(self, value: str) -> None:
+        self.dispatcher.body_format = value
+
+    @property
+    def callback_signed(self) -> bool:
+        return self.dispatcher.signed
+
+    @callback_signed.setter
+    def callback_signed(self, value: bool) -> None:
+        self.dispatcher.signed = bool(value)
+
+    @property
+    def callback_retries(self) -> int:
+        return self.dispatcher.retry.max_attempts - 1
+
+    @callback_retries.setter
+    def callback_retries(self, value: int) -> None:
+        count = env_count("COSGUARD_LOCAL_CALLBACK_RETRIES", value, 0)
+        self.dispatcher.retry = dataclasses.replace(self.dispatcher.retry, max_attempts=count + 1)
 
     def start(self) -> "LocalCi":
         if self._server is None:

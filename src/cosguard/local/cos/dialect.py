@@ -25,6 +25,7 @@ from .addressing import resolve
 from .answers import CRC_HEADER, CosAnswers
 from .events import ObjectCreated
 from .fastpath import FastPath
+from .multipart import date_completed, note_initiation
 from .naming import moto_storage_class, parse_copy_source
 from .operations import CREATION_EVENTS, classify
 from .postobject import read_form, store_post, verify_post
@@ -241,6 +242,8 @@ class CosDialect:
                 url_encoded_keys=req.query.get("encoding-type") == "url",
                 size_of=(lambda key: cos.simulated_size(req.bucket, key))
                 if op in ("GetBucket", "GetBucketObjectVersions") else None)
+        if op == "InitiateMultipartUpload" and status == 200:
+            note_initiation(cos, body)
         if op in CREATION_EVENTS and status == 200 and (op != "CopyObject" or b"<ETag>" in body):
             self._publish(req, op, request_id, out)
         return status, out, body
@@ -367,6 +370,8 @@ class CosDialect:
             return
         if cos.clock_offset:   # written at COS's clock, which clock_offset moves (server.py)
             obj.last_modified = datetime.datetime.fromtimestamp(cos.clock(), datetime.timezone.utc).replace(tzinfo=None)
+        if op == "CompleteMultipartUpload":
+            date_completed(cos, req.query.get("uploadId", ""), obj)
         meta = obj.metadata
         content_type = meta.get("content-type", "")
         user_meta = {"x-cos-meta-" + k[len("x-amz-meta-"):]: v for k, v in meta.items()

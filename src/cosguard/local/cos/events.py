@@ -40,15 +40,35 @@ class ObjectCreated:
     time: int = 0
 
 
+# Switches for what doc 583/9707 leaves open (docs/cos-parity.md "Switches"); defaults: the worse.
+KEY_ENCODINGS = ("url", "literal")   # `cosObject.key` percent-encoded, or as stored
+VID_MODES = ("empty", "set")         # `cosObject.vid` on a versioned bucket: "" or the version id
+_KEY_ALIASES = {"raw": "literal"}    # the earlier name of `literal`
+
+
+def key_encoding_name(encoding: str) -> str:
+    """`encoding` checked against KEY_ENCODINGS (`raw` is taken for `literal`); ValueError if neither."""
+    name = _KEY_ALIASES.get(encoding, encoding)
+    if name not in KEY_ENCODINGS:
+        raise ValueError(f"event_key_encoding must be one of {KEY_ENCODINGS}, not {encoding!r}")
+    return name
+
+
+def vid_mode_name(mode: str) -> str:
+    if mode not in VID_MODES:
+        raise ValueError(f"event_vid must be one of {VID_MODES}, not {mode!r}")
+    return mode
+
+
 def encode_event_key(key: str, encoding: str) -> str:
-    if encoding == "url":
+    if key_encoding_name(encoding) == "url":
         return quote(key, safe="/-_.~")
     return key
 
 
 def build_event(created: ObjectCreated, region: str, key_encoding: str = "url",
                 function: str = "cosguard", namespace: str = "default",
-                reqid: Optional[int] = None) -> Dict[str, Any]:
+                reqid: Optional[int] = None, vid: str = "set") -> Dict[str, Any]:
     """The `{"Records": [record]}` dict SCF hands the COS-triggered `namespace.function`."""
     name, appid = split_bucket(created.bucket)
     event_queue = f"qcs:0:lambda:{short_region(region)}:appid/{appid}:{namespace}.{function}.$LATEST"
@@ -60,7 +80,7 @@ def build_event(created: ObjectCreated, region: str, key_encoding: str = "url",
             "cosObject": {
                 "url": object_url(created.bucket, region, created.key),
                 "meta": meta,
-                "vid": created.version_id or "",
+                "vid": (created.version_id or "") if vid_mode_name(vid) == "set" else "",
                 "key": f"/{appid}/{name}/{encode_event_key(created.key, key_encoding)}",
                 "size": int(created.size),
             },
@@ -115,11 +135,10 @@ class Subscription:
 class EventBus:
     """Subscriptions plus the dispatcher thread that calls them in order."""
 
-    def __init__(self, region: str, key_encoding: str = "url"):
-        if key_encoding not in ("url", "raw"):
-            raise ValueError("event_key_encoding must be 'url' or 'raw'")
+    def __init__(self, region: str, key_encoding: str = "url", vid: str = "empty"):
         self.region = region
-        self.key_encoding = key_encoding
+        self.key_encoding = key_encoding_name(key_encoding)
+        self.vid = vid_mode_name(vid)
         self.delivered = 0
         self.failed = 0
         self._subs: List[Subscription] = []
@@ -198,7 +217,8 @@ class EventBus:
                     self._idle.notify_all()
 
     def _deliver(self, sub: Subscription, created: ObjectCreated) -> None:
-        event = build_event(created, self.region, self.key_encoding, sub.function, sub.namespace)
+        event = build_event(created, self.region, self.key_encoding, sub.function, sub.namespace,
+                            vid=self.vid)
         try:
             sub.callback(event)
             self.delivered += 1

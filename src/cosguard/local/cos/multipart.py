@@ -7,6 +7,7 @@ parts' CRCs, which were computed once as each part arrived.
 """
 from __future__ import annotations
 
+import datetime
 import io
 import re
 from typing import Any, Dict, List, Tuple
@@ -20,6 +21,7 @@ MIN_PART_SIZE = 1024 * 1024   # COS: "每个分块大小为1MB - 5GB，最后一
 _MAX_COMPLETE_BODY = 4 * 1024 * 1024
 _PART = re.compile(rb"<Part>(.*?)</Part>", re.S)
 _NUMBER = re.compile(rb"<PartNumber>\s*(\d+)\s*</PartNumber>")
+_UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
 
 # COS's rule is applied in `check_complete`; moto's own (S3's 5 MiB) must not refuse first.
 moto_models.S3_UPLOAD_PART_MIN_SIZE = 0
@@ -58,3 +60,20 @@ def check_complete(upload: Any, numbers: List[int], crcs: CrcCache) -> int:
                            f"at least {MIN_PART_SIZE} bytes.")
         sized.append((crcs.of(part), part.size))
     return combine_all(sized)
+
+
+def note_initiation(cos: Any, answer: bytes) -> None:
+    """Remember when the upload in Initiate's `answer` began (COS's clock), for `date_completed`."""
+    found = _UPLOAD_ID.search(answer)
+    if found:
+        cos.multipart_started[found.group(1).decode("utf-8", "replace")] = cos.clock()
+
+
+def date_completed(cos: Any, upload_id: str, obj: Any) -> None:
+    """The Last-Modified of the object `upload_id` completed: which time COS reports is
+    undocumented (docs 436/7742, 436/7746 do not say), so `cos.multipart_last_modified` chooses:
+    `initiation` (the default, the worse: earlier than the write and its event) or `completion`."""
+    started = cos.multipart_started.pop(upload_id, None)
+    if started is not None and cos.multipart_last_modified == "initiation":
+        obj.last_modified = datetime.datetime.fromtimestamp(
+            started, datetime.timezone.utc).replace(tzinfo=None)

@@ -12,9 +12,10 @@ from moto.server import create_backend_app
 
 from ..auth import Credentials
 from ..httpserver import ThreadedServer, switched_on
+from ..switches import env_choice, env_flag
 from .append import Appendables
 from .dialect import CosDialect
-from .events import Callback, EventBus, Subscription
+from .events import KEY_ENCODINGS, VID_MODES, Callback, EventBus, Subscription, key_encoding_name
 from .faults import Counters, Faults
 from .limits import Limits
 from .naming import BucketNames, split_bucket
@@ -22,6 +23,7 @@ from .store import MotoObjectStore
 
 DEFAULT_CREDENTIALS = Credentials("AKIDcosguardLOCALexample", "cosguard-local-secret-key")
 _PARTITION = "aws"
+MULTIPART_TIMES = ("initiation", "completion")
 _WARM_LOCK = threading.Lock()
 
 
@@ -51,6 +53,14 @@ class LocalCos:
     Object documents only the common headers (doc 436/7743), so by default a DELETE's `If-Match`
     is ignored, the answer worse for a caller relying on it; on, it is honoured (412), as S3 does.
 
+    The trigger's event (doc 583/9707 leaves both open; defaults: the worse, settable later):
+    `event_key_encoding` `url` (cosObject.key percent-encoded: a key that looks encoded is
+    ambiguous) or `literal`; `event_vid` `empty` (cosObject.vid is "" even on a versioned bucket:
+    cosguard must HEAD the current version) or `set` (the version id). `multipart_last_modified`:
+    which time a completed multipart object's Last-Modified reports, undocumented: `initiation`
+    (default: earlier than the write became visible, and than its event) or `completion`. Each
+    reads COSGUARD_LOCAL_EVENT_KEY, _EVENT_VID, _MULTIPART_LAST_MODIFIED when not given.
+
     `clock_offset` (seconds, default 0, settable later) moves COS's clock: the `Date` of every
     answer, the Last-Modified of objects written from then on, and their events' time. Objects
     written before keep theirs, so raising it is time passing on COS since those writes, without
@@ -59,9 +69,10 @@ class LocalCos:
     """
 
     def __init__(self, region: str = "ap-guangzhou", credentials: Optional[Credentials] = None,
-                 host: str = "127.0.0.1", port: int = 0, event_key_encoding: str = "url",
-                 fast_path: Optional[bool] = None, append_events: bool = False,
-                 append_keeps_etag: bool = True, delete_honours_if_match: Optional[bool] = None):
+                 host: str = "127.0.0.1", port: int = 0, event_key_encoding: Optional[str] = None,
+                 fast_path: Optional[bool] = None, append_events: Optional[bool] = None,
+                 append_keeps_etag: bool = True, delete_honours_if_match: Optional[bool] = None,
+                 event_vid: Optional[str] = None, multipart_last_modified: Optional[str] = None):
         self.region = region
         self.credentials = credentials or DEFAULT_CREDENTIALS
         self.account_id = str(random.SystemRandom().randint(10 ** 11, 10 ** 12 - 1))
@@ -69,22 +80,49 @@ class LocalCos:
         self.faults = Faults()
         self.limits = Limits()   # COS's key and metadata size rules (limits.py)
         self.counters = Counters()
-        self.events = EventBus(region, event_key_encoding)
+        self.events = EventBus(
+            region, key_encoding_name(env_choice("COSGUARD_LOCAL_EVENT_KEY", event_key_encoding,
+                                                 KEY_ENCODINGS + ("raw",), "url")),
+            env_choice("COSGUARD_LOCAL_EVENT_VID", event_vid, VID_MODES, "empty"))
+        self.multipart_last_modified = env_choice(
+            "COSGUARD_LOCAL_MULTIPART_LAST_MODIFIED", multipart_last_modified, MULTIPART_TIMES, "initiation")
+        self.multipart_started: Dict[str, float] = {}   # upload id -> COS's clock at its initiation
         self._sizes: Dict[Tuple[str, str], int] = {}
         self._sizes_lock = threading.Lock()
         self.store = MotoObjectStore(self.moto_backend, self.names, self._sizes)
         self.appendables = Appendables(self)
         # SCF's COS trigger doc (583/9707) lists no `cos:ObjectCreated:Append`: off by default.
-        self.append_events = append_events
+        self.append_events = env_flag("COSGUARD_LOCAL_APPEND_EVENTS", append_events, False)
         self.append_keeps_etag = append_keeps_etag   # undocumented: see append.py
         self.fast_path = switched_on("COSGUARD_LOCAL_FASTPATH") if fast_path is None else fast_path
-        self.delete_honours_if_match = (
-            os.environ.get("COSGUARD_LOCAL_DELETE_IF_MATCH", "0").strip().lower() in ("1", "true", "yes", "on")
-            if delete_honours_if_match is None else delete_honours_if_match)
+        self.delete_honours_if_match = env_flag("COSGUARD_LOCAL_DELETE_IF_MATCH", delete_honours_if_match,
+                                                False)
         self._app = CosDialect(create_backend_app("s3"), self, fast_path=self.fast_path)
         self._host, self._port = host, port
         self._server: Optional[ThreadedServer] = None
         self.clock_offset = 0.0
+
+    # -- switches settable on a running instance ---------------------------------------------
+    @property
+    def event_key_encoding(self) -> str:
+        return self.events.key_encoding
+
+    @event_key_encoding.setter
+    def event_key_encoding(self, value: str) -> None:
+        self.events.key_encoding = key_encoding_name(value)
+
+    @property
+    def event_vid(self) -> str:
+        return self.events.vid
+
+    @event_vid.setter
+    def event_vid(self, value: str) -> None:
+        self.events.vid = env_choice("COSGUARD_LOCAL_EVENT_VID", value, VID_MODES, "empty")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "multipart_last_modified" and value not in MULTIPART_TIMES:
+            raise ValueError(f"multipart_last_modified must be one of {MULTIPART_TIMES}, not {value!r}")
+        super().__setattr__(name, value)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "LocalCos":
