@@ -9,6 +9,6 @@ RUNTIME.sweeper  # the sweep loads now, not on the first timer
 
 
 def main_handler(event, context):
-    with RUNTIME.invocation(context):
+    with RUNTIME.invocation(context, "reconcile_pending"):
         report = RUNTIME.sweeper.sweep()
     return report.as_dict()
