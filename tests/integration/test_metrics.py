@@ -53,7 +53,7 @@ def test_each_invocation_logs_one_metrics_line_with_its_counts(stack):
 
     scans = metrics_lines(logs, "scan_on_upload")
     assert len(scans) == len(scf.scan.invocations) == 3
-    assert all(line["submitted"] == 1 and line["failed"] is False for line in scans)
+    assert all(line["submitted"] == 1 and line["failed"] == 0 for line in scans)
     assert len({line["request_id"] for line in scans}) == 3   # one line per invocation, not per thread
     assert all(set(COUNTERS) <= set(line) for line in scans)   # every counter, zero or not
 
@@ -83,4 +83,4 @@ def test_an_invocation_that_raises_still_logs_its_line(stack):
     scans = metrics_lines(logs, "scan_on_upload")
     assert [i.ok for i in scf.scan.invocations] == [False, False, False]   # SCF's async retries
     assert len(scans) == 3
-    assert all(line["failed"] is True and line["error"] == 1 and line["submitted"] == 0 for line in scans)
+    assert all(line["failed"] == 1 and line["error"] == 1 and line["submitted"] == 0 for line in scans)

@@ -55,7 +55,7 @@ class Tally:
     def fields(self) -> Dict[str, Any]:
         """The `metrics` line's fields: sorted, every counter present."""
         with self._lock:
-            line: Dict[str, Any] = {"function": self.function, "failed": self.failed,
+            line: Dict[str, Any] = {"function": self.function, "failed": int(self.failed),
                                     "duration_ms": int((self.clock() - self.started) * 1000)}
             for name in COUNTERS:
                 line[name] = self.counts.get(name, 0)
