@@ -106,6 +106,16 @@ class Runtime:
             return Sweeper(self.settings, self.verdicts, self.scanner)
         return self._service("sweeper", build)
 
+    def daily_digest(self, report: Any) -> Optional[bool]:
+        """The reconcile timer's once-a-day digest (COSGUARD_DIGEST_HOUR, bulk/digest.py), after
+        its sweep; None when none is configured or due."""
+        notifier = self.notifier
+        if self.settings.digest_hour is None or notifier is None:
+            return None
+        from .bulk.digest import DailyDigest
+        digest = self._service("digest", lambda: DailyDigest(self.settings, self.gateway, notifier))
+        return digest.send_if_due(report)
+
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **kwargs: Any) -> "Runtime":
         """Raises ConfigError naming every bad variable."""
