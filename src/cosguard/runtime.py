@@ -113,7 +113,8 @@ class Runtime:
         if self.settings.digest_hour is None or notifier is None:
             return None
         from .bulk.digest import DailyDigest
-        digest = self._service("digest", lambda: DailyDigest(self.settings, self.gateway, notifier))
+        digest = self._service("digest", lambda: DailyDigest(self.settings, self.gateway, notifier,
+                                                             self.sweeper.ledgers, self.sealer))
         return digest.send_if_due(report)
 
     @classmethod

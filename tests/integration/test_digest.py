@@ -13,7 +13,7 @@ import pytest
 from werkzeug.wrappers import Request, Response
 
 from cosguard.local.httpserver import ThreadedServer
-from cosguard.local.samples import clean_text
+from cosguard.local.samples import clean_text, eicar
 from cosguard.local.scf import Function, LocalScf
 from cosguard.local.stack import LocalCloud
 from helpers import CALLBACK_SECRET, unique_bucket
@@ -80,7 +80,8 @@ def events(logs: io.StringIO, name: str) -> List[Dict[str, Any]]:
 def test_one_digest_a_day_across_runs_and_concurrent_instances(world):
     cloud, hook, env, intake, jail = world
     cloud.ci.faults.stuck_jobs = {"d/slow.txt"}
-    uploads_settled(cloud, env, intake, {"d/slow.txt": b"CI never finishes", "d/notes.txt": clean_text()})
+    uploads_settled(cloud, env, intake, {"d/slow.txt": b"CI never finishes", "d/notes.txt": clean_text(),
+                                         "d/eicar.com": eicar()})
     logs = io.StringIO()
     reports = reconcile(env, logs, times=3, concurrently=True) + reconcile(env, logs, times=2)
     assert all(r["pending"] == 1 for r in reports)
@@ -88,6 +89,12 @@ def test_one_digest_a_day_across_runs_and_concurrent_instances(world):
     assert digest["day"] == time.strftime("%Y-%m-%d", time.gmtime())
     assert digest["figures"]["pending"] == 1 and digest["buckets"] == [intake]
     assert 0 <= digest["figures"]["oldest_pending_seconds"] < 60
+    # the report's figures of the last 24 hours (bulk/figures.py), from the ledger's history index
+    assert digest["source_note"].startswith("the last 24 hours")
+    assert (digest["figures"]["verdicts"], digest["figures"]["clean"], digest["figures"]["infected"]) == (2, 1, 1)
+    assert digest["figures"]["in quarantine"] == 1 and digest["figures"]["upload_to_verdict_p50_seconds"] is not None
+    assert [v["count"] for v in digest["viruses"]] == [1] and "eicar" in digest["viruses"][0]["name"].lower()
+    assert [(a["what"], a["key"]) for a in digest["attention"]] == [("infected", "d/eicar.com")]
     [sent] = events(logs, "digest_sent")
     marker_bucket, marker_key = sent["marker"].split("/", 1)
     assert marker_bucket == jail and cloud.client("cos").object_exists(Bucket=jail, Key=marker_key)

@@ -81,10 +81,17 @@ def render_digest(fmt: str, doc: Dict[str, Any]) -> Dict[str, Any]:
         return doc
     title = f"cosguard daily digest — {markdown_safe(doc['day'], 20)}"
     lines = [f"**{title}**"]
-    lines += [f"> {markdown_safe(label, 60)}: {int(value)}" for label, value in doc["figures"].items()
-              if not label.endswith("_seconds")]
-    if doc["figures"].get("oldest_pending_seconds"):
-        lines.append(f"> oldest pending: {_age(doc['figures']['oldest_pending_seconds'])}")
+    for label, value in doc["figures"].items():
+        if label.endswith("_seconds"):   # an age or a wait: shown when known
+            if value:
+                lines.append(f"> {markdown_safe(label[:-8].replace('_', ' '), 60)}: {_age(value)}")
+        else:
+            lines.append(f"> {markdown_safe(label, 60)}: {int(value)}")
+    if doc.get("viruses"):   # names CI wrote: inline code, encoded
+        lines.append("> top viruses: " + ", ".join(f"{markdown_code(v['name'], 60)} ×{int(v['count'])}"
+                                                   for v in doc["viruses"]))
+    if doc.get("unreadable"):
+        lines.append(f"> partial: {len(doc['unreadable'])} location(s) could not be read")
     if doc["attention"]:
         lines.append("**needs a look**")
     for item in doc["attention"]:

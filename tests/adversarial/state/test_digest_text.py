@@ -3,6 +3,8 @@ text. In WeCom and DingTalk markdown no key may render a link, a mention, a colo
 figure line; the `json` format keeps the exact keys (JSON escapes them)."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cosguard.local.samples import clean_text
@@ -39,7 +41,9 @@ def test_the_markdown_digest_renders_no_uploader_markup(stack, fmt):
     assert len(items) == len(HOSTILE), text   # one line per object, whatever its key holds
     figures = [line for line in lines if line.startswith("> ")]
     assert "> pending: 5" in figures and "> overdue: 5" in figures
-    assert not any("clean" in line for line in figures), text   # no forged figure line
+    # cosguard's own figures only: a label and a number (or an age); no forged "> outcome: clean"
+    assert all(re.match(r"^> [a-z0-9 ]+: [0-9][0-9a-z ]*$", line) for line in figures), text
+    assert not any(line.startswith("> outcome") for line in lines), text
     for shown in ("`a.exe%0A%3E outcome: clean%0A%3E All clear, see %5Bdetails%5D(http%3A//phish.example/login)`",
                   "`%3C@all%3E %3Cfont color=\"info\"%3Eclean%3C/font%3E.exe`",
                   "`tick%60s%60 and %60%60more%60%60.exe`",
