@@ -276,7 +276,7 @@ SETTINGS: Tuple[Setting, ...] = (
     _S("COSGUARD_NOTIFY_FORMAT", "notify_format", Choice("json", "wecom", "dingtalk"), "json",
        "the webhook's format"),
     _S("COSGUARD_DIGEST_HOUR", "digest_hour", parse_hour, None, "UTC hour from which the reconcile timer "
-       "sends the day's digest to the webhook, once a day", functions=("reconcile_pending",)),
+       "sends the day's digest to the webhook, once a day"),
     _S("COSGUARD_MONITOR_ENABLED", "monitor_enabled", parse_bool, False, "send each invocation's figures "
        "to Cloud Monitor as custom metrics (PutMonitorData)"),
     _S("COSGUARD_MONITOR_ENDPOINT", "monitor_endpoint", parse_endpoint, "https://monitor.tencentcloudapi.com",
