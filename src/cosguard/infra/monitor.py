@@ -33,7 +33,6 @@ log = get_logger("cosguard.infra.monitor")
 SERVICE, ACTION, VERSION = "monitor", "PutMonitorData", "2018-07-24"
 ALGORITHM = "TC3-HMAC-SHA256"
 CONTENT_TYPE = "application/json; charset=utf-8"
-TIMEOUT_SECONDS = 3.0
 ATTEMPTS = 3
 MAX_PAIRS = 30   # doc 248/35974: at most 30 metric/value pairs a request
 # What an alarm needs, from the `metrics` line (metrics.py); each a custom metric `cosguard_<field>`.
@@ -84,6 +83,7 @@ class MonitorReporter:
         self.host = urlsplit(self.endpoint).netloc
         self.session = session or requests.Session()
         self.backoff = backoff or Backoff(base=0.2, cap=1.0)
+        self.timeout = settings.request_timeout   # COSGUARD_REQUEST_TIMEOUT, as for COS and CI
         self.clock = clock
 
     def send(self, fields: Mapping[str, Any], credentials: Settings) -> bool:
@@ -93,7 +93,7 @@ class MonitorReporter:
         deadline = current_deadline()
         reason, attempt = "", 0
         while True:
-            timeout = min(TIMEOUT_SECONDS, deadline.remaining() - deadline.margin)
+            timeout = min(self.timeout, deadline.remaining() - deadline.margin)
             if timeout <= 0:
                 reason = reason or "no time left in the invocation"
                 break
