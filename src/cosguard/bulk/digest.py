@@ -102,6 +102,7 @@ class DailyDigest:
         self.ledgers = ledgers
         self.sealer = sealer
         self.clock = clock
+        self.done_day = ""   # a warm instance that saw today's marker writes nothing more today
 
     def figures(self, now: float) -> Optional[Figures]:
         try:
@@ -122,16 +123,20 @@ class DailyDigest:
         if not due(self.settings, now):
             return None
         day = day_of(now)
+        if day == self.done_day:
+            return None
         bucket, key = self.marker(day)
         try:
             self.gateway.put_json(bucket, key, {"day": day, "claimed_at": now}, if_absent=True)
         except PreconditionFailed:
+            self.done_day = day
             return None   # today's was sent (or is being sent) by another run
         except CloudError as exc:
             event(log, "digest_failed", logging.WARNING, day=day, reason=f"marker not written: {exc}")
             return False
         if self.notifier.send_digest(build(self.settings, report, now, self.figures(now))):
             event(log, "digest_sent", day=day, marker=f"{bucket}/{key}")
+            self.done_day = day
             return True
         try:
             self.gateway.delete(bucket, key)   # the next timer run tries again
