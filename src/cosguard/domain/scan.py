@@ -12,6 +12,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import CloudError, CloudTransientError, NotFoundError, SubmissionError
+from ..infra import metrics
 from ..infra.cloud import ObjectInfo
 from ..infra.config import Settings
 from ..infra.gateway import Gateway
@@ -88,6 +89,7 @@ class Scanner:
         for index, problem in unreadable:
             event(log, "record_rejected", logging.ERROR, record=index, outcome=Outcome.ERROR.value,
                   reason=problem)
+            metrics.count(Outcome.ERROR.value)
             summary.results.append(ScanResult("", f"Records[{index}]", Outcome.ERROR, reason=problem))
         failures = summary.failures()
         if failures:
@@ -142,6 +144,7 @@ class Scanner:
         event(log, "record", level, outcome=result.outcome.value, bucket=result.bucket, key=result.key,
               version=result.version, job_id=result.job_id,
               reason=result.reason, latency_ms=result.latency_ms)
+        metrics.count(result.outcome.value)
         return result
 
     def _scan_candidates(self, bucket: str, candidates: Sequence[str], version_id: Optional[str],
@@ -159,7 +162,9 @@ class Scanner:
         matching = [info for info in found if size is not None and info.size == size]
         chosen = matching if len(matching) == 1 else found
         if not chosen:
-            return self._gone(bucket, candidates, version_id, written_at)
+            gone = self._gone(bucket, candidates, version_id, written_at)
+            metrics.count(gone.outcome.value)
+            return gone
         results = [self.scan_object(bucket, [info.key], version_id, info=info, size=size, written_at=written_at)
                    for info in chosen]
         results[0].also = results[1:]
@@ -239,6 +244,7 @@ class Scanner:
         event(log, "record", logging.WARNING if result.outcome is Outcome.ERROR else logging.INFO,
               outcome=result.outcome.value, bucket=info.bucket, key=info.key, job_id=result.job_id,
               reason=result.reason or "resubmitted: the claim's holder died")
+        metrics.count(result.outcome.value)
         return result
 
     def _submit(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry) -> ScanResult:
