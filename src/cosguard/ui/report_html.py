@@ -20,8 +20,8 @@ header{background:#1d2330;color:#fff;padding:16px 28px}header h1{margin:0;font-s
 header p{margin:4px 0 0;color:#c5cad3}main{padding:8px 28px 40px;max-width:1100px}
 section{background:#fff;border:1px solid #e1e4e8;border-radius:6px;margin:16px 0;padding:12px 18px}
 h2{font-size:16px;margin:4px 0 10px}table{border-collapse:collapse;width:100%;margin:6px 0}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f2;vertical-align:top;word-break:break-all}
-th{color:#5b6270;font-weight:600}td.n{text-align:right;white-space:nowrap}code{background:#f1f2f4;padding:1px 4px}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f2;vertical-align:top;overflow-wrap:anywhere}
+th{color:#5b6270;font-weight:600;white-space:nowrap}td.n{text-align:right;white-space:nowrap}code{background:#f1f2f4;padding:1px 4px}
 .tiles{display:flex;gap:12px;flex-wrap:wrap}.tile{border:1px solid #e1e4e8;border-radius:6px;padding:8px 14px;min-width:110px}
 .tile b{display:block;font-size:22px}.muted{color:#6b7280}.warn{color:#b42318}svg.chart{max-width:100%;height:auto}
 """

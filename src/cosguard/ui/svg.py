@@ -44,9 +44,9 @@ def stacked_bars(name: str, periods: Sequence[str], series: Sequence[str],
             y -= h
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{COLOURS.get(s, "#555")}" '
                          f'{_attrs({"period": period, "series": s, "count": n})}><title>{esc(period)}: {n} {esc(s)}</title></rect>')
-        if len(periods) <= 16 or i % max(1, len(periods) // 12) == 0:
+        if len(periods) <= 12 or i % -(-len(periods) // 12) == 0:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle">'
-                         f'{esc(period[5:] if len(period) > 10 else period[5:])}</text>')
+                         f'{esc(period[5:].replace("T", " ") + ("h" if len(period) > 10 else ""))}</text>')
     parts.append(_legend(series, left, height - 12))
     parts.append("</svg>")
     return "".join(parts)
