@@ -5,7 +5,7 @@ CI (keys, bucket names, virus names, reasons) goes through `esc`."""
 from __future__ import annotations
 
 import time
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..bulk.figures_model import VERDICTS, Figures, iso
 from .svg import esc, hbars, histogram, latency_bins, stacked_bars, trend
@@ -89,9 +89,15 @@ def _latency(f: Figures) -> str:
                if up.unknown else "")
     return (f'<div class="tiles">{ranks(up, "upload")}{ranks(sub, "submission")}</div>'
             + "<h3>Distribution (upload → verdict)</h3>" + histogram("latency histogram", latency_bins(up.samples))
-            + "<h3>Trend (p50 and p95 per period)</h3>" + trend("latency trend", f.latency_trend) + unknown
+            + "<h3>Trend (p50 and p95 per period)</h3>" + trend("latency trend", _on_axis(f)) + unknown
             + '<p class="muted">From the upload (its Last-Modified) and from the job\'s submission to the verdict '
               'applied. A backfill\'s objects were uploaded long before: their submission latency is the one to read.</p>')
+
+
+def _on_axis(f: Figures) -> List[Tuple[str, Dict[str, Optional[int]]]]:
+    """The trend's points on the verdicts' time axis (a period without closes has none)."""
+    known = dict(f.latency_trend)
+    return [(period, known.get(period, {})) for period in f.periods()]
 
 
 def _viruses(f: Figures) -> str:
