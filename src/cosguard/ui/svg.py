@@ -35,7 +35,7 @@ def stacked_bars(name: str, periods: Sequence[str], series: Sequence[str],
              f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">', _axis(left, top, plot_w, plot_h, peak)]
     for i, period in enumerate(periods):
         x = left + i * step + (step - bar) / 2
-        y = top + plot_h
+        y = float(top + plot_h)
         for s in series:
             n = counts.get((period, s), 0)
             if not n:
