@@ -126,7 +126,7 @@ def trend(name: str, points: Sequence[Tuple[str, Dict[str, Optional[int]]]], ser
     left, bottom, top = 44, 40, 10
     plot_w, plot_h = width - left - 10, height - bottom - top
     peak = max([v for _, ranks in points for s in series for v in [ranks.get(s)] if v is not None] + [1])
-    step = plot_w / max(1, len(points) - 1) if len(points) > 1 else 0
+    step = plot_w / max(1, len(points))   # the middle of each period's slot, as the bars stand
     parts = [f'<svg class="chart" role="img" aria-label="{esc(name)}" data-chart="{esc(name)}" '
              f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">', _axis(left, top, plot_w, plot_h, peak, " s")]
     for s in series:
@@ -135,7 +135,7 @@ def trend(name: str, points: Sequence[Tuple[str, Dict[str, Optional[int]]]], ser
             value = ranks.get(s)
             if value is None:
                 continue
-            x, y = left + (i * step if len(points) > 1 else plot_w / 2), top + plot_h - plot_h * value / peak
+            x, y = left + (i + 0.5) * step, top + plot_h - plot_h * value / peak
             coords.append(f"{x:.1f},{y:.1f}")
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{COLOURS[s]}" '
                          f'{_attrs({"period": period, "series": s, "seconds": value})}>'
