@@ -24,14 +24,17 @@ def test_the_figures_are_what_the_local_cloud_did(deployment, tmp_path, capsys):
     for i in range(2):
         deployment.put(f"r/bad-{i}.com", eicar())
     deployment.put("r/stuck.txt", b"never finishes")
+    deployment.put("r/big.iso", b"small body, large claim")
+    deployment.cloud.cos.simulate_size(deployment.intake, "r/big.iso", 2 * 1024 ** 3)   # over CI's limit: no job
     deployment.scan()
     deployment.settle()
     code, doc = report(capsys, deployment, tmp_path)
     assert code == 0, doc
-    assert doc["totals"] == {"clean": 5, "infected": 2, "unscannable": 0, "error": 0, "other": 0}
+    assert doc["totals"] == {"clean": 5, "infected": 2, "unscannable": 1, "error": 0, "other": 0}
     assert {(v["bucket"], v["verdict"]): v["count"] for v in doc["verdicts"]} == {
-        (deployment.intake, "clean"): 5, (deployment.intake, "infected"): 2}
-    assert doc["grain"] == "day" and doc["upload_latency"]["count"] == 7 == doc["submit_latency"]["count"]
+        (deployment.intake, "clean"): 5, (deployment.intake, "infected"): 2, (deployment.intake, "unscannable"): 1}
+    # the unscannable object had no job: a latency from its upload, none from a submission
+    assert doc["grain"] == "day" and doc["upload_latency"]["count"] == 8 and doc["submit_latency"]["count"] == 7
     assert doc["upload_latency"]["unknown"] == 0 and 0 <= doc["upload_latency"]["p50"] <= doc["upload_latency"]["p99"] < 60
     [virus] = doc["viruses"]
     assert virus["count"] == 2 and virus["name"]
@@ -44,6 +47,8 @@ def test_the_figures_are_what_the_local_cloud_did(deployment, tmp_path, capsys):
                                                                  for k in ("r/bad-0.com", "r/bad-1.com"))
     assert doc["quarantine_bytes"] == 2 * len(eicar())
     assert doc["cost"]["ci_scans"] == 7 and doc["cost"]["amount"] == round(7 * 0.5 / 1000, 4)
+    code, status = run_cli(capsys, "status", "--env-file", env_file(deployment, tmp_path), "--json")
+    assert json.loads(status)["counts"]["unscannable"] == 1   # `status` counts it too now
     assert doc["needs_human"] == [] and doc["restores_total"] == 0
 
 

@@ -53,6 +53,7 @@ from .where import now_at
 # An ESTIMATE: retries, duplicate events and sweeps add to it. CI: one submission and one query.
 COS_REQUESTS_PER_CLOSE = {"quarantined": 15, "deleted": 14, "promoted": 15, "released": 15}
 COS_REQUESTS_DEFAULT = 13
+COS_REQUESTS_UNSCANNABLE = 3   # HEAD, tag, its index entry: no job
 CI_REQUESTS_PER_SCAN = 2
 HOUR_GRAIN_UP_TO = 2 * 86400   # a period this short is drawn per hour, a longer one per day
 DEFAULT_DETAIL = 50            # closed records read (newest infections, restores): rows, not counts
@@ -95,8 +96,9 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
                 period = item.day if grain == "day" else f"{item.day}T{item.time[:2]}"
                 row = (period, where, verdict_of(item.outcome))
                 counts[row] = counts.get(row, 0) + 1
-                scans += 1
-                cos_requests += COS_REQUESTS_PER_CLOSE.get(item.outcome, COS_REQUESTS_DEFAULT)
+                scans += 1 if item.scanned else 0
+                cos_requests += (COS_REQUESTS_PER_CLOSE.get(item.outcome, COS_REQUESTS_DEFAULT) if item.scanned
+                                 else COS_REQUESTS_UNSCANNABLE)
                 if item.upload_wait is not None:
                     upload_waits.append(item.upload_wait)
                     by_period.setdefault(period, []).append(item.upload_wait)

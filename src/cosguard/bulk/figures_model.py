@@ -166,7 +166,15 @@ class Figures:
         return found
 
     def periods(self) -> Tuple[str, ...]:
-        return tuple(sorted({row.period for row in self.verdicts}))
+        """Every period from `since` to `until` (UTC days or hours), empty ones too: a time axis."""
+        step = 3600 if self.grain == "hour" else 86400
+        spelled = "%Y-%m-%dT%H" if self.grain == "hour" else "%Y-%m-%d"
+        found = {row.period for row in self.verdicts}
+        moment = self.since - self.since % step
+        while moment <= self.until:
+            found.add(time.strftime(spelled, time.gmtime(moment)))
+            moment += step
+        return tuple(sorted(found))
 
     def as_dict(self) -> Dict[str, Any]:
         document = dataclasses.asdict(self)

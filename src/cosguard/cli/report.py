@@ -57,6 +57,16 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if figures.needs_human or figures.unreadable else EXIT_OK
 
 
+def report_for(env, path: str, since_days: float = 7) -> None:
+    """The HTML report of the deployment whose functions' environment is `env` (the demo's)."""
+    from ..bulk.figures import collect_figures
+    from ..runtime import Runtime
+    rt = Runtime.from_env(dict(env), require_callback_url=False)
+    figures = collect_figures(rt.settings, rt.gateway, rt.sweeper.ledgers(), rt.scanner.sealer,
+                              since=since_days * 86400, workers=rt.settings.max_workers)
+    write_html(figures, path)
+
+
 def write_html(figures, path: str) -> None:
     from ..ui.report_html import render
     with open(path, "w", encoding="utf-8") as out:

@@ -1,6 +1,7 @@
 """A time index of closed jobs, so `cosguard status` counts by LIST alone, never one GET per job.
 
-Each close also writes an empty object whose key says everything a count needs:
+Each close also writes an empty object whose key says everything a count needs (an upload found
+unscannable before any job, too: its `<job id>` is `none-` and the start of its ledger digest):
 
     <state prefix>index/<YYYY-MM-DD>/<outcome>.<detail>.<HHMMSS>.<job id>.<facts>.<mac>
 
@@ -34,6 +35,7 @@ _WORD = re.compile(r"^[a-z_]{1,32}$")
 _DETAIL = re.compile(r"^(-|fallback|noroom_[a-z]{1,16}|fallback\+noroom_[a-z]{1,16})$")
 _FACTS = re.compile(r"^([a-z0-9-]{1,64}|-)~([0-9]{1,10}|-)~([0-9]{1,10}|-)$")
 _DAY = 86400
+NO_JOB = "none-"   # the `<job id>` of an entry without a CI job (an upload found unscannable first)
 
 
 class Closed(NamedTuple):
@@ -59,6 +61,11 @@ class Closed(NamedTuple):
     @property
     def no_room_action(self) -> str:
         return self.detail.rpartition("noroom_")[2] if self.no_room else ""
+
+    @property
+    def scanned(self) -> bool:
+        """Whether CI scanned it (a job was submitted)."""
+        return not self.job_id.startswith(NO_JOB)
 
     @property
     def when(self) -> str:

@@ -20,7 +20,17 @@ from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
 from ..infra.retry import current_deadline
 from .actions import Actions, is_copy_of, open_manifest, quarantined_status
-from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, OpenClaim, version_token
+from .history import NO_JOB, About
+from .ledger import (
+    CLAIM_LEASE_SECONDS,
+    MAX_DOCUMENT_BYTES,
+    ClaimBusy,
+    JobEntry,
+    Ledger,
+    OpenClaim,
+    digest,
+    version_token,
+)
 from .removals import removal_after
 from .removals import report as report_removal
 from .rules import skip_reason, skip_reason_for_object, unscannable_reason
@@ -365,5 +375,9 @@ class Scanner:
     def _unscannable(self, info: ObjectInfo, reason: str) -> ScanResult:
         """Tag it unscannable, and quarantine it too when so configured."""
         aside = set_aside(self.actions, info, reason, self.settings.unscannable_action, ScanStatus.UNSCANNABLE)
+        if aside.outcome is Outcome.UNSCANNABLE:   # no CI job: indexed under the upload's name (history.py)
+            self.ledger(info.bucket).history.record(
+                NO_JOB + digest(info.bucket, info.key, version_token(info))[:32], aside.outcome.value, self.clock(),
+                aside.manifest, about=About(info.bucket, float(info.last_modified or 0), 0.0))
         return ScanResult(info.bucket, info.key, aside.outcome, reason=aside.detail, version=version_token(info),
                           retryable=aside.retryable)

@@ -5,7 +5,7 @@ CI (keys, bucket names, virus names, reasons) goes through `esc`."""
 from __future__ import annotations
 
 import time
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..bulk.figures_model import VERDICTS, Figures, iso
 from .svg import esc, hbars, histogram, latency_bins, stacked_bars, trend
@@ -20,8 +20,8 @@ header{background:#1d2330;color:#fff;padding:16px 28px}header h1{margin:0;font-s
 header p{margin:4px 0 0;color:#c5cad3}main{padding:8px 28px 40px;max-width:1100px}
 section{background:#fff;border:1px solid #e1e4e8;border-radius:6px;margin:16px 0;padding:12px 18px}
 h2{font-size:16px;margin:4px 0 10px}table{border-collapse:collapse;width:100%;margin:6px 0}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f2;vertical-align:top;word-break:break-all}
-th{color:#5b6270;font-weight:600}td.n{text-align:right;white-space:nowrap}code{background:#f1f2f4;padding:1px 4px}
+th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eef0f2;vertical-align:top;overflow-wrap:anywhere}
+th{color:#5b6270;font-weight:600;white-space:nowrap}td.n{text-align:right;white-space:nowrap}code{background:#f1f2f4;padding:1px 4px}
 .tiles{display:flex;gap:12px;flex-wrap:wrap}.tile{border:1px solid #e1e4e8;border-radius:6px;padding:8px 14px;min-width:110px}
 .tile b{display:block;font-size:22px}.muted{color:#6b7280}.warn{color:#b42318}svg.chart{max-width:100%;height:auto}
 """
@@ -89,9 +89,15 @@ def _latency(f: Figures) -> str:
                if up.unknown else "")
     return (f'<div class="tiles">{ranks(up, "upload")}{ranks(sub, "submission")}</div>'
             + "<h3>Distribution (upload → verdict)</h3>" + histogram("latency histogram", latency_bins(up.samples))
-            + "<h3>Trend (p50 and p95 per period)</h3>" + trend("latency trend", f.latency_trend) + unknown
+            + "<h3>Trend (p50 and p95 per period)</h3>" + trend("latency trend", _on_axis(f)) + unknown
             + '<p class="muted">From the upload (its Last-Modified) and from the job\'s submission to the verdict '
               'applied. A backfill\'s objects were uploaded long before: their submission latency is the one to read.</p>')
+
+
+def _on_axis(f: Figures) -> List[Tuple[str, Dict[str, Optional[int]]]]:
+    """The trend's points on the verdicts' time axis (a period without closes has none)."""
+    known = dict(f.latency_trend)
+    return [(period, known.get(period, {})) for period in f.periods()]
 
 
 def _viruses(f: Figures) -> str:

@@ -35,7 +35,7 @@ def stacked_bars(name: str, periods: Sequence[str], series: Sequence[str],
              f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">', _axis(left, top, plot_w, plot_h, peak)]
     for i, period in enumerate(periods):
         x = left + i * step + (step - bar) / 2
-        y = top + plot_h
+        y = float(top + plot_h)
         for s in series:
             n = counts.get((period, s), 0)
             if not n:
@@ -44,9 +44,9 @@ def stacked_bars(name: str, periods: Sequence[str], series: Sequence[str],
             y -= h
             parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{COLOURS.get(s, "#555")}" '
                          f'{_attrs({"period": period, "series": s, "count": n})}><title>{esc(period)}: {n} {esc(s)}</title></rect>')
-        if len(periods) <= 16 or i % max(1, len(periods) // 12) == 0:
+        if len(periods) <= 12 or i % -(-len(periods) // 12) == 0:
             parts.append(f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 14}" font-size="10" text-anchor="middle">'
-                         f'{esc(period[5:] if len(period) > 10 else period[5:])}</text>')
+                         f'{esc(period[5:].replace("T", " ") + ("h" if len(period) > 10 else ""))}</text>')
     parts.append(_legend(series, left, height - 12))
     parts.append("</svg>")
     return "".join(parts)
@@ -126,7 +126,7 @@ def trend(name: str, points: Sequence[Tuple[str, Dict[str, Optional[int]]]], ser
     left, bottom, top = 44, 40, 10
     plot_w, plot_h = width - left - 10, height - bottom - top
     peak = max([v for _, ranks in points for s in series for v in [ranks.get(s)] if v is not None] + [1])
-    step = plot_w / max(1, len(points) - 1) if len(points) > 1 else 0
+    step = plot_w / max(1, len(points))   # the middle of each period's slot, as the bars stand
     parts = [f'<svg class="chart" role="img" aria-label="{esc(name)}" data-chart="{esc(name)}" '
              f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">', _axis(left, top, plot_w, plot_h, peak, " s")]
     for s in series:
@@ -135,7 +135,7 @@ def trend(name: str, points: Sequence[Tuple[str, Dict[str, Optional[int]]]], ser
             value = ranks.get(s)
             if value is None:
                 continue
-            x, y = left + (i * step if len(points) > 1 else plot_w / 2), top + plot_h - plot_h * value / peak
+            x, y = left + (i + 0.5) * step, top + plot_h - plot_h * value / peak
             coords.append(f"{x:.1f},{y:.1f}")
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{COLOURS[s]}" '
                          f'{_attrs({"period": period, "series": s, "seconds": value})}>'
