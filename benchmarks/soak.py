@@ -13,6 +13,7 @@ against what its last write holds:
 
     python benchmarks/soak.py            # 1,000 uploads
     python benchmarks/soak.py -n 300     # a quicker run
+    python benchmarks/soak.py -n 3000 --report   # then `cosguard report` over it: time and COS requests
 """
 from __future__ import annotations
 
@@ -127,6 +128,28 @@ def audit(cos, intake: str, last: Dict[str, bytes]) -> Counter:
     return figures
 
 
+def measure_report(cloud: LocalCloud, runtime: Runtime, html: Optional[str]) -> str:
+    """`cosguard report --html` over the soak's ledger: collect the figures and render the page,
+    timed, with the COS requests it made (the local COS's counters, before and after)."""
+    from cosguard.bulk.figures import collect_figures
+    from cosguard.ui.report_html import render
+    before = cloud.cos.counters.snapshot()
+    started = time.monotonic()
+    figures = collect_figures(runtime.settings, runtime.gateway, runtime.sweeper.ledgers(),
+                              runtime.scanner.sealer, since=7 * 86400, workers=runtime.settings.max_workers)
+    page = render(figures)
+    seconds = time.monotonic() - started
+    made = {k: v - before.get(k, 0) for k, v in cloud.cos.counters.snapshot().items()
+            if isinstance(v, int) and v != before.get(k, 0) and k != "bytes_read"}
+    if html:
+        with open(html, "w", encoding="utf-8") as out:
+            out.write(page)
+    totals = figures.totals()
+    return (f"report: {seconds:.2f} s for {sum(totals.values())} closes ({totals}), "
+            f"{len(figures.quarantine)} quarantined, {figures.pending_total} pending; page {len(page):,} bytes; "
+            f"COS requests {sum(made.values())} {dict(sorted(made.items()))}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", "--uploads", type=int, default=1000)
@@ -144,6 +167,10 @@ def main(argv=None) -> int:
     parser.add_argument("--append-events", action="store_true",
                         help="the local COS publishes cos:ObjectCreated:Append (off, as SCF's trigger doc "
                              "583/9707 lists none: then a backfill after the reconcile finds the appends)")
+    parser.add_argument("--report", action="store_true",
+                        help="after the audit, collect the operator report's figures and render its page "
+                             "(what `cosguard report --html` does) and print its time and COS requests")
+    parser.add_argument("--report-html", metavar="FILE", help="with --report: also write the page here")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     header(f"Soak: {args.uploads} uploads with faults, one reconcile, audit of every key")
@@ -201,6 +228,7 @@ def main(argv=None) -> int:
             counts["backfill submitted"] = Backfill(runtime, Options(intake)).run().counts.get("submitted", 0)
             scf.wait_idle(120)
         figures = audit(cos, intake, last)
+        measured = measure_report(cloud, runtime, args.report_html) if args.report else None
     finally:
         scf.stop()
         cloud.stop()
@@ -213,6 +241,8 @@ def main(argv=None) -> int:
     for name, value in sorted(figures.items()):
         print(f"  {name:32} {value}")
     print(f"seconds: uploads+settling {upload_seconds:.1f}, total {time.monotonic() - started:.1f}")
+    if measured:
+        print(measured)
     print("RESULT:", "FAIL" if bad else "OK", f"({bad} keys lost or left pending)")
     return 1 if bad else 0
 

@@ -8,6 +8,6 @@ RUNTIME.callbacks  # the callback path loads now, not on the first callback
 
 
 def main_handler(event, context):
-    with RUNTIME.invocation(context):
+    with RUNTIME.invocation(context, "quarantine_callback"):
         answer = RUNTIME.callbacks.handle(event)
     return answer.as_scf()

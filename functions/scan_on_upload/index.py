@@ -9,6 +9,6 @@ RUNTIME.scanner  # the scan path loads now, not on the first event
 
 
 def main_handler(event, context):
-    with RUNTIME.invocation(context):
+    with RUNTIME.invocation(context, "scan_on_upload"):
         summary = scan_upload_event(RUNTIME.scanner, event)
     return summary.as_dict()

@@ -7,10 +7,12 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
 from .domain.seal import sealer_for
-from .infra import logs
+from .infra import logs, metrics
 from .infra.cloud import CloudGateway
 from .infra.config import Settings
 from .infra.retry import Deadline, within
+
+log = logs.get_logger("cosguard.runtime")
 
 if TYPE_CHECKING:  # imported where first used: each handler loads only the services it calls
     from .bulk.sweep import Sweeper
@@ -18,6 +20,12 @@ if TYPE_CHECKING:  # imported where first used: each handler loads only the serv
     from .domain.verdict import VerdictService
     from .infra.notify import Notifier
     from .triggers.callback import CallbackService
+
+
+def _function_name(context: Any) -> str:
+    if isinstance(context, Mapping):
+        return str(context.get("function_name", "") or "")
+    return str(getattr(context, "function_name", "") or "")
 
 
 def _request_id(context: Any) -> str:
@@ -98,16 +106,45 @@ class Runtime:
             return Sweeper(self.settings, self.verdicts, self.scanner)
         return self._service("sweeper", build)
 
+    def daily_digest(self, report: Any) -> Optional[bool]:
+        """The reconcile timer's once-a-day digest (COSGUARD_DIGEST_HOUR, bulk/digest.py), after
+        its sweep; None when none is configured or due."""
+        notifier = self.notifier
+        if self.settings.digest_hour is None or notifier is None:
+            return None
+        from .bulk.digest import DailyDigest
+        digest = self._service("digest", lambda: DailyDigest(self.settings, self.gateway, notifier,
+                                                             self.sweeper.ledgers, self.sealer))
+        return digest.send_if_due(report)
+
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **kwargs: Any) -> "Runtime":
         """Raises ConfigError naming every bad variable."""
         return cls(Settings.from_env(os.environ if env is None else env, **kwargs))
 
     @contextlib.contextmanager
-    def invocation(self, context: Any, env: Optional[Mapping[str, str]] = None) -> Iterator[None]:
-        """Per-invocation setup: the deadline, fresh role credentials, the request id bound to logs."""
+    def invocation(self, context: Any, function: str = "", env: Optional[Mapping[str, str]] = None
+                   ) -> Iterator[None]:
+        """Per-invocation setup: the deadline, fresh role credentials, the request id bound to logs,
+        and the invocation's figures (metrics.py), logged as one `metrics` line at its end (and
+        sent to Cloud Monitor when enabled), whether the handler returned or raised."""
         env = os.environ if env is None else env
         self.gateway.refresh_credentials(env)
         logs.register_secrets([env.get("TENCENTCLOUD_SECRETKEY", ""), env.get("TENCENTCLOUD_SESSIONTOKEN", "")])
+        tally: Optional[metrics.Tally] = None
         with within(Deadline.from_context(context)), logs.bound(request_id=_request_id(context)):
-            yield
+            try:
+                with metrics.measuring(function or _function_name(context)) as tally:
+                    yield
+            finally:
+                if tally is not None:
+                    self.report_metrics(tally)
+
+    def report_metrics(self, tally: "metrics.Tally") -> None:
+        """The one place the figures leave: the `metrics` line, then Cloud Monitor (best effort)."""
+        fields = tally.fields()
+        logs.event(log, "metrics", **fields)
+        if self.settings.monitor_enabled:
+            from .infra.monitor import MonitorReporter  # loaded only when enabled
+            reporter = self._service("monitor", lambda: MonitorReporter(self.settings))
+            reporter.send(fields, self.gateway.settings)

@@ -29,6 +29,11 @@ def test_demo_json_reports_every_expected_outcome_and_removes_its_log(tmp_path):
     assert "\r" not in result.stderr and "\x1b" not in result.stderr
     assert "  verdicts: 7/7" in result.stderr.splitlines()
     assert list(tmp_path.glob("cosguard-demo-*.log")) == []
+    # the operator report of the demo's uploads, where it says (docs/report.md)
+    [page] = tmp_path.glob("cosguard-demo-report-*.html")
+    assert document["report"] == str(page)
+    html = page.read_text(encoding="utf-8")
+    assert 'data-figure="verdict-infected" data-value="2"' in html and 'data-figure="verdict-unscannable" data-value="1"' in html
 
 
 def test_demo_table_has_headers_a_legend_and_keeps_logs_on_request(tmp_path):
@@ -49,6 +54,8 @@ def test_demo_table_has_headers_a_legend_and_keeps_logs_on_request(tmp_path):
     assert any(line.strip().startswith("stale → clean") for line in legend)   # the legend explains it
     kept = list(tmp_path.glob("cosguard-demo-*.log"))
     assert len(kept) == 1 and str(kept[0]) in result.stdout and kept[0].read_text().strip()
+    [page] = tmp_path.glob("cosguard-demo-report-*.html")
+    assert f"report (open it in a browser): {page}" in lines
 
 
 def test_demo_json_says_where_the_kept_log_is(tmp_path):

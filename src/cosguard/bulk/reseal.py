@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from ..domain.actions import MANIFEST_META, copy_record, decode_manifest, encode_manifest
 from ..domain.formats import FORMAT_FIELD, UnknownFormat, is_current, upgrade
+from ..domain.history import About
 from ..domain.ledger import ACTION_LEASE_SECONDS, MAX_DOCUMENT_BYTES, Ledger
 from ..domain.seal import PROMOTED_META, SEAL_FIELD, Sealer
 from ..domain.security import RELEASED_META
@@ -175,7 +176,7 @@ class Resealer:
         except (KeyError, TypeError, ValueError):
             return
         if not self.report.dry_run:
-            ledger.history.record(job_id, outcome, closed_at, fields.get("manifest"))
+            ledger.history.record(job_id, outcome, closed_at, fields.get("manifest"), about=About.of(fields))
         self.report.tally("resealed", "index")
 
     # -- quarantined copies ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ..domain.status import Outcome
 from ..domain.verdict import VerdictService
 from ..domain.versions import submit_superseded
 from ..errors import CloudError, NotFoundError
+from ..infra import metrics
 from ..infra.cloud import APPENDABLE, ObjectInfo
 from ..infra.config import Settings
 from ..infra.logs import event, get_logger
@@ -34,7 +35,7 @@ log = get_logger("cosguard.bulk.sweep")
 RETRY_SHARE = 0.25   # of a ledger's time kept for failed submissions while open jobs fill the rest
 
 
-class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
+class SweepReport(Record, hidden=("_lock", "oldest_pending"), uncompared=("_lock", "oldest_pending")):
     applied: Dict[str, int] = Factory(dict)
     pending: int = 0
     overdue: List[Dict[str, Any]] = Factory(list)
@@ -47,6 +48,7 @@ class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
     visited: Dict[str, int] = Factory(dict)  # ledger entries dispatched, per listing (`jobs`, `retry`)
     progress: List[Dict[str, Any]] = Factory(list)  # per ledger and listing: where it began and stopped
     seconds: float = 0.0
+    oldest_pending: float = 0.0   # seconds: the longest a pending job has waited (the metrics line's)
     _lock: threading.Lock = Factory(threading.Lock)
 
     def count(self, bucket: Dict[str, int], outcome: str) -> None:
@@ -54,9 +56,10 @@ class SweepReport(Record, hidden=("_lock",), uncompared=("_lock",)):
         with self._lock:
             bucket[outcome] = bucket.get(outcome, 0) + 1
 
-    def add_pending(self, overdue: Optional[Dict[str, Any]]) -> None:
+    def add_pending(self, overdue: Optional[Dict[str, Any]], age: float = 0.0) -> None:
         with self._lock:
             self.pending += 1
+            self.oldest_pending = max(self.oldest_pending, age)
             if overdue is not None:
                 self.overdue.append(overdue)
 
@@ -117,6 +120,9 @@ class Sweeper:
         report.resumed = any(p["resumed_from"] for p in report.progress)
         report.unauthenticated = self.scanner.sealer.take_rejected()
         report.seconds = time.monotonic() - started
+        metrics.pending(report.pending, report.oldest_pending)
+        metrics.count("retried", sum(report.resubmitted.values()))
+        metrics.count("overdue", len(report.overdue))
         event(log, "sweep_finished", logging.WARNING if report.problems or report.partial else logging.INFO,
               **report.as_dict())
         return report
@@ -226,7 +232,7 @@ class Sweeper:
             overdue = {"job_id": entry.job_id, "bucket": entry.bucket, "key": entry.key,
                        "age_seconds": int(age), "state": state}
             event(log, "job_overdue", logging.WARNING, **overdue)
-        report.add_pending(overdue)
+        report.add_pending(overdue, age)
 
     def _orphaned_claim(self, ledger: Ledger, claim: OpenClaim, report: SweepReport) -> None:
         """A claim still `submitting` past its lease on COS's clock: its holder died. Its upload is

@@ -6,8 +6,8 @@ import sys
 import time
 from typing import Dict, Tuple
 
+from ..bulk.where import now_at
 from ..domain.open_work import tally_open_work
-from ..domain.restore import Restorer, copy_state
 from ..domain.status import handled_as, tag_status
 from ..errors import CloudError
 from . import arguments
@@ -128,23 +128,6 @@ def run_reconcile(args: argparse.Namespace) -> int:
     print()
     say(f"sweep took {report.seconds:.2f} s")
     return EXIT_FINDINGS if report.problems else EXIT_OK
-
-
-def now_at(settings, entry, gateway=None) -> str:
-    """Where the scanned object is now, as far as the ledger knows; with a `gateway`, a quarantined
-    copy that is gone or holds other bytes says so (one HEAD)."""
-    if entry.outcome == "quarantined":
-        copy = Restorer.recorded_copy(entry, settings)
-        state = copy_state(gateway, settings, entry) if gateway is not None else "intact"
-        return f"{copy['bucket']}/{copy['key']}" + ("" if state == "intact" else f" ({state} there)")
-    if entry.outcome == "promoted" and entry.manifest.get("promoted_to"):
-        return str(entry.manifest["promoted_to"])
-    if entry.outcome == "promoted" and settings.clean_destination:
-        destination = settings.clean_destination
-        return f"{destination.for_source(entry.bucket)}/{destination.prefix}{entry.key}"
-    if entry.outcome in ("deleted", "gone"):
-        return "(deleted)"
-    return f"{entry.bucket}/{entry.key}"
 
 
 def run_status(args: argparse.Namespace) -> int:

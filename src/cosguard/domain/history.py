@@ -1,16 +1,24 @@
 """A time index of closed jobs, so `cosguard status` counts by LIST alone, never one GET per job.
 
-Each close also writes an empty object whose key says everything a count needs:
+Each close also writes an empty object whose key says everything a count needs (an upload found
+unscannable before any job, too: its `<job id>` is `none-` and the start of its ledger digest):
 
-    <state prefix>index/<YYYY-MM-DD>/<outcome>.<detail>.<HHMMSS>.<job id>.<mac>
+    <state prefix>index/<YYYY-MM-DD>/<outcome>.<detail>.<HHMMSS>.<job id>.<facts>.<mac>
 
 `detail` is `-`, `fallback` (the copy was refused, domain/fallback.py), `noroom_<action>` (no room
-for the status tag, and what was done instead: domain/dispositions.py) or both, joined by `+`. The MAC (seal.py's key) covers the
-bucket and the rest of the key: where uploaders can write the state prefix, an entry they plant
-is reported as unauthenticated and never counted. A day's entries are one LIST per 1,000; a
-report over `--since` days costs about (closes in the window / 1,000) + days requests, however
-long the deployment has run; the closed/ record is read only for the few rows a report prints.
-Entries expire with closed/ (retention.py).
+for the status tag, and what was done instead: domain/dispositions.py) or both, joined by `+`.
+`facts` is `<intake bucket>~<upload wait>~<submission wait>`: the scanned object's bucket and the
+seconds from its upload (Last-Modified) and from its job's submission to the close (`-` when
+unknown), so `cosguard report` groups by bucket and draws latency by LIST too (issue 23). Entries
+written before have no `facts` and read back with bucket "" and waits None (counted as unknown); a
+release before this one reads a new entry's job id as `<job id>.<facts>`: its counts stay right,
+and it finds no closed/ record for that entry's rows (a missing row, never a wrong count).
+
+The MAC (seal.py's key) covers the bucket and the rest of the key: where uploaders can write the
+state prefix, an entry they plant is reported as unauthenticated and never counted. A day's
+entries are one LIST per 1,000; a report over `--since` days costs about (closes in the window /
+1,000) + days requests, however long the deployment has run; the closed/ record is read only for
+the few rows a report prints. Entries expire with closed/ (retention.py).
 """
 from __future__ import annotations
 
@@ -25,7 +33,9 @@ from .seal import Sealer
 MAC_CHARS = 32
 _WORD = re.compile(r"^[a-z_]{1,32}$")
 _DETAIL = re.compile(r"^(-|fallback|noroom_[a-z]{1,16}|fallback\+noroom_[a-z]{1,16})$")
+_FACTS = re.compile(r"^([a-z0-9-]{1,64}|-)~([0-9]{1,10}|-)~([0-9]{1,10}|-)$")
 _DAY = 86400
+NO_JOB = "none-"   # the `<job id>` of an entry without a CI job (an upload found unscannable first)
 
 
 class Closed(NamedTuple):
@@ -36,6 +46,9 @@ class Closed(NamedTuple):
     outcome: str
     detail: str
     job_id: str
+    bucket: str = ""                     # the intake bucket; "" for entries written before facts
+    upload_wait: Optional[int] = None    # seconds from the upload (Last-Modified) to the close
+    submit_wait: Optional[int] = None    # seconds from the job's submission to the close
 
     @property
     def fallback(self) -> bool:
@@ -50,6 +63,11 @@ class Closed(NamedTuple):
         return self.detail.rpartition("noroom_")[2] if self.no_room else ""
 
     @property
+    def scanned(self) -> bool:
+        """Whether CI scanned it (a job was submitted)."""
+        return not self.job_id.startswith(NO_JOB)
+
+    @property
     def when(self) -> str:
         return f"{self.day}T{self.time[:2]}:{self.time[2:4]}:{self.time[4:6]}Z"
 
@@ -62,6 +80,28 @@ def detail_of(manifest: Any) -> str:
         action = str(limit.get("action") or "")
         marks.append("noroom_" + (action if re.match(r"^[a-z]{1,16}$", action) else "other"))
     return "+".join(marks) or "-"
+
+
+class About(NamedTuple):
+    """What an index entry says of the scanned upload besides its close (`facts`)."""
+
+    bucket: str
+    last_modified: float    # the upload's Last-Modified (epoch seconds), 0 when unknown
+    submitted_at: float     # when its job was submitted, 0 when unknown
+
+    @classmethod
+    def of(cls, fields: Any) -> "About":
+        """From a job entry or its fields (a closed/ document), whatever is missing unknown."""
+        get = fields.get if isinstance(fields, Mapping) else (lambda name: getattr(fields, name, None))
+        numbers = [get(name) for name in ("last_modified", "submitted_at")]
+        return cls(str(get("bucket") or ""), *[float(n) if isinstance(n, (int, float)) and not isinstance(n, bool)
+                                                 else 0.0 for n in numbers])
+
+    def facts(self, closed_at: float) -> str:
+        def wait(start: float) -> str:
+            return str(max(0, int(closed_at - start))) if start > 0 else "-"
+        bucket = self.bucket if re.match(r"^[a-z0-9-]{1,64}$", self.bucket) else "-"
+        return f"{bucket}~{wait(self.last_modified)}~{wait(self.submitted_at)}"
 
 
 class History:
@@ -93,23 +133,29 @@ class History:
             self.gateway.delete(self.bucket, key)
         return "resealed"
 
-    def key_for(self, job_id: str, outcome: str, closed_at: float, manifest: Any = None) -> str:
+    def key_for(self, job_id: str, outcome: str, closed_at: float, manifest: Any = None,
+                about: Optional[About] = None) -> str:
+        """The entry's key; without `about`, as written before facts (no `<facts>` part)."""
         stamp = time.gmtime(closed_at)
         outcome = outcome if _WORD.match(outcome or "") else "unknown"
         name = (f"{self.prefix}index/{time.strftime('%Y-%m-%d', stamp)}/"
                 f"{outcome}.{detail_of(manifest)}.{time.strftime('%H%M%S', stamp)}.{job_id}")
+        if about is not None:
+            name = f"{name}.{about.facts(closed_at)}"
         return f"{name}.{self._mac(name)}"
 
     def record(self, job_id: str, outcome: str, closed_at: float, manifest: Any = None,
-               replaces: Optional[Tuple[str, float, Any]] = None) -> None:
+               replaces: Optional[Tuple[str, float, Any]] = None, about: Optional[About] = None) -> None:
         """Index one close (a PUT of zero bytes; rewriting the same close writes the same key).
         `replaces`: the (outcome, closed_at, manifest) the job was closed with before, whose entry
-        is removed, so a job is counted once, as it ended last."""
-        key = self.key_for(job_id, outcome, closed_at, manifest)
+        is removed (as this release and as one before facts would have named it), so a job is
+        counted once, as it ended last."""
+        key = self.key_for(job_id, outcome, closed_at, manifest, about)
         self.gateway.upload(self.bucket, key, b"")
         if replaces is not None:
-            earlier = self.key_for(job_id, *replaces)
-            if earlier != key:
+            for earlier in {self.key_for(job_id, *replaces, about=about), self.key_for(job_id, *replaces)}:
+                if earlier == key:
+                    continue
                 try:
                     self.gateway.delete(self.bucket, earlier)
                 except NotFoundError:
@@ -124,14 +170,19 @@ class History:
         name = key.rpartition(".")[0]
         rest = name[len(f"{self.prefix}index/"):]
         day, _, leaf = rest.partition("/")
-        parts = leaf.split(".", 3)
-        if (len(parts) != 4 or not _WORD.match(parts[0]) or not _DETAIL.match(parts[1])
-                or self._key_of(key) is None):
+        parts = leaf.split(".", 4)
+        facts = _FACTS.match(parts[4]) if len(parts) == 5 else None
+        if (len(parts) not in (4, 5) or not _WORD.match(parts[0]) or not _DETAIL.match(parts[1])
+                or (len(parts) == 5 and facts is None) or self._key_of(key) is None):
             if report:
                 self.sealer.reject(self.bucket, key, "history index entry")
             return None
-        outcome, detail, hhmmss, job_id = parts
-        return Closed(day, hhmmss, outcome, detail, job_id)
+        outcome, detail, hhmmss, job_id = parts[:4]
+        if facts is None:   # written before facts: bucket and waits unknown
+            return Closed(day, hhmmss, outcome, detail, job_id)
+        bucket, upload_wait, submit_wait = (None if f == "-" else f for f in facts.groups())
+        return Closed(day, hhmmss, outcome, detail, job_id, bucket or "",
+                      int(upload_wait) if upload_wait else None, int(submit_wait) if submit_wait else None)
 
     def since(self, seconds: float, now: Optional[float] = None) -> Iterator[Closed]:
         """Every job closed in the last `seconds` (whole UTC days: the first day is read whole),

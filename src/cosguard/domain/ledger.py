@@ -68,7 +68,7 @@ from .entries import (
 )
 from .formats import UnknownFormat, upgrade
 from .formats import stamp as in_current_format
-from .history import History
+from .history import About, History
 from .seal import Sealer
 from .states import JobState, Standing, classify, lease_left
 from .status import Outcome
@@ -269,7 +269,7 @@ class Ledger(ClaimsMixin):
             self._write(self._key("closed", entry.job_id), dict(
                 entry.fields_dict(), outcome=Outcome.STALE.value, closed_at=closed_at,
                 manifest={"rescanned_as": job_id}))
-            self.history.record(entry.job_id, Outcome.STALE.value, closed_at)
+            self.history.record(entry.job_id, Outcome.STALE.value, closed_at, about=About.of(entry))
         return rebound
 
     def open_entry(self, bucket: str, key: str, token: str) -> Optional[JobEntry]:
@@ -328,7 +328,8 @@ class Ledger(ClaimsMixin):
             entry.manifest = manifest
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), entry.fields_dict())
-            self.history.record(entry.job_id, outcome, entry.closed_at, entry.manifest, replaces=earlier)
+            self.history.record(entry.job_id, outcome, entry.closed_at, entry.manifest, replaces=earlier,
+                                about=About.of(entry))
         record = {"bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
                   "outcome": outcome, "closed_at": entry.closed_at}
         if handled and kept_in_place(outcome, entry.manifest):

@@ -12,6 +12,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import CloudError, CloudTransientError, NotFoundError, SubmissionError
+from ..infra import metrics
 from ..infra.cloud import ObjectInfo
 from ..infra.config import Settings
 from ..infra.gateway import Gateway
@@ -19,7 +20,17 @@ from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
 from ..infra.retry import current_deadline
 from .actions import Actions, is_copy_of, open_manifest, quarantined_status
-from .ledger import CLAIM_LEASE_SECONDS, MAX_DOCUMENT_BYTES, ClaimBusy, JobEntry, Ledger, OpenClaim, version_token
+from .history import NO_JOB, About
+from .ledger import (
+    CLAIM_LEASE_SECONDS,
+    MAX_DOCUMENT_BYTES,
+    ClaimBusy,
+    JobEntry,
+    Ledger,
+    OpenClaim,
+    digest,
+    version_token,
+)
 from .probe_mode import ProbeMode
 from .removals import removal_after
 from .removals import report as report_removal
@@ -90,6 +101,7 @@ class Scanner:
         for index, problem in unreadable:
             event(log, "record_rejected", logging.ERROR, record=index, outcome=Outcome.ERROR.value,
                   reason=problem)
+            metrics.count(Outcome.ERROR.value)
             summary.results.append(ScanResult("", f"Records[{index}]", Outcome.ERROR, reason=problem))
         failures = summary.failures()
         if failures:
@@ -144,6 +156,7 @@ class Scanner:
         event(log, "record", level, outcome=result.outcome.value, bucket=result.bucket, key=result.key,
               version=result.version, job_id=result.job_id,
               reason=result.reason, latency_ms=result.latency_ms)
+        metrics.count(result.outcome.value)
         return result
 
     def _scan_candidates(self, bucket: str, candidates: Sequence[str], version_id: Optional[str],
@@ -170,7 +183,9 @@ class Scanner:
         matching = [info for info in found if size is not None and info.size == size]
         chosen = matching if len(matching) == 1 else found
         if not chosen:
-            return self._gone(bucket, candidates, version_id, written_at)
+            gone = self._gone(bucket, candidates, version_id, written_at)
+            metrics.count(gone.outcome.value)
+            return gone
         results = [self.scan_object(bucket, [info.key], version_id, info=info, size=size, written_at=written_at)
                    for info in chosen]
         results[0].also = results[1:]
@@ -250,6 +265,7 @@ class Scanner:
         event(log, "record", logging.WARNING if result.outcome is Outcome.ERROR else logging.INFO,
               outcome=result.outcome.value, bucket=info.bucket, key=info.key, job_id=result.job_id,
               reason=result.reason or "resubmitted: the claim's holder died")
+        metrics.count(result.outcome.value)
         return result
 
     def _submit(self, ledger: Ledger, info: ObjectInfo, entry: JobEntry) -> ScanResult:
@@ -372,5 +388,9 @@ class Scanner:
     def _unscannable(self, info: ObjectInfo, reason: str) -> ScanResult:
         """Tag it unscannable, and quarantine it too when so configured."""
         aside = set_aside(self.actions, info, reason, self.settings.unscannable_action, ScanStatus.UNSCANNABLE)
+        if aside.outcome is Outcome.UNSCANNABLE:   # no CI job: indexed under the upload's name (history.py)
+            self.ledger(info.bucket).history.record(
+                NO_JOB + digest(info.bucket, info.key, version_token(info))[:32], aside.outcome.value, self.clock(),
+                aside.manifest, about=About(info.bucket, float(info.last_modified or 0), 0.0))
         return ScanResult(info.bucket, info.key, aside.outcome, reason=aside.detail, version=version_token(info),
                           retryable=aside.retryable)

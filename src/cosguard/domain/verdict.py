@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
 
 from ..errors import CloudError, NotFoundError, QuarantineError, StaleObjectError
+from ..infra import metrics
 from ..infra.cloud import APPENDABLE, ObjectInfo
 from ..infra.config import Settings
 from ..infra.gateway import Gateway
@@ -99,6 +100,8 @@ class VerdictService:
               job_id=job_id, http_status=result.http_status, reason=result.detail, location=result.location,
               virus_count=len(result.job.virus_names) if result.job else 0,
               viruses=result.job.virus_names if result.job else [])
+        metrics.count(result.outcome.value)
+        metrics.count("viruses_found", int(bool(result.job and result.job.infected)))
         notable = result.alert or result.outcome in (Outcome.QUARANTINED, Outcome.DELETED, Outcome.INFECTED) or (
             result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
         if self.notifier and notable:   # one message per infection, error or alert (e.g. a refused copy)
@@ -221,6 +224,8 @@ class VerdictService:
         # A failed pinned scan is not a record of the version handled: if it becomes current again
         # (cosguard removed the newer write) its exposure rescans it by key.
         ledger.close_job(entry, outcome.value, manifest, handled=not (entry.pinned and job.failed))
+        if info.last_modified:   # upload (COS's Last-Modified of the scanned write) → verdict acted on
+            metrics.settled(self.clock() - info.last_modified)
         if entry.pinned and job.failed and not (manifest or {}).get("quarantined"):
             # ... and if that happened while this verdict was applied, it is rescanned now
             self._rescan_current(entry.bucket, entry.key, lambda current: version_token(current) == entry.identity)

@@ -89,6 +89,9 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     request_timeout: float
     notify_url: Optional[str]
     notify_format: str
+    digest_hour: Optional[int]          # UTC hour of the daily digest (None: no digest)
+    monitor_enabled: bool               # Cloud Monitor custom metrics (docs/metrics.md)
+    monitor_endpoint: str
     pending_overdue_seconds: int
     sweep_page_size: int                # ledger entries the sweep lists, then settles, at a time
     sweep_margin_seconds: float         # the sweep stops dispatching this long (or 10 %) before its deadline

@@ -67,6 +67,46 @@ def kind_of(outcome: str, infected: bool) -> str:
     return "stale" if outcome == "stale" else "alert"
 
 
+def _age(seconds: Any) -> str:
+    seconds = int(seconds or 0)
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {seconds % 60} s"
+
+
+def render_digest(fmt: str, doc: Dict[str, Any]) -> Dict[str, Any]:
+    """The daily digest (bulk/digest.py): `json` as is; for the robots, cosguard's own figures as
+    numbers and every object an operator must look at with its key and reason escaped like a
+    message's (text.py): nothing an uploader named renders, links or mentions anyone."""
+    if fmt == "json":
+        return doc
+    title = f"cosguard daily digest — {markdown_safe(doc['day'], 20)}"
+    lines = [f"**{title}**"]
+    for label, value in doc["figures"].items():
+        if label.endswith("_seconds"):   # an age or a wait: shown when known
+            if value:
+                lines.append(f"> {markdown_safe(label[:-8].replace('_', ' '), 60)}: {_age(value)}")
+        else:
+            lines.append(f"> {markdown_safe(label, 60)}: {int(value)}")
+    if doc.get("viruses"):   # names CI wrote: inline code, encoded
+        lines.append("> top viruses: " + ", ".join(f"{markdown_code(v['name'], 60)} ×{int(v['count'])}"
+                                                   for v in doc["viruses"]))
+    if doc.get("unreadable"):
+        lines.append(f"> partial: {len(doc['unreadable'])} location(s) could not be read")
+    if doc["attention"]:
+        lines.append("**needs a look**")
+    for item in doc["attention"]:
+        lines.append(f"- {markdown_safe(item['what'], 40)}: {markdown_code(item['key'])} in "
+                     f"{markdown_code(item['bucket'], 80)} — {markdown_safe(item['detail'], 200)}")
+    if doc.get("more"):
+        lines.append(f"- … and {int(doc['more'])} more (`cosguard status`)")
+    if doc.get("source_note"):
+        lines.append(f"_{markdown_safe(doc['source_note'], 200)}_")
+    text = "\n".join(lines)
+    if fmt == "wecom":
+        return {"msgtype": "markdown", "markdown": {"content": text}}
+    return {"msgtype": "markdown", "markdown": {"title": "cosguard daily digest", "text": text}}
+
+
 class Notifier:
     def __init__(self, settings: Settings, session: Optional[requests.Session] = None):
         self.url = settings.notify_url
@@ -74,14 +114,20 @@ class Notifier:
         self.session = session or requests.Session()
 
     def send(self, doc: Dict[str, Any]) -> bool:
+        return self._post(render(self.format, doc), doc["kind"], doc["key"])
+
+    def send_digest(self, doc: Dict[str, Any]) -> bool:
+        return self._post(render_digest(self.format, doc), "digest", "")
+
+    def _post(self, payload: Dict[str, Any], kind: str, key: str) -> bool:
         if not self.url:
             return False
         try:
-            answer = self.session.post(self.url, json=render(self.format, doc), timeout=TIMEOUT_SECONDS)
+            answer = self.session.post(self.url, json=payload, timeout=TIMEOUT_SECONDS)
             ok = 200 <= answer.status_code < 300
             detail = f"HTTP {answer.status_code}"
         except requests.RequestException as exc:
             ok, detail = False, type(exc).__name__
         if not ok:
-            event(log, "notification_failed", logging.WARNING, kind=doc["kind"], key=doc["key"], reason=detail)
+            event(log, "notification_failed", logging.WARNING, kind=kind, key=key, reason=detail)
         return ok

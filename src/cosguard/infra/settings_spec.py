@@ -91,6 +91,13 @@ def parse_page_size(raw: str) -> int:
     return value
 
 
+def parse_hour(raw: str) -> int:
+    value = int(raw)
+    if not 0 <= value <= 23:
+        raise ValueError(f"must be an hour of the day, 0 to 23 (UTC), got {raw!r}")
+    return value
+
+
 def parse_positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -268,6 +275,12 @@ SETTINGS: Tuple[Setting, ...] = (
        "unscannable objects and errors"),
     _S("COSGUARD_NOTIFY_FORMAT", "notify_format", Choice("json", "wecom", "dingtalk"), "json",
        "the webhook's format"),
+    _S("COSGUARD_DIGEST_HOUR", "digest_hour", parse_hour, None, "UTC hour from which the reconcile timer "
+       "sends the day's digest to the webhook, once a day"),
+    _S("COSGUARD_MONITOR_ENABLED", "monitor_enabled", parse_bool, False, "send each invocation's figures "
+       "to Cloud Monitor as custom metrics (PutMonitorData)"),
+    _S("COSGUARD_MONITOR_ENDPOINT", "monitor_endpoint", parse_endpoint, "https://monitor.tencentcloudapi.com",
+       "Cloud Monitor's API endpoint"),
     _S("COSGUARD_PENDING_OVERDUE_SECONDS", "pending_overdue_seconds", parse_positive_int, 3600,
        "the sweep reports jobs pending longer"),
     _S("COSGUARD_SWEEP_PAGE_SIZE", "sweep_page_size", parse_page_size, 1000, "ledger entries the "

@@ -171,7 +171,10 @@ def render_table(items: List[Item]) -> str:
 
 
 def run_demo(as_json: bool = False, timeout: float = 60.0, out: IO[str] = sys.stdout,
-             progress: IO[str] = sys.stderr, keep_logs: bool = False) -> int:
+             progress: IO[str] = sys.stderr, keep_logs: bool = False,
+             report: Optional[Callable[[Dict[str, str]], str]] = None) -> int:
+    """`report`: given the functions' environment once the verdicts are in, writes the operator
+    report (cli/report.py: the local cloud imports nothing above it) and returns its path."""
     log = tempfile.NamedTemporaryFile("w", prefix="cosguard-demo-", suffix=".log", delete=False, encoding="utf-8")
     try:
         bar = Progress(progress)
@@ -179,16 +182,19 @@ def run_demo(as_json: bool = False, timeout: float = 60.0, out: IO[str] = sys.st
         with LocalDeployment([INTAKE], scan_delay=0.3, log_stream=log) as deployment:
             items = demo_items()
             ok = Demo(deployment, bar).run(items, timeout)
+            page = report(deployment.env) if report is not None else None
     finally:
         log.close()
         if not keep_logs:
             os.remove(log.name)
     if as_json:
-        document = {"ok": ok, "function_logs": log.name if keep_logs else None,
+        document = {"ok": ok, "function_logs": log.name if keep_logs else None, "report": page,
                     "uploads": [{"key": i.key, "expected": i.expect_verdict, **i.result} for i in items]}
         out.write(json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
     else:
         out.write(render_table(items) + "\n\n" + LEGEND + "\n\n")
+        if page:
+            out.write(f"report (open it in a browser): {page}\n")
         out.write("every outcome as expected" if ok else "UNEXPECTED outcomes above")
         out.write(f"; function logs kept in {log.name}\n" if keep_logs else
                   ("\n" if ok else "; rerun with --keep-logs to keep the functions' logs\n"))

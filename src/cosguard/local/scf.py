@@ -122,12 +122,15 @@ class Instance:
             pass
 
     def close(self) -> None:
+        """Stop the worker; returns once every line it logged has reached the log stream."""
         if self.process.poll() is None:
             try:
                 self._stdin.close()
                 self.process.wait(timeout=5)
             except (OSError, ValueError, subprocess.TimeoutExpired):
                 self.process.kill()
+        if self._pump is not threading.current_thread():
+            self._pump.join(timeout=5)
 
 
 class Function:
