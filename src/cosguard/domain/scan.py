@@ -31,6 +31,7 @@ from .ledger import (
     digest,
     version_token,
 )
+from .probe_mode import ProbeMode
 from .removals import removal_after
 from .removals import report as report_removal
 from .rules import skip_reason, skip_reason_for_object, unscannable_reason
@@ -85,6 +86,7 @@ class Scanner:
         self.sealer = sealer or sealer_for(settings)
         self.actions = Actions(settings, gateway, self.sealer)
         self.clock = clock
+        self.probe = ProbeMode(settings, gateway, self.sealer, clock)  # off unless a sealed marker says so
 
     def ledger(self, bucket: str) -> Ledger:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
@@ -161,10 +163,19 @@ class Scanner:
                          size: Optional[int], written_at: Optional[int] = None) -> ScanResult:
         """COS's key encoding in events is unconfirmed: never let one object stand in for another.
 
-        Every candidate spelling is looked up; the one whose size matches the event is scanned, and
-        when that does not single one out, every candidate that exists is scanned."""
+        Every candidate spelling is looked up (the one `cosguard probe` saw COS send first, and
+        the others only when it does not match); the one whose size matches the event is scanned,
+        and when that does not single one out, every candidate that exists is scanned."""
+        learned = self.probe.learned_key_encoding(bucket, candidates)   # the last `cosguard probe`'s answer
+        if learned == "percent-encoded":
+            candidates = list(reversed(candidates))     # the decoded spelling is COS's key
         try:
-            found = [info for info in (self._head(bucket, c, version_id) for c in candidates) if info is not None]
+            found = []
+            for candidate in candidates:
+                info = self._head(bucket, candidate, version_id)
+                found += [info] if info is not None else []
+                if learned and info is not None and info.size == size:
+                    break   # the spelling the probe saw, with the event's size: the others need no HEAD
         except CloudError as exc:
             for candidate in candidates:  # the sweep finds which spelling exists (a 404 clears the other)
                 self._record_unfinished(bucket, candidate, "", exc)
@@ -269,7 +280,7 @@ class Scanner:
             tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count else {}
             entry.tagged = self._fits(tags)
             entry.callback_ref = object_ref(bucket, info.key, version)
-            entry.job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, entry.callback_ref),
+            entry.job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, entry.callback_ref, info.key),
                                                          info.version_id)
             self.actions.tag(info, ScanStatus.PENDING, entry.job_id, existing=tags)
         except CloudError as exc:
@@ -295,9 +306,11 @@ class Scanner:
     def _fits(tags: Dict[str, str]) -> bool:
         return merge(tags, ScanStatus.PENDING, "job")[1]
 
-    def _callback(self, bucket: str, ref: str) -> Optional[str]:
-        """This object's own callback URL, bound to its upload and expiring (security.py)."""
-        return upload_callback(self.settings.callback_url, self.sealer, bucket, ref, self.clock())
+    def _callback(self, bucket: str, ref: str, key: str) -> Optional[str]:
+        """This object's own callback URL, bound to its upload and expiring (security.py); marked
+        as a probe job's for `cosguard probe`'s scratch objects (probe_mode.py)."""
+        url = upload_callback(self.settings.callback_url, self.sealer, bucket, ref, self.clock())
+        return self.probe.callback_url(url, bucket, key, ref) if url else url
 
     def _own_write(self, info: ObjectInfo) -> Optional[str]:
         """cosguard's own writes, recognised by their seal and their exact bytes, never by where

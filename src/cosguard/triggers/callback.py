@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
+from ..domain.probe_mode import ProbeMode
 from ..domain.security import check_callback_query
 from ..domain.verdict import VerdictService
 from ..errors import CallbackRejected, ForeignJobError
@@ -107,6 +108,7 @@ class CallbackService:
         self.settings = settings
         self.verdicts = verdicts
         self.clock = clock
+        self.probe = ProbeMode(settings, verdicts.gateway, verdicts.sealer, clock)
 
     def authenticate(self, request: HttpRequest):
         """(bucket, ref) the URL's token was issued for; else Unauthorized.
@@ -129,6 +131,9 @@ class CallbackService:
                 if request.method not in ("POST", "PUT"):
                     raise CallbackRejected(405, "callbacks are POSTed")
                 bucket, ref = self.authenticate(request)
+                if "probe_seal" in request.query and self.probe.on_callback(
+                        raw_event, request.headers, request.query, bucket, ref):
+                    return HttpAnswer(503, {"error": "probe: this callback is answered an error once"})
                 job_id = extract_job_id(request.body(MAX_BODY_BYTES))
             except CallbackRejected:
                 raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..domain.probe_mode import PROBE_SEGMENT
 from ..domain.scan import Scanner, ScanSummary
 from ..infra.logs import event, get_logger
 from .events import CosUploadEvent, mask_cos_event
@@ -17,4 +18,20 @@ def scan_upload_event(scanner: Scanner, raw_event: Any) -> ScanSummary:
     upload_event = CosUploadEvent(raw_event)
     if log.isEnabledFor(logging.DEBUG):
         event(log, "cos_event_received", logging.DEBUG, cos_event=mask_cos_event(upload_event.raw_event))
+    record_probe_events(scanner, upload_event)
     return scanner.scan_uploads(upload_event.uploads(), upload_event.invalid_records)
+
+
+def record_probe_events(scanner: Scanner, upload_event: CosUploadEvent) -> None:
+    """Probe mode (domain/probe_mode.py): the raw records of `cosguard probe`'s scratch objects are
+    recorded for it; every other record costs nothing (its key holds no probe segment)."""
+    found = []
+    for record in upload_event.records:
+        try:
+            keys = record.key_candidates
+            if any(PROBE_SEGMENT in key for key in keys):
+                found.append((record.bucket, keys, mask_cos_event({"Records": [dict(record.raw_event)]})["Records"][0]))
+        except Exception:  # noqa: BLE001 - a record the scan will reject on its own
+            continue
+    if found:
+        scanner.probe.record_event_records(found)
