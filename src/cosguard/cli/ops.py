@@ -229,10 +229,10 @@ def run_status(args: argparse.Namespace) -> int:
         if newest_losses:
             print()
             say(f"possible write losses, newest {len(newest_losses)} of {len(losses)} (needs a human: check "
-                "the key, then acknowledge):")
-            print_table(["recorded (UTC)", "bucket", "key", "resolve with"],
-                        [[p["recorded_at"][:16].replace("T", " "), p["bucket"], p["key"], p["command"]]
-                         for p in newest_losses])
+                "the key, have it uploaded again if it is missing, then acknowledge it):")
+            for loss in newest_losses:
+                say(f"  {loss['recorded_at'][:16].replace('T', ' ')}  {loss['bucket']}/{loss['key']}")
+                say(f"    {loss['command']}")
         if document["recent_infections"]:
             print()
             say("recent infections:")

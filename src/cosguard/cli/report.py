@@ -90,8 +90,9 @@ def summary(figures) -> None:
     print_table(["figure", "what", "value"], rows)
     if figures.needs_human:
         print()
-        say("needs a human:")
-        print_table(["what", "bucket", "key", "resolve with"],
-                    [[h.kind, h.bucket, h.key, h.command] for h in figures.needs_human])
+        say("needs a human (each with the command that resolves it, whole):")
+        for item in figures.needs_human:
+            say(f"  {item.kind}: {item.bucket}/{item.key}")
+            say(f"    {item.command}")
         if len([h for h in figures.needs_human if h.kind == "possible write loss"]) < figures.losses_total:
             say(f"(the newest of {figures.losses_total} possible write losses on record: --detail)")

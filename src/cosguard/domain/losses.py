@@ -85,10 +85,10 @@ class LossesMixin:
         try:
             self._read(where)
             return found_id, False
+        except ForgedDocument:   # planted before it (a NotFoundError too): the genuine record takes its place
+            self._write(where, document)
         except NotFoundError:   # acknowledged between the two requests: recorded again
             self._write(where, document, if_absent=True)
-        except ForgedDocument:   # planted before it: the genuine record takes its place
-            self._write(where, document)
         return found_id, True
 
     def loss_entries(self, bucket: Optional[str] = None) -> List[LossEntry]:
@@ -107,6 +107,8 @@ class LossesMixin:
         says (only a bug or a broken seal lets one through); ForgedDocument when it is not sealed."""
         try:
             doc = self._read(entry.ledger_key)
+        except ForgedDocument:
+            raise
         except NotFoundError:
             return None
         if doc.get("bucket") != entry.bucket or doc.get("id") != entry.loss_id or not isinstance(doc.get("key"), str):
@@ -120,10 +122,10 @@ class LossesMixin:
         where = self.loss_key(bucket, found_id)
         try:
             doc: Dict[str, Any] = dict(self._read(where), state="acknowledged")
+        except ForgedDocument as forged:   # a NotFoundError too: asked first
+            doc = {"state": f"unreadable ({forged.code})"}
         except NotFoundError:
             return None
-        except ForgedDocument as forged:
-            doc = {"state": f"unreadable ({forged.code})"}
         try:
             self.gateway.delete(self.bucket, where)
         except NotFoundError:
