@@ -29,10 +29,13 @@ def register(commands) -> None:
                         "leave the rest to the next sweep, which resumes there (default: no limit)")
     p.set_defaults(run=run_reconcile)
 
-    s = commands.add_parser("status", help="counts per status, oldest pending job, recent infections",
-                            description="Read the ledger and summarise. Exit 1 when jobs are overdue.")
+    s = commands.add_parser("status", help="counts per status, oldest pending job, recent infections, "
+                                           "possible write losses",
+                            description="Read the ledger and summarise. Exit 1 when jobs are overdue, a "
+                                        "possible write loss is on record (`cosguard ledger ack`), or a "
+                                        "ledger document carries no valid seal.")
     add_settings_arguments(s)
-    s.add_argument("--recent", type=arguments.count, default=10, metavar="N", help="how many recent infections to list (default 10)")
+    s.add_argument("--recent", type=arguments.count, default=10, metavar="N", help="how many recent infections (and possible write losses) to list (default 10)")
     s.add_argument("--since", type=arguments.days, default=7, metavar="DAYS",
                    help="count jobs closed in the last DAYS days (default 7): read from the ledger's time "
                         "index by listing, whatever the ledger's size")

@@ -206,3 +206,20 @@ def test_a_record_planted_at_the_losses_own_name_is_replaced_when_it_is_found_ag
     [loss] = _losses(doc)
     assert loss["key"] == "again.exe" and "re-upload" in loss["reason"]
     assert not [h for h in doc["needs_human"] if h["kind"] == "forged document"]
+
+
+def test_the_report_lists_the_records_and_reads_only_the_newest_detail_ones(stack, capsys, tmp_path):
+    for key in ("one.exe", "two.exe", "three.exe"):
+        stack.scan(_lose_a_write(stack, key))
+    assert len(_records(stack)) == 3
+    counters = stack.cloud.cos.counters
+
+    def gets(*argv: str) -> Tuple[Dict[str, Any], int]:
+        before = counters.snapshot().get("GetObject", 0)
+        _, doc = _report(capsys, stack, tmp_path, *argv)
+        return doc, counters.snapshot().get("GetObject", 0) - before
+    doc, made = gets("--detail", "1")
+    # one loss record, and the newest infection's closed record: nothing per record beyond --detail
+    assert doc["losses_total"] == 3 and len(_losses(doc)) == 1 and made == 2
+    doc, made = gets("--detail", "3")
+    assert {loss["key"] for loss in _losses(doc)} == {"one.exe", "two.exe", "three.exe"} and made == 6
