@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from html.parser import HTMLParser
 from typing import Any, Dict, List, Tuple
 
@@ -223,3 +224,21 @@ def test_the_report_lists_the_records_and_reads_only_the_newest_detail_ones(stac
     assert doc["losses_total"] == 3 and len(_losses(doc)) == 1 and made == 2
     doc, made = gets("--detail", "3")
     assert {loss["key"] for loss in _losses(doc)} == {"one.exe", "two.exe", "three.exe"} and made == 6
+
+
+def test_a_loss_the_ledger_refuses_to_record_is_still_logged_and_notified(stack):
+    events = _lose_a_write(stack, "unrecorded.exe")
+    stack.cloud.cos.faults.deny(stack.jail, ["PutObject"])   # the state bucket refuses writes
+    seen: List[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(getattr(record, "event", ""))   # type: ignore[method-assign]
+    logger = logging.getLogger("cosguard.domain.removals")
+    logger.addHandler(handler)
+    try:
+        stack.scan(events)
+    finally:
+        logger.removeHandler(handler)
+    assert _records(stack) == []
+    lost = [n for n in stack.sink.received if n.get("kind") == "possible_loss"]
+    assert len(lost) == 1 and lost[0]["key"] == "unrecorded.exe"
+    assert seen == ["possible_loss_not_recorded", "possible_write_loss"]
