@@ -112,6 +112,8 @@ def test_a_loss_found_twice_is_one_record_listed_with_its_command_until_acknowle
     status = json.loads(out)
     assert code == 1 and status["counts"]["possible write losses"] == 1
     assert [(p["key"], p["command"]) for p in status["possible_losses"]] == [("tight.exe", loss["command"])]
+    code, out = _cli(capsys, stack, tmp_path, "status")
+    assert code == 1 and loss["command"] in out and "tight.exe" in out      # whole, in the text too
 
     code, out = _cli(capsys, stack, tmp_path, *loss["command"].split()[1:], "--json")
     assert code == 0 and json.loads(out)["state"] == "acknowledged" and json.loads(out)["key"] == "tight.exe"
