@@ -8,7 +8,8 @@ What is read, and what it costs (never one read per job of the period):
   closes per day of the period; bucket and waits come from each entry's `facts` (entries written
   before them count as bucket "" and wait unknown);
 - pending and needs-a-human: `jobs/` and `retry/` (domain/open_work.py), a read per open document:
-  the cost of the unfinished work, as `cosguard status` and the sweep pay it;
+  the cost of the unfinished work, as `cosguard status` and the sweep pay it; possible write losses:
+  one LIST of `losses/` (domain/losses.py), and a GET of the newest `detail` records only;
 - top viruses: the closed/ records of the newest `detail` infections only (a GET each, in
   parallel), and a HEAD of each quarantined copy among them (where it is now);
 - quarantine contents: one LIST per 1,000 copies of each quarantine location.
@@ -23,7 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..domain.history import Closed
-from ..domain.ledger import Ledger
+from ..domain.ledger import ForgedDocument, Ledger
+from ..domain.losses import ID_PATTERN, LossEntry, ack_command
 from ..domain.open_work import tally_open_work
 from ..domain.status import Outcome, handled_as
 from ..errors import CloudError
@@ -82,6 +84,7 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
     pending: List[PendingItem] = []
     human: List[HumanItem] = []
     unreadable: List[str] = []
+    losses: List[Tuple[Ledger, LossEntry]] = []
     pending_total, oldest_age, scans, cos_requests = 0, 0.0, 0, 0
     for ledger in ledgers:
         served = served_by(settings, ledger)
@@ -111,6 +114,7 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
                 if item.outcome == Outcome.RELEASED.value:
                     released.append((ledger, item, where))
             work = tally_open_work(ledger, now, keep=detail)
+            losses += [(ledger, e) for e in ledger.loss_entries(bucket)]
         except CloudError as exc:   # this ledger's figures are partial; the others are still read
             unreadable.append(f"{ledger.bucket}/{ledger.prefix}: {exc.code or type(exc).__name__}: {exc}")
             continue
@@ -127,11 +131,9 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
                                        f"cosguard ledger forget {_quote(held.key)} --bucket {held.bucket}"))
     infections = _infections(settings, gateway, infected, detail, workers)
     restores = _restores(gateway, released, detail, workers)
+    human += _losses(losses, detail, workers)
     for location in sealer.take_rejected():
-        state_bucket, _, key = location.partition("/")
-        human.append(HumanItem("forged document", state_bucket, key,
-                               "carries no valid cosguard seal or cannot be read: ignored (written by someone else?)",
-                               "cosguard verify"))
+        human.append(_forged(location, ledgers))
     quarantined = _quarantine(settings, gateway, bucket, now, unreadable)
     return Figures(
         since=start, until=now, bucket=bucket, grain=grain,
@@ -141,12 +143,45 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
         latency_trend=tuple((period, percentiles(waits)) for period, waits in sorted(by_period.items())),
         viruses=_viruses(infections), infections_total=len(infected), infections=tuple(infections),
         pending=tuple(sorted(pending, key=lambda p: -p.age_seconds)), pending_total=pending_total,
-        oldest_pending_seconds=int(oldest_age), needs_human=tuple(human),
+        oldest_pending_seconds=int(oldest_age), needs_human=tuple(human), losses_total=len(losses),
         quarantine=tuple(sorted(quarantined, key=lambda q: -q.age_seconds)), restores=tuple(restores),
         restores_total=len(released),
         cost=Cost(scans, scans * CI_REQUESTS_PER_SCAN, cos_requests, price_per_1000,
                   round(scans * price_per_1000 / 1000.0, 4)),
         unreadable=tuple(unreadable))
+
+
+def _losses(losses: List[Tuple[Ledger, LossEntry]], detail: int, workers: int) -> List[HumanItem]:
+    """The newest `detail` possible write losses, read in parallel; a record cosguard did not seal is
+    reported by the sealer (a forged document, below), never shown as a loss."""
+    def read(found: Tuple[Ledger, LossEntry]) -> Optional[HumanItem]:
+        ledger, entry = found
+        try:
+            doc = ledger.read_loss(entry)
+        except (CloudError, ForgedDocument):
+            return None
+        if doc is None:
+            return None
+        recorded = doc.get("recorded_at")
+        return HumanItem("possible write loss", entry.bucket, str(doc["key"]), str(doc.get("detail") or ""),
+                         ack_command(entry.bucket, entry.loss_id), entry.loss_id,
+                         iso(recorded) if isinstance(recorded, (int, float)) else "")
+    newest = sorted(losses, key=lambda f: (f[1].modified, f[1].ledger_key), reverse=True)[:detail]
+    return [h for h in _parallel(read, newest, workers) if h is not None]
+
+
+def _forged(location: str, ledgers: Sequence[Ledger]) -> HumanItem:
+    """A document that failed its seal; one planted as a loss record goes with the command that deletes it."""
+    state_bucket, _, key = location.partition("/")
+    command = "cosguard verify"
+    for ledger in ledgers:
+        base = ledger.losses_prefix()
+        if ledger.bucket == state_bucket and key.startswith(base) and key.endswith(".json"):
+            where, _, name = key[len(base):-len(".json")].partition("/")
+            if ID_PATTERN.match(name):
+                command = f"cosguard verify; {ack_command(where, name)}"
+    return HumanItem("forged document", state_bucket, key,
+                     "carries no valid cosguard seal or cannot be read: ignored (written by someone else?)", command)
 
 
 def _quote(key: str) -> str:

@@ -101,11 +101,13 @@ class PendingItem:
 
 @dataclasses.dataclass(frozen=True)
 class HumanItem:
-    kind: str        # permanent failure | forged document
+    kind: str        # permanent failure | forged document | possible write loss
     bucket: str
     key: str
     reason: str
     command: str     # what resolves it (a shell line; the key quoted)
+    id: str = ""     # a possible write loss's record (`cosguard ledger ack ID`)
+    when: str = ""   # a possible write loss: when it was recorded (UTC, ISO 8601)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,6 +154,7 @@ class Figures:
     pending_total: int
     oldest_pending_seconds: int
     needs_human: Tuple[HumanItem, ...]
+    losses_total: int                   # possible write losses on record (needs_human: the newest read)
     quarantine: Tuple[Quarantined, ...]
     restores: Tuple[Restore, ...]
     restores_total: int

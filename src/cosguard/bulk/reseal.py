@@ -1,7 +1,7 @@
 """`cosguard reseal`: after a rotation, seal under the current key what is still sealed under a
 previous one (docs/rotation.md), so COSGUARD_CALLBACK_TOKEN_PREVIOUS can be dropped.
 
-What is rewritten: ledger documents that stay (claims/, closed/, removed/, retry/; in the current
+What is rewritten: ledger documents that stay (claims/, closed/, removed/, losses/, retry/; in the current
 format too, so reseal also finishes an upgrade), the manifests of quarantined copies, and the
 release and promotion markers of the objects closed records name as released or promoted (an
 in-place copy with the new marker, tags put back), and actions/ claims whose lease has passed.

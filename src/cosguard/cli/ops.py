@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 from ..bulk.where import now_at
+from ..domain.ledger import ForgedDocument, Ledger
+from ..domain.losses import LossEntry, ack_command
 from ..domain.open_work import tally_open_work
 from ..domain.status import handled_as, tag_status
 from ..errors import CloudError
@@ -27,10 +29,13 @@ def register(commands) -> None:
                         "leave the rest to the next sweep, which resumes there (default: no limit)")
     p.set_defaults(run=run_reconcile)
 
-    s = commands.add_parser("status", help="counts per status, oldest pending job, recent infections",
-                            description="Read the ledger and summarise. Exit 1 when jobs are overdue.")
+    s = commands.add_parser("status", help="counts per status, oldest pending job, recent infections, "
+                                           "possible write losses",
+                            description="Read the ledger and summarise. Exit 1 when jobs are overdue, a "
+                                        "possible write loss is on record (`cosguard ledger ack`), or a "
+                                        "ledger document carries no valid seal.")
     add_settings_arguments(s)
-    s.add_argument("--recent", type=arguments.count, default=10, metavar="N", help="how many recent infections to list (default 10)")
+    s.add_argument("--recent", type=arguments.count, default=10, metavar="N", help="how many recent infections (and possible write losses) to list (default 10)")
     s.add_argument("--since", type=arguments.days, default=7, metavar="DAYS",
                    help="count jobs closed in the last DAYS days (default 7): read from the ledger's time "
                         "index by listing, whatever the ledger's size")
@@ -141,9 +146,11 @@ def run_status(args: argparse.Namespace) -> int:
     unreadable = []
     fallbacks = []
     no_room = []
+    losses: List[Tuple[Ledger, LossEntry]] = []
     for ledger in rt.sweeper.ledgers():
         try:
             open_work = tally_open_work(ledger, now)
+            losses += [(ledger, entry) for entry in ledger.loss_entries()]
             for (status, how), count in open_work.rows.items():
                 counts[status] = counts.get(status, 0) + count
                 handled[(status, how)] = handled.get((status, how), 0) + count
@@ -179,6 +186,9 @@ def run_status(args: argparse.Namespace) -> int:
         except CloudError as exc:  # this ledger's counts are partial; the others are still read
             unreadable.append({"bucket": ledger.bucket, "prefix": ledger.prefix,
                                "reason": f"{exc.code or type(exc).__name__}: {exc}"})
+    newest_losses = possible_losses(losses, args.recent)   # before the sealer is asked: a forged one is in it
+    if losses:
+        counts["possible write losses"] = len(losses)
     unauthenticated = rt.scanner.sealer.take_rejected()
     if unauthenticated:
         counts["unauthenticated documents"] = len(unauthenticated)
@@ -192,6 +202,7 @@ def run_status(args: argparse.Namespace) -> int:
         "oldest_pending": {"job_id": oldest.job_id, "bucket": oldest.bucket, "key": oldest.key,
                            "age_seconds": oldest_age} if oldest else None,
         "unauthenticated": unauthenticated[:20],
+        "possible_losses": newest_losses,
         "unreadable_ledgers": unreadable,
         "fallbacks": fallbacks,
         "status_tag_not_fitted": no_room,
@@ -218,6 +229,13 @@ def run_status(args: argparse.Namespace) -> int:
             say("no room for cosguard-status among the object's tags (COS allows 10):")
             print_table(["job", "bucket", "key", "status", "done instead"],
                         [[n["job_id"], n["bucket"], n["key"], n["status"], n["action"]] for n in no_room])
+        if newest_losses:
+            print()
+            say(f"possible write losses, newest {len(newest_losses)} of {len(losses)} (needs a human: check "
+                "the key, have it uploaded again if it is missing, then acknowledge it):")
+            for loss in newest_losses:
+                say(f"  {loss['recorded_at'][:16].replace('T', ' ')}  {loss['bucket']}/{loss['key']}")
+                say(f"    {loss['command']}")
         if document["recent_infections"]:
             print()
             say("recent infections:")
@@ -231,4 +249,22 @@ def run_status(args: argparse.Namespace) -> int:
     for problem in unreadable:
         say(f"cosguard status: the ledger {problem['bucket']}/{problem['prefix']} was not fully read "
               f"(counts are partial): {problem['reason']}", file=sys.stderr)
-    return EXIT_FINDINGS if overdue or unauthenticated or unreadable else EXIT_OK
+    return EXIT_FINDINGS if overdue or unauthenticated or unreadable or losses else EXIT_OK
+
+
+def possible_losses(losses: List[Tuple[Ledger, LossEntry]], recent: int) -> List[Dict[str, Any]]:
+    """The newest `recent` possible write losses on record (a GET each); a record cosguard did not
+    seal is left to the sealer's report (unauthenticated), never shown as a loss."""
+    shown = []
+    for ledger, entry in sorted(losses, key=lambda f: (f[1].modified, f[1].ledger_key), reverse=True)[:recent]:
+        try:
+            doc = ledger.read_loss(entry)
+        except (CloudError, ForgedDocument):
+            continue
+        if doc is not None:
+            recorded = doc.get("recorded_at")
+            shown.append({"id": entry.loss_id, "bucket": entry.bucket, "key": doc["key"],
+                          "detail": doc.get("detail") or "", "command": ack_command(entry.bucket, entry.loss_id),
+                          "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(recorded))
+                          if isinstance(recorded, (int, float)) else ""})
+    return shown

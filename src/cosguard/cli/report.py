@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             say(f"report written to {os.path.abspath(args.html)}")
     for problem in figures.unreadable:
         say(f"cosguard report: not fully read (figures are partial): {problem}", file=sys.stderr)
-    return EXIT_FINDINGS if figures.needs_human or figures.unreadable else EXIT_OK
+    return EXIT_FINDINGS if figures.needs_human or figures.losses_total or figures.unreadable else EXIT_OK
 
 
 def report_for(env, path: str, since_days: float = 7) -> None:
@@ -82,8 +82,17 @@ def summary(figures) -> None:
     rows += [["pending", "oldest (s)" if figures.pending_total else "-", figures.oldest_pending_seconds],
              ["pending", "objects", figures.pending_total],
              ["needs a human", "-", len(figures.needs_human)],
+             ["needs a human", "possible write losses", figures.losses_total],
              ["quarantine", "objects", len(figures.quarantine)],
              ["restores", "-", figures.restores_total],
              ["cost", "CI scans", figures.cost.ci_scans],
              ["cost", f"estimate ({figures.cost.currency})", f"{figures.cost.amount:.2f}"]]
     print_table(["figure", "what", "value"], rows)
+    if figures.needs_human:
+        print()
+        say("needs a human (each with the command that resolves it, whole):")
+        for item in figures.needs_human:
+            say(f"  {item.kind}: {item.bucket}/{item.key}")
+            say(f"    {item.command}")
+        if len([h for h in figures.needs_human if h.kind == "possible write loss"]) < figures.losses_total:
+            say(f"(the newest of {figures.losses_total} possible write losses on record: --detail)")

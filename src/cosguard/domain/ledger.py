@@ -11,6 +11,8 @@ the upload identity of `version_token`):
                            (written on close): a redelivered event or a backfill submits nothing
     removed/<digest>.json  on unversioned buckets, an upload cosguard's DELETE removed: a write found
                            gone soon after may have been taken with it (removals.py reports it)
+    losses/<bucket>/<id>.json
+                           each such possible loss, until `cosguard ledger ack ID` (losses.py)
     retry/<digest>.json    why an upload is not submitted: the sweep resubmits it (at once, or with
                            backoff), drops it when its object is gone or overwritten, or reports it
     closed/<job id>.json   finished jobs with their outcome and manifest (restore, status, replays)
@@ -69,6 +71,7 @@ from .entries import (
 from .formats import UnknownFormat, upgrade
 from .formats import stamp as in_current_format
 from .history import About, History
+from .losses import LossesMixin
 from .seal import Sealer
 from .states import JobState, Standing, classify, lease_left
 from .status import Outcome
@@ -104,7 +107,7 @@ class OpenClaim:
         return lease_left(self.entry.submitted_at, self.entry.lease_until, self.stamp)
 
 
-class Ledger(ClaimsMixin):
+class Ledger(ClaimsMixin, LossesMixin):
     """Reads and writes the ledger of one state bucket."""
 
     def __init__(self, gateway: Gateway, bucket: str, prefix: str, sealer: Sealer, clock=time.time):

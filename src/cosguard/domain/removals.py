@@ -14,7 +14,9 @@ while the ledger shows that cosguard closed a job that removed that key (quarant
 promoted, or quarantined on failure) no earlier than the write was made, or still has a job of the
 key open (its verdict may be removing the key right now: the job closes just after the DELETE).
 Every such write is
-reported: a WARNING log line and a notification naming the key. False alarms are preferred to
+reported: a WARNING log line and a notification naming the key, and a record in the ledger's
+`losses/` (losses.py) that `cosguard report` and `cosguard status` list until a human runs
+`cosguard ledger ack ID`; the same loss found again is neither recorded nor notified twice. False alarms are preferred to
 silence: a write removed by anyone else at about the same time is reported too, and so is a
 redelivered event of the removed upload itself (COS's event carries no ETag to tell them apart).
 The check costs one listing of the key's `removed/` records (ledger.py), and only on these paths
@@ -31,7 +33,7 @@ version) and need none of this: docs/how-it-works.md recommends them.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from ..errors import CloudError
 from ..infra.logs import event, get_logger
@@ -86,11 +88,29 @@ def describe(bucket: str, key: str, written_at: float, claim: Dict[str, Any]) ->
             "unconditional on unversioned buckets; check the key and re-upload if it is missing")
 
 
-def report(notifier: Any, bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
-    """WARNING + notification naming the key; returns the detail."""
+def record(ledger: Ledger, bucket: str, key: str, written_at: float, claim: Dict[str, Any], detail: str,
+           found_by: str) -> Tuple[Optional[str], bool]:
+    """Record the possible loss in the ledger (losses.py) for the report and `cosguard status`, until
+    `cosguard ledger ack ID`: (its id, whether this call recorded it; False: found already). A
+    failure to record is logged, never raised: the caller still reports the loss by log and
+    notification, and the verdict path has already closed its job."""
+    try:
+        return ledger.record_loss(bucket, key, written_at, claim, detail, found_by)
+    except CloudError as exc:
+        event(log, "possible_loss_not_recorded", logging.WARNING, bucket=bucket, key=key,
+              job_id=claim.get("job_id"), reason=f"{exc.code or type(exc).__name__}: {exc}")
+        return None, True
+
+
+def report(notifier: Any, ledger: Ledger, bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
+    """Record the loss, then a WARNING + a notification naming the key, once per loss (a loss
+    recorded already was reported when it was); returns the detail."""
     detail = describe(bucket, key, written_at, claim)
+    found_id, new = record(ledger, bucket, key, written_at, claim, detail, "upload event")
+    if not new:
+        return detail
     event(log, "possible_write_loss", logging.WARNING, bucket=bucket, key=key,
-          job_id=claim.get("job_id"), reason=detail)
+          job_id=claim.get("job_id"), loss_id=found_id, reason=detail)
     if notifier is not None:
         from ..infra.notify import message  # loaded with the notifier
         notifier.send(message("possible_loss", bucket, key, job_id=claim.get("job_id"),

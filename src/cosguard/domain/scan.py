@@ -250,8 +250,9 @@ class Scanner:
         return ScanResult(bucket, keys[0], Outcome.GONE, reason=detail or "object no longer exists")
 
     def _check_lost(self, bucket: str, key: str, written_at: int, until: Optional[int] = None) -> Optional[str]:
-        claim = removal_after(self.ledger(bucket), bucket, key, written_at, until)
-        return None if claim is None else report_removal(self.notifier, bucket, key, written_at, claim)
+        ledger = self.ledger(bucket)
+        claim = removal_after(ledger, bucket, key, written_at, until)
+        return None if claim is None else report_removal(self.notifier, ledger, bucket, key, written_at, claim)
 
     def resume(self, ledger: Ledger, info: ObjectInfo, stale: OpenClaim) -> ScanResult:
         """Submit an upload whose claim's holder died (the sweep): the same path as a first

@@ -21,6 +21,7 @@ from .dispositions import carry_out
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
 from .removals import describe as describe_removal
+from .removals import record as record_loss
 from .removals import removal_after
 from .seal import Sealer, sealer_for
 from .security import object_ref
@@ -274,6 +275,7 @@ class VerdictService:
             claim = removal_after(ledger, entry.bucket, entry.key, entry.last_modified)
             if claim is not None and claim.get("job_id") != entry.job_id:
                 gone.detail, gone.alert = describe_removal(entry.bucket, entry.key, entry.last_modified, claim), True
+                record_loss(ledger, entry.bucket, entry.key, entry.last_modified, claim, gone.detail, "verdict")
         return gone
 
     def _not_current(self, ledger: Ledger, bucket: str, key: str, job: VirusJob, result,

@@ -236,7 +236,7 @@ SETTINGS: Tuple[Setting, ...] = (
     _S("COSGUARD_RETAIN_ACTIONS_DAYS", "retain_actions_days", parse_days, 1, "days the ledger keeps "
        "actions/ (0 = forever)"),
     _S("COSGUARD_RETAIN_CLOSED_DAYS", "retain_closed_days", parse_days, 180, "days the ledger keeps "
-       "closed/, index/, removed/"),
+       "closed/, index/, removed/, losses/"),
     _S("COSGUARD_RETAIN_CLAIMS_DAYS", "retain_claims_days", parse_days, 365, "days the ledger keeps "
        "claims/"),
     _S("COSGUARD_INCLUDE_PREFIXES", "include_prefixes", parse_prefix_list, (), "only keys under these "

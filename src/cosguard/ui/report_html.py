@@ -122,11 +122,15 @@ def _pending(f: Figures) -> str:
 
 
 def _human(f: Figures) -> str:
-    return (_table(["what", "bucket", "key", "why", "resolve with"],
-                   [(h.kind, h.bucket, h.key, h.reason, h.command) for h in f.needs_human], name="needs-human")
-            + '<p class="muted">Possible losses to an overwrite race (unversioned buckets) are reported as they '
-              'happen, by the <code>possible_write_loss</code> log event and a notification: the ledger keeps no '
-              'record of them.</p>')
+    shown = sum(1 for h in f.needs_human if h.kind == "possible write loss")
+    more = (f'<p class="muted">The newest {shown} of {f.losses_total} possible write losses on record '
+            '(--detail).</p>' if shown < f.losses_total else "")
+    return (_table(["what", "bucket", "key", "why", "since (UTC)", "resolve with"],
+                   [(h.kind, h.bucket, h.key, h.reason, h.when or "-", h.command) for h in f.needs_human],
+                   name="needs-human") + more
+            + '<p class="muted">A possible write loss (unversioned buckets): a write of the key may have been '
+              'deleted with an infected upload by cosguard\'s DELETE. Check the key, ask for a re-upload if it '
+              'is missing, then acknowledge it with the command shown.</p>')
 
 
 def _quarantine(f: Figures) -> str:
