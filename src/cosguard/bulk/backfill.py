@@ -90,6 +90,8 @@ class Report:
     @property
     def scans(self) -> int:
         """Scans this run submitted (or would submit, in a dry run; or handed to SCF, fanned out)."""
+        if self.mode == "rescan":   # rescan jobs, and new writes found on the way (rescanning.py)
+            return self.counts.get(Outcome.RESCANNED.value, 0) + self.counts.get(Outcome.SUBMITTED.value, 0)
         return self.counts.get("to_scan" if self.mode == "dry-run" else
                                "sent" if self.mode == "fan-out" else Outcome.SUBMITTED.value, 0)
 
@@ -121,6 +123,9 @@ class Backfill:
     after each fully processed page, once its checkpoint is written.
     """
 
+    KIND = "backfill"        # what its checkpoint is for (a rescan's cannot resume a backfill)
+    DRY_RUN_READS = False    # a dry run decides from the listing alone (rescan.py reads each record)
+
     def __init__(self, runtime, options: Options, *, stop: Optional[threading.Event] = None,
                  on_page: Optional[Callable[[Report, Dict[str, str]], None]] = None):
         self.settings, self.gateway, self.scanner = runtime.settings, runtime.gateway, runtime.scanner
@@ -151,6 +156,9 @@ class Backfill:
                                 "or remove it to start over")
         if o.resume and o.checkpoint:  # (--resume without --checkpoint was refused above)
             doc = read_checkpoint(o.checkpoint)
+            if doc.get("kind", "backfill") != self.KIND:
+                raise BackfillError(f"checkpoint {o.checkpoint} is a {doc.get('kind', 'backfill')}'s, not a {self.KIND}'s")
+            self._resumed(doc)
             if (doc.get("bucket"), doc.get("prefix")) != (o.bucket, o.prefix):
                 raise BackfillError(f"checkpoint {o.checkpoint} is for {doc.get('bucket')}/{doc.get('prefix')}, "
                                     f"not {o.bucket}/{o.prefix}")
@@ -160,6 +168,12 @@ class Backfill:
             self.report.complete = bool(doc.get("complete"))
             if o.versioned is None:
                 o.versioned = bool(doc.get("versioned"))
+
+    def _resumed(self, doc: Dict[str, Any]) -> None:
+        """What a subclass restores from a checkpoint it resumes (rescan.py: the cut-off)."""
+
+    def _checkpoint_fields(self) -> Dict[str, Any]:
+        return {}
 
     # -- listing ---------------------------------------------------------------------------
     def _is_versioned(self) -> bool:
@@ -261,8 +275,12 @@ class Backfill:
             record = synthetic_record(ObjectRef(o.bucket, entry.key, entry.size, entry.version_id),
                                       self.settings.region, function=o.function, namespace=o.namespace)
             records[id(record)] = (entry, record)   # batch_events keeps the dicts: map them back
-        return [(self._invoke, [records[id(r)][0] for r in event["Records"]], event)
+        return [(self._invoke, [records[id(r)][0] for r in event["Records"]], dict(event, **self._event_fields()))
                 for event in batch_events([r for _, r in records.values()], o.batch_size)]
+
+    def _event_fields(self) -> Dict[str, Any]:
+        """What a fanned-out event carries besides its records (rescan.py: its cut-off)."""
+        return {}
 
     def _throttle(self, n: int) -> bool:
         """Wait for `n` tokens; False when asked to stop meanwhile."""
@@ -281,7 +299,7 @@ class Backfill:
                 to_scan.append(entry)
             else:
                 self._done([entry], verdict)
-        if self.options.dry_run:
+        if self.options.dry_run and not self.DRY_RUN_READS:
             self._done(to_scan, "to_scan", scan_bytes=True)
             return True
         futures: List[Future] = []
@@ -307,6 +325,7 @@ class Backfill:
         for name, n in self.report.counts.items():
             totals[name] = totals.get(name, 0) + n
         write_checkpoint(self.options.checkpoint, {
+            **self._checkpoint_fields(), "kind": self.KIND,
             "format": CHECKPOINT_FORMAT, "bucket": self.options.bucket, "prefix": self.options.prefix,
             "versioned": bool(self.options.versioned), "marker": marker, "complete": complete,
             "totals": totals, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})

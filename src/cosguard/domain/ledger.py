@@ -69,6 +69,7 @@ from .entries import (
 from .formats import UnknownFormat, upgrade
 from .formats import stamp as in_current_format
 from .history import History
+from .rescans import record_close
 from .seal import Sealer
 from .states import JobState, Standing, classify, lease_left
 from .status import Outcome
@@ -328,13 +329,9 @@ class Ledger(ClaimsMixin):
             entry.manifest = manifest
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), entry.fields_dict())
-            self.history.record(entry.job_id, outcome, entry.closed_at, entry.manifest, replaces=earlier)
-        record = {"bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
-                  "outcome": outcome, "closed_at": entry.closed_at}
-        if handled and kept_in_place(outcome, entry.manifest):
-            self._write(self._key("claims", entry.name), record)
-        elif handled and not entry.version_id and outcome in REMOVED_BY_COSGUARD:
-            self._write(self._key("removed", entry.name), record)   # DELETE took no condition there
+            marks = dict(entry.manifest, rescan_of=entry.rescan_of) if entry.rescan_of else entry.manifest
+            self.history.record(entry.job_id, outcome, entry.closed_at, marks, replaces=earlier)
+        record_close(self, entry, outcome, handled)   # claims/, removed/, the rescan index (rescans.py)
         try:
             self.gateway.delete(self.bucket, self._key("jobs", entry.name))
         except NotFoundError:

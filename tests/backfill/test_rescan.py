@@ -1,0 +1,170 @@
+"""`cosguard rescan` on the local cloud: objects backfilled (scanned once, verdicts applied by the real
+callback function) are scanned again as new jobs of the same write; the local CI's signature set
+changes between scan and rescan, so one of them turns infected."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from cosguard.bulk.rescan import Rescan, RescanOptions
+from cosguard.domain.ledger import digest, token_for
+from cosguard.local.httpserver import ThreadedServer
+from helpers import settle_ci
+
+
+class Webhook:
+    """A local receiver for notifications."""
+
+    def __init__(self):
+        from werkzeug.wrappers import Request, Response
+        self.received = []
+
+        def app(environ, start_response):
+            self.received.append(json.loads(Request(environ).get_data()))
+            return Response("ok")(environ, start_response)
+        self.server = ThreadedServer(app).start()
+
+    @property
+    def url(self):
+        return self.server.endpoint + "/hook"
+
+
+def _scanned(stack, items):
+    """The objects seeded, backfilled, every verdict applied: each has a clean record now."""
+    stack.seed(items)
+    _, report = stack.backfill(workers=4)
+    assert report.counts == {"submitted": len(items)}
+    settle_ci(stack.cloud.ci, 30)
+
+
+def _record(stack, key):
+    runtime = stack.runtime()
+    head = stack.cos.head_object(Bucket=stack.intake, Key=key)
+    from cosguard.infra.cloud import http_epoch
+    token = token_for(None, head["ETag"], http_epoch(head["Last-Modified"]))
+    ledger = runtime.scanner.ledger(stack.intake)
+    return ledger._read(ledger._key("claims", digest(stack.intake, key, token)))
+
+
+def _rescan(stack, before, **options):
+    rescan = Rescan(stack.runtime(), RescanOptions(bucket=stack.intake, before=before, workers=4, **options))
+    return rescan, rescan.run()
+
+
+def test_clean_stays_clean_and_is_not_rescanned_before_the_next_cut_off(stack):
+    items = [(f"r/{i}.txt", f"clean {i}\n".encode()) for i in range(3)]
+    _scanned(stack, items)
+    first = _record(stack, "r/0.txt")
+    assert first["outcome"] == "clean" and first["verdict_at"] == first["closed_at"]
+    started = time.time() + 1   # COS's seconds: every verdict so far is older than this
+
+    _, report = _rescan(stack, started)
+
+    assert report.counts == {"rescanned": 3} and report.mode == "rescan" and report.scans == 3
+    settle_ci(stack.cloud.ci, 30)
+    assert stack.jobs() == 6                                        # a new job per write
+    record = _record(stack, "r/0.txt")
+    assert (record["job_id"], record["closed_at"]) == (first["job_id"], first["closed_at"])   # the first verdict kept
+    assert record["outcome"] == "clean" and record["verdict_job"] != first["job_id"]
+    assert [r["outcome"] for r in record["rescans"]] == ["clean"] and record["verdict_at"] >= first["verdict_at"]
+    assert stack.tags("r/0.txt")["cosguard-status"] == "clean"
+    # verdicts given by the rescan are newer than a cut-off at the rescan's start: nothing is due
+    _, again = _rescan(stack, min(_record(stack, key)["verdict_at"] for key, _ in items))
+    assert again.counts == {"not_due": 3} and stack.jobs() == 6
+
+
+def test_an_object_that_turns_infected_is_quarantined_and_notified_with_both_dates(stacks):
+    hook = Webhook()
+    try:
+        stack = stacks(COSGUARD_NOTIFY_URL=hook.url)
+        bad = b"a new strain, clean when it was uploaded\n"
+        _scanned(stack, [("t/ok.txt", b"still fine\n"), ("t/bad.bin", bad)])
+        assert stack.tags("t/bad.bin")["cosguard-status"] == "clean" and hook.received == []
+        first = _record(stack, "t/bad.bin")
+        stack.cloud.ci.engine.signatures.add_bytes(bad, "Rescan.Test.Strain")   # CI's signatures update
+
+        _, report = _rescan(stack, time.time() + 1)
+
+        assert report.counts == {"rescanned": 2}
+        settle_ci(stack.cloud.ci, 30)
+        assert "t/bad.bin" not in stack.keys(stack.intake)
+        assert any(k.endswith("/t/bad.bin") for k in stack.keys(stack.jail, f"quarantine/{stack.intake}/"))
+        assert stack.tags("t/ok.txt")["cosguard-status"] == "clean"
+        [message] = hook.received
+        assert message["kind"] == "found_on_rescan" and message["key"] == "t/bad.bin"
+        assert message["viruses"] == ["Rescan.Test.Strain"]
+        verdicts = message["verdicts"]
+        assert verdicts["first_verdict_at"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first["closed_at"]))
+        assert verdicts["verdict_at"] >= verdicts["first_verdict_at"] and verdicts["rescan_of"] == first["job_id"]
+        record = _record_gone(stack, first)
+        assert record["outcome"] == "quarantined" and record["first_outcome"] == "clean"
+        assert record["job_id"] == first["job_id"] and record["rescans"][0]["outcome"] == "quarantined"
+    finally:
+        hook.server.stop()
+
+
+def _record_gone(stack, first):
+    ledger = stack.runtime().scanner.ledger(stack.intake)
+    return ledger._read(ledger._key("claims", digest(stack.intake, first["key"], first["token"])))
+
+
+def test_an_object_overwritten_since_its_verdict_is_scanned_as_a_new_write(stack):
+    _scanned(stack, [("o/doc.txt", b"version one\n")])
+    stack.cos.put_object(Bucket=stack.intake, Key="o/doc.txt", Body=b"version two, never scanned\n")
+
+    _, report = _rescan(stack, time.time() + 1)
+
+    assert report.counts == {"submitted": 1}        # the upload path, not a rescan
+    settle_ci(stack.cloud.ci, 30)
+    record = _record(stack, "o/doc.txt")
+    assert record["outcome"] == "clean" and "rescans" not in record and stack.jobs() == 2
+
+
+def test_dry_run_counts_what_is_due_and_estimates_the_cost_without_a_scan(stack):
+    _scanned(stack, [(f"d/{i}.txt", f"x{i}\n".encode()) for i in range(4)])
+    stack.seed([("d/new.txt", b"never scanned\n")])
+    submits = stack.submits()
+
+    _, report = _rescan(stack, time.time() + 1, dry_run=True, price_per_1000=2.0)
+
+    doc = report.as_dict()
+    assert doc["counts"] == {"to_scan": 4, "no_verdict": 1} and doc["mode"] == "dry-run"
+    assert doc["estimated_cost"]["scans"] == 4 and doc["estimated_cost"]["amount"] == 0.008
+    assert stack.submits() == submits
+
+
+def test_interrupted_then_resumed_rescans_each_write_once(stack, tmp_path):
+    _scanned(stack, [(f"c/{i:03d}.txt", f"c{i}\n".encode()) for i in range(30)])
+    stack.cloud.ci.faults.drop_callback_rate = 1.0   # the verdicts do not matter here
+    checkpoint = str(tmp_path / "rescan.json")
+    stop = threading.Event()
+    before = time.time() + 1
+    first = Rescan(stack.runtime(), RescanOptions(bucket=stack.intake, before=before, workers=2, page_size=10,
+                                                  checkpoint=checkpoint), stop=stop,
+                   on_page=lambda report, marker: stop.set()).run()
+    assert first.interrupted and first.counts == {"rescanned": 10}
+    saved = json.loads(open(checkpoint).read())
+    assert saved["kind"] == "rescan" and saved["before"] == before
+
+    second = Rescan(stack.runtime(), RescanOptions(bucket=stack.intake, before=1.0, page_size=10,
+                                                   checkpoint=checkpoint, resume=True)).run()
+
+    assert second.complete and second.counts == {"rescanned": 20}    # the first run's cut-off, kept
+    assert stack.jobs() == 60
+
+
+def test_cli_rescan_dry_run(stack, tmp_path):
+    _scanned(stack, [("cli/a.txt", b"a\n")])
+    env = stack.env_file(tmp_path)
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "cosguard.cli", "rescan", "--env-file", env, "--bucket",
+                           stack.intake, "--older-than", "0s", "--dry-run", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["counts"] == {"to_scan": 1}
+    assert "rescan " in done.stderr
+    bad = subprocess.run([sys.executable, "-m", "cosguard.cli", "rescan", "--env-file", env, "--bucket",
+                          stack.intake, "--older-than", "soon"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "expected a duration" in bad.stderr
