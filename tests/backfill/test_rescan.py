@@ -168,3 +168,49 @@ def test_cli_rescan_dry_run(stack, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cosguard.cli", "rescan", "--env-file", env, "--bucket",
                           stack.intake, "--older-than", "soon"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "expected a duration" in bad.stderr
+
+
+# -- scheduled rescans: the timer function (reconcile_pending) as SCF runs it ------------------------
+def _timer(stack, **env):
+    from backfill_support import _context
+    from cosguard.local.loader import load_handler
+    from helpers import use_clock
+    handler = load_handler("reconcile_pending", dict(stack.env, **env))
+    # COS dates are whole seconds: the timer runs as if 2 s later, so the verdicts just given are past
+    use_clock(handler.__globals__["RUNTIME"], lambda: time.time() + 2)
+    return lambda: handler({"Type": "Timer", "TriggerName": "cosguard-reconcile"}, _context())
+
+
+def test_the_daily_budget_stops_scheduled_rescans_across_two_timer_runs(stack):
+    items = [(f"s/{i}.txt", f"s{i}\n".encode()) for i in range(5)]
+    _scanned(stack, items)
+    timer = _timer(stack, COSGUARD_RESCAN_AFTER_DAYS="0", COSGUARD_RESCAN_DAILY_BUDGET="2")
+
+    first = timer()["rescan"]
+
+    assert first["counts"] == {"rescanned": 2} and first["stopped"] == "daily budget" and first["used_today"] == 2
+    settle_ci(stack.cloud.ci, 30)
+    rescanned = sorted(key for key, _ in items if _record(stack, key).get("rescans"))
+    # oldest verdicts first (to the second, the index's resolution): none left behind is older
+    assert len(rescanned) == 2
+    left = [key for key, _ in items if key not in rescanned]
+    assert max(int(_record(stack, k)["closed_at"]) for k in rescanned) <= min(
+        int(_record(stack, k)["closed_at"]) for k in left)
+    second = timer()["rescan"]   # another run the same day: the day's budget is spent
+    assert second["counts"] == {} and second["stopped"] == "daily budget"
+    assert stack.jobs() == 7
+    ledger = stack.runtime().scanner.ledger(stack.intake)
+    slots = stack.keys(ledger.bucket, f"{ledger.prefix}rescan-budget/")
+    assert len(slots) == 2
+
+
+def test_no_scheduled_rescans_in_quiet_hours_nor_when_off(stack):
+    _scanned(stack, [("q/a.txt", b"a\n")])
+    hour = time.gmtime().tm_hour
+    quiet = _timer(stack, COSGUARD_RESCAN_AFTER_DAYS="0", COSGUARD_RESCAN_QUIET_HOURS=f"{hour}-{(hour + 1) % 24}")
+    assert quiet()["rescan"] == {"counts": {}, "budget": 1000, "used_today": 0, "stopped": "quiet hours"}
+    assert "rescan" not in _timer(stack)()          # off by default
+    assert stack.jobs() == 1
+    awake = _timer(stack, COSGUARD_RESCAN_AFTER_DAYS="0",
+                   COSGUARD_RESCAN_QUIET_HOURS=f"{(hour + 1) % 24}-{(hour + 2) % 24}")
+    assert awake()["rescan"]["counts"] == {"rescanned": 1}
