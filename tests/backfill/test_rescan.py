@@ -214,3 +214,23 @@ def test_no_scheduled_rescans_in_quiet_hours_nor_when_off(stack):
     awake = _timer(stack, COSGUARD_RESCAN_AFTER_DAYS="0",
                    COSGUARD_RESCAN_QUIET_HOURS=f"{(hour + 1) % 24}-{(hour + 2) % 24}")
     assert awake()["rescan"]["counts"] == {"rescanned": 1}
+
+
+def test_status_shows_the_rescan_backlog_and_what_rescans_found(stack, tmp_path):
+    import subprocess
+    import sys
+    _scanned(stack, [("st/ok.txt", b"ok\n"), ("st/turns.bin", b"turns bad later\n")])
+    stack.cloud.ci.engine.signatures.add_bytes(b"turns bad later\n", "Rescan.Test.Later")
+    _rescan(stack, time.time() + 1)
+    settle_ci(stack.cloud.ci, 30)
+    env = stack.env_file(tmp_path)
+    with open(env, "a", encoding="utf-8") as handle:
+        handle.write("COSGUARD_RESCAN_AFTER_DAYS=0\n")
+    done = subprocess.run([sys.executable, "-m", "cosguard.cli", "status", "--env-file", env, "--json"],
+                          capture_output=True, text=True, timeout=120)
+    rescans = json.loads(done.stdout)["rescans"]
+    assert rescans["found"] == {"clean": 1, "quarantined": 1}
+    assert rescans["after_days"] == 0 and rescans["backlog"] in (0, 1)   # the one left clean, once its second passes
+    human = subprocess.run([sys.executable, "-m", "cosguard.cli", "status", "--env-file", env],
+                           capture_output=True, text=True, timeout=120)
+    assert "found by rescans in the last 7 days: 1 clean, 1 quarantined" in human.stdout
