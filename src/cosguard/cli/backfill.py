@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from ..bulk.backfill import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Backfill, BackfillError, Options, Report
 from ..bulk.invoke import SCF_HOST, ScfInvoker
@@ -137,7 +137,7 @@ def _duration(seconds: float) -> str:
 def summary_line(report: Report, command: str = "backfill") -> str:
     c = report.counts
     parts = [f"{report.listed:,} listed"]
-    names = ("to_scan", "unscannable", "skipped", "already_scanned") if report.mode == "dry-run" else \
+    names: Tuple[str, ...] = ("to_scan", "unscannable", "skipped", "already_scanned") if report.mode == "dry-run" else \
         ("sent", "error", "skipped", "already_scanned") if report.mode == "fan-out" else \
         ("rescanned", "not_due", "submitted", "duplicate", "skipped", "gone", "error") if report.mode == "rescan" \
         else ("submitted", "duplicate", "unscannable", "skipped", "already_scanned", "gone", "error")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import threading
 import time
+from typing import Any
 
 from ..bulk.rescan import Rescan, RescanOptions
 from . import backfill
@@ -39,5 +41,6 @@ def run(args: argparse.Namespace) -> int:
     rt = runtime(args)
     configure_logs(args, "INFO" if args.verbose else "")  # stderr; stdout is for the report
     before = time.time() - args.older_than
-    return backfill._run(args, rt, "rescan", lambda rt_, options, stop: Rescan(rt_, options, stop=stop),
-                         RescanOptions, before=before)
+    def build(rt_: Any, options: Any, stop: threading.Event) -> Rescan:
+        return Rescan(rt_, options, stop=stop)
+    return backfill._run(args, rt, "rescan", build, RescanOptions, before=before)

@@ -26,7 +26,7 @@ from .rules import skip_reason
 from .status import Outcome
 
 if TYPE_CHECKING:
-    from .scan import ScanResult, Scanner, ScanSummary
+    from .scan import Scanner, ScanResult, ScanSummary
 
 log = get_logger("cosguard.domain.rescanning")
 # A fanned-out rescan's event (bulk/rescan.py) carries its cut-off here: {"before": epoch seconds}.

@@ -129,8 +129,10 @@ def read_verdict(ledger: "Ledger", name: str) -> Optional[Dict[str, Any]]:
 
 def is_due(record: Optional[Dict[str, Any]], before: float) -> bool:
     """A clean verdict, kept in place, given before `before`."""
-    return bool(record) and record.get("outcome") == Outcome.CLEAN.value and \
-        kept_in_place(record.get("outcome"), record) and verdict_at(record or {}) < before
+    if not record:
+        return False
+    return record.get("outcome") == Outcome.CLEAN.value and kept_in_place(record.get("outcome"), record) \
+        and verdict_at(record) < before
 
 
 def claim_rescan(ledger: "Ledger", info: ObjectInfo, record: Dict[str, Any], lease: float) -> Optional[JobEntry]:

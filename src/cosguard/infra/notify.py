@@ -24,7 +24,7 @@ def message(kind: str, bucket: str, key: str, *, job_id: Optional[str] = None, o
             verdicts: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """The JSON message: what happened, to which object, and where it is now. `verdicts`: a
     rescan's (kind `found_on_rescan`): the dates of the first, the previous and this verdict."""
-    doc = {"source": "cosguard", "kind": kind, "bucket": bucket, "key": key, "job_id": job_id,
+    doc: Dict[str, Any] = {"source": "cosguard", "kind": kind, "bucket": bucket, "key": key, "job_id": job_id,
            "outcome": outcome, "viruses": viruses or [], "location": location, "detail": detail,
            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if verdicts:
