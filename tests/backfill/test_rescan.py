@@ -234,3 +234,70 @@ def test_status_shows_the_rescan_backlog_and_what_rescans_found(stack, tmp_path)
     human = subprocess.run([sys.executable, "-m", "cosguard.cli", "status", "--env-file", env],
                            capture_output=True, text=True, timeout=120)
     assert "found by rescans in the last 7 days: 1 clean, 1 quarantined" in human.stdout
+
+
+def test_max_scans_stops_the_run_and_the_checkpoint_resumes_it(stack, tmp_path):
+    _scanned(stack, [(f"m/{i:02d}.txt", f"m{i}\n".encode()) for i in range(10)])
+    stack.cloud.ci.faults.drop_callback_rate = 1.0   # the rescans stay in flight: a resume must not repeat them
+    checkpoint = str(tmp_path / "rescan.json")
+    before = time.time() + 1
+
+    _, first = _rescan(stack, before, max_scans=4, checkpoint=checkpoint)
+
+    assert first.at_limit and not first.complete and first.counts == {"rescanned": 4}
+    assert stack.jobs() == 14
+    second = Rescan(stack.runtime(), RescanOptions(bucket=stack.intake, before=before, checkpoint=checkpoint,
+                                                   resume=True)).run()
+    assert second.complete and second.counts == {"rescanned": 6, "duplicate": 4}
+    assert stack.jobs() == 20
+
+
+def test_fail_closed_a_promoted_copy_that_turns_infected_is_withdrawn_from_the_clean_destination(stacks):
+    hook = Webhook()
+    try:
+        stack = stacks(COSGUARD_NOTIFY_URL=hook.url, COSGUARD_CLEAN_DESTINATION="/released/",
+                       COSGUARD_INCLUDE_PREFIXES="incoming/")
+        bad = b"promoted while clean\n"
+        _scanned(stack, [("incoming/p.bin", bad), ("incoming/q.txt", b"stays clean\n")])
+        assert sorted(stack.keys(stack.intake, "released/")) == ["released/incoming/p.bin", "released/incoming/q.txt"]
+        assert stack.keys(stack.intake, "incoming/") == []
+        stack.cloud.ci.engine.signatures.add_bytes(bad, "Rescan.Test.Promoted")
+
+        _, report = _rescan(stack, time.time() + 1, prefix="released/")
+
+        assert report.counts == {"rescanned": 2}
+        settle_ci(stack.cloud.ci, 30)
+        assert stack.keys(stack.intake, "released/") == ["released/incoming/q.txt"]     # withdrawn
+        assert any(k.endswith("/released/incoming/p.bin") for k in stack.keys(stack.jail, "quarantine/"))
+        [message] = hook.received
+        assert message["kind"] == "found_on_rescan" and message["key"] == "released/incoming/p.bin"
+        assert set(message["verdicts"]) == {"first_verdict_at", "previous_verdict_at", "verdict_at", "rescan_of"}
+        assert stack.tags("released/incoming/q.txt")["cosguard-status"] == "clean"
+    finally:
+        hook.server.stop()
+
+
+def test_fan_out_hands_the_cut_off_to_scan_on_upload_which_rescans(stack):
+    from cosguard.bulk.invoke import LocalInvoker
+    from cosguard.local.scf import LocalScf
+    items = [(f"f/{i}.txt", f"f{i}\n".encode()) for i in range(6)]
+    _scanned(stack, items)
+    stack.cloud.ci.engine.signatures.add_bytes(b"f0\n", "Rescan.Test.FanOut")
+    scf = LocalScf(stack.cloud, stack.env, buckets=[], retry_delays=(0.2, 0.2)).start()   # no COS trigger
+    try:
+        sent = []
+        invoker = LocalInvoker(lambda event: (sent.append(event), scf.invoker.enqueue(event)))
+        before = time.time() + 1
+
+        _, report = _rescan(stack, before, invoker=invoker, batch_size=4)
+
+        assert report.mode == "fan-out" and report.counts == {"sent": 6} and report.invocations == 2
+        assert {json.dumps(e["cosguard_rescan"]) for e in sent} == {json.dumps({"before": before})}
+        assert scf.wait_idle(60) and scf.invoker.failed == []
+        assert sum(i.result["counts"].get("rescanned", 0) for i in scf.scan.invocations) == 6
+        settle_ci(stack.cloud.ci, 30)
+        assert stack.jobs() == 12
+        assert "f/0.txt" not in stack.keys(stack.intake, "f/")      # found on rescan: quarantined
+        assert all(_record(stack, k)["rescans"][0]["outcome"] == "clean" for k, _ in items[1:])
+    finally:
+        scf.stop()

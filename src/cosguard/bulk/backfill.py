@@ -78,6 +78,7 @@ class Report:
     interrupted: bool = False
     complete: bool = False
     failure: str = ""                 # why the run stopped early (a listing that kept failing)
+    at_limit: bool = False            # stopped at --max-scans (rescan.py): the checkpoint resumes it
     resumed_from: Optional[Dict[str, str]] = None
     price_per_1000: float = DEFAULT_PRICE_PER_1000
     started: float = field(default_factory=time.monotonic)
@@ -112,6 +113,7 @@ class Report:
                                "amount": round(self.scans * self.price_per_1000 / 1000.0, 4),
                                "currency": "CNY", "assumed_price": True},
             "interrupted": self.interrupted, "complete": self.complete, "resumed_from": self.resumed_from,
+            "at_limit": self.at_limit,
             "failure": self.failure, "errors": self.errors[:50],
         }
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, List, Optional, Set
 
 from ..domain.ledger import digest
 from ..domain.rescanning import RESCAN_EVENT_FIELD, rescan_object
 from ..domain.rescans import is_due, read_verdict
+from ..domain.rules import in_clean_destination
 from ..domain.status import Outcome
-from .backfill import Backfill, Options
+from .backfill import SCAN, Backfill, Options
 from .checkpoint import BackfillError
 from .claimset import ClaimSet
 from .listing import Entry
@@ -25,6 +26,7 @@ from .listing import Entry
 @dataclass
 class RescanOptions(Options):
     before: float = 0.0   # rescan writes whose last clean verdict was given before this (epoch seconds)
+    max_scans: Optional[int] = None   # stop once this many scans were submitted (a checkpoint resumes)
 
 
 class Rescan(Backfill):
@@ -36,7 +38,12 @@ class Rescan(Backfill):
     def __init__(self, runtime, options: RescanOptions, **kwargs: Any):
         if options.before <= 0:
             raise BackfillError("a rescan needs a cut-off (--older-than)")
+        if options.max_scans is not None and options.max_scans < 1:
+            raise BackfillError("--max-scans must be positive")
+        if options.max_scans is not None and options.invoker is not None:
+            raise BackfillError("--max-scans counts scans submitted here: not with --fan-out")
         self.before = options.before
+        self._reserved = 0    # scans submitted, or about to be (one per object in flight)
         super().__init__(runtime, options, **kwargs)
         if self.report.mode == "scan":
             self.report.mode = "rescan"
@@ -55,6 +62,13 @@ class Rescan(Backfill):
     def load_claims(self) -> ClaimSet:
         self._retrying: Set[str] = set()
         return ClaimSet()   # every listed object asks its own record
+
+    def triage(self, entry: Entry) -> str:
+        """Backfill's, except that a promoted copy (fail-closed layout) is not judged by the intake's
+        key rules: it was scanned as its intake write, and its own record decides."""
+        if entry.size and in_clean_destination(self.settings, self.options.bucket, entry.key):
+            return SCAN
+        return super().triage(entry)
 
     def _work(self, to_scan: List[Entry]) -> List[tuple]:
         if self.options.dry_run:
@@ -78,8 +92,22 @@ class Rescan(Backfill):
         else:
             self._done(entries, Outcome.NOT_DUE.value)
 
+    def _reserve(self) -> bool:
+        """One scan more, unless --max-scans is reached: then the run stops (the rest of the page is
+        not counted, and a resume redoes it)."""
+        limit = self.options.max_scans   # type: ignore[attr-defined]
+        with self._lock:
+            if limit is not None and self._reserved >= limit:
+                self.report.at_limit = True
+                self.stop.set()
+                return False
+            self._reserved += 1
+            return True
+
     def _scan(self, entries: List[Entry]) -> None:
         entry = entries[0]
+        if not self._reserve():
+            return
         try:
             result = rescan_object(self.scanner, self.options.bucket, entry.key, self.before, entry.token,
                                    entry.version_id)
@@ -87,6 +115,9 @@ class Rescan(Backfill):
         except Exception as exc:  # a bug must not sink the run: count it, keep going
             outcome, reason = Outcome.ERROR.value, f"{type(exc).__name__}: {exc}"
         scanned = outcome in (Outcome.RESCANNED.value, Outcome.SUBMITTED.value)
+        if not scanned:
+            with self._lock:
+                self._reserved -= 1   # this object cost no scan
         self._done(entries, outcome, scan_bytes=scanned, reason=reason)
 
 

@@ -144,7 +144,8 @@ def summary_line(report: Report, command: str = "backfill") -> str:
     if command == "rescan" and report.mode == "dry-run":
         names = ("to_scan", "not_due", "no_verdict", "skipped", "error")
     parts += [f"{c.get(n, 0):,} {n.replace('_', ' ')}" for n in names]
-    state = "failed" if report.failure else "interrupted" if report.interrupted else \
+    state = "failed" if report.failure else "stopped at --max-scans" if report.at_limit else \
+        "interrupted" if report.interrupted else \
         "complete" if report.complete else "stopped"
     rate = report.processed / report.seconds if report.seconds > 0 else 0.0
     return (f"{command} {report.bucket}/{report.prefix} {report.mode} {state}: " + ", ".join(parts)
@@ -226,7 +227,7 @@ def _run(args: argparse.Namespace, rt: Any, command: str = "backfill",
         _print_human(report)
     if report.failed:
         return EXIT_FINDINGS
-    return EXIT_INTERRUPTED if report.interrupted else EXIT_OK
+    return EXIT_INTERRUPTED if report.interrupted and not report.at_limit else EXIT_OK
 
 
 def _install_interrupt(stop: threading.Event):

@@ -33,6 +33,8 @@ def register(commands) -> None:
                     "Exit 1 when any object ended `error`, 130 when interrupted (the checkpoint is kept).")
     p.add_argument("--older-than", type=duration, required=True, metavar="AGE",
                    help="rescan verdicts older than this: 30d, 12h, 90m, 45s, 2w (a bare number is days)")
+    p.add_argument("--max-scans", type=int, metavar="N",
+                   help="stop once N scans were submitted (with --checkpoint, --resume continues)")
     backfill.add_run_arguments(p)
     p.set_defaults(run=run)
 
@@ -43,4 +45,5 @@ def run(args: argparse.Namespace) -> int:
     before = time.time() - args.older_than
     def build(rt_: Any, options: Any, stop: threading.Event) -> Rescan:
         return Rescan(rt_, options, stop=stop)
-    return backfill._run(args, rt, "rescan", build, RescanOptions, before=before)
+    return backfill._run(args, rt, "rescan", build, RescanOptions, before=before,
+                         max_scans=args.max_scans)

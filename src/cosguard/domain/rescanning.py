@@ -22,7 +22,7 @@ from ..infra.retry import current_deadline
 from .entries import digest, version_token
 from .ledger import CLAIM_LEASE_SECONDS
 from .rescans import claim_rescan, is_due, read_verdict
-from .rules import skip_reason
+from .rules import in_clean_destination, skip_reason
 from .status import Outcome
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ def rescan_object(scanner: "Scanner", bucket: str, key: str, before: float, toke
     from .scan import ScanResult
     if not scanner.settings.serves(bucket):
         return ScanResult(bucket, key, Outcome.ERROR, reason="bucket is not in COSGUARD_BUCKETS")
-    reason = skip_reason(scanner.settings, bucket, key)
+    # a promoted copy (fail-closed layout) was scanned as its intake write: the intake's rules do not apply
+    reason = None if in_clean_destination(scanner.settings, bucket, key) else skip_reason(scanner.settings, bucket, key)
     if reason:
         return ScanResult(bucket, key, Outcome.SKIPPED, reason=reason)
     ledger = scanner.ledger(bucket)

@@ -32,9 +32,9 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NamedTuple, Optional
 
-from ..errors import NotFoundError, PreconditionFailed
+from ..errors import CloudError, NotFoundError, PreconditionFailed
 from ..infra.cloud import ObjectInfo
-from .entries import REMOVED_BY_COSGUARD, JobEntry, kept_in_place
+from .entries import REMOVED_BY_COSGUARD, JobEntry, digest, kept_in_place
 from .status import Outcome
 
 if TYPE_CHECKING:
@@ -170,6 +170,32 @@ def record_close(ledger: "Ledger", entry: JobEntry, outcome: str, handled: bool)
         ledger._write(ledger._key("removed", entry.name), record)   # DELETE took no condition there
 
 
+def record_promoted(ledger: "Ledger", entry: JobEntry, location: str) -> bool:
+    """Fail-closed layout: the write now lives as its promoted copy at `location` (bucket/key), which
+    readers get; its clean verdict is recorded for the copy (its own identity, from a HEAD), so the
+    copy is rescanned, and withdrawn from the clean destination when it turns out infected. `ledger`
+    is the copy's bucket's. Only a copy carrying a valid promotion marker for its own ETag (seal.py)
+    is recorded: whatever else sits there was not written by this promotion. Best effort: False when
+    it was not recorded (that copy is then not rescanned: reported in the log)."""
+    from .entries import version_token
+    bucket, _, key = location.partition("/")
+    try:
+        copy = ledger.gateway.head(bucket, key)
+    except CloudError:
+        return False
+    if not ledger.sealer.is_promoted_copy(copy.bucket, copy.key, copy.etag, copy.metadata, copy.crc64):
+        return False
+    token = version_token(copy)
+    name = digest(bucket, key, token)
+    at = float(entry.closed_at or ledger.clock())
+    ledger._write(ledger._key("claims", name), {
+        "bucket": bucket, "key": key, "token": token, "job_id": entry.job_id, "outcome": Outcome.CLEAN.value,
+        "closed_at": at, "verdict_at": at, "verdict_job": entry.job_id,
+        "promoted_from": {"bucket": entry.bucket, "key": entry.key, "token": entry.identity}})
+    RescanIndex(ledger).add(name, at)
+    return True
+
+
 def _after_rescan(ledger: "Ledger", entry: JobEntry, outcome: str, fresh: Dict[str, Any]) -> Dict[str, Any]:
     """The record with the first verdict kept and this rescan added."""
     earlier = read_verdict(ledger, entry.name) or {}
@@ -184,4 +210,5 @@ def _after_rescan(ledger: "Ledger", entry: JobEntry, outcome: str, fresh: Dict[s
             "outcome", Outcome.CLEAN.value)), outcome=standing, rescans=rescans)
 
 
-__all__ = ["Due", "INDEX", "RescanIndex", "claim_rescan", "is_due", "read_verdict", "record_close", "verdict_at"]
+__all__ = ["Due", "INDEX", "RescanIndex", "claim_rescan", "is_due", "read_verdict", "record_close", "record_promoted",
+           "verdict_at"]

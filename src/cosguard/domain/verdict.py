@@ -21,6 +21,7 @@ from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
 from .removals import describe as describe_removal
 from .removals import removal_after
+from .rescans import record_promoted
 from .seal import Sealer, sealer_for
 from .security import object_ref
 from .setaside import set_aside
@@ -227,6 +228,10 @@ class VerdictService:
         # A failed pinned scan is not a record of the version handled: if it becomes current again
         # (cosguard removed the newer write) its exposure rescans it by key.
         ledger.close_job(entry, outcome.value, manifest, handled=not (entry.pinned and job.failed))
+        if outcome is Outcome.PROMOTED and location and \
+                not record_promoted(self.ledger(location.partition("/")[0]), entry, location):
+            event(log, "promoted_copy_not_recorded", logging.WARNING, bucket=entry.bucket, key=entry.key,
+                  location=location, reason="no rescans of this copy: it could not be read as the promoted one")
         if entry.pinned and job.failed and not (manifest or {}).get("quarantined"):
             # ... and if that happened while this verdict was applied, it is rescanned now
             self._rescan_current(entry.bucket, entry.key, lambda current: version_token(current) == entry.identity)
