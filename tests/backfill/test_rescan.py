@@ -301,3 +301,22 @@ def test_fan_out_hands_the_cut_off_to_scan_on_upload_which_rescans(stack):
         assert all(_record(stack, k)["rescans"][0]["outcome"] == "clean" for k, _ in items[1:])
     finally:
         scf.stop()
+
+
+def test_two_instances_never_take_more_than_the_days_budget_between_them(stack):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cosguard.bulk.rescan_schedule import DailyBudget
+    ledgers = [stack.runtime().scanner.ledger(stack.intake) for _ in range(2)]
+    budgets = [DailyBudget(ledger, "2026-12-07", 7) for ledger in ledgers]   # both counted 0 taken
+
+    def take_all(budget):
+        return sum(1 for _ in iter(budget.take, False))
+    with ThreadPoolExecutor(2) as pool:
+        taken = list(pool.map(take_all, budgets))
+
+    assert sum(taken) == 7                       # forbid-overwrite: no slot taken twice, none past 7
+    ledger = ledgers[0]
+    assert len(stack.keys(ledger.bucket, f"{ledger.prefix}rescan-budget/2026-12-07/")) == 7
+    assert DailyBudget(ledger, "2026-12-07", 7).take() is False   # a later run the same day
+    assert DailyBudget(ledger, "2026-12-08", 7).take() is True    # the next UTC day

@@ -61,3 +61,20 @@ def test_a_rescan_jobs_callback_cannot_be_replayed_onto_another_object(stack):
     assert own.status_code == 200 and own.json()["outcome"] == "clean"
     again = requests.post(victim.callback, data=body, timeout=10)    # a replay: nothing done twice
     assert again.json()["outcome"] == "already_done"
+
+
+def test_a_planted_rescan_index_entry_is_ignored_and_reported(stack):
+    from cosguard.domain.ledger import digest
+    from cosguard.domain.rescans import RescanIndex
+    _scan(stack, [("p/real.txt", b"real\n")])
+    runtime = stack.runtime()
+    ledger = runtime.scanner.ledger(stack.intake)
+    name = digest(stack.intake, "p/real.txt", "whatever")
+    planted = f"{ledger.prefix}rescan-index/20000101T000000.{name}.{'0' * 32}"
+    stack.cos.put_object(Bucket=ledger.bucket, Key=planted, Body=b"")
+
+    due = list(RescanIndex(ledger).due(time.time() + 1))
+
+    assert [d.key for d in due if d.key == planted] == []       # only sealed entries are believed
+    assert len(due) == 1 and due[0].name != name                 # the real write's own entry
+    assert f"{ledger.bucket}/{planted}" in runtime.scanner.sealer.take_rejected()
