@@ -25,6 +25,7 @@ The claim protocol is a state machine (states.py has the enums; docs/ledger-stat
 same diagram with every transition's cost). `jobs/<digest>.json`, one per upload in flight:
 
     (none) --claim: create, forbid-overwrite [scan, backfill, sweep]--> SUBMITTING
+    (none) --rescan claim of a handled write (rescans.py) [rescan, timer]--> SUBMITTING
     SUBMITTING --job recorded (open_job) [holder]---------------------> SUBMITTED
     SUBMITTING --submission failed (release_claim + retry/) [holder]---> FAILED
     SUBMITTING --lease over on COS's clock: holder died----------------> taken over [SCF retry, sweep]
