@@ -109,7 +109,8 @@ def _slice(scanner, ledger: Ledger, budget: DailyBudget, before: float, deadline
         if not budget.take():
             report.stopped = "daily budget"
             return
-        result = rescan_object(scanner, str(record["bucket"]), str(record["key"]), before, str(record["token"]))
+        result = rescan_object(scanner, str(record["bucket"]), str(record["key"]), before, str(record["token"]),
+                               record=record)
         report.counts[result.outcome.value] = report.counts.get(result.outcome.value, 0) + 1
         if result.outcome in (Outcome.GONE, Outcome.NOT_DUE, Outcome.SKIPPED) or (
                 result.version and result.version != record["token"]):

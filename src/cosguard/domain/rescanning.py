@@ -14,7 +14,7 @@ verdict.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from ..errors import CloudError, NotFoundError
 from ..infra.logs import event, get_logger
@@ -36,9 +36,10 @@ RESCAN_EVENT_FIELD = "cosguard_rescan"
 
 
 def rescan_object(scanner: "Scanner", bucket: str, key: str, before: float, token: Optional[str] = None,
-                  version_id: Optional[str] = None) -> "ScanResult":
+                  version_id: Optional[str] = None, record: Optional[Dict[str, Any]] = None) -> "ScanResult":
     """Rescan `bucket`/`key` when its current write's last clean verdict is older than `before`.
-    `token`: the write's identity as a listing showed it (saves the HEAD of a write not due)."""
+    `token`: the write's identity as a listing showed it (saves the HEAD of a write not due);
+    `record`: that write's sealed record when the caller has just read it (the scheduled rescans)."""
     from .scan import ScanResult
     if not scanner.settings.serves(bucket):
         return ScanResult(bucket, key, Outcome.ERROR, reason="bucket is not in COSGUARD_BUCKETS")
@@ -48,7 +49,8 @@ def rescan_object(scanner: "Scanner", bucket: str, key: str, before: float, toke
         return ScanResult(bucket, key, Outcome.SKIPPED, reason=reason)
     ledger = scanner.ledger(bucket)
     try:
-        record = read_verdict(ledger, digest(bucket, key, token)) if token else None
+        if record is None or not token:
+            record = read_verdict(ledger, digest(bucket, key, token)) if token else None
         if record is not None and not is_due(record, before):
             return _not_due(bucket, key, record, token)
         try:
