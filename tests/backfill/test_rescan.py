@@ -320,3 +320,20 @@ def test_two_instances_never_take_more_than_the_days_budget_between_them(stack):
     assert len(stack.keys(ledger.bucket, f"{ledger.prefix}rescan-budget/2026-12-07/")) == 7
     assert DailyBudget(ledger, "2026-12-07", 7).take() is False   # a later run the same day
     assert DailyBudget(ledger, "2026-12-08", 7).take() is True    # the next UTC day
+
+
+def test_versioned_bucket_rescans_the_current_version_and_scans_a_newer_one_as_new(stacks):
+    stack = stacks(versioned=True)
+    stack.upload([("v/a.txt", b"first version\n"), ("v/b.txt", b"b\n")])
+    _, report = stack.backfill(workers=2)
+    assert report.counts == {"submitted": 2} and report.versioned
+    settle_ci(stack.cloud.ci, 30)
+    stack.cloud.ci.engine.signatures.add_bytes(b"b\n", "Rescan.Test.Versioned")
+    stack.cos.put_object(Bucket=stack.intake, Key="v/a.txt", Body=b"second version\n")
+
+    _, again = _rescan(stack, time.time() + 1)
+
+    assert again.counts == {"rescanned": 1, "submitted": 1}
+    settle_ci(stack.cloud.ci, 30)
+    assert "v/b.txt" not in stack.keys(stack.intake, "v/")          # infected on rescan: quarantined
+    assert stack.tags("v/a.txt")["cosguard-status"] == "clean"      # the new version, scanned as new
