@@ -70,7 +70,7 @@ from .entries import (
 from .formats import UnknownFormat, upgrade
 from .formats import stamp as in_current_format
 from .history import History
-from .rescans import record_close
+from .rescans import RescanIndex, record_close
 from .seal import Sealer
 from .states import JobState, Standing, classify, lease_left
 from .status import Outcome
@@ -179,6 +179,8 @@ class Ledger(ClaimsMixin):
         entry is judged by the MAC in its name (history.py), without a read."""
         if key.startswith(f"{self.prefix}index/"):
             return self.history.is_own_entry(key)
+        if key.startswith(RescanIndex(self).base):   # the rescan index: its MAC too (rescans.py)
+            return RescanIndex(self).parse(key, report=False) is not None
         try:
             self._read(key)
             return True

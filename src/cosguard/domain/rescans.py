@@ -92,12 +92,14 @@ class RescanIndex:
         except NotFoundError:
             pass
 
-    def parse(self, key: str) -> Optional[Due]:
+    def parse(self, key: str, report: bool = True) -> Optional[Due]:
+        """The entry at `key`; None (reported to the sealer when `report`) when its MAC does not hold."""
         leaf, _, mac = key[len(self.base):].rpartition(".")
         found = _NAME.match(leaf)
         if found is None or self.ledger.sealer.verify_short(mac, "rescan", self.ledger.bucket, leaf,
                                                              chars=MAC_CHARS) is None:
-            self.ledger.sealer.reject(self.ledger.bucket, key, "rescan index entry")
+            if report:
+                self.ledger.sealer.reject(self.ledger.bucket, key, "rescan index entry")
             return None
         return Due(found.group(2), _epoch(found.group(1)), key)
 
