@@ -337,3 +337,22 @@ def test_versioned_bucket_rescans_the_current_version_and_scans_a_newer_one_as_n
     settle_ci(stack.cloud.ci, 30)
     assert "v/b.txt" not in stack.keys(stack.intake, "v/")          # infected on rescan: quarantined
     assert stack.tags("v/a.txt")["cosguard-status"] == "clean"      # the new version, scanned as new
+
+
+def test_a_scheduled_slice_stops_before_the_invocations_deadline(stack):
+    from cosguard.bulk.rescan_schedule import scheduled_rescans
+    from cosguard.infra.config import Settings
+    from cosguard.runtime import Runtime
+    _scanned(stack, [(f"dl/{i}.txt", f"dl{i}\n".encode()) for i in range(3)])
+    runtime = Runtime(Settings.from_env(dict(stack.env, COSGUARD_RESCAN_AFTER_DAYS="0"), require_callback_url=False))
+    runtime.scanner.clock = lambda: time.time() + 2
+
+    class Ending:   # two rescans fit before the margin is reached
+        left = [100.0, 100.0, 1.0]
+
+        def remaining(self):
+            return self.left.pop(0) if self.left else 0.0
+
+    report = scheduled_rescans(runtime.scanner, deadline=Ending(), margin=5.0)
+
+    assert report.counts == {"rescanned": 2} and report.stopped == "deadline" and stack.jobs() == 5
