@@ -103,6 +103,22 @@ class RescanIndex:
             return None
         return Due(found.group(2), _epoch(found.group(1)), key)
 
+    def reseal(self, key: str, dry_run: bool = False) -> str:
+        """After a rotation (`cosguard reseal`): an entry whose MAC a previous key made is written
+        again under the current one (and the old one deleted). `current`, `resealed` or `forged`."""
+        leaf, _, mac = key[len(self.base):].rpartition(".")
+        sealer = self.ledger.sealer
+        sealed_by = sealer.verify_short(mac, "rescan", self.ledger.bucket, leaf, chars=MAC_CHARS)
+        if sealed_by is None or _NAME.match(leaf) is None:
+            sealer.reject(self.ledger.bucket, key, "rescan index entry")
+            return "forged"
+        if sealed_by == sealer.key_id:
+            return "current"
+        if not dry_run:
+            self.ledger.gateway.upload(self.ledger.bucket, f"{self.base}{leaf}.{self._mac(leaf)}", b"")
+            self.ledger.gateway.delete(self.ledger.bucket, key)
+        return "resealed"
+
     def due(self, before: float, after: str = "") -> Iterator[Due]:
         """Writes whose last clean verdict is older than `before`, oldest first, from the start (or
         after the index key `after`): LIST pages, stopping at the first entry not yet due."""
