@@ -248,7 +248,7 @@ SETTINGS: Tuple[Setting, ...] = (
     _S("COSGUARD_RETAIN_CLOSED_DAYS", "retain_closed_days", parse_days, 180, "days the ledger keeps "
        "closed/, index/, removed/"),
     _S("COSGUARD_RETAIN_CLAIMS_DAYS", "retain_claims_days", parse_days, 365, "days the ledger keeps "
-       "claims/"),
+       "claims/, rescan-index/"),
     _S("COSGUARD_INCLUDE_PREFIXES", "include_prefixes", parse_prefix_list, (), "only keys under these "
        "prefixes are scanned", source="DEPLOY_INTAKE_PREFIX"),
     _S("COSGUARD_EXCLUDE_PREFIXES", "exclude_prefixes", parse_prefix_list, (), "keys under these "
