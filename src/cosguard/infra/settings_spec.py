@@ -292,12 +292,11 @@ SETTINGS: Tuple[Setting, ...] = (
     _S("COSGUARD_SWEEP_MARGIN_SECONDS", "sweep_margin_seconds", parse_positive_float, 5.0, "the sweep "
        "stops dispatching this long (or 10 %) before its deadline"),
     _S("COSGUARD_RESCAN_AFTER_DAYS", "rescan_after_days", parse_rescan_days, None, "the timer rescans "
-       "writes whose clean verdict is older than this many days (unset: no scheduled rescans)",
-       functions=("reconcile_pending",)),
+       "writes whose clean verdict is older than this many days (unset: no scheduled rescans)"),
     _S("COSGUARD_RESCAN_DAILY_BUDGET", "rescan_daily_budget", parse_positive_int, 1000, "scheduled "
-       "rescans submitted per UTC day, across runs and instances", functions=("reconcile_pending",)),
+       "rescans submitted per UTC day, across runs and instances"),
     _S("COSGUARD_RESCAN_QUIET_HOURS", "rescan_quiet_hours", parse_quiet_hours, None, "UTC hours "
-       "without scheduled rescans, e.g. 22-06", functions=("reconcile_pending",)),
+       "without scheduled rescans, e.g. 22-06"),
     _S("COSGUARD_LOG_LEVEL", "log_level", Choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
        "the functions' log level"),
 )
