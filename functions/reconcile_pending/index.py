@@ -1,5 +1,6 @@
 """SCF timer trigger: apply verdicts whose callbacks were lost, resubmit failed submissions,
-report jobs pending too long; once a day, the digest (COSGUARD_DIGEST_HOUR)."""
+report jobs pending too long; once a day, the digest (COSGUARD_DIGEST_HOUR); then, with
+COSGUARD_RESCAN_AFTER_DAYS, rescan a slice of old clean verdicts (cosguard/bulk/rescan_schedule.py)."""
 import os
 
 from cosguard.runtime import Runtime
@@ -12,4 +13,8 @@ def main_handler(event, context):
     with RUNTIME.invocation(context, "reconcile_pending"):
         report = RUNTIME.sweeper.sweep()
         RUNTIME.daily_digest(report)
-    return report.as_dict()
+        answer = report.as_dict()
+        if RUNTIME.settings.rescan_after_days is not None:
+            from cosguard.bulk.rescan_schedule import scheduled_rescans
+            answer["rescan"] = scheduled_rescans(RUNTIME.scanner).as_dict()
+    return answer

@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cosguard", description=__doc__.splitlines()[0],
                                      epilog=__doc__.split("\n\n", 1)[1].strip())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import backfill, demo, ledger, local, ops, probe, report, reseal, verify
-    for module in (demo, local, ops, report, ledger, verify, probe, backfill, reseal):
+    from . import backfill, demo, ledger, local, ops, probe, report, rescan, reseal, verify
+    for module in (demo, local, ops, report, ledger, verify, probe, backfill, rescan, reseal):
         module.register(commands)
     _add_globals(parser, top=True)
     return parser

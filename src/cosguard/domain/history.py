@@ -5,7 +5,8 @@ unscannable before any job, too: its `<job id>` is `none-` and the start of its 
 
     <state prefix>index/<YYYY-MM-DD>/<outcome>.<detail>.<HHMMSS>.<job id>.<facts>.<mac>
 
-`detail` is `-`, `fallback` (the copy was refused, domain/fallback.py), `noroom_<action>` (no room
+`detail` is `-`, `rescan` (a rescan's verdict, rescans.py; it may prefix the
+others), `fallback` (the copy was refused, domain/fallback.py), `noroom_<action>` (no room
 for the status tag, and what was done instead: domain/dispositions.py) or both, joined by `+`.
 `facts` is `<intake bucket>~<upload wait>~<submission wait>`: the scanned object's bucket and the
 seconds from its upload (Last-Modified) and from its job's submission to the close (`-` when
@@ -32,7 +33,7 @@ from .seal import Sealer
 
 MAC_CHARS = 32
 _WORD = re.compile(r"^[a-z_]{1,32}$")
-_DETAIL = re.compile(r"^(-|fallback|noroom_[a-z]{1,16}|fallback\+noroom_[a-z]{1,16})$")
+_DETAIL = re.compile(r"^(-|(rescan\+)?(rescan|fallback|noroom_[a-z]{1,16}|fallback\+noroom_[a-z]{1,16}))$")
 _FACTS = re.compile(r"^([a-z0-9-]{1,64}|-)~([0-9]{1,10}|-)~([0-9]{1,10}|-)$")
 _DAY = 86400
 NO_JOB = "none-"   # the `<job id>` of an entry without a CI job (an upload found unscannable first)
@@ -55,6 +56,10 @@ class Closed(NamedTuple):
         return "fallback" in self.detail
 
     @property
+    def rescan(self) -> bool:
+        return self.detail.startswith("rescan")
+
+    @property
     def no_room(self) -> bool:
         return "noroom" in self.detail
 
@@ -74,7 +79,8 @@ class Closed(NamedTuple):
 
 def detail_of(manifest: Any) -> str:
     manifest = manifest if isinstance(manifest, Mapping) else {}
-    marks = ["fallback"] if isinstance(manifest.get("fallback"), Mapping) else []
+    marks = ["rescan"] if manifest.get("rescan_of") else []   # a rescan's verdict (rescans.py)
+    marks += ["fallback"] if isinstance(manifest.get("fallback"), Mapping) else []
     limit = manifest.get("tag_limit")
     if isinstance(limit, Mapping):
         action = str(limit.get("action") or "")
