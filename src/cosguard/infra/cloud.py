@@ -385,6 +385,10 @@ class CloudGateway(StreamingCopy):
                       server_time=http_epoch(lower.get("date")))
         return json_document(bucket, key, raw, max_bytes, stamp)
 
+    def open_stream(self, bucket: str, key: str) -> Any:
+        response = self._call("GetObject", self.cos.get_object, Bucket=bucket, Key=key)
+        return response["Body"].get_raw_stream()
+
     # -- CI virus detection ------------------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],
                          version_id: Optional[str] = None, pinned: bool = False) -> str:
