@@ -58,6 +58,7 @@ class Options:
     function: str = "scan_on_upload"
     namespace: str = "default"
     inventory: Optional[str] = None       # <bucket>/<key of manifest.json>: the report is the listing
+    inventory_keys: str = "url"           # "raw": the report's keys are not URL-encoded (not COS's documented form)
 
 
 @dataclass
@@ -117,6 +118,13 @@ class Report:
         }
 
 
+def _listed(entry: Entry) -> Optional[str]:
+    """The identity a worker checks the ledger with, for a row whose key is unambiguous only: with
+    two spellings, the record read could be another object's with the same ETag@Last-Modified,
+    and a `duplicate` from it would skip this one. Those take the full path (HEAD decides)."""
+    return None if entry.alternates else entry.token
+
+
 class Backfill:
     """One backfill run over `options.bucket`/`options.prefix`; `run()` returns the Report.
 
@@ -143,7 +151,7 @@ class Backfill:
         self._validate()
         if options.inventory:   # a report that cannot be read is refused before anything runs
             self.manifest = read_manifest(self.gateway, options.inventory, options.bucket)
-            self.rows = Rows(self.gateway, self.manifest, options.prefix)
+            self.rows = Rows(self.gateway, self.manifest, options.prefix, raw_keys=options.inventory_keys == "raw")
             self.report.inventory = self.manifest.location
             options.versioned = self.manifest.versioned
         self.gateway.size_pool(options.workers)
@@ -259,9 +267,13 @@ class Backfill:
         try:
             if self.options.inventory:
                 result = self.scanner.scan_object(self.options.bucket, [entry.key, *entry.alternates],
-                                                  entry.version_id, size=entry.size, listed=entry.token)
+                                                  entry.version_id, size=entry.size, listed=_listed(entry))
             else:
                 result = self.scanner.scan_object(self.options.bucket, [entry.key], entry.version_id)
+            if result.also:   # an inventory key under two spellings, both existing: each was scanned
+                chosen = next((r for r in [result, *result.also] if r.outcome is Outcome.ERROR), None) or \
+                    next((r for r in [result, *result.also] if r.outcome is Outcome.SUBMITTED), result)
+                result = chosen
             outcome, reason = result.outcome.value, result.reason
         except Exception as exc:  # a bug must not sink the run: count it, keep going
             outcome, reason = Outcome.ERROR.value, f"{type(exc).__name__}: {exc}"
@@ -287,7 +299,7 @@ class Backfill:
         for entry in to_scan:
             # an inventory's ambiguous key goes under each spelling: the one that does not exist is `gone`
             for key in (entry.key, *entry.alternates):
-                ref = ObjectRef(o.bucket, key, entry.size, entry.version_id, entry.token if listed else None)
+                ref = ObjectRef(o.bucket, key, entry.size, entry.version_id, _listed(entry) if listed else None)
                 record = synthetic_record(ref, self.settings.region, function=o.function, namespace=o.namespace)
                 records[id(record)] = (entry, record)   # batch_events keeps the dicts: map them back
         return [(self._invoke, list({id(e): e for e in (records[id(r)][0] for r in event["Records"])}.values()), event)

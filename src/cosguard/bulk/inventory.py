@@ -144,9 +144,11 @@ def _epoch(value: str) -> int:
         return http_epoch(text)
 
 
-def keys_of(encoded: str) -> Tuple[str, ...]:
+def keys_of(encoded: str, raw: bool = False) -> Tuple[str, ...]:
     """The key a URL-encoded CSV field names: its form decoding first, then the percent one when it
-    differs (a `+` is a space in one and itself in the other)."""
+    differs (a `+` is a space in one and itself in the other). `raw`: the field is the key."""
+    if raw:
+        return (encoded,)
     first, second = unquote_plus(encoded), unquote(encoded)
     return (first,) if first == second else (first, second)
 
@@ -155,8 +157,8 @@ class Rows:
     """The report's objects from a position on, in pages; `malformed` counts rows that were skipped
     because they do not have the schema's columns (reported as errors by the backfill)."""
 
-    def __init__(self, gateway: Gateway, manifest: Manifest, prefix: str = ""):
-        self.gateway, self.manifest, self.prefix = gateway, manifest, prefix
+    def __init__(self, gateway: Gateway, manifest: Manifest, prefix: str = "", raw_keys: bool = False):
+        self.gateway, self.manifest, self.prefix, self.raw_keys = gateway, manifest, prefix, raw_keys
         self.column = {name: i for i, name in enumerate(manifest.schema)}
         self.malformed: List[Dict[str, str]] = []
 
@@ -210,7 +212,7 @@ class Rows:
             return None
         if "IsLatest" in c and record[c["IsLatest"]].lower() == "false":
             return None
-        keys = keys_of(record[c["Key"]])
+        keys = keys_of(record[c["Key"]], self.raw_keys)
         if not keys[0].startswith(self.prefix) and not any(k.startswith(self.prefix) for k in keys[1:]):
             return None
         try:

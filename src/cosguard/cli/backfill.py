@@ -52,6 +52,8 @@ def register(commands) -> None:
     p.add_argument("--inventory", metavar="BUCKET/PATH/manifest.json",
                    help="list from this COS inventory report instead of ListObjects: its CSV(.gz) files are "
                         "streamed, and whoever scans reads each listed write's ledger record (no claim set in memory)")
+    p.add_argument("--inventory-keys", choices=("url", "raw"), default="url",
+                   help="how the report spells keys: url (URL-encoded, what COS documents; default) or raw")
     p.add_argument("--versioned", choices=("auto", "yes", "no"), default="auto",
                    help="list object versions (yes) or objects (no); auto asks COS (GetBucketVersioning)")
     p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal (then one line every 10 s)")
@@ -193,7 +195,8 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
                       resume=args.resume, price_per_1000=args.price_per_1000,
                       versioned={"auto": None, "yes": True, "no": False}[args.versioned],
                       invoker=invoker, batch_size=args.batch_size, function=args.function or "scan_on_upload",
-                      namespace=args.namespace, inventory=args.inventory)
+                      namespace=args.namespace, inventory=args.inventory,
+                      inventory_keys=args.inventory_keys)
     if not (args.dry_run or args.fan_out or rt.settings.callback_url):
         say("cosguard backfill: COSGUARD_CALLBACK_URL is not set, so CI will not call back: verdicts "
               "wait for the reconcile sweep", file=sys.stderr)

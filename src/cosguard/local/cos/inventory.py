@@ -14,8 +14,9 @@ and IsDeleteMarker when every version is listed, then the configured optional fi
 
 Not documented, so each takes the answer worse for a reader, with a switch (`InventoryDialect`):
 - the URL encoding: `key_encoding="form"` (space as `+`, `+` as `%2B`: a reader using plain
-  percent-decoding gets a key with `+` for every space) or `"percent"` (space as `%20`);
-  `"raw"` writes keys unencoded (CSV quoting only): a reader must survive hostile keys either way;
+  percent-decoding gets a key with `+` for every space), `"percent"` (space as `%20`), or
+  `"percent-keep-plus"` (space as `%20`, `+` left as is: a reader using form decoding gets a space
+  for every `+`); `"raw"` writes keys unencoded (CSV quoting only), a parser's worst case;
 - the optional fields' order: the configuration's order, not a fixed one (read `fileSchema`);
 - the ETag with its double quotes (doubled inside the CSV field);
 - gzip: `gzip=True` (`.csv.gz`, as S3 does) or plain `.csv`;
@@ -50,7 +51,7 @@ FIELDS = ("Size", "LastModifiedDate", "ETag", "StorageClass", "IsMultipartUpload
 
 @dataclass
 class InventoryDialect:
-    key_encoding: str = "form"   # "form" | "percent" | "raw"
+    key_encoding: str = "form"   # "form" | "percent" | "percent-keep-plus" | "raw"
     gzip: bool = True
     rows_per_file: int = 1000
 
@@ -231,7 +232,9 @@ class Inventories:
         encoding = self.dialect.key_encoding
         if encoding == "raw":
             return key
-        return quote_plus(key, safe="") if encoding == "form" else quote(key, safe="")
+        if encoding == "form":
+            return quote_plus(key, safe="")
+        return quote(key, safe="+" if encoding == "percent-keep-plus" else "")
 
     def _csv(self, rows: List[List[str]]) -> bytes:
         text = io.StringIO(newline="")
