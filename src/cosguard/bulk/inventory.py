@@ -35,6 +35,28 @@ REQUIRED = ("Key", "Size", "LastModifiedDate", "ETag")
 csv.field_size_limit(1024 * 1024)   # a key is at most 850 bytes (doc 436/13324): any field past 1 MiB is not one
 
 
+INVENTORY_ID = "cosguard"   # the deploy's configuration (DEPLOY_INVENTORY_BUCKET)
+REPORT_PREFIX = "cosguard-inventory"
+
+
+def configuration(destination: str, region: str, frequency: str = "Weekly") -> Dict[str, Any]:
+    """The inventory the deploy writes (cos-python-sdk-v5 `put_bucket_inventory`'s dict; doc
+    436/33707): current versions only, CSV, the fields a backfill needs (Size, LastModifiedDate,
+    ETag) and StorageClass (an archived object is unscannable), into <destination>/cosguard-inventory/."""
+    return {"Destination": {"COSBucketDestination": {"Bucket": f"qcs::cos:{region}::{destination}",
+                                                     "Format": "CSV", "Prefix": REPORT_PREFIX}},
+            "IsEnabled": "true", "IncludedObjectVersions": "Current", "Schedule": {"Frequency": frequency},
+            "OptionalFields": {"Field": ["Size", "LastModifiedDate", "ETag", "StorageClass"]}}
+
+
+def apply_inventory(gateway: Gateway, buckets: List[str], destination: str, region: str) -> List[str]:
+    """Write cosguard's inventory configuration on each bucket (a PUT replaces the one of that id
+    only: a bucket's other inventories stay); the buckets done."""
+    for bucket in buckets:
+        gateway.put_inventory(bucket, INVENTORY_ID, configuration(destination, region))
+    return list(buckets)
+
+
 class InventoryError(BackfillError):
     """A report that cannot be used: missing, not COS's format, or a file that fails its checksum."""
 

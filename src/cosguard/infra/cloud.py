@@ -352,6 +352,11 @@ class CloudGateway(StreamingCopy):
         self._call("PutBucketLifecycle", self.cos.put_bucket_lifecycle, Bucket=bucket,
                    LifecycleConfiguration={"Rule": rules})
 
+    def put_inventory(self, bucket: str, inventory_id: str, configuration: Dict[str, Any]) -> None:
+        """Create or replace one inventory configuration (PUT Bucket inventory, doc 436/33707)."""
+        self._call("PutBucketInventory", self.cos.put_bucket_inventory, Bucket=bucket, Id=inventory_id,
+                   InventoryConfiguration=dict(configuration))
+
     def list_versions_page(self, bucket: str, prefix: str, key_marker: str, version_marker: str,
                            page_size: int = 1000) -> Dict[str, Any]:
         """One page of ListObjectVersions, as the SDK returns it."""

@@ -105,6 +105,7 @@ class MemoryGateway:
         self.faults: Dict[str, CloudError] = {}
         self._lock = threading.RLock()
         self._buckets: Dict[str, _Bucket] = {}
+        self.inventories: Dict[Tuple[str, str], Dict[str, Any]] = {}
         for name in buckets:
             self.create_bucket(name)
         for name in versioned:
@@ -299,6 +300,11 @@ class MemoryGateway:
             raw = found.body[:max_bytes + 1]
             stamp = Stamp(etag=found.etag.strip('"'), last_modified=found.modified, server_time=int(self.clock()))
         return json_document(bucket, key, raw, max_bytes, stamp)
+
+    def put_inventory(self, bucket: str, inventory_id: str, configuration: Dict[str, Any]) -> None:
+        self._op("PutBucketInventory")
+        with self._lock:
+            self.inventories[(bucket, inventory_id)] = dict(configuration)
 
     def open_stream(self, bucket: str, key: str) -> Any:
         self._op("GetObject")
