@@ -1,4 +1,4 @@
-"""Bucket inventory through the SDK (doc 436/33707 PUT, 436/33705 GET, 436/33704 DELETE, 436/46869
+"""Bucket inventory through the SDK (doc 436/30625 PUT; GET and DELETE as the SDK sends them, doc 436/34940; 436/46869
 POST one-time), and the report's layout: manifest.json + manifest.checksum, CSV(.gz) files whose
 rows follow `fileSchema`, keys URL-encoded (doc 436/33702)."""
 from __future__ import annotations

@@ -41,7 +41,7 @@ REPORT_PREFIX = "cosguard-inventory"
 
 def configuration(destination: str, region: str, frequency: str = "Weekly") -> Dict[str, Any]:
     """The inventory the deploy writes (cos-python-sdk-v5 `put_bucket_inventory`'s dict; doc
-    436/33707): current versions only, CSV, the fields a backfill needs (Size, LastModifiedDate,
+    436/30625): current versions only, CSV, the fields a backfill needs (Size, LastModifiedDate,
     ETag) and StorageClass (an archived object is unscannable), into <destination>/cosguard-inventory/."""
     return {"Destination": {"COSBucketDestination": {"Bucket": f"qcs::cos:{region}::{destination}",
                                                      "Format": "CSV", "Prefix": REPORT_PREFIX}},

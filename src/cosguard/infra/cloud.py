@@ -353,7 +353,7 @@ class CloudGateway(StreamingCopy):
                    LifecycleConfiguration={"Rule": rules})
 
     def put_inventory(self, bucket: str, inventory_id: str, configuration: Dict[str, Any]) -> None:
-        """Create or replace one inventory configuration (PUT Bucket inventory, doc 436/33707)."""
+        """Create or replace one inventory configuration (PUT Bucket inventory, doc 436/30625)."""
         self._call("PutBucketInventory", self.cos.put_bucket_inventory, Bucket=bucket, Id=inventory_id,
                    InventoryConfiguration=dict(configuration))
 

@@ -1,10 +1,10 @@
 """Bucket inventory (清单) as COS documents it, so a backfill can be driven by a report locally.
 
 API (cos-python-sdk-v5 `put_bucket_inventory`, `get_bucket_inventory`, `delete_bucket_inventory`,
-`post_bucket_inventory`): `PUT|GET|DELETE /?inventory&id=ID` (doc 436/33707, 436/33705, 436/33704)
-store, answer and remove an `<InventoryConfiguration>`; `POST /?inventory&id=ID` (doc 436/46869)
-runs a one-time inventory at once. Real COS runs configured inventories daily or weekly;
-`LocalCos.run_inventory(bucket, id)` (and the local cloud's `cosguard local inventory`) runs one now.
+`post_bucket_inventory`): `PUT|GET|DELETE /?inventory&id=ID` (PUT: doc 436/30625; GET and DELETE:
+listed by doc 436/34940) store, answer and remove an `<InventoryConfiguration>`; `POST
+/?inventory&id=ID` (doc 436/46869) runs a one-time inventory at once. Real COS runs configured
+inventories daily or weekly; `LocalCos.run_inventory(bucket, id)` runs one now.
 
 The report (doc 436/33702, 436/30622): `<Prefix>/<appid>/<bucket name>/<id>/<YYYYMMDD>/manifest.json`
 and `manifest.checksum` (doc 436/46869's example path), the CSV data files under
@@ -43,7 +43,7 @@ from defusedxml import ElementTree
 from .naming import cos_storage_class, split_bucket
 from .wire import CosError
 
-_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")   # doc 436/33707: a-z, A-Z, 0-9, '-', '_', '.'
+_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")   # doc 436/30625: a-z, A-Z, 0-9, '-', '_', '.'
 _DESTINATION = re.compile(r"^qcs::cos:([a-z0-9-]+)::([a-z0-9-]+-[0-9]+)$")
 FIELDS = ("Size", "LastModifiedDate", "ETag", "StorageClass", "IsMultipartUploaded", "ReplicationStatus",
           "Tag", "Crc64")
