@@ -157,3 +157,30 @@ def test_cli_backfill_inventory_dry_run_and_scan(stack, tmp_path):
     assert json.loads(done.stdout)["counts"] == {"submitted": 12}
     bad = stack.cli(tmp_path, "--inventory", "nowhere")
     assert bad.returncode == 2 and "manifest.json" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_versioned_bucket_with_an_all_versions_report_matches_claims_by_version_id(stacks):
+    stack = stacks(versioned=True)
+    stack.upload([("a.txt", b"first a"), ("b.txt", b"first b"), ("c.txt", b"first c")])
+    stack.upload([("b.txt", b"second b")])
+    stack.cos.delete_object(Bucket=stack.intake, Key="c.txt")          # a delete marker is its latest
+    _, first = stack.backfill()
+    assert first.counts == {"submitted": 2}
+    assert stack.cloud.ci.wait_idle(60)
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    stack.upload([("d.txt", b"new d")])
+    location = stack.inventory(fields=("Size", "LastModifiedDate", "ETag"))   # a Current one: replaced
+    stack.cos.put_bucket_inventory(Bucket=stack.intake, Id="cosguard", InventoryConfiguration={
+        "Destination": {"COSBucketDestination": {"Bucket": f"qcs::cos:ap-guangzhou::{location.split('/')[0]}",
+                                                 "Format": "CSV", "Prefix": "all"}},
+        "IsEnabled": "true", "IncludedObjectVersions": "All", "Schedule": {"Frequency": "Daily"},
+        "OptionalFields": {"Field": ["Size", "LastModifiedDate", "ETag"]}})
+    location = f"{location.split('/')[0]}/{stack.cloud.cos.run_inventory(stack.intake, 'cosguard')}"
+    heads = stack.heads()
+
+    backfill, report = stack.backfill(inventory=location)
+
+    assert backfill.manifest is not None and backfill.manifest.versioned and report.versioned
+    assert report.listed == 3 and report.counts == {"duplicate": 2, "submitted": 1}, report.errors
+    assert stack.heads() - heads == 1                                  # d.txt only
+    assert _jobs_per_key(stack) == {"a.txt": 1, "b.txt": 1, "d.txt": 1}
