@@ -82,6 +82,7 @@ class Report:
     complete: bool = False
     failure: str = ""                 # why the run stopped early (a listing that kept failing)
     inventory: Optional[str] = None   # the report's manifest, when it was the listing
+    at_limit: bool = False            # stopped at --max-scans (rescan.py): the checkpoint resumes it
     resumed_from: Optional[Dict[str, str]] = None
     price_per_1000: float = DEFAULT_PRICE_PER_1000
     started: float = field(default_factory=time.monotonic)
@@ -94,6 +95,8 @@ class Report:
     @property
     def scans(self) -> int:
         """Scans this run submitted (or would submit, in a dry run; or handed to SCF, fanned out)."""
+        if self.mode == "rescan":   # rescan jobs, and new writes found on the way (rescanning.py)
+            return self.counts.get(Outcome.RESCANNED.value, 0) + self.counts.get(Outcome.SUBMITTED.value, 0)
         return self.counts.get("to_scan" if self.mode == "dry-run" else
                                "sent" if self.mode == "fan-out" else Outcome.SUBMITTED.value, 0)
 
@@ -114,6 +117,7 @@ class Report:
                                "amount": round(self.scans * self.price_per_1000 / 1000.0, 4),
                                "currency": "CNY", "assumed_price": True},
             "interrupted": self.interrupted, "complete": self.complete, "resumed_from": self.resumed_from,
+            "at_limit": self.at_limit,
             "failure": self.failure, "errors": self.errors[:50], "inventory": self.inventory,
         }
 
@@ -131,6 +135,9 @@ class Backfill:
     `stop` (a threading.Event) ends the run after in-flight work; `on_page(report, marker)` is called
     after each fully processed page, once its checkpoint is written.
     """
+
+    KIND = "backfill"        # what its checkpoint is for (a rescan's cannot resume a backfill)
+    DRY_RUN_READS = False    # a dry run decides from the listing alone (rescan.py reads each record)
 
     def __init__(self, runtime, options: Options, *, stop: Optional[threading.Event] = None,
                  on_page: Optional[Callable[[Report, Dict[str, str]], None]] = None):
@@ -169,6 +176,9 @@ class Backfill:
                                 "or remove it to start over")
         if o.resume and o.checkpoint:  # (--resume without --checkpoint was refused above)
             doc = read_checkpoint(o.checkpoint)
+            if doc.get("kind", "backfill") != self.KIND:
+                raise BackfillError(f"checkpoint {o.checkpoint} is a {doc.get('kind', 'backfill')}'s, not a {self.KIND}'s")
+            self._resumed(doc)
             if (doc.get("bucket"), doc.get("prefix")) != (o.bucket, o.prefix):
                 raise BackfillError(f"checkpoint {o.checkpoint} is for {doc.get('bucket')}/{doc.get('prefix')}, "
                                     f"not {o.bucket}/{o.prefix}")
@@ -181,6 +191,12 @@ class Backfill:
             self.report.complete = bool(doc.get("complete"))
             if o.versioned is None:
                 o.versioned = bool(doc.get("versioned"))
+
+    def _resumed(self, doc: Dict[str, Any]) -> None:
+        """What a subclass restores from a checkpoint it resumes (rescan.py: the cut-off)."""
+
+    def _checkpoint_fields(self) -> Dict[str, Any]:
+        return {}
 
     # -- listing ---------------------------------------------------------------------------
     def _is_versioned(self) -> bool:
@@ -302,8 +318,13 @@ class Backfill:
                 ref = ObjectRef(o.bucket, key, entry.size, entry.version_id, _listed(entry) if listed else None)
                 record = synthetic_record(ref, self.settings.region, function=o.function, namespace=o.namespace)
                 records[id(record)] = (entry, record)   # batch_events keeps the dicts: map them back
-        return [(self._invoke, list({id(e): e for e in (records[id(r)][0] for r in event["Records"])}.values()), event)
+        return [(self._invoke, list({id(e): e for e in (records[id(r)][0] for r in event["Records"])}.values()),
+                 dict(event, **self._event_fields()))
                 for event in batch_events([r for _, r in records.values()], o.batch_size)]
+
+    def _event_fields(self) -> Dict[str, Any]:
+        """What a fanned-out event carries besides its records (rescan.py: its cut-off)."""
+        return {}
 
     def _throttle(self, n: int) -> bool:
         """Wait for `n` tokens; False when asked to stop meanwhile."""
@@ -322,7 +343,7 @@ class Backfill:
                 to_scan.append(entry)
             else:
                 self._done([entry], verdict)
-        if self.options.dry_run:
+        if self.options.dry_run and not self.DRY_RUN_READS:
             self._done(to_scan, "to_scan", scan_bytes=True)
             return True
         futures: List[Future] = []
@@ -355,6 +376,7 @@ class Backfill:
         for name, n in self.report.counts.items():
             totals[name] = totals.get(name, 0) + n
         write_checkpoint(self.options.checkpoint, {
+            **self._checkpoint_fields(), "kind": self.KIND,
             "format": CHECKPOINT_FORMAT, "bucket": self.options.bucket, "prefix": self.options.prefix,
             "versioned": bool(self.options.versioned), "marker": marker, "complete": complete,
             "inventory": self.options.inventory,

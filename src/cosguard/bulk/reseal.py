@@ -20,6 +20,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from ..domain.actions import MANIFEST_META, copy_record, decode_manifest, encode_manifest
 from ..domain.formats import FORMAT_FIELD, UnknownFormat, is_current, upgrade
 from ..domain.ledger import ACTION_LEASE_SECONDS, MAX_DOCUMENT_BYTES, Ledger
+from ..domain.rescans import INDEX as RESCAN_INDEX
+from ..domain.rescans import RescanIndex
 from ..domain.seal import PROMOTED_META, SEAL_FIELD, Sealer
 from ..domain.security import RELEASED_META
 from ..errors import CloudError, NotFoundError
@@ -118,9 +120,10 @@ class Resealer:
     def _document(self, ledger: Ledger, key: str) -> None:
         kind = key[len(ledger.prefix):].partition("/")[0]
         where = f"{ledger.bucket}/{key}"
-        if kind == "index":   # empty objects sealed by their name (domain/history.py)
+        if kind in ("index", RESCAN_INDEX):   # empty objects sealed by their name (history.py, rescans.py)
+            index = ledger.history if kind == "index" else RescanIndex(ledger)
             try:
-                self.report.tally(ledger.history.reseal(key, dry_run=self.report.dry_run), kind)
+                self.report.tally(index.reseal(key, dry_run=self.report.dry_run), kind)
             except NotFoundError:
                 pass
             except CloudError as exc:

@@ -37,8 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cosguard", description=__doc__.splitlines()[0],
                                      epilog=__doc__.split("\n\n", 1)[1].strip())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from . import backfill, demo, ledger, local, ops, reseal, verify
-    for module in (demo, local, ops, ledger, verify, backfill, reseal):
+    from . import backfill, demo, ledger, local, ops, rescan, reseal, verify
+    for module in (demo, local, ops, ledger, verify, backfill, rescan, reseal):
         module.register(commands)
     _add_globals(parser, top=True)
     return parser

@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Tuple
 
 from ..bulk.backfill import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Backfill, BackfillError, Options, Report
 from ..bulk.invoke import SCF_HOST, ScfInvoker
@@ -35,6 +35,12 @@ def register(commands) -> None:
                     "unscannable rules, one job per object version. Objects the ledger already has a "
                     "claim for are skipped without a request. Exit 1 when any object ended `error`, "
                     "130 when interrupted (the checkpoint is kept).")
+    add_run_arguments(p)
+    p.set_defaults(run=run)
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """The options backfill and rescan share: where, how fast, dry run, checkpoints, fan-out."""
     add_settings_arguments(p)
     p.add_argument("--bucket", required=True, help="the served bucket, <name>-<appid>")
     p.add_argument("--prefix", default="", help="only keys under this prefix")
@@ -66,7 +72,6 @@ def register(commands) -> None:
     f.add_argument("--namespace", default="default", help="SCF namespace (default: default)")
     f.add_argument("--qualifier", help="function version or alias (default $LATEST)")
     f.add_argument("--scf-endpoint", default=f"https://{SCF_HOST}", help=argparse.SUPPRESS)
-    p.set_defaults(run=run)
 
 
 class ProgressBar:
@@ -138,17 +143,21 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def summary_line(report: Report) -> str:
+def summary_line(report: Report, command: str = "backfill") -> str:
     c = report.counts
     parts = [f"{report.listed:,} listed"]
-    names = ("to_scan", "unscannable", "skipped", "already_scanned") if report.mode == "dry-run" else \
+    names: Tuple[str, ...] = ("to_scan", "unscannable", "skipped", "already_scanned") if report.mode == "dry-run" else \
         ("sent", "error", "skipped", "already_scanned") if report.mode == "fan-out" else \
-        ("submitted", "duplicate", "unscannable", "skipped", "already_scanned", "gone", "error")
+        ("rescanned", "not_due", "submitted", "duplicate", "skipped", "gone", "error") if report.mode == "rescan" \
+        else ("submitted", "duplicate", "unscannable", "skipped", "already_scanned", "gone", "error")
+    if command == "rescan" and report.mode == "dry-run":
+        names = ("to_scan", "not_due", "no_verdict", "skipped", "error")
     parts += [f"{c.get(n, 0):,} {n.replace('_', ' ')}" for n in names]
-    state = "failed" if report.failure else "interrupted" if report.interrupted else \
+    state = "failed" if report.failure else "stopped at --max-scans" if report.at_limit else \
+        "interrupted" if report.interrupted else \
         "complete" if report.complete else "stopped"
     rate = report.processed / report.seconds if report.seconds > 0 else 0.0
-    return (f"backfill {report.bucket}/{report.prefix} {report.mode} {state}: " + ", ".join(parts)
+    return (f"{command} {report.bucket}/{report.prefix} {report.mode} {state}: " + ", ".join(parts)
             + f"; {_size(report.scan_bytes)} to scan; {report.seconds:.1f} s ({rate:,.1f} obj/s)")
 
 
@@ -178,11 +187,14 @@ def run(args: argparse.Namespace) -> int:
     return _run(args, rt)
 
 
-def _run(args: argparse.Namespace, rt: Any) -> int:
+def _run(args: argparse.Namespace, rt: Any, command: str = "backfill",
+         build: Callable[[Any, Options, threading.Event], Backfill] = lambda rt, o, stop: Backfill(rt, o, stop=stop),
+         options_class: Callable[..., Options] = Options, **extra: Any) -> int:
+    """One run of `command` (backfill, or rescan.py's): options from `args`, then `build` the run."""
     invoker: Optional[ScfInvoker] = None
     if args.fan_out:
         if not args.function:
-            say("cosguard backfill: --fan-out needs --function (the deployed scan_on_upload's name)",
+            say(f"cosguard {command}: --fan-out needs --function (the deployed scan_on_upload's name)",
                   file=sys.stderr)
             return EXIT_USAGE
         s = rt.settings
@@ -190,21 +202,21 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
                              qualifier=args.qualifier, token=s.session_token, endpoint=args.scf_endpoint,
                              timeout=s.request_timeout, attempts=s.max_attempts)
     workers = args.workers or max(DEFAULT_WORKERS, rt.settings.max_workers)
-    options = Options(bucket=args.bucket, prefix=args.prefix, workers=workers,
-                      rps=args.rps, page_size=args.page_size, dry_run=args.dry_run, checkpoint=args.checkpoint,
-                      resume=args.resume, price_per_1000=args.price_per_1000,
-                      versioned={"auto": None, "yes": True, "no": False}[args.versioned],
-                      invoker=invoker, batch_size=args.batch_size, function=args.function or "scan_on_upload",
-                      namespace=args.namespace, inventory=args.inventory,
-                      inventory_keys=args.inventory_keys)
+    options = options_class(bucket=args.bucket, prefix=args.prefix, workers=workers,
+                            rps=args.rps, page_size=args.page_size, dry_run=args.dry_run, checkpoint=args.checkpoint,
+                            resume=args.resume, price_per_1000=args.price_per_1000,
+                            versioned={"auto": None, "yes": True, "no": False}[args.versioned],
+                            invoker=invoker, batch_size=args.batch_size, function=args.function or "scan_on_upload",
+                            namespace=args.namespace, inventory=args.inventory,
+                            inventory_keys=args.inventory_keys, **extra)
     if not (args.dry_run or args.fan_out or rt.settings.callback_url):
-        say("cosguard backfill: COSGUARD_CALLBACK_URL is not set, so CI will not call back: verdicts "
+        say(f"cosguard {command}: COSGUARD_CALLBACK_URL is not set, so CI will not call back: verdicts "
               "wait for the reconcile sweep", file=sys.stderr)
     stop = threading.Event()
     try:
-        backfill = Backfill(rt, options, stop=stop)
+        backfill = build(rt, options, stop)
     except BackfillError as exc:
-        say(f"cosguard backfill: {exc}", file=sys.stderr)
+        say(f"cosguard {command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     bar = ProgressBar(backfill).start() if args.progress or progress_output.is_terminal(sys.stderr) else None
     previous = _install_interrupt(stop)
@@ -216,16 +228,16 @@ def _run(args: argparse.Namespace, rt: Any) -> int:
             bar.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    say(summary_line(report), file=sys.stderr)
+    say(summary_line(report, command), file=sys.stderr)
     if report.failure:
-        say(f"cosguard backfill: stopped early: {report.failure}", file=sys.stderr)
+        say(f"cosguard {command}: stopped early: {report.failure}", file=sys.stderr)
     if args.json:
         print_json(report.as_dict())
     else:
         _print_human(report)
     if report.failed:
         return EXIT_FINDINGS
-    return EXIT_INTERRUPTED if report.interrupted else EXIT_OK
+    return EXIT_INTERRUPTED if report.interrupted and not report.at_limit else EXIT_OK
 
 
 def _install_interrupt(stop: threading.Event):
@@ -234,7 +246,7 @@ def _install_interrupt(stop: threading.Event):
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        sys.stderr.write("\ncosguard backfill: stopping after in-flight work (Ctrl-C again to abort)\n")
+        sys.stderr.write("\ncosguard: stopping after in-flight work (Ctrl-C again to abort)\n")
     try:
         return signal.signal(signal.SIGINT, handler)
     except ValueError:  # not the main thread (embedded use): no handler, the caller owns `stop`

@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Dict, Tuple
+from typing import Any, Dict, Tuple
 
 from ..domain.open_work import tally_open_work
+from ..domain.rescans import RescanIndex
 from ..domain.restore import Restorer, copy_state
 from ..domain.status import handled_as, tag_status
 from ..errors import CloudError
@@ -158,8 +159,13 @@ def run_status(args: argparse.Namespace) -> int:
     unreadable = []
     fallbacks = []
     no_room = []
+    after_days = rt.settings.rescan_after_days
+    rescans: Dict[str, Any] = {"after_days": after_days, "backlog": None, "found": {}}
     for ledger in rt.sweeper.ledgers():
         try:
+            if after_days is not None:   # writes due for a scheduled rescan: a LIST of the rescan index
+                due = RescanIndex(ledger).count_due(now - after_days * 86400)
+                rescans["backlog"] = (rescans["backlog"] or 0) + due
             open_work = tally_open_work(ledger, now)
             for (status, how), count in open_work.rows.items():
                 counts[status] = counts.get(status, 0) + count
@@ -168,6 +174,8 @@ def run_status(args: argparse.Namespace) -> int:
                 oldest, oldest_age = open_work.oldest, open_work.oldest_age
             closed = list(ledger.history.since(args.since * 86400, now))
             for item in closed:
+                if item.rescan:   # what rescans found (their verdicts: history.py's `rescan` mark)
+                    rescans["found"][item.outcome] = rescans["found"].get(item.outcome, 0) + 1
                 status = tag_status(item.outcome)
                 counts[status] = counts.get(status, 0) + 1
                 how = handled_as(item.outcome)
@@ -212,6 +220,7 @@ def run_status(args: argparse.Namespace) -> int:
         "unreadable_ledgers": unreadable,
         "fallbacks": fallbacks,
         "status_tag_not_fitted": no_room,
+        "rescans": rescans,
         "recent_infections": [{"job_id": e.job_id, "bucket": e.bucket, "key": e.key, "status": "infected",
                                "outcome": e.outcome, "now_at": now_at(rt.settings, e, rt.gateway),
                                "viruses": sorted({f.get("virus", "") for f in e.manifest.get("findings", [])}),
@@ -225,6 +234,10 @@ def run_status(args: argparse.Namespace) -> int:
                                                       for r in document["handled"]])
         print()
         say(f"oldest pending: {oldest.key} ({oldest.job_id}), {oldest_age} s" if oldest else "oldest pending: none")
+        found = ", ".join(f"{n} {outcome}" for outcome, n in sorted(rescans["found"].items())) or "nothing"
+        backlog = "scheduled rescans off" if after_days is None else \
+            f"{rescans['backlog']} write(s) due (clean verdicts older than {after_days:g} days)"
+        say(f"rescans: {backlog}; found by rescans in the last {args.since} days: {found}")
         if fallbacks:
             print()
             say("copies refused by COS (the verdict fell back):")

@@ -78,7 +78,7 @@ _FIELD_TYPES: Dict[str, tuple] = {
     "size": (int,), "submitted_at": _NUMBER, "tagged": (bool,), "outcome": (str, type(None)),
     "closed_at": _NUMBER + (type(None),), "manifest": (dict,), "token": (str,), "last_modified": (int,),
     "state": (str,), "lease_until": _NUMBER, "previous_state": (str,), "callback_ref": (str, type(None)),
-    "pinned": (bool,),
+    "pinned": (bool,), "rescan_of": (str,), "verdict_at": _NUMBER, "first_verdict_at": _NUMBER,
 }
 
 
@@ -103,6 +103,9 @@ class JobEntry(Record):
     previous_state: str = ""     # set on a claim taken over from a failed or dead holder
     callback_ref: Optional[str] = None  # what the job's callback URL binds (security.object_ref)
     pinned: bool = False         # the job read this version by id (CI's Url input), not the key
+    rescan_of: str = ""          # a rescan (rescans.py): the job whose clean verdict it checks again
+    verdict_at: float = 0.0      # a rescan: when that verdict was given (the last one)
+    first_verdict_at: float = 0.0  # a rescan: when the write's first verdict was given
 
     @classmethod
     def from_doc(cls, doc: Any) -> "JobEntry":

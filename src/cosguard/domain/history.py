@@ -4,7 +4,7 @@ Each close also writes an empty object whose key says everything a count needs:
 
     <state prefix>index/<YYYY-MM-DD>/<outcome>.<detail>.<HHMMSS>.<job id>.<mac>
 
-`detail` is `-`, `fallback` (the copy was refused, domain/fallback.py), `noroom_<action>` (no room
+`detail` is `-`, `rescan` (a rescan's verdict, rescans.py; it may prefix the others), `fallback` (the copy was refused, domain/fallback.py), `noroom_<action>` (no room
 for the status tag, and what was done instead: domain/dispositions.py) or both, joined by `+`. The MAC (seal.py's key) covers the
 bucket and the rest of the key: where uploaders can write the state prefix, an entry they plant
 is reported as unauthenticated and never counted. A day's entries are one LIST per 1,000; a
@@ -24,7 +24,7 @@ from .seal import Sealer
 
 MAC_CHARS = 32
 _WORD = re.compile(r"^[a-z_]{1,32}$")
-_DETAIL = re.compile(r"^(-|fallback|noroom_[a-z]{1,16}|fallback\+noroom_[a-z]{1,16})$")
+_DETAIL = re.compile(r"^(-|(rescan\+)?(rescan|fallback|noroom_[a-z]{1,16}|fallback\+noroom_[a-z]{1,16}))$")
 _DAY = 86400
 
 
@@ -42,6 +42,10 @@ class Closed(NamedTuple):
         return "fallback" in self.detail
 
     @property
+    def rescan(self) -> bool:
+        return self.detail.startswith("rescan")
+
+    @property
     def no_room(self) -> bool:
         return "noroom" in self.detail
 
@@ -56,7 +60,8 @@ class Closed(NamedTuple):
 
 def detail_of(manifest: Any) -> str:
     manifest = manifest if isinstance(manifest, Mapping) else {}
-    marks = ["fallback"] if isinstance(manifest.get("fallback"), Mapping) else []
+    marks = ["rescan"] if manifest.get("rescan_of") else []   # a rescan's verdict (rescans.py)
+    marks += ["fallback"] if isinstance(manifest.get("fallback"), Mapping) else []
     limit = manifest.get("tag_limit")
     if isinstance(limit, Mapping):
         action = str(limit.get("action") or "")

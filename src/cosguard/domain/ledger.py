@@ -25,6 +25,7 @@ The claim protocol is a state machine (states.py has the enums; docs/ledger-stat
 same diagram with every transition's cost). `jobs/<digest>.json`, one per upload in flight:
 
     (none) --claim: create, forbid-overwrite [scan, backfill, sweep]--> SUBMITTING
+    (none) --rescan claim of a handled write (rescans.py) [rescan, timer]--> SUBMITTING
     SUBMITTING --job recorded (open_job) [holder]---------------------> SUBMITTED
     SUBMITTING --submission failed (release_claim + retry/) [holder]---> FAILED
     SUBMITTING --lease over on COS's clock: holder died----------------> taken over [SCF retry, sweep]
@@ -69,6 +70,7 @@ from .entries import (
 from .formats import UnknownFormat, upgrade
 from .formats import stamp as in_current_format
 from .history import History
+from .rescans import RescanIndex, record_close
 from .seal import Sealer
 from .states import JobState, Standing, classify, lease_left
 from .status import Outcome
@@ -177,6 +179,8 @@ class Ledger(ClaimsMixin):
         entry is judged by the MAC in its name (history.py), without a read."""
         if key.startswith(f"{self.prefix}index/"):
             return self.history.is_own_entry(key)
+        if key.startswith(RescanIndex(self).base):   # the rescan index: its MAC too (rescans.py)
+            return RescanIndex(self).parse(key, report=False) is not None
         try:
             self._read(key)
             return True
@@ -328,13 +332,9 @@ class Ledger(ClaimsMixin):
             entry.manifest = manifest
         if entry.job_id:
             self._write(self._key("closed", entry.job_id), entry.fields_dict())
-            self.history.record(entry.job_id, outcome, entry.closed_at, entry.manifest, replaces=earlier)
-        record = {"bucket": entry.bucket, "key": entry.key, "token": entry.identity, "job_id": entry.job_id,
-                  "outcome": outcome, "closed_at": entry.closed_at}
-        if handled and kept_in_place(outcome, entry.manifest):
-            self._write(self._key("claims", entry.name), record)
-        elif handled and not entry.version_id and outcome in REMOVED_BY_COSGUARD:
-            self._write(self._key("removed", entry.name), record)   # DELETE took no condition there
+            marks = dict(entry.manifest, rescan_of=entry.rescan_of) if entry.rescan_of else entry.manifest
+            self.history.record(entry.job_id, outcome, entry.closed_at, marks, replaces=earlier)
+        record_close(self, entry, outcome, handled)   # claims/, removed/, the rescan index (rescans.py)
         try:
             self.gateway.delete(self.bucket, self._key("jobs", entry.name))
         except NotFoundError:

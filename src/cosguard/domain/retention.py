@@ -18,13 +18,15 @@ from ..infra.config import Settings
 
 MAX_RULES = 1000          # per bucket (doc 436/8280)
 NONCURRENT_DAYS = 1       # a versioned state bucket keeps each rewrite as a noncurrent version
+RESCAN_BUDGET_DAYS = 2    # a day's rescan budget slots (bulk/rescan_schedule.py) matter on that UTC day only
 
 
 def expiring_kinds(settings: Settings) -> List[Tuple[str, int]]:
     """(ledger folder, days) for every folder with a lifecycle; 0 days keeps forever (no rule)."""
     kinds = [("actions", settings.retain_actions_days), ("closed", settings.retain_closed_days),
              ("index", settings.retain_closed_days), ("removed", settings.retain_closed_days),
-             ("claims", settings.retain_claims_days)]
+             ("claims", settings.retain_claims_days), ("rescan-index", settings.retain_claims_days),
+             ("rescan-budget", RESCAN_BUDGET_DAYS)]
     return [(kind, days) for kind, days in kinds if days > 0]
 
 

@@ -263,13 +263,20 @@ class Scanner:
         that dies leaves the claim, whose lease ends with its deadline (the sweep takes it over)."""
         bucket, version = info.bucket, entry.identity
         try:
-            tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count else {}
+            # a rescan (rescans.py) leaves the object's `clean` tags as they are while it runs
+            tags = self.gateway.get_tags(bucket, info.key, info.version_id) if info.tag_count and \
+                not entry.rescan_of else {}
             entry.tagged = self._fits(tags)
-            entry.callback_ref = object_ref(bucket, info.key, version)
+            entry.callback_ref = object_ref(bucket, info.key, version)   # a rescan's: the same upload
             entry.job_id = self.gateway.submit_virus_job(bucket, info.key, self._callback(bucket, entry.callback_ref),
                                                          info.version_id)
-            self.actions.tag(info, ScanStatus.PENDING, entry.job_id, existing=tags)
+            if not entry.rescan_of:
+                self.actions.tag(info, ScanStatus.PENDING, entry.job_id, existing=tags)
         except CloudError as exc:
+            if entry.rescan_of:   # the clean verdict stands; the write stays due for the next rescan
+                ledger._forget(ledger._key("jobs", entry.name))
+                return ScanResult(bucket, info.key, Outcome.ERROR, reason=f"rescan not submitted: {exc}",
+                                  version=version, retryable=exc.retryable)
             return self._submission_failed(ledger, info, entry, exc)
         entry.submitted_at = self.clock()
         try:
@@ -286,7 +293,8 @@ class Scanner:
             raise
         if entry.previous_state:  # a failed holder, or one that died, may have left a retry entry
             ledger.clear_retry(bucket, info.key, version)
-        return ScanResult(bucket, info.key, Outcome.SUBMITTED, job_id=entry.job_id, version=version)
+        return ScanResult(bucket, info.key, Outcome.RESCANNED if entry.rescan_of else Outcome.SUBMITTED,
+                          job_id=entry.job_id, version=version)
 
     @staticmethod
     def _fits(tags: Dict[str, str]) -> bool:

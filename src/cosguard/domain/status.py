@@ -35,6 +35,8 @@ class Outcome(StrEnum):
     ALREADY_DONE = "already_done"
     RELEASED = "released"
     RESUBMIT = "resubmit"        # CI no longer knew the job: closed, and the upload submitted again
+    RESCANNED = "rescanned"      # a rescan job was submitted for a write with an old clean verdict
+    NOT_DUE = "not_due"          # a rescan found no clean verdict older than its cut-off
 
 
 # A closed job's outcome, as the object's `cosguard-status` tag names it, and what was done with it

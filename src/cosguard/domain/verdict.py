@@ -21,6 +21,7 @@ from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
 from .removals import describe as describe_removal
 from .removals import removal_after
+from .rescans import record_promoted
 from .seal import Sealer, sealer_for
 from .security import object_ref
 from .setaside import set_aside
@@ -47,6 +48,7 @@ class VerdictResult(Record, hidden=("job",)):
     location: str = ""
     job: Optional[VirusJob] = None
     alert: bool = False  # an operator must look (e.g. an overwrite raced the verdict)
+    rescan: Optional[Dict[str, str]] = None  # a rescan's verdict: the dates of the verdicts (rescans.py)
 
     def as_dict(self) -> Dict[str, Any]:
         answer = {"job_id": self.job_id, "outcome": self.outcome.value}
@@ -103,10 +105,11 @@ class VerdictService:
             result.outcome is Outcome.ERROR and result.http_status not in (404, 409))
         if self.notifier and notable:   # one message per infection, error or alert (e.g. a refused copy)
             from ..infra.notify import kind_of, message  # loaded with the notifier
-            self.notifier.send(message(kind_of(result.outcome.value, bool(result.job and result.job.infected)),
+            kind = kind_of(result.outcome.value, bool(result.job and result.job.infected))
+            self.notifier.send(message("found_on_rescan" if result.rescan and kind == "infected" else kind,
                                        result.bucket, result.key, job_id=result.job_id, outcome=result.outcome.value,
                                        viruses=result.job.virus_names if result.job else [],
-                                       location=result.location, detail=result.detail))
+                                       location=result.location, detail=result.detail, verdicts=result.rescan))
         return result
 
     def _apply(self, bucket: str, job_id: str, entry: Optional[JobEntry], admit: Optional[Admit]) -> VerdictResult:
@@ -153,9 +156,13 @@ class VerdictService:
             return result(Outcome.STALE, detail="the object was overwritten after submission")
         if entry.pinned and job.failed:
             return pinned_scan_failed(self, ledger, entry, job, info, result)
+        if entry.rescan_of and job.failed:   # a clean object is never set aside for a failed rescan
+            ledger.close_job(entry, Outcome.ERROR.value, {"rescan_failed": f"{job.code}: {job.message}"})
+            return result(Outcome.ERROR, 200, "the rescan failed: the clean verdict stands, the write stays due")
         # A pinned job's version was overwritten once: current again only because the newer write was
         # removed (promoted, or deleted), it is tagged, never promoted over the newer write's copy.
-        return self._claim_and_act(ledger, entry, info, job, result, promotable=not entry.pinned)
+        # a rescan's clean verdict leaves the object where it is
+        return self._claim_and_act(ledger, entry, info, job, result, promotable=not (entry.pinned or entry.rescan_of))
 
     def _claim_and_act(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, result,
                        promotable: bool = True) -> VerdictResult:
@@ -221,6 +228,10 @@ class VerdictService:
         # A failed pinned scan is not a record of the version handled: if it becomes current again
         # (cosguard removed the newer write) its exposure rescans it by key.
         ledger.close_job(entry, outcome.value, manifest, handled=not (entry.pinned and job.failed))
+        if outcome is Outcome.PROMOTED and location and \
+                not record_promoted(self.ledger(location.partition("/")[0]), entry, location):
+            event(log, "promoted_copy_not_recorded", logging.WARNING, bucket=entry.bucket, key=entry.key,
+                  location=location, reason="no rescans of this copy: it could not be read as the promoted one")
         if entry.pinned and job.failed and not (manifest or {}).get("quarantined"):
             # ... and if that happened while this verdict was applied, it is rescanned now
             self._rescan_current(entry.bucket, entry.key, lambda current: version_token(current) == entry.identity)
@@ -235,6 +246,13 @@ class VerdictService:
             detail = f"{limit['action']}: {limit['reason']}" + (f"; {detail}" if detail else "")
         answer = result(outcome, detail=detail, location=location)
         answer.alert = bool(fallback or limit)
+        if entry.rescan_of:   # "found on rescan": when it was found clean, and when it was found again
+            answer.rescan = {"first_verdict_at": _iso(entry.first_verdict_at), "previous_verdict_at": _iso(
+                entry.verdict_at), "verdict_at": _iso(entry.closed_at or self.clock()), "rescan_of": entry.rescan_of}
+            if job.infected:
+                answer.detail = (f"found on rescan: clean on {answer.rescan['previous_verdict_at']} (first verdict "
+                                 f"{answer.rescan['first_verdict_at']}), infected on {answer.rescan['verdict_at']}: "
+                                 + detail)
         return answer
 
     def _differs(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, scanned: str) -> VerdictResult:
@@ -346,6 +364,10 @@ class VerdictService:
 
 
 __all__ = ["VerdictService", "VerdictResult"]
+
+
+def _iso(at: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at or 0))
 
 
 def _shown(admit: Optional[Admit], upload_ref: Optional[str]) -> None:

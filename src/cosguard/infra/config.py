@@ -92,6 +92,9 @@ class Settings(Record, frozen=True, hidden=("secret_key", "session_token", "call
     pending_overdue_seconds: int
     sweep_page_size: int                # ledger entries the sweep lists, then settles, at a time
     sweep_margin_seconds: float         # the sweep stops dispatching this long (or 10 %) before its deadline
+    rescan_after_days: Optional[float]   # None: no scheduled rescans (docs/rescan.md)
+    rescan_daily_budget: int
+    rescan_quiet_hours: Optional[Tuple[int, int]]   # (from, to) UTC hours, `to` excluded
     log_level: str
     max_size: int = 1024 ** 3           # CI's limit, not a setting
 

@@ -20,11 +20,16 @@ TIMEOUT_SECONDS = 5.0
 
 
 def message(kind: str, bucket: str, key: str, *, job_id: Optional[str] = None, outcome: str = "",
-            viruses: Optional[list] = None, location: str = "", detail: str = "") -> Dict[str, Any]:
-    """The JSON message: what happened, to which object, and where it is now."""
-    return {"source": "cosguard", "kind": kind, "bucket": bucket, "key": key, "job_id": job_id,
-            "outcome": outcome, "viruses": viruses or [], "location": location, "detail": detail,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            viruses: Optional[list] = None, location: str = "", detail: str = "",
+            verdicts: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+    """The JSON message: what happened, to which object, and where it is now. `verdicts`: a
+    rescan's (kind `found_on_rescan`): the dates of the first, the previous and this verdict."""
+    doc: Dict[str, Any] = {"source": "cosguard", "kind": kind, "bucket": bucket, "key": key, "job_id": job_id,
+           "outcome": outcome, "viruses": viruses or [], "location": location, "detail": detail,
+           "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if verdicts:
+        doc["verdicts"] = dict(verdicts)
+    return doc
 
 
 def render(fmt: str, doc: Dict[str, Any]) -> Dict[str, Any]:
@@ -44,6 +49,11 @@ def render(fmt: str, doc: Dict[str, Any]) -> Dict[str, Any]:
         lines.append(f"> now at: {markdown_code(doc['location'], KEY_CHARS + 100)}")
     if doc["detail"]:
         lines.append(f"> detail: {markdown_safe(doc['detail'])}")
+    verdicts = doc.get("verdicts") or {}
+    if verdicts:   # cosguard's own timestamps
+        lines.append(f"> clean on: {markdown_safe(str(verdicts.get('previous_verdict_at', '')), 40)} (first verdict "
+                     f"{markdown_safe(str(verdicts.get('first_verdict_at', '')), 40)}); found on rescan: "
+                     f"{markdown_safe(str(verdicts.get('verdict_at', '')), 40)}")
     if doc["job_id"]:
         lines.append(f"> job: {markdown_code(doc['job_id'], 80)}")
     text = "\n".join(lines)

@@ -112,6 +112,23 @@ def parse_region(raw: str) -> str:
     return value
 
 
+def parse_rescan_days(raw: str) -> float:
+    """Days a clean verdict stands before the timer rescans it (fractions allowed; 0: every verdict
+    given before the run)."""
+    value = float(raw)
+    if value < 0 or value != value:
+        raise ValueError(f"must be a number of days (0 or more), got {raw!r}")
+    return value
+
+
+def parse_quiet_hours(raw: str) -> Tuple[int, int]:
+    """`22-06`: from 22:00 to 06:00 UTC (the end excluded); `13-14`: one hour."""
+    match = re.match(r"^\s*(\d{1,2})\s*-\s*(\d{1,2})\s*$", raw)
+    if not match or not all(0 <= int(h) <= 23 for h in match.groups()) or match.group(1) == match.group(2):
+        raise ValueError(f"expected two different hours 0-23 like 22-06 (UTC), got {raw!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
 class Choice:
     """One of a few words, case-insensitive (kept upper case when the words are)."""
 
@@ -231,7 +248,7 @@ SETTINGS: Tuple[Setting, ...] = (
     _S("COSGUARD_RETAIN_CLOSED_DAYS", "retain_closed_days", parse_days, 180, "days the ledger keeps "
        "closed/, index/, removed/"),
     _S("COSGUARD_RETAIN_CLAIMS_DAYS", "retain_claims_days", parse_days, 365, "days the ledger keeps "
-       "claims/"),
+       "claims/, rescan-index/"),
     _S("COSGUARD_INCLUDE_PREFIXES", "include_prefixes", parse_prefix_list, (), "only keys under these "
        "prefixes are scanned", source="DEPLOY_INTAKE_PREFIX"),
     _S("COSGUARD_EXCLUDE_PREFIXES", "exclude_prefixes", parse_prefix_list, (), "keys under these "
@@ -274,6 +291,12 @@ SETTINGS: Tuple[Setting, ...] = (
        "sweep lists, then settles, at a time"),
     _S("COSGUARD_SWEEP_MARGIN_SECONDS", "sweep_margin_seconds", parse_positive_float, 5.0, "the sweep "
        "stops dispatching this long (or 10 %) before its deadline"),
+    _S("COSGUARD_RESCAN_AFTER_DAYS", "rescan_after_days", parse_rescan_days, None, "the timer rescans "
+       "writes whose clean verdict is older than this many days (unset: no scheduled rescans)"),
+    _S("COSGUARD_RESCAN_DAILY_BUDGET", "rescan_daily_budget", parse_positive_int, 1000, "scheduled "
+       "rescans submitted per UTC day, across runs and instances"),
+    _S("COSGUARD_RESCAN_QUIET_HOURS", "rescan_quiet_hours", parse_quiet_hours, None, "UTC hours "
+       "without scheduled rescans, e.g. 22-06"),
     _S("COSGUARD_LOG_LEVEL", "log_level", Choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO",
        "the functions' log level"),
 )

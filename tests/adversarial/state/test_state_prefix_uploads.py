@@ -10,7 +10,8 @@ def test_infected_uploads_under_the_quarantine_and_ledger_prefixes_are_quarantin
     s = stack(jail=False)
     keys = ["quarantine/evil.com", f"quarantine/{s.intake}/ss{'4' * 32}/x.com", ".cosguard/evil.com",
             f".cosguard/jobs/ss{'5' * 32}.json", ".cosguard/claims/0123.json",
-            f".cosguard/index/2026-01-01/clean.-.120000.ss{'6' * 32}.{'0' * 32}"]   # a time-index name
+            f".cosguard/index/2026-01-01/clean.-.120000.ss{'6' * 32}.{'0' * 32}",   # a time-index name
+            f".cosguard/rescan-index/20000101T000000.{'a' * 40}.{'0' * 32}"]       # a rescan-index name
     for key in keys:
         s.put(key, eicar())
     summary = s.scan()

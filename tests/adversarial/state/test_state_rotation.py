@@ -107,9 +107,10 @@ def test_a_rotation_with_work_in_flight_loses_nothing(stack, capsys, tmp_path):
     # handled upload's claim (action claims are deleted once their action is done); records
     # of the three uploads the old deployment removed; evil-2's manifest; the released object's
     # marker (evil-1 was restored, and r/inflight.com quarantined, under the new key); the history
-    # index entries of the four closes before the rotation (empty objects sealed by their names)
+    # index entries of the four closes before the rotation (empty objects sealed by their names), and
+    # the handled upload's rescan-index entry (the same)
     assert dry["resealed"] == {"claims": 1, "closed": 3, "index": 4, "removed": 3, "manifests": 1,
-                               "released markers": 1}, dry
+                               "released markers": 1, "rescan-index": 1}, dry
     assert dry["left_in_flight"] == {"jobs": 1} and dry["forged"] == 0
     code, done, err = s.cli(capsys, tmp_path, "reseal")
     assert code == 0 and done["resealed"] == dry["resealed"], err

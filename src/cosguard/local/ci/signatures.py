@@ -85,6 +85,13 @@ class SignatureDb:
         else:
             self.max_size = max(self.max_size, signature.size)
 
+    def add_bytes(self, data: bytes, name: str) -> HashSignature:
+        """Detect these exact bytes as `name` from the next scan on: the signature set changing at
+        runtime, as a vendor's update changes CI's (a test makes a clean object turn infected)."""
+        signature = HashSignature("sha256", hashlib.sha256(data).hexdigest(), len(data), name)
+        self.add(signature)
+        return signature
+
     def load(self, path: Union[str, "os.PathLike[str]"]) -> int:
         """Add every signature in a `.hdb` or `.hsb` file; returns how many were read."""
         suffix = os.path.splitext(os.fspath(path))[1].lower()
