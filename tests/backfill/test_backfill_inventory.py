@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import collections
 import json
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -184,3 +187,38 @@ def test_a_versioned_bucket_with_an_all_versions_report_matches_claims_by_versio
     assert report.listed == 3 and report.counts == {"duplicate": 2, "submitted": 1}, report.errors
     assert stack.heads() - heads == 1                                  # d.txt only
     assert _jobs_per_key(stack) == {"a.txt": 1, "b.txt": 1, "d.txt": 1}
+
+
+def test_rescan_takes_an_inventory_too_and_a_write_not_due_costs_one_read_and_no_head(stack):
+    """`cosguard rescan --inventory` (merged from h-rescan24): each listed write's record decides."""
+    from cosguard.bulk.rescan import Rescan, RescanOptions
+    from helpers import settle_ci
+
+    items = mixed(12, prefix="r/")
+    stack.seed(items)
+    _, first = stack.backfill()
+    assert first.counts == {"submitted": 12}
+    settle_ci(stack.cloud.ci, 30)
+    location = stack.inventory(rows_per_file=5)
+    heads = stack.heads()
+
+    rescan = Rescan(stack.runtime(), RescanOptions(bucket=stack.intake, before=1.0, workers=4, inventory=location))
+    report = rescan.run()
+
+    assert report.complete and report.counts == {"not_due": 12}, report.errors
+    assert stack.heads() == heads and stack.jobs() == 12            # no HEAD, no job: each record said not due
+
+    due = Rescan(stack.runtime(), RescanOptions(bucket=stack.intake, before=time.time() + 2, workers=4,
+                                                inventory=location)).run()
+    assert due.counts == {"rescanned": 12} and stack.jobs() == 24
+
+
+def test_cli_rescan_takes_inventory(stack, tmp_path):
+    stack.seed(mixed(3))
+    location = stack.inventory()
+    done = subprocess.run([sys.executable, "-m", "cosguard.cli", "rescan", "--env-file", stack.env_file(tmp_path),
+                           "--bucket", stack.intake, "--older-than", "30d", "--inventory", location, "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["inventory"] == location and report["listed"] == 3
