@@ -26,7 +26,7 @@ from ..infra.cloud import ObjectInfo
 from ..infra.retry import TokenBucket
 from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
 from .claimset import ClaimSet
-from .inventory import InventoryError, Manifest, Rows, read_manifest
+from .inventory import InventoryError, Manifest, Rows, listed_identity, read_manifest
 from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
 from .listing import Entry, Page, pages
 
@@ -120,13 +120,6 @@ class Report:
             "at_limit": self.at_limit,
             "failure": self.failure, "errors": self.errors[:50], "inventory": self.inventory,
         }
-
-
-def _listed(entry: Entry) -> Optional[str]:
-    """The identity a worker checks the ledger with, for a row whose key is unambiguous only: with
-    two spellings, the record read could be another object's with the same ETag@Last-Modified,
-    and a `duplicate` from it would skip this one. Those take the full path (HEAD decides)."""
-    return None if entry.alternates else entry.token
 
 
 class Backfill:
@@ -283,7 +276,7 @@ class Backfill:
         try:
             if self.options.inventory:
                 result = self.scanner.scan_object(self.options.bucket, [entry.key, *entry.alternates],
-                                                  entry.version_id, size=entry.size, listed=_listed(entry))
+                                                  entry.version_id, size=entry.size, listed=listed_identity(entry))
             else:
                 result = self.scanner.scan_object(self.options.bucket, [entry.key], entry.version_id)
             if result.also:   # an inventory key under two spellings, both existing: each was scanned
@@ -315,7 +308,7 @@ class Backfill:
         for entry in to_scan:
             # an inventory's ambiguous key goes under each spelling: the one that does not exist is `gone`
             for key in (entry.key, *entry.alternates):
-                ref = ObjectRef(o.bucket, key, entry.size, entry.version_id, _listed(entry) if listed else None)
+                ref = ObjectRef(o.bucket, key, entry.size, entry.version_id, listed_identity(entry) if listed else None)
                 record = synthetic_record(ref, self.settings.region, function=o.function, namespace=o.namespace)
                 records[id(record)] = (entry, record)   # batch_events keeps the dicts: map them back
         return [(self._invoke, list({id(e): e for e in (records[id(r)][0] for r in event["Records"])}.values()),
@@ -362,12 +355,6 @@ class Backfill:
         wait(futures)
         return complete
 
-    def _malformed_rows(self) -> None:
-        """An inventory's rows without the schema's columns: errors (the run ends `failed`), never guessed at."""
-        if self.rows is not None and self.rows.malformed:
-            bad, self.rows.malformed[:] = list(self.rows.malformed), []
-            self.report.counts[Outcome.ERROR.value] = self.report.counts.get(Outcome.ERROR.value, 0) + len(bad)
-            self.report.errors.extend(bad)
 
     def _save(self, marker: Dict[str, str], complete: bool) -> None:
         if not self.options.checkpoint or self.options.dry_run:
@@ -407,7 +394,10 @@ class Backfill:
                 with self._lock:
                     report.listed += len(page.entries)
                     report.bytes_listed += sum(e.size for e in page.entries)
-                    self._malformed_rows()
+                    bad = self.rows.take_malformed() if self.rows is not None else []
+                    if bad:   # rows off the schema: errors (the run ends `failed`), never guessed at
+                        report.counts[Outcome.ERROR.value] = report.counts.get(Outcome.ERROR.value, 0) + len(bad)
+                        report.errors.extend(bad)
                 if self.stop.is_set() or not self._process(page, pool, slots):
                     report.interrupted = True
                     self._save(marker, complete=False)  # same marker: the partial page is redone

@@ -175,6 +175,13 @@ def keys_of(encoded: str, raw: bool = False) -> Tuple[str, ...]:
     return (first,) if first == second else (first, second)
 
 
+def listed_identity(entry: Entry) -> Optional[str]:
+    """The identity a worker checks the ledger with, for a row whose key is unambiguous only: with
+    two spellings, the record read could be another object's with the same ETag@Last-Modified,
+    and a `duplicate` from it would skip this one. Those take the full path (HEAD decides)."""
+    return None if entry.alternates else entry.token
+
+
 class Rows:
     """The report's objects from a position on, in pages; `malformed` counts rows that were skipped
     because they do not have the schema's columns (reported as errors by the backfill)."""
@@ -183,6 +190,10 @@ class Rows:
         self.gateway, self.manifest, self.prefix, self.raw_keys = gateway, manifest, prefix, raw_keys
         self.column = {name: i for i, name in enumerate(manifest.schema)}
         self.malformed: List[Dict[str, str]] = []
+
+    def take_malformed(self) -> List[Dict[str, str]]:
+        bad, self.malformed = self.malformed, []
+        return bad
 
     def pages(self, start: Dict[str, str], page_size: int) -> Iterator[Page]:
         first_file, skip = int(start.get("file") or 0), int(start.get("row") or 0)
