@@ -8,6 +8,11 @@ in flight (default 64). A re-run, where every object is already claimed, costs l
 Each row also prints the CPU spent per object by the backfill process and by the emulator, and how
 busy that kept the machine: near 100%, CPU (not the injected latency) is what bounds the run.
 
+Requests per object: every COS and CI request the backfill row made (the emulator's counters),
+÷ objects. The inventory row (`--inventory`, when this checkout has it) runs the same objects'
+fresh copy from a COS inventory report made on the spot: no claim set, one ledger read per
+listed object instead (a handled object then costs that read only, no HEAD).
+
 How: one LocalCloud on loopback; `cloud.cos.faults.latency_ms` and `cloud.ci.faults.latency_ms`
 set to the row's latency (each request waits that long before it is answered); CI's callbacks
 dropped so only submission is measured. Each row gets its own prefix of N fresh objects, written
@@ -70,6 +75,32 @@ def backfill(env_file: str, bucket: str, prefix: str, *extra: str) -> dict:
     return json.loads(done.stdout)
 
 
+def requests(cloud: LocalCloud) -> dict:
+    counts = {f"cos:{k}": v for k, v in cloud.cos.counters.snapshot().items() if k not in ("bytes_read", "injected")}
+    counts.update({f"ci:{k}": v for k, v in cloud.ci.counters.snapshot().items() if k not in ("bytes_read", "injected")})
+    return counts
+
+
+def per_object(after: dict, before: dict, n: int) -> tuple:
+    """(requests per object, the breakdown per API, per object) between two `requests()` snapshots."""
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    return (round(sum(delta.values()) / n, 2),
+            ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v / n >= 0.01))
+
+
+def inventory_report(cloud: LocalCloud, bucket: str, prefix: str) -> str:
+    """A COS inventory report of `prefix`, run now; --inventory's <bucket>/<manifest key>."""
+    reports = f"reports-{APPID}"
+    if not cloud.cos.bucket_exists(reports):
+        cloud.cos.create_bucket(reports)
+    cloud.cos.inventories.dialect.rows_per_file = 1000
+    cloud.client("cos").put_bucket_inventory(Bucket=bucket, Id="bench", InventoryConfiguration={
+        "Destination": {"COSBucketDestination": {"Bucket": f"qcs::cos:{cloud.cos.region}::{reports}", "Format": "CSV"}},
+        "IsEnabled": "true", "IncludedObjectVersions": "Current", "Schedule": {"Frequency": "Daily"},
+        "Filter": {"Prefix": prefix}, "OptionalFields": {"Field": ["Size", "LastModifiedDate", "ETag"]}})
+    return f"{reports}/{cloud.cos.run_inventory(bucket, 'bench')}"
+
+
 def fan_out(cloud: LocalCloud, env: dict, bucket: str, prefix: str, count: int, instances: int) -> dict:
     """Backfill --fan-out onto the local SCF runtime: timed until every object has a CI job."""
     from cosguard.bulk.backfill import Backfill, Options
@@ -99,8 +130,8 @@ def main(argv=None) -> int:
     parser.add_argument("--latencies", type=float, nargs="+", default=list(LATENCIES_MS),
                         help="ms injected on every COS and CI request (default 0 20 50)")
     parser.add_argument("--workers", type=int, help="--workers for cosguard backfill (default: its default)")
-    parser.add_argument("--instances", type=int, default=4,
-                        help="scan_on_upload instances for the fan-out row, at the last latency (0: no row)")
+    parser.add_argument("--instances", type=int, nargs="*", default=[1, 2, 4],
+                        help="scan_on_upload instances for the fan-out rows, at the last latency (default 1 2 4; none: no row)")
     parser.add_argument("--rerun", action="store_true", help="also time a re-run (all claimed)")
     args = parser.parse_args(argv)
     n = args.objects
@@ -117,7 +148,8 @@ def main(argv=None) -> int:
         env_file = pathlib.Path(tempfile.mkdtemp()) / "bench.env"
         env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()), "utf-8")
 
-        rows, backfill_rates = [], {}
+        rows, backfill_rates, inventory_rates, breakdowns = [], {}, {}, []
+        has_inventory = hasattr(cloud.cos, "run_inventory")
         for ms in args.latencies:
             tag = f"{ms:g}ms"
             seed(cloud, intake, f"serial{tag}/", n)
@@ -130,9 +162,10 @@ def main(argv=None) -> int:
                 serial_rate = n / seconds
                 cloud.ci.backend.wait_idle(300)   # the loop's scans must not share the backfill's CPU
                 rows.append([f"{ms:g} ms", "serial SDK submit loop", n, round(seconds, 2), round(serial_rate, 1),
-                             "1.0×", "-", round((cpu_seconds(resource.RUSAGE_SELF) - before) * 1000 / n, 1),
+                             "1.0×", "1.0", "-", round((cpu_seconds(resource.RUSAGE_SELF) - before) * 1000 / n, 1),
                              f"{(cpu_seconds(resource.RUSAGE_SELF) - before) / seconds / CPUS:.0%}"])
                 before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+                counted = requests(cloud)
                 started = time.perf_counter()
                 report = backfill(str(env_file), intake, f"backfill{tag}/", *extra)
                 wall = time.perf_counter() - started
@@ -141,34 +174,62 @@ def main(argv=None) -> int:
                 emulator = cpu_seconds(resource.RUSAGE_SELF) - before[0]
                 assert report["counts"] == {"submitted": n}, report["counts"]
                 backfill_rates[ms] = report["objects_per_second"]
+                per, breakdown = per_object(requests(cloud), counted, n)
+                breakdowns.append(f"{ms:g} ms, backfill: {breakdown}")
                 rows.append([f"{ms:g} ms", f"cosguard backfill{' --workers ' + str(args.workers) if extra else ''}",
                              n, report["seconds"], report["objects_per_second"],
-                             f"{report['objects_per_second'] / serial_rate:.1f}×", round(own * 1000 / n, 1),
+                             f"{report['objects_per_second'] / serial_rate:.1f}×", per, round(own * 1000 / n, 1),
                              round(emulator * 1000 / n, 1), f"{(own + emulator) / wall / CPUS:.0%}"])
+                if has_inventory:
+                    seed(cloud, intake, f"inventory{tag}/", n)
+                    cloud.ci.backend.wait_idle(300)
+                    location = inventory_report(cloud, intake, f"inventory{tag}/")
+                    before = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+                    counted = requests(cloud)
+                    started = time.perf_counter()
+                    report = backfill(str(env_file), intake, "", "--inventory", location, *extra)
+                    wall = time.perf_counter() - started
+                    cloud.ci.backend.wait_idle(300)
+                    own = cpu_seconds(resource.RUSAGE_CHILDREN) - before[1]
+                    emulator = cpu_seconds(resource.RUSAGE_SELF) - before[0]
+                    assert report["counts"] == {"submitted": n}, report["counts"]
+                    inventory_rates[ms] = report["objects_per_second"]
+                    per, breakdown = per_object(requests(cloud), counted, n)
+                    breakdowns.append(f"{ms:g} ms, backfill --inventory: {breakdown}")
+                    rows.append([f"{ms:g} ms", "cosguard backfill --inventory", n, report["seconds"],
+                                 report["objects_per_second"], f"{report['objects_per_second'] / serial_rate:.1f}×",
+                                 per, round(own * 1000 / n, 1), round(emulator * 1000 / n, 1),
+                                 f"{(own + emulator) / wall / CPUS:.0%}"])
                 if args.rerun:
+                    counted = requests(cloud)
                     again = backfill(str(env_file), intake, f"backfill{tag}/", *extra)
                     assert again["counts"] == {"already_scanned": n}, again["counts"]
                     rows.append([f"{ms:g} ms", "cosguard backfill, re-run (all claimed)", n, again["seconds"],
-                                 again["objects_per_second"], f"{again['objects_per_second'] / serial_rate:.1f}×"])
-                if args.instances and ms == args.latencies[-1]:
-                    seed(cloud, intake, f"fanout{tag}/", n)
+                                 again["objects_per_second"], f"{again['objects_per_second'] / serial_rate:.1f}×",
+                                 per_object(requests(cloud), counted, n)[0], "-", "-", "-"])
+                for instances in (args.instances if ms == args.latencies[-1] else []):
+                    seed(cloud, intake, f"fanout{instances}x{tag}/", n)
                     cloud.ci.backend.wait_idle(300)
-                    r = fan_out(cloud, env, intake, f"fanout{tag}/", n, args.instances)
+                    r = fan_out(cloud, env, intake, f"fanout{instances}x{tag}/", n, instances)
                     rate = n / r["seconds"]
-                    rows.append([f"{ms:g} ms", f"cosguard backfill --fan-out, {args.instances} scan_on_upload "
-                                 f"instances ({r['invocations']} invocations)", n, round(r["seconds"], 2),
-                                 round(rate, 1), f"{rate / serial_rate:.1f}×", "-", "-", "-"])
+                    rows.append([f"{ms:g} ms", f"cosguard backfill --fan-out, {instances} scan_on_upload "
+                                 f"instance{'s' if instances > 1 else ''} ({r['invocations']} invocations)", n,
+                                 round(r["seconds"], 2), round(rate, 1), f"{rate / serial_rate:.1f}×", "-", "-", "-", "-"])
             finally:
                 cloud.cos.faults.latency_ms = cloud.ci.faults.latency_ms = 0
             print(f"  done: {ms:g} ms: {rows[-3:]}", file=sys.stderr)
         print()
         print(table(["injected latency (COS and CI)", "run", "objects", "seconds", "objects/s", "× serial",
-                     "backfill CPU ms/object", "emulator CPU ms/object", f"CPU busy (of {CPUS})"], rows))
+                     "requests/object", "backfill CPU ms/object", "emulator CPU ms/object", f"CPU busy (of {CPUS})"], rows))
         print()
         lowest = min(backfill_rates)
         print("Latency hidden (backfill objects/s at each latency ÷ at the lowest, "
               f"{lowest:g} ms; 1.0 = the injected round trips cost nothing): "
               + ", ".join(f"{ms:g} ms {rate / backfill_rates[lowest]:.2f}" for ms, rate in backfill_rates.items()))
+        if inventory_rates:
+            print("Latency hidden, backfill --inventory: " + ", ".join(
+                f"{ms:g} ms {rate / inventory_rates[lowest]:.2f}" for ms, rate in inventory_rates.items()))
+        print("Requests per object, by API: " + "; ".join(breakdowns))
         print(f"CI jobs created: {len(cloud.ci.backend.jobs):,} (no object twice within a prefix). Backfill per "
               "object: HEAD, claim PUT (create-only), handled-record GET, submit, tag PUT, job PUT.")
         print("CPU columns: the backfill process's own CPU (process start included) and this process's, which is "

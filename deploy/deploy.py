@@ -214,11 +214,13 @@ class Deployer:
 
 # -- the state location: this deployment's own, with its retention ----------------------------
 def prepare_state(environment: Mapping[str, str], gateway_for: Optional[Callable[[Any], Any]] = None,
-                  log: Callable[[str], None] = print) -> None:
+                  log: Callable[[str], None] = print, inventory_bucket: str = "") -> None:
     """Before any function changes: claim each state location for this deployment (refused, with
     one line naming the owner, when another deployment has it) and set the ledger's lifecycle
     rules (docs/retention.md). With the operator's keys (TENCENTCLOUD_SECRETID/SECRETKEY), which
-    need cos:GetObject/PutObject there and cos:Get/PutBucketLifecycle."""
+    need cos:GetObject/PutObject there and cos:Get/PutBucketLifecycle. With `inventory_bucket`
+    (DEPLOY_INVENTORY_BUCKET, opt-in): a weekly COS inventory of every intake bucket into it, the
+    listing `cosguard backfill --inventory` reads (docs/operations.md; cos:PutBucketInventory)."""
     import os
 
     from cosguard.domain.owner import claim_state_location
@@ -245,6 +247,10 @@ def prepare_state(environment: Mapping[str, str], gateway_for: Optional[Callable
         log(f"state location {bucket}/{settings.state_prefix}: claimed for {settings.deployment}")
     for bucket, done in apply_lifecycle(gateway, settings).items():
         log(f"state location {bucket}/{settings.state_prefix}: lifecycle rules {done}")
+    if inventory_bucket:
+        from cosguard.bulk.inventory import INVENTORY_ID, REPORT_PREFIX, apply_inventory
+        for bucket in apply_inventory(gateway, list(settings.buckets), inventory_bucket, settings.region):
+            log(f"{bucket}: weekly inventory {INVENTORY_ID!r} into {inventory_bucket}/{REPORT_PREFIX}/")
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -319,7 +325,8 @@ def main(argv: Optional[Sequence[str]] = None, api=None, cos=None) -> int:
     from cosguard.errors import CosguardError
     if not args.skip_state:
         try:
-            prepare_state(plan.functions["scan-on-upload"].environment, cos)
+            prepare_state(plan.functions["scan-on-upload"].environment, cos,
+                          inventory_bucket=str(env.get("DEPLOY_INVENTORY_BUCKET") or "").strip())
         except (DeployError, CosguardError) as exc:   # StateLocationTaken's message is one line
             print(f"problem: {exc}", file=sys.stderr)
             return 1

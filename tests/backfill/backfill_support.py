@@ -79,6 +79,22 @@ class Stack:
                                self.env_file(directory), "--bucket", self.intake, *args],
                               capture_output=True, text=True, timeout=timeout)
 
+    def inventory(self, gzip: bool = True, key_encoding: str = "form", rows_per_file: int = 25,
+                  fields: Sequence[str] = ("Size", "LastModifiedDate", "ETag", "StorageClass")) -> str:
+        """A COS inventory report of the intake bucket, configured through the SDK (PUT Bucket
+        inventory) and run now, as COS's daily run would: `--inventory`'s <bucket>/<manifest key>."""
+        reports = f"reports-{self.intake.rsplit('-', 1)[1]}"
+        if not self.cloud.cos.bucket_exists(reports):
+            self.cloud.cos.create_bucket(reports)
+        dialect = self.cloud.cos.inventories.dialect
+        dialect.gzip, dialect.key_encoding, dialect.rows_per_file = gzip, key_encoding, rows_per_file
+        self.cos.put_bucket_inventory(Bucket=self.intake, Id="cosguard", InventoryConfiguration={
+            "Destination": {"COSBucketDestination": {"Bucket": f"qcs::cos:{self.cloud.cos.region}::{reports}",
+                                                     "Format": "CSV", "Prefix": "inventory"}},
+            "IsEnabled": "true", "IncludedObjectVersions": "Current", "Schedule": {"Frequency": "Daily"},
+            "OptionalFields": {"Field": list(fields)}})
+        return f"{reports}/{self.cloud.cos.run_inventory(self.intake, 'cosguard')}"
+
     def jobs(self) -> int:
         """Jobs CI created."""
         return len(self.cloud.ci.backend.jobs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from qcloud_cos import CosServiceError
 
 from cosguard.domain.seal import Sealer
 from cosguard.local.deployment import LocalDeployment
@@ -165,3 +166,27 @@ def test_the_local_runtime_scans_every_described_bucket(example_env, tmp_path):
             assert {"Key": "cosguard-status", "Value": "clean"} in tags
         quarantined = [o["Key"] for o in cos.list_objects(Bucket=STATE, Prefix="quarantine/").get("Contents") or []]
         assert sorted(k.split("/")[1] for k in quarantined) == sorted(TWO.split(","))
+
+
+def test_the_deploy_configures_a_weekly_inventory_when_asked_and_its_report_drives_a_backfill(run_deploy, local):
+    intake = "intake-1250000000"
+    cos = local.cloud.client("cos")
+    code, err, _ = run_deploy()
+    assert code == 0, err
+    with pytest.raises(CosServiceError):   # off by default
+        cos.get_bucket_inventory(Bucket=intake, Id="cosguard")
+
+    code, err, _ = run_deploy(DEPLOY_INVENTORY_BUCKET=STATE)
+
+    assert code == 0, err
+    got = cos.get_bucket_inventory(Bucket=intake, Id="cosguard")
+    assert got["Schedule"]["Frequency"] == "Weekly" and got["IncludedObjectVersions"] == "Current"
+    assert got["Destination"]["COSBucketDestination"]["Bucket"] == f"qcs::cos:ap-guangzhou::{STATE}"
+    assert {"Size", "LastModifiedDate", "ETag"} <= set(got["OptionalFields"]["Field"])
+    cos.put_object(Bucket=intake, Key="incoming/old.txt", Body=clean_text())
+    manifest = local.cloud.cos.run_inventory(intake, "cosguard")   # COS's weekly run, now
+    assert manifest.startswith("cosguard-inventory/1250000000/intake/cosguard/")
+    from cosguard.bulk.backfill import Backfill, Options
+    report = Backfill(Runtime.from_env(local.env, require_callback_url=False),
+                      Options(intake, dry_run=True, inventory=f"{STATE}/{manifest}")).run()
+    assert report.complete and report.counts == {"to_scan": 1}

@@ -26,6 +26,7 @@ from ..infra.cloud import ObjectInfo
 from ..infra.retry import TokenBucket
 from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
 from .claimset import ClaimSet
+from .inventory import InventoryError, Manifest, Rows, listed_identity, read_manifest
 from .invoke import Invoker, ObjectRef, batch_events, synthetic_record
 from .listing import Entry, Page, pages
 
@@ -56,6 +57,8 @@ class Options:
     batch_size: int = 100
     function: str = "scan_on_upload"
     namespace: str = "default"
+    inventory: Optional[str] = None       # <bucket>/<key of manifest.json>: the report is the listing
+    inventory_keys: str = "url"           # "raw": the report's keys are not URL-encoded (not COS's documented form)
 
 
 @dataclass
@@ -78,6 +81,7 @@ class Report:
     interrupted: bool = False
     complete: bool = False
     failure: str = ""                 # why the run stopped early (a listing that kept failing)
+    inventory: Optional[str] = None   # the report's manifest, when it was the listing
     at_limit: bool = False            # stopped at --max-scans (rescan.py): the checkpoint resumes it
     resumed_from: Optional[Dict[str, str]] = None
     price_per_1000: float = DEFAULT_PRICE_PER_1000
@@ -114,7 +118,7 @@ class Report:
                                "currency": "CNY", "assumed_price": True},
             "interrupted": self.interrupted, "complete": self.complete, "resumed_from": self.resumed_from,
             "at_limit": self.at_limit,
-            "failure": self.failure, "errors": self.errors[:50],
+            "failure": self.failure, "errors": self.errors[:50], "inventory": self.inventory,
         }
 
 
@@ -142,7 +146,14 @@ class Backfill:
         self._retrying: Set[str] = set()
         self._start: Dict[str, str] = {}
         self._totals: Dict[str, int] = {}
+        self.manifest: Optional[Manifest] = None
+        self.rows: Optional[Rows] = None
         self._validate()
+        if options.inventory:   # a report that cannot be read is refused before anything runs
+            self.manifest = read_manifest(self.gateway, options.inventory, options.bucket)
+            self.rows = Rows(self.gateway, self.manifest, options.prefix, raw_keys=options.inventory_keys == "raw")
+            self.report.inventory = self.manifest.location
+            options.versioned = self.manifest.versioned
         self.gateway.size_pool(options.workers)
 
     def _validate(self) -> None:
@@ -164,6 +175,9 @@ class Backfill:
             if (doc.get("bucket"), doc.get("prefix")) != (o.bucket, o.prefix):
                 raise BackfillError(f"checkpoint {o.checkpoint} is for {doc.get('bucket')}/{doc.get('prefix')}, "
                                     f"not {o.bucket}/{o.prefix}")
+            if (doc.get("inventory") or None) != (o.inventory or None):
+                raise BackfillError(f"checkpoint {o.checkpoint} is for the listing "
+                                    f"{doc.get('inventory') or 'ListObjects'}, not {o.inventory or 'ListObjects'}")
             self._start = dict(doc.get("marker") or {})
             self._totals = dict(doc.get("totals") or {})
             self.report.resumed_from = dict(self._start) or None
@@ -185,14 +199,23 @@ class Backfill:
         return bool(self.options.versioned)
 
     def pages(self) -> Iterator[Page]:
-        """The listing from the checkpoint's marker (or the start), one page at a time."""
+        """The listing from the checkpoint's marker (or the start), one page at a time: the bucket's,
+        or the inventory report's (bulk/inventory.py, positions are file and record)."""
         o = self.options
+        if self.rows is not None:
+            return self.rows.pages(dict(self._start), o.page_size)
         return pages(self.gateway, o.bucket, o.prefix, o.page_size, dict(self._start), self._is_versioned())
 
     def load_claims(self) -> ClaimSet:
         """Digests of every handled or in-flight upload (failed submissions are asked separately:
         they may be retried): one listing each of `claims/` and `jobs/`, streamed into 8 bytes a
-        claim (claimset.py), so memory stays small however long the ledger."""
+        claim (claimset.py), so memory stays small however long the ledger.
+
+        Driven by an inventory, none: whoever scans (this process, or each fan-out invocation)
+        reads the ledger's record of each listed write (Scanner.scan_object's `listed`), so no
+        process holds the claim set, however large the bucket."""
+        if self.options.inventory:
+            return ClaimSet()
         state_bucket = self.settings.state_bucket_for(self.options.bucket)
         base = self.settings.state_prefix
 
@@ -251,7 +274,15 @@ class Backfill:
     def _scan(self, entries: List[Entry]) -> None:
         entry = entries[0]
         try:
-            result = self.scanner.scan_object(self.options.bucket, [entry.key], entry.version_id)
+            if self.options.inventory:
+                result = self.scanner.scan_object(self.options.bucket, [entry.key, *entry.alternates],
+                                                  entry.version_id, size=entry.size, listed=listed_identity(entry))
+            else:
+                result = self.scanner.scan_object(self.options.bucket, [entry.key], entry.version_id)
+            if result.also:   # an inventory key under two spellings, both existing: each was scanned
+                chosen = next((r for r in [result, *result.also] if r.outcome is Outcome.ERROR), None) or \
+                    next((r for r in [result, *result.also] if r.outcome is Outcome.SUBMITTED), result)
+                result = chosen
             outcome, reason = result.outcome.value, result.reason
         except Exception as exc:  # a bug must not sink the run: count it, keep going
             outcome, reason = Outcome.ERROR.value, f"{type(exc).__name__}: {exc}"
@@ -273,11 +304,15 @@ class Backfill:
         if self.options.invoker is None:
             return [(self._scan, [entry]) for entry in to_scan]
         o, records = self.options, {}
+        listed = bool(o.inventory)
         for entry in to_scan:
-            record = synthetic_record(ObjectRef(o.bucket, entry.key, entry.size, entry.version_id),
-                                      self.settings.region, function=o.function, namespace=o.namespace)
-            records[id(record)] = (entry, record)   # batch_events keeps the dicts: map them back
-        return [(self._invoke, [records[id(r)][0] for r in event["Records"]], dict(event, **self._event_fields()))
+            # an inventory's ambiguous key goes under each spelling: the one that does not exist is `gone`
+            for key in (entry.key, *entry.alternates):
+                ref = ObjectRef(o.bucket, key, entry.size, entry.version_id, listed_identity(entry) if listed else None)
+                record = synthetic_record(ref, self.settings.region, function=o.function, namespace=o.namespace)
+                records[id(record)] = (entry, record)   # batch_events keeps the dicts: map them back
+        return [(self._invoke, list({id(e): e for e in (records[id(r)][0] for r in event["Records"])}.values()),
+                 dict(event, **self._event_fields()))
                 for event in batch_events([r for _, r in records.values()], o.batch_size)]
 
     def _event_fields(self) -> Dict[str, Any]:
@@ -320,6 +355,7 @@ class Backfill:
         wait(futures)
         return complete
 
+
     def _save(self, marker: Dict[str, str], complete: bool) -> None:
         if not self.options.checkpoint or self.options.dry_run:
             return
@@ -330,6 +366,7 @@ class Backfill:
             **self._checkpoint_fields(), "kind": self.KIND,
             "format": CHECKPOINT_FORMAT, "bucket": self.options.bucket, "prefix": self.options.prefix,
             "versioned": bool(self.options.versioned), "marker": marker, "complete": complete,
+            "inventory": self.options.inventory,
             "totals": totals, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     def run(self) -> Report:
@@ -344,6 +381,8 @@ class Backfill:
             report.complete = self._pages(marker)
         except CloudError as exc:  # listing kept failing after retries: stop, keep the checkpoint
             report.failure = f"{exc.operation or 'listing'}: {exc}"
+        except InventoryError as exc:  # a report file unreadable or failing its checksum: same
+            report.failure = str(exc)
         report.finished = time.monotonic()
         return report
 
@@ -355,6 +394,10 @@ class Backfill:
                 with self._lock:
                     report.listed += len(page.entries)
                     report.bytes_listed += sum(e.size for e in page.entries)
+                    bad = self.rows.take_malformed() if self.rows is not None else []
+                    if bad:   # rows off the schema: errors (the run ends `failed`), never guessed at
+                        report.counts[Outcome.ERROR.value] = report.counts.get(Outcome.ERROR.value, 0) + len(bad)
+                        report.errors.extend(bad)
                 if self.stop.is_set() or not self._process(page, pool, slots):
                     report.interrupted = True
                     self._save(marker, complete=False)  # same marker: the partial page is redone

@@ -50,6 +50,7 @@ class ObjectRef:
     key: str
     size: int
     version_id: Optional[str] = None
+    listed: Optional[str] = None   # the write's identity as the listing showed it (Entry.token)
 
 
 def synthetic_record(ref: ObjectRef, region: str, *, function: str = "scan_on_upload",
@@ -57,11 +58,15 @@ def synthetic_record(ref: ObjectRef, region: str, *, function: str = "scan_on_up
     """One `Records[i]` in the shape of reference §3.4.
 
     The key is sent unencoded: `scan_on_upload` tries the key as sent first, so the literal
-    listed key is always found by its first HEAD whatever characters it holds.
+    listed key is always found by its first HEAD whatever characters it holds. `ref.listed` goes
+    as `cosguard.listed`: the worker reads the ledger's record of that write before any HEAD
+    (Scanner.scan_object), so the claim set is consulted per batch inside the workers.
     """
     name, _, appid = ref.bucket.rpartition("-")
     short = SHORT_REGIONS.get(region, region)
+    extra = {"cosguard": {"listed": ref.listed}} if ref.listed else {}
     return {
+        **extra,
         "cos": {
             "cosSchemaVersion": "1.0",
             "cosObject": {

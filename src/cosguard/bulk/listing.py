@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from ..domain.ledger import token_for
 from ..infra.cloud import http_epoch
@@ -26,6 +26,7 @@ class Entry:
     storage_class: str = "STANDARD"
     version_id: Optional[str] = None
     last_modified: int = 0
+    alternates: Tuple[str, ...] = ()   # other spellings of the key (an inventory's ambiguous URL decoding)
 
     @property
     def token(self) -> str:

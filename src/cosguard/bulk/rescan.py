@@ -20,6 +20,7 @@ from ..domain.status import Outcome
 from .backfill import SCAN, Backfill, Options
 from .checkpoint import BackfillError
 from .claimset import ClaimSet
+from .inventory import listed_identity
 from .listing import Entry
 
 
@@ -109,7 +110,8 @@ class Rescan(Backfill):
         if not self._reserve():
             return
         try:
-            result = rescan_object(self.scanner, self.options.bucket, entry.key, self.before, entry.token,
+            # an inventory row's key with two spellings gives no identity: HEAD decides (inventory.listed_identity)
+            result = rescan_object(self.scanner, self.options.bucket, entry.key, self.before, listed_identity(entry),
                                    entry.version_id)
             outcome, reason = result.outcome.value, result.reason
         except Exception as exc:  # a bug must not sink the run: count it, keep going

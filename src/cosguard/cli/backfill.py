@@ -55,6 +55,11 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                         "assumption, not Tencent's published price; pass your own)")
     p.add_argument("--checkpoint", metavar="FILE", help="record progress here after every listing page")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint FILE")
+    p.add_argument("--inventory", metavar="BUCKET/PATH/manifest.json",
+                   help="list from this COS inventory report instead of ListObjects: its CSV(.gz) files are "
+                        "streamed, and whoever scans reads each listed write's ledger record (no claim set in memory)")
+    p.add_argument("--inventory-keys", choices=("url", "raw"), default="url",
+                   help="how the report spells keys: url (URL-encoded, what COS documents; default) or raw")
     p.add_argument("--versioned", choices=("auto", "yes", "no"), default="auto",
                    help="list object versions (yes) or objects (no); auto asks COS (GetBucketVersioning)")
     p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a terminal (then one line every 10 s)")
@@ -84,7 +89,11 @@ class ProgressBar:
         self._counter = threading.Thread(target=self._count, daemon=True, name="cosguard-count")
 
     def _count(self) -> None:
-        """Objects still to go, for the ETA: one more listing (pages only), alongside the run."""
+        """Objects still to go, for the ETA: one more listing (pages only), alongside the run; an
+        inventory's manifest says how many it lists."""
+        if self.backfill.manifest is not None:
+            self.total = self.backfill.manifest.object_count
+            return
         total = 0
         try:
             for page in self.backfill.pages():
@@ -198,7 +207,8 @@ def _run(args: argparse.Namespace, rt: Any, command: str = "backfill",
                             resume=args.resume, price_per_1000=args.price_per_1000,
                             versioned={"auto": None, "yes": True, "no": False}[args.versioned],
                             invoker=invoker, batch_size=args.batch_size, function=args.function or "scan_on_upload",
-                            namespace=args.namespace, **extra)
+                            namespace=args.namespace, inventory=args.inventory,
+                            inventory_keys=args.inventory_keys, **extra)
     if not (args.dry_run or args.fan_out or rt.settings.callback_url):
         say(f"cosguard {command}: COSGUARD_CALLBACK_URL is not set, so CI will not call back: verdicts "
               "wait for the reconcile sweep", file=sys.stderr)

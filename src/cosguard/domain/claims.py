@@ -66,6 +66,13 @@ class ClaimsMixin:
     _forget: Callable[[str], None]
     open_job_keys: Callable[..., Iterator[str]]
     read_claim: Callable[[str], Any]
+    _handled: Callable[[str], bool]
+
+    def handled_upload(self, bucket: str, key: str, token: str) -> bool:
+        """Was this write handled and is it still at its key? One read of its sealed record
+        (a planted one is absent): what an inventory-driven backfill asks per listed object
+        instead of holding the whole claims/ set in one process."""
+        return self._handled(digest(bucket, key, token))
 
     # -- giving a claim up -------------------------------------------------------------------
     def release_claim(self, entry: JobEntry) -> None:

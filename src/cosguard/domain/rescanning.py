@@ -81,7 +81,9 @@ def rescan_object(scanner: "Scanner", bucket: str, key: str, before: float, toke
 def rescan_uploads(scanner: "Scanner", uploads, before: float) -> "ScanSummary":
     """A fanned-out rescan's batch (scan_on_upload): each upload through `rescan_object`."""
     from .scan import ScanSummary
-    return ScanSummary([rescan_object(scanner, u.bucket, u.key_candidates[0], before, None, u.version_id)
+    # `listed` (an inventory-driven run's, bulk/inventory.py): the write's identity as the report
+    # showed it, so a write not due costs one read and no HEAD, as in a rescan run without fan-out
+    return ScanSummary([rescan_object(scanner, u.bucket, u.key_candidates[0], before, u.listed, u.version_id)
                         for u in uploads])
 
 

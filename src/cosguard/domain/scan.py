@@ -96,7 +96,8 @@ class Scanner:
         """Every upload of one event, through a bounded pool, and the event's records that could not
         be read as errors; raise SubmissionError once, after all of them, if any record failed in a
         way a retry of the invocation may heal."""
-        jobs = [(u.bucket, list(u.key_candidates), u.version_id, None, u.size, u.written_at) for u in uploads]
+        jobs = [(u.bucket, list(u.key_candidates), u.version_id, None, u.size, u.written_at, u.listed)
+                for u in uploads]
         summary = ScanSummary([one for result in self._run_all(jobs) for one in [result] + result.also])
         for index, problem in unreadable:
             event(log, "record_rejected", logging.ERROR, record=index, outcome=Outcome.ERROR.value,
@@ -132,18 +133,25 @@ class Scanner:
 
     def scan_object(self, bucket: str, key_candidates: Sequence[str], version_id: Optional[str] = None,
                     info: Optional[ObjectInfo] = None, size: Optional[int] = None,
-                    written_at: Optional[int] = None) -> ScanResult:
+                    written_at: Optional[int] = None, listed: Optional[str] = None) -> ScanResult:
         """Submit one object, or record why not. Never raises for the object's own problems.
 
         `size` is the event's: it tells folder markers apart without a request and picks the
         candidate key (percent-encoded or not) that the event is about. `written_at` is the
-        event's time: a write gone (or replaced) since is checked against cosguard's own removals."""
+        event's time: a write gone (or replaced) since is checked against cosguard's own removals.
+        `listed` (a backfill's): the write's identity as a listing showed it; when the ledger holds
+        that write as handled, one read answers `duplicate` without a HEAD. Never a verdict: a write
+        the listing did not show (the object changed since) takes the full path."""
         started = time.monotonic()
         key = key_candidates[0]
         try:
-            if info is None and len(key_candidates) > 1:
+            if listed and info is None and self._listed_handled(bucket, key, version_id, listed):
+                result = ScanResult(bucket, key, Outcome.DUPLICATE, reason="already handled (as listed)",
+                                    version=listed)
+            elif info is None and len(key_candidates) > 1:
                 return self._scan_candidates(bucket, key_candidates, version_id, size, written_at)
-            result = self._scan(bucket, key_candidates, version_id, info, size, written_at)
+            else:
+                result = self._scan(bucket, key_candidates, version_id, info, size, written_at)
         except CloudError as exc:
             result = ScanResult(bucket, key, Outcome.ERROR, reason=f"{exc.code or type(exc).__name__}: {exc}",
                                 retryable=exc.retryable)
@@ -190,6 +198,11 @@ class Scanner:
                    for info in chosen]
         results[0].also = results[1:]
         return results[0]
+
+    def _listed_handled(self, bucket: str, key: str, version_id: Optional[str], listed: str) -> bool:
+        if not self.settings.serves(bucket) or skip_reason(self.settings, bucket, key):
+            return False   # the full path answers these, as for any record
+        return self.ledger(bucket).handled_upload(bucket, key, version_id or listed)
 
     def _head(self, bucket: str, key: str, version_id: Optional[str]) -> Optional[ObjectInfo]:
         try:

@@ -15,6 +15,7 @@ class Upload(Record, frozen=True):
     version_id: Optional[str] = None
     size: Optional[int] = None        # the event's: tells folder markers apart, picks among the candidates
     written_at: Optional[int] = None  # the event's time (epoch seconds, COS's clock): when the write was made
+    listed: Optional[str] = None      # a backfill's: the write's identity as its listing showed it
 
 
 # A record of the event that could not be read: its index, and why (reported as an error).

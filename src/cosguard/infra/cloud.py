@@ -352,6 +352,11 @@ class CloudGateway(StreamingCopy):
         self._call("PutBucketLifecycle", self.cos.put_bucket_lifecycle, Bucket=bucket,
                    LifecycleConfiguration={"Rule": rules})
 
+    def put_inventory(self, bucket: str, inventory_id: str, configuration: Dict[str, Any]) -> None:
+        """Create or replace one inventory configuration (PUT Bucket inventory, doc 436/30625)."""
+        self._call("PutBucketInventory", self.cos.put_bucket_inventory, Bucket=bucket, Id=inventory_id,
+                   InventoryConfiguration=dict(configuration))
+
     def list_versions_page(self, bucket: str, prefix: str, key_marker: str, version_marker: str,
                            page_size: int = 1000) -> Dict[str, Any]:
         """One page of ListObjectVersions, as the SDK returns it."""
@@ -384,6 +389,10 @@ class CloudGateway(StreamingCopy):
         stamp = Stamp(etag=lower.get("etag", "").strip('"'), last_modified=http_epoch(lower.get("last-modified")),
                       server_time=http_epoch(lower.get("date")))
         return json_document(bucket, key, raw, max_bytes, stamp)
+
+    def open_stream(self, bucket: str, key: str) -> Any:
+        response = self._call("GetObject", self.cos.get_object, Bucket=bucket, Key=key)
+        return response["Body"].get_raw_stream()
 
     # -- CI virus detection ------------------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],

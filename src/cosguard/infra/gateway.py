@@ -75,6 +75,13 @@ class Gateway(Protocol):
         """`get_json` with the answer's Stamp: COS's clock (Date), the document's Last-Modified and
         ETag; the NotJSON error carries it as `.stamp`."""
 
+    def put_inventory(self, bucket: str, inventory_id: str, configuration: Dict[str, Any]) -> None:
+        """Create or replace one bucket inventory configuration (the deploy's, opt-in)."""
+
+    def open_stream(self, bucket: str, key: str) -> Any:
+        """A readable binary stream of an object's bytes (an inventory report's file), read as it
+        is consumed: never held whole in memory."""
+
     # -- CI virus detection ------------------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],
                          version_id: Optional[str] = None, pinned: bool = False) -> str:

@@ -19,6 +19,7 @@ CI (memory_ci.py) finishes a job only when the test says so.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import threading
 import time
@@ -104,6 +105,7 @@ class MemoryGateway:
         self.faults: Dict[str, CloudError] = {}
         self._lock = threading.RLock()
         self._buckets: Dict[str, _Bucket] = {}
+        self.inventories: Dict[Tuple[str, str], Dict[str, Any]] = {}
         for name in buckets:
             self.create_bucket(name)
         for name in versioned:
@@ -298,6 +300,16 @@ class MemoryGateway:
             raw = found.body[:max_bytes + 1]
             stamp = Stamp(etag=found.etag.strip('"'), last_modified=found.modified, server_time=int(self.clock()))
         return json_document(bucket, key, raw, max_bytes, stamp)
+
+    def put_inventory(self, bucket: str, inventory_id: str, configuration: Dict[str, Any]) -> None:
+        self._op("PutBucketInventory")
+        with self._lock:
+            self.inventories[(bucket, inventory_id)] = dict(configuration)
+
+    def open_stream(self, bucket: str, key: str) -> Any:
+        self._op("GetObject")
+        with self._lock:
+            return io.BytesIO(self._find(bucket, key, None).body)
 
     # -- CI virus detection (memory_ci.py) -------------------------------------------------------
     def submit_virus_job(self, bucket: str, key: str, callback: Optional[str],

@@ -121,9 +121,18 @@ class CosRecord(DictWrapper):
     def event_name(self) -> str:
         return str(self._event.get("eventName", ""))
 
+    @property
+    def listed(self) -> Optional[str]:
+        """A backfill's record (bulk/invoke.py) names the write's identity as its listing showed it,
+        so the worker asks the ledger about that write before any HEAD; COS's events carry none."""
+        extra = self._data.get("cosguard")
+        value = extra.get("listed") if isinstance(extra, Mapping) else None
+        return value if isinstance(value, str) and value else None
+
     def upload(self) -> Upload:
         """The plain reference the scanner takes."""
-        return Upload(self.bucket, tuple(self.key_candidates), self.version_id, self.size, self.event_time)
+        return Upload(self.bucket, tuple(self.key_candidates), self.version_id, self.size, self.event_time,
+                      self.listed)
 
     @property
     def request_id(self) -> str:

@@ -25,9 +25,10 @@ from .addressing import resolve
 from .answers import CRC_HEADER, CosAnswers
 from .events import ObjectCreated
 from .fastpath import FastPath
+from .fastpath import _read_body as read_body
 from .multipart import date_completed, note_initiation
 from .naming import moto_storage_class, parse_copy_source
-from .operations import CREATION_EVENTS, classify
+from .operations import CREATION_EVENTS, INVENTORY_OPS, classify
 from .postobject import read_form, store_post, verify_post
 from .wire import (
     CosError,
@@ -142,6 +143,8 @@ class CosDialect:
                 status, headers, body = self._post_object(environ, req, request_id)
             elif op == "GetObjectTagging":
                 status, headers, body = tagging.get_object_tagging(cos, req)
+            elif op in INVENTORY_OPS:
+                status, headers, body = cos.inventories.answer(op, req.bucket, req.query, read_body(environ, req))
             else:
                 status, headers, body = self._forward(environ, req, op, request_id)
         except CosError as err:

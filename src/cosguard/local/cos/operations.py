@@ -24,7 +24,11 @@ BUCKET_OPERATIONS = frozenset(
      "DeleteBucket", "DeleteMultipleObjects", "ListMultipartUploads"}
     | {f"{verb}Bucket{sub}" for sub in _BUCKET_SUBRESOURCES.values()
        for verb in ("Get", "Put", "Delete")}
+    | {"PostBucketInventory"}   # a one-time inventory (doc 436/46869)
 )
+# Answered by inventory.py, not moto (whose S3 inventory XML is not COS's).
+INVENTORY_OPS = frozenset({"PutBucketInventory", "GetBucketInventory", "DeleteBucketInventory",
+                           "PostBucketInventory"})
 OPERATIONS = OBJECT_OPERATIONS | BUCKET_OPERATIONS
 
 # Object creations that fire `cos:ObjectCreated:<suffix>`.
@@ -69,6 +73,8 @@ def classify(method: str, bucket: str, key: str, query: Mapping[str, str],
         return {"PUT": "CopyObject" if copy else "PutObject", "GET": "GetObject",
                 "HEAD": "HeadObject", "DELETE": "DeleteObject",
                 "POST": "PostObject"}.get(method, "GetObject")
+    if "inventory" in q and method == "POST":
+        return "PostBucketInventory"
     for name, api in _BUCKET_SUBRESOURCES.items():
         if name in q:
             verb = {"PUT": "Put", "DELETE": "Delete"}.get(method, "Get")

@@ -17,6 +17,7 @@ from .append import Appendables
 from .dialect import CosDialect
 from .events import KEY_ENCODINGS, VID_MODES, Callback, EventBus, Subscription, key_encoding_name
 from .faults import Counters, Faults
+from .inventory import Inventories
 from .limits import Limits
 from .naming import BucketNames, split_bucket
 from .store import MotoObjectStore
@@ -91,6 +92,7 @@ class LocalCos:
         self._sizes_lock = threading.Lock()
         self.store = MotoObjectStore(self.moto_backend, self.names, self._sizes)
         self.appendables = Appendables(self)
+        self.inventories = Inventories(self)   # bucket inventory: configurations and reports
         # SCF's COS trigger doc (583/9707) lists no `cos:ObjectCreated:Append`: off by default.
         self.append_events = env_flag("COSGUARD_LOCAL_APPEND_EVENTS", append_events, False)
         self.append_keeps_etag = append_keeps_etag   # undocumented: see append.py
@@ -240,6 +242,11 @@ class LocalCos:
         self.events.drain(timeout)
 
     # -- knobs -----------------------------------------------------------------------------
+    def run_inventory(self, bucket: str, inventory_id: str) -> str:
+        """Run `bucket`'s inventory configuration `inventory_id` now (real COS runs it daily or
+        weekly): the report lands in its destination bucket; returns the manifest.json's key."""
+        return self.inventories.run_configured(bucket, inventory_id)
+
     def simulate_size(self, bucket: str, key: str, size: Optional[int]) -> None:
         """Report `size` for bucket/key in HEAD, listings, events and the store; None undoes it.
 
