@@ -24,7 +24,8 @@ def expiring_kinds(settings: Settings) -> List[Tuple[str, int]]:
     """(ledger folder, days) for every folder with a lifecycle; 0 days keeps forever (no rule)."""
     kinds = [("actions", settings.retain_actions_days), ("closed", settings.retain_closed_days),
              ("index", settings.retain_closed_days), ("removed", settings.retain_closed_days),
-             ("claims", settings.retain_claims_days)]
+             ("claims", settings.retain_claims_days), ("promoting", settings.retain_actions_days),
+             ("promoted", settings.retain_closed_days)]
     return [(kind, days) for kind, days in kinds if days > 0]
 
 

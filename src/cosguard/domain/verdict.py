@@ -19,6 +19,7 @@ from .actions import Actions
 from .dispositions import carry_out
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
+from .promotions import PromotionBusy
 from .removals import describe as describe_removal
 from .removals import removal_after
 from .seal import Sealer, sealer_for
@@ -210,8 +211,10 @@ class VerdictService:
 
         try:
             outcome, location, manifest = carry_out(self.actions, info, job, promotable)
-        except StaleObjectError as exc:
-            withdrawn = withdraw_promotion(self.gateway, self.sealer, exc)
+        except PromotionBusy as exc:   # the next delivery (CI's retry, or the sweep) promotes it
+            return result(Outcome.PENDING, 503, str(exc))
+        except StaleObjectError as exc:   # a promotion took its copy back already (withdrawn)
+            withdrawn = getattr(exc, "withdrawn", None) or withdraw_promotion(self.gateway, self.sealer, exc)
             self._close_stale(ledger, entry)
             stale = result(Outcome.STALE, detail=str(exc) + (f"; {withdrawn}" if withdrawn else ""))
             stale.alert = True
@@ -233,8 +236,11 @@ class VerdictService:
         limit = manifest.get("tag_limit") if manifest else None
         if limit:  # no room for the status tag (dispositions._no_room): an operator must know what was done instead
             detail = f"{limit['action']}: {limit['reason']}" + (f"; {detail}" if detail else "")
+        superseded = manifest.get("not_promoted") if manifest else None
+        if superseded:   # a newer write's copy is in the destination (promotions.py): an operator must know
+            detail = superseded + (f"; {detail}" if detail else "")
         answer = result(outcome, detail=detail, location=location)
-        answer.alert = bool(fallback or limit)
+        answer.alert = bool(fallback or limit or superseded)
         return answer
 
     def _differs(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, scanned: str) -> VerdictResult:
