@@ -54,6 +54,38 @@ def test_deny_rejects_unknown_operation_names(cos, bucket):
         cos.faults.deny(bucket, operations={"PutObjects"})
 
 
+def test_before_runs_a_callback_once_just_before_the_first_matching_request(cos, client, bucket):
+    """Another client's write lands between a caller's check and its copy, with no sleep: the copy
+    reads what the callback wrote, and the hook is spent."""
+    client.put_object(Bucket=bucket, Key="src", Body=b"checked")
+    client.put_object(Bucket=bucket, Key="other", Body=b"o")
+    seen = []
+
+    def overwrite():
+        seen.append(read(client, bucket, "src"))   # the hook may make requests of its own
+        client.put_object(Bucket=bucket, Key="src", Body=b"written in between")
+    cos.faults.before(overwrite, "CopyObject", bucket=bucket, key="dst")
+    client.copy_object(Bucket=bucket, Key="elsewhere", CopySource={"Bucket": bucket, "Key": "other",
+                                                                  "Region": cos.region})
+    assert seen == []                              # another key: not a match
+    client.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src", "Region": cos.region})
+    assert seen == [b"checked"] and read(client, bucket, "dst") == b"written in between"
+    client.put_object(Bucket=bucket, Key="src", Body=b"again")
+    client.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src", "Region": cos.region})
+    assert seen == [b"checked"] and not cos.faults.hook_errors   # once only
+
+
+def test_before_matches_a_key_prefix_and_keeps_what_the_callback_raised(cos, client, bucket):
+    def fail():
+        raise RuntimeError("the test's own mistake")
+    cos.faults.before(fail, "PutObject", prefix="jobs/")
+    client.put_object(Bucket=bucket, Key="jobs/one.json", Body=b"{}")    # served as usual
+    assert read(client, bucket, "jobs/one.json") == b"{}"
+    assert [str(e) for e in cos.faults.hook_errors] == ["the test's own mistake"]
+    with pytest.raises(ValueError):
+        cos.faults.before(fail, "PutObjects")
+
+
 def test_error_rate_one_gives_the_sdk_a_5xx(cos, client, bucket):
     cos.faults.error_rate = 1.0
     with pytest.raises(CosServiceError) as err:

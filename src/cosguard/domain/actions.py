@@ -28,9 +28,11 @@ from ..infra.config import Settings
 from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
 from .jobs import VirusJob
-from .ledger import version_token
+from .ledger import Ledger, version_token
 from .limits import MAX_KEY_BYTES, digest_name, fit_beside, fitting_key, key_bytes
+from .promotions import PromotionLock
 from .seal import PROMOTED_META, Sealer, sealer_for
+from .stale_promotion import withdraw_promotion
 from .status import ScanStatus
 from .tags import merge
 
@@ -255,9 +257,20 @@ class Actions:
         bucket, key = destination.for_source(info.bucket), fitting_key(destination.prefix, info.key)
         marker = {PROMOTED_META: self.sealer.promotion_marker(bucket, key, info.etag, info.crc64)}
         metadata, _ = fit_beside(marker, user_metadata(info))  # the marker first, within COS's 2 KB
-        copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags, metadata)
-        if copy.etag.strip('"') != info.etag.strip('"'):
-            self._rebind_promotion(copy, job_id, tags, metadata)
+        ledger = Ledger(self.gateway, self.settings.state_bucket_for(info.bucket), self.settings.state_prefix,
+                        self.sealer)
+        # one promotion at a time to this key, and never an older write over a newer one's copy:
+        # PromotionBusy, StaleObjectError or SupersededWrite before anything is copied (promotions.py)
+        with PromotionLock(self.gateway, ledger, info, bucket, key).hold() as lock:
+            lock.admit()
+            try:
+                copy = self._relocate(info, bucket, key, ScanStatus.CLEAN, job_id, tags, metadata)
+            except StaleObjectError as stale:   # taken back while no other promotion can write there
+                stale.withdrawn = withdraw_promotion(self.gateway, self.sealer, stale)  # type: ignore[attr-defined]
+                stale.copy = None  # type: ignore[attr-defined]
+                raise
+            if copy.etag.strip('"') != info.etag.strip('"'):
+                self._rebind_promotion(copy, job_id, tags, metadata)
         return copy
 
     def _rebind_promotion(self, copy: ObjectInfo, job_id: str, tags: Mapping[str, str],

@@ -27,6 +27,7 @@ does about it (states.RetryState): submit it again now, later (backoff), or repo
 
 `actions/<job id>.json`: ACTING while one delivery acts on a verdict, deleted when it is done
 (or failed); past its lease on COS's clock (its holder died) it is taken over, conditionally.
+`promoting/<digest>.json` (one promotion at a time per destination key, promotions.py) is the same.
 """
 from __future__ import annotations
 
@@ -195,6 +196,26 @@ class ClaimsMixin:
     def release_action(self, job_id: str) -> None:
         """The action is done, or failed: the next delivery (CI's retry, or the sweep) may act."""
         self._forget(f"{self.prefix}actions/{job_id}.json")
+
+    # -- promotions: one at a time per destination key (promotions.py) -------------------------
+    def lock_promotion(self, name: str, destination: str, lease: float) -> bool:
+        """Hold `promoting/<name>.json` (an action claim's protocol); False when another holds it."""
+        doc = {"destination": destination, "state": ActionState.ACTING.value}
+        return self.acquire(f"promoting/{name}", doc, lease=lease) is not None
+
+    def unlock_promotion(self, name: str) -> None:
+        self._forget(self._key("promoting", name))
+
+    def promotion_record(self, name: str) -> Optional[Tuple[Dict[str, Any], Stamp]]:
+        """The newest write promoted to that destination key, and its read's Stamp; None when none
+        is recorded (an unsealed document, reported by the read, is none)."""
+        try:
+            return self._read_stamped(self._key("promoted", name))
+        except NotFoundError:
+            return None
+
+    def record_promotion(self, name: str, doc: Dict[str, Any]) -> None:
+        self._write(self._key("promoted", name), doc)
 
     # -- retry entries ----------------------------------------------------------------------
     def record_retry(self, bucket: str, key: str, token: str, reason: str, retryable: bool,

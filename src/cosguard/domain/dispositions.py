@@ -14,6 +14,7 @@ from ..infra.logs import event, get_logger
 from .actions import Actions, build_manifest, dropped_metadata, quarantine_record
 from .fallback import fall_back
 from .jobs import VirusJob
+from .promotions import SupersededWrite
 from .rules import in_clean_destination
 from .status import Action, Outcome, ScanStatus
 from .tags import replaced
@@ -52,13 +53,13 @@ def carry_out(actions: Actions, info: ObjectInfo, job: VirusJob, promotable: boo
                 copy = actions.promote(info, job.job_id, user_tags())
             except CopyRefused as refused:
                 return _fall_back(actions, info, refused, ScanStatus.CLEAN, job, {}, user_tags)
+            except SupersededWrite as superseded:   # tagged in place, as a superseded version is
+                outcome, location, record = _tag_clean(actions, info, job, user_tags())
+                return outcome, location, dict(record, not_promoted=str(superseded))
             location, dropped = f"{copy.bucket}/{copy.key}", dropped_metadata(info, copy)
             return Outcome.PROMOTED, location, dict(promoted_to=location,
                                                     **({"metadata_dropped": dropped} if dropped else {}))
-        tags = user_tags()
-        if actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=tags):
-            return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
-        return _no_room(actions, info, ScanStatus.CLEAN, job, {}, tags)
+        return _tag_clean(actions, info, job, user_tags())
     reason = f"job {job.state}: {job.code or 'no code'} {job.message}".strip()
     manifest = build_manifest(info, job, reason)
     if settings.failed_action is Action.QUARANTINE:
@@ -71,6 +72,12 @@ def carry_out(actions: Actions, info: ObjectInfo, job: VirusJob, promotable: boo
     if actions.tag(info, ScanStatus.ERROR, job.job_id, existing=tags):
         return Outcome.ERROR, f"{info.bucket}/{info.key}", manifest
     return _no_room(actions, info, ScanStatus.ERROR, job, manifest, tags)
+
+def _tag_clean(actions: Actions, info: ObjectInfo, job: VirusJob, tags: Dict[str, str]):
+    if actions.tag(info, ScanStatus.CLEAN, job.job_id, existing=tags):
+        return Outcome.CLEAN, f"{info.bucket}/{info.key}", {}
+    return _no_room(actions, info, ScanStatus.CLEAN, job, {}, tags)
+
 
 def _no_room(actions: Actions, info: ObjectInfo, status: ScanStatus, job: VirusJob, manifest: Dict[str, Any],
              tags: Dict[str, str]):

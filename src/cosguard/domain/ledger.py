@@ -19,6 +19,7 @@ the upload identity of `version_token`):
     index/<day>/<outcome>.<detail>.<time>.<job id>.<mac>
                            an empty object per close, so `status` counts by LIST (history.py)
     actions/<job id>.json  one delivery at a time acts on a verdict (deleted when it is done)
+    promoting/, promoted/  one promotion at a time per destination key, and its newest (promotions.py)
     takeovers/<...>.json   for the moment of a takeover only (claims.py)
     sweep/cursor.json      where the last sweep stopped in jobs/ and retry/ when its deadline came
                            first: the next sweep resumes there (bulk/sweep_pages.py)

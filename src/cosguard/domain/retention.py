@@ -26,7 +26,8 @@ def expiring_kinds(settings: Settings) -> List[Tuple[str, int]]:
     kinds = [("actions", settings.retain_actions_days), ("closed", settings.retain_closed_days),
              ("index", settings.retain_closed_days), ("removed", settings.retain_closed_days),
              ("losses", settings.retain_closed_days), ("claims", settings.retain_claims_days),
-             ("rescan-index", settings.retain_claims_days), ("rescan-budget", RESCAN_BUDGET_DAYS)]
+             ("rescan-index", settings.retain_claims_days), ("rescan-budget", RESCAN_BUDGET_DAYS),
+             ("promoting", settings.retain_actions_days), ("promoted", settings.retain_closed_days)]
     return [(kind, days) for kind, days in kinds if days > 0]
 
 

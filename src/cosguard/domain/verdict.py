@@ -20,6 +20,7 @@ from .actions import Actions
 from .dispositions import carry_out
 from .jobs import VirusJob
 from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
+from .promotions import PromotionBusy
 from .removals import describe as describe_removal
 from .removals import record as record_loss
 from .removals import removal_after
@@ -221,8 +222,10 @@ class VerdictService:
 
         try:
             outcome, location, manifest = carry_out(self.actions, info, job, promotable)
-        except StaleObjectError as exc:
-            withdrawn = withdraw_promotion(self.gateway, self.sealer, exc)
+        except PromotionBusy as exc:   # the next delivery (CI's retry, or the sweep) promotes it
+            return result(Outcome.PENDING, 503, str(exc))
+        except StaleObjectError as exc:   # a promotion took its copy back already (withdrawn)
+            withdrawn = getattr(exc, "withdrawn", None) or withdraw_promotion(self.gateway, self.sealer, exc)
             self._close_stale(ledger, entry)
             stale = result(Outcome.STALE, detail=str(exc) + (f"; {withdrawn}" if withdrawn else ""))
             stale.alert = True
@@ -250,8 +253,11 @@ class VerdictService:
         limit = manifest.get("tag_limit") if manifest else None
         if limit:  # no room for the status tag (dispositions._no_room): an operator must know what was done instead
             detail = f"{limit['action']}: {limit['reason']}" + (f"; {detail}" if detail else "")
+        not_promoted = manifest.get("not_promoted") if manifest else None
+        if not_promoted:   # a newer write's copy is in the destination (promotions.py): an operator must know
+            detail = not_promoted + (f"; {detail}" if detail else "")
         answer = result(outcome, detail=detail, location=location)
-        answer.alert = bool(fallback or limit)
+        answer.alert = bool(fallback or limit or not_promoted)
         if entry.rescan_of:   # "found on rescan": when it was found clean, and when it was found again
             answer.rescan = {"first_verdict_at": _iso(entry.first_verdict_at), "previous_verdict_at": _iso(
                 entry.verdict_at), "verdict_at": _iso(entry.closed_at or self.clock()), "rescan_of": entry.rescan_of}

@@ -130,6 +130,7 @@ class CosDialect:
         op = classify(req.method, req.bucket, req.key, req.query, req.headers)
         cos = self._cos
         cos.counters.count(op)
+        cos.faults.run_hooks(op, req.bucket or "", req.key or "")
         if cos.faults.latency_ms > 0:
             time.sleep(cos.faults.latency_ms / 1000.0)
         form_post = (op == "PostObject" and not req.key and req.headers.get(

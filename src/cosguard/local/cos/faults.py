@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
-from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 from .operations import OPERATIONS
 
@@ -16,6 +16,8 @@ class Faults:
     requests with 500 InternalError / 503 SlowDown; `deny(bucket, operations)` answers 403
     AccessDenied, and `deny_key(bucket, key, operations)` does for one object only (as a bucket
     policy denying one resource would). Rates draw from a per-instance generator; `seed()` makes a run repeatable.
+    `before(callback, ...)` runs a test's callback once, just before the first matching request is
+    served: another client's write lands at an exact point of a sequence, without sleeping.
     """
 
     def __init__(self) -> None:
@@ -26,6 +28,8 @@ class Faults:
         self._denied_keys: Dict[Tuple[str, str], Optional[Set[str]]] = {}
         self._random = random.Random()
         self._lock = threading.Lock()
+        self._hooks: List[Tuple[Optional[str], Optional[str], Optional[str], str, Callable[[], Any]]] = []
+        self.hook_errors: List[BaseException] = []
 
     def seed(self, value: int) -> None:
         with self._lock:
@@ -59,9 +63,36 @@ class Faults:
             for denied in [k for k in self._denied_keys if k[0] == bucket]:
                 del self._denied_keys[denied]
 
+    def before(self, callback: Callable[[], Any], operation: Optional[str] = None, bucket: Optional[str] = None,
+               key: Optional[str] = None, prefix: str = "") -> None:
+        """Run `callback()` once, before the first request that matches is served: `operation` (a COS
+        API name, any if None) on `bucket` (any if None), for exactly `key` or any key starting with
+        `prefix`. It runs on the request's server thread (it may make requests of its own; the
+        matching request waits for it); what it raises is kept in `hook_errors`, and the request is
+        then served as usual."""
+        if operation is not None and operation not in OPERATIONS:
+            raise ValueError(f"unknown COS operation {operation!r}; known: {sorted(OPERATIONS)}")
+        with self._lock:
+            self._hooks.append((operation, bucket, key, prefix, callback))
+
+    def run_hooks(self, operation: str, bucket: str, key: str) -> None:
+        """Called by the server for every request, before anything else is done with it."""
+        with self._lock:
+            due = [hook for hook in self._hooks
+                   if hook[0] in (None, operation) and hook[1] in (None, bucket)
+                   and (key == hook[2] if hook[2] is not None else key.startswith(hook[3]))]
+            for hook in due:
+                self._hooks.remove(hook)
+        for hook in due:
+            try:
+                hook[4]()
+            except BaseException as exc:  # noqa: BLE001 - reported to the test, the request goes on
+                self.hook_errors.append(exc)
+
     def clear(self) -> None:
         """Back to a well-behaved service."""
         with self._lock:
+            self._hooks.clear()
             self.latency_ms = 0.0
             self.error_rate = 0.0
             self.throttle_rate = 0.0
