@@ -33,7 +33,7 @@ INTAKE, JAIL = "reportintake-1250000000", "reportjail-1250000000"
 HOSTILE = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>.com"
 BROWSER_SERVICES = ("clients2.google.com", "update.googleapis.com", "accounts.google.com",
                     "edgedl.me.gvt1.com", "redirector.gvt1.com", "safebrowsing.googleapis.com")
-SECTIONS = ["verdicts", "latency", "viruses", "pending", "human", "quarantine", "restores", "cost"]
+SECTIONS = ["verdicts", "latency", "viruses", "pending", "human", "quarantine", "restores", "rescans", "cost"]
 QUIET = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-default-apps", "--disable-domain-reliability",
          "--no-pings", "--hide-scrollbars", "--disable-features=Translate,OptimizationHints,MediaRouter",

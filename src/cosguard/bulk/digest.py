@@ -61,9 +61,17 @@ def _from_figures(figures: Figures, report: SweepReport) -> tuple:
                "in quarantine": len(figures.quarantine), "restored": figures.restores_total,
                "upload_to_verdict_p50_seconds": figures.upload_latency.p50,
                "upload_to_verdict_p95_seconds": figures.upload_latency.p95,
-               "oldest_pending_seconds": figures.oldest_pending_seconds}
+               "oldest_pending_seconds": figures.oldest_pending_seconds,
+               "rescans": sum(figures.rescans.totals().values()), "found on rescan": figures.rescans.found_total}
+    if figures.rescans.backlog is not None:
+        numbers["due for rescan"] = figures.rescans.backlog
     attention = [{"what": item.kind, "bucket": item.bucket, "key": item.key, "detail": item.reason}
                  for item in figures.needs_human] + _overdue(report)
+    # served as clean until a rescan: listed before the uploads found infected
+    attention += [{"what": "found on rescan", "bucket": item.bucket, "key": item.key,
+                   "detail": f"{', '.join(item.viruses)}; clean on {item.first_verdict or '?'}, infected on "
+                             f"{item.when}; {item.handled}; now at {item.now_at}"}
+                  for item in figures.rescans.found]
     attention += [{"what": "infected", "bucket": item.bucket, "key": item.key,
                    "detail": f"{', '.join(item.viruses)}; {item.handled}; now at {item.now_at}"}
                   for item in figures.infections]

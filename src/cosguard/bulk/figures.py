@@ -27,6 +27,7 @@ from ..domain.history import Closed
 from ..domain.ledger import ForgedDocument, Ledger
 from ..domain.losses import ID_PATTERN, LossEntry, ack_command
 from ..domain.open_work import tally_open_work
+from ..domain.rescans import RescanIndex
 from ..domain.status import Outcome, handled_as
 from ..errors import CloudError
 from ..infra.config import Settings
@@ -40,6 +41,8 @@ from .figures_model import (
     Latency,
     PendingItem,
     Quarantined,
+    RescanFinding,
+    Rescans,
     Restore,
     VerdictCount,
     VirusCount,
@@ -86,6 +89,9 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
     unreadable: List[str] = []
     losses: List[Tuple[Ledger, LossEntry]] = []
     pending_total, oldest_age, scans, cos_requests = 0, 0.0, 0, 0
+    rescan_counts: Dict[Tuple[str, str, str], int] = {}
+    found: List[Tuple[Ledger, Closed, str]] = []
+    backlog = 0
     for ledger in ledgers:
         served = served_by(settings, ledger)
         if bucket is not None and bucket not in served:
@@ -98,10 +104,17 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
                     continue
                 period = item.day if grain == "day" else f"{item.day}T{item.time[:2]}"
                 row = (period, where, verdict_of(item.outcome))
-                counts[row] = counts.get(row, 0) + 1
                 scans += 1 if item.scanned else 0
                 cos_requests += (COS_REQUESTS_PER_CLOSE.get(item.outcome, COS_REQUESTS_DEFAULT) if item.scanned
                                  else COS_REQUESTS_UNSCANNABLE)
+                if item.outcome == Outcome.RELEASED.value:
+                    released.append((ledger, item, where))
+                if item.rescan:   # a rescan's verdict: not an upload's, and its wait is not a latency
+                    rescan_counts[row] = rescan_counts.get(row, 0) + 1
+                    if row[2] == "infected" and item.outcome != Outcome.RELEASED.value:
+                        found.append((ledger, item, where))
+                    continue
+                counts[row] = counts.get(row, 0) + 1
                 if item.upload_wait is not None:
                     upload_waits.append(item.upload_wait)
                     by_period.setdefault(period, []).append(item.upload_wait)
@@ -111,8 +124,8 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
                     submit_waits.append(item.submit_wait)
                 if verdict_of(item.outcome) == "infected" and item.outcome != Outcome.RELEASED.value:
                     infected.append((ledger, item, where))
-                if item.outcome == Outcome.RELEASED.value:
-                    released.append((ledger, item, where))
+            if settings.rescan_after_days is not None:   # due for a scheduled rescan: a LIST, as status
+                backlog += RescanIndex(ledger).count_due(now - settings.rescan_after_days * 86400)
             work = tally_open_work(ledger, now, keep=detail)
             losses += [(ledger, e) for e in ledger.loss_entries(bucket)]
         except CloudError as exc:   # this ledger's figures are partial; the others are still read
@@ -148,7 +161,10 @@ def collect_figures(settings: Settings, gateway: Gateway, ledgers: Sequence[Ledg
         restores_total=len(released),
         cost=Cost(scans, scans * CI_REQUESTS_PER_SCAN, cos_requests, price_per_1000,
                   round(scans * price_per_1000 / 1000.0, 4)),
-        unreadable=tuple(unreadable))
+        unreadable=tuple(unreadable),
+        rescans=Rescans(tuple(VerdictCount(p, b, v, n) for (p, b, v), n in sorted(rescan_counts.items())),
+                        len(found), tuple(_found_on_rescan(settings, gateway, found, detail, workers)),
+                        settings.rescan_after_days, backlog if settings.rescan_after_days is not None else None))
 
 
 def _losses(losses: List[Tuple[Ledger, LossEntry]], detail: int, workers: int) -> List[HumanItem]:
@@ -217,6 +233,28 @@ def _infections(settings: Settings, gateway: Gateway, infected: List[Tuple[Ledge
                          handled_as(str(entry.outcome)), now_at(settings, entry, gateway),
                          viruses or ("(unnamed)",), int(entry.size))
     return [i for i in _parallel(read, _newest(infected, detail), workers) if i is not None]
+
+
+def _found_on_rescan(settings: Settings, gateway: Gateway, found: List[Tuple[Ledger, Closed, str]],
+                     detail: int, workers: int) -> List[RescanFinding]:
+    """The newest `detail` objects found infected on rescan, each with its verdicts' dates (the rescan
+    job's closed/ record: `first_verdict_at`, `verdict_at`; rescans.py)."""
+    def read(item: Tuple[Ledger, Closed, str]) -> Optional[RescanFinding]:
+        ledger, closed, _ = item
+        try:
+            entry = ledger.get_job(closed.job_id)
+        except CloudError:
+            entry = None
+        if entry is None:
+            return None
+        findings = entry.manifest.get("findings", []) if isinstance(entry.manifest, dict) else []
+        viruses = tuple(sorted({str(f.get("virus") or "(unnamed)") for f in findings if isinstance(f, dict)}))
+        return RescanFinding(entry.job_id, entry.bucket, entry.key,
+                             iso(entry.first_verdict_at) if entry.first_verdict_at else "",
+                             iso(entry.verdict_at) if entry.verdict_at else "", closed.when, str(entry.outcome),
+                             handled_as(str(entry.outcome)), now_at(settings, entry, gateway),
+                             viruses or ("(unnamed)",))
+    return [f for f in _parallel(read, _newest(found, detail), workers) if f is not None]
 
 
 def _restores(gateway: Gateway, released: List[Tuple[Ledger, Closed, str]], detail: int,

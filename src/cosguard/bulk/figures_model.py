@@ -138,6 +138,39 @@ class Cost:
 
 
 @dataclasses.dataclass(frozen=True)
+class RescanFinding:
+    """An object a rescan found infected: its verdicts' dates from the rescan job's closed/ record."""
+
+    job_id: str      # the rescan's job
+    bucket: str
+    key: str
+    first_verdict: str     # the write's first (clean) verdict (UTC, ISO 8601; "" when the record does not say)
+    previous_verdict: str  # the clean verdict this rescan checked again ("" when unknown)
+    when: str              # the rescan's verdict (closed, UTC)
+    outcome: str
+    handled: str
+    now_at: str
+    viruses: Tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Rescans:
+    """Rescans' verdicts (history.py's `rescan` mark), apart from the uploads' (Figures.verdicts)."""
+
+    verdicts: Tuple[VerdictCount, ...] = ()       # per period, bucket and verdict
+    found_total: int = 0                          # rescans in the period that found the object infected
+    found: Tuple[RescanFinding, ...] = ()         # the newest of them read (--detail)
+    after_days: Optional[float] = None            # COSGUARD_RESCAN_AFTER_DAYS (None: no scheduled rescans)
+    backlog: Optional[int] = None                 # writes due for a scheduled rescan now (None when off)
+
+    def totals(self) -> Dict[str, int]:
+        found = {v: 0 for v in VERDICTS}
+        for row in self.verdicts:
+            found[row.verdict] += row.count
+        return found
+
+
+@dataclasses.dataclass(frozen=True)
 class Figures:
     since: float
     until: float
@@ -160,6 +193,7 @@ class Figures:
     restores_total: int
     cost: Cost
     unreadable: Tuple[str, ...]
+    rescans: Rescans = dataclasses.field(default_factory=Rescans)
 
     def totals(self) -> Dict[str, int]:
         """Closes in the period per verdict (every verdict named, 0 when none)."""
@@ -172,7 +206,7 @@ class Figures:
         """Every period from `since` to `until` (UTC days or hours), empty ones too: a time axis."""
         step = 3600 if self.grain == "hour" else 86400
         spelled = "%Y-%m-%dT%H" if self.grain == "hour" else "%Y-%m-%d"
-        found = {row.period for row in self.verdicts}
+        found = {row.period for row in self.verdicts + self.rescans.verdicts}
         moment = self.since - self.since % step
         while moment <= self.until:
             found.add(time.strftime(spelled, time.gmtime(moment)))
@@ -192,4 +226,5 @@ class Figures:
             virus["objects"] = [{k: o[k] for k in ("bucket", "key", "when", "now_at", "job_id")}
                                 for o in virus["objects"]]
         document["quarantine_bytes"] = sum(q.size for q in self.quarantine)
+        document["rescans"]["totals"] = self.rescans.totals()
         return document

@@ -85,9 +85,17 @@ def summary(figures) -> None:
              ["needs a human", "possible write losses", figures.losses_total],
              ["quarantine", "objects", len(figures.quarantine)],
              ["restores", "-", figures.restores_total],
+             ["rescans", "done", sum(figures.rescans.totals().values())],
+             ["rescans", "found infected", figures.rescans.found_total],
+             ["rescans", "due now", "off" if figures.rescans.backlog is None else figures.rescans.backlog],
              ["cost", "CI scans", figures.cost.ci_scans],
              ["cost", f"estimate ({figures.cost.currency})", f"{figures.cost.amount:.2f}"]]
     print_table(["figure", "what", "value"], rows)
+    if figures.rescans.found:
+        print()
+        say("found infected on rescan (first verdict -> rescan verdict, UTC):")
+        for found in figures.rescans.found:
+            say(f"  {found.bucket}/{found.key}: {found.first_verdict or '?'} -> {found.when}, {found.handled}")
     if figures.needs_human:
         print()
         say("needs a human (each with the command that resolves it, whole):")

@@ -134,7 +134,7 @@ def is_copy_of(manifest: Mapping[str, Any], info: ObjectInfo) -> bool:
     whatever their size or ETag's form, are not cosguard's and are scanned.
 
     CRC64 is a checksum, not a seal: bytes crafted to the same size and CRC64 pass it. What is
-    recognised has cosguard's status tags re-applied (Scanner._own_write), so such a plant is
+    recognised has cosguard's status tags re-applied (own_writes.py), so such a plant is
     tagged as the quarantined original was, never left with an uploader's `clean`."""
     if same_bytes(manifest, info):
         return True

@@ -74,9 +74,10 @@ from .formats import UnknownFormat, upgrade
 from .formats import stamp as in_current_format
 from .history import About, History
 from .losses import LossesMixin
+from .open_jobs import OpenClaim, OpenJobsMixin
 from .rescans import RescanIndex, record_close
 from .seal import Sealer
-from .states import JobState, Standing, classify, lease_left
+from .states import JobState, Standing
 from .status import Outcome
 
 __all__ = ["ACTION_LEASE_SECONDS", "CLAIM_LEASE_SECONDS", "KEPT_IN_PLACE", "MAX_DOCUMENT_BYTES",
@@ -95,22 +96,7 @@ class ClaimBusy(Exception):
         self.entry = entry
 
 
-class OpenClaim:
-    """One `jobs/` claim as read: its entry, its Stamp, and where it stands (states.classify), the
-    one reading the sweep acts on and `status` counts."""
-
-    __slots__ = ("entry", "stamp", "standing")
-
-    def __init__(self, entry: JobEntry, stamp: Optional[Stamp], now: Optional[float] = None):
-        self.entry = entry
-        self.stamp = stamp
-        self.standing: Standing = classify(entry.state, entry.submitted_at, entry.lease_until, stamp, now)
-
-    def seconds_left(self) -> int:
-        return lease_left(self.entry.submitted_at, self.entry.lease_until, self.stamp)
-
-
-class Ledger(ClaimsMixin, LossesMixin):
+class Ledger(ClaimsMixin, LossesMixin, OpenJobsMixin):
     """Reads and writes the ledger of one state bucket."""
 
     def __init__(self, gateway: Gateway, bucket: str, prefix: str, sealer: Sealer, clock=time.time):
@@ -344,61 +330,3 @@ class Ledger(ClaimsMixin, LossesMixin):
             self.gateway.delete(self.bucket, self._key("jobs", entry.name))
         except NotFoundError:
             pass
-
-    def open_job_keys(self, prefix: str = "") -> Iterator[str]:
-        """The ledger keys of every unfinished job (whose name starts with `prefix`): one listing, no
-        reads (callers read in parallel)."""
-        for item in self.gateway.list(self.bucket, prefix=f"{self.prefix}jobs/{prefix}"):
-            yield item["Key"]
-
-    def read_job(self, key: str) -> Optional[JobEntry]:
-        """One entry by its ledger key; None when it was closed meanwhile; ForgedDocument when
-        what is there was not sealed by cosguard (the sweep recovers the job from CI)."""
-        try:
-            return self._read_entry(key)
-        except ForgedDocument:
-            raise
-        except NotFoundError:
-            return None
-
-    def read_claim(self, key: str) -> Optional[OpenClaim]:
-        """One `jobs/` claim by its ledger key, with where it stands (judged on COS's clock); None
-        when it was closed meanwhile; ForgedDocument as `read_job`."""
-        try:
-            entry, stamp = self._read_entry_stamped(key)
-        except ForgedDocument:
-            raise
-        except NotFoundError:
-            return None
-        return OpenClaim(entry, stamp, self.clock())
-
-    def open_claims(self) -> Iterator[OpenClaim]:
-        """Every unfinished job: one listing of jobs/ plus one read per entry; unsealed ones are
-        skipped (the sealer reports them)."""
-        for key in self.open_job_keys():
-            try:
-                claim = self.read_claim(key)
-            except ForgedDocument:
-                continue
-            if claim is not None:
-                yield claim
-
-    def open_jobs(self) -> Iterator[JobEntry]:
-        """Every unfinished job: one listing of jobs/ plus one read per entry."""
-        for claim in self.open_claims():
-            yield claim.entry
-
-    # -- the sweep's place in a backlog longer than one invocation ----------------------------
-    def sweep_cursor(self) -> Dict[str, str]:
-        """Where the last sweep stopped, per listing (`jobs`, `retry`): the last key it dispatched.
-        Empty when it stopped nowhere, or when the document is not one this ledger sealed
-        (reported): the sweep then starts from the beginning, which skips nothing."""
-        try:
-            doc = self._read(self._key("sweep", "cursor"))
-        except NotFoundError:
-            return {}
-        return {kind: after for kind, after in doc.items()
-                if isinstance(after, str) and after.startswith(f"{self.prefix}{kind}/")}
-
-    def save_sweep_cursor(self, cursor: Dict[str, str]) -> None:
-        self._write(self._key("sweep", "cursor"), {**cursor, "saved_at": self.clock()})

@@ -19,7 +19,7 @@ def skip_reason(settings: Settings, bucket: str, key: str) -> Optional[str]:
     A `/`-suffixed key is not skipped here: only a zero-byte one is a folder marker (see
     `skip_reason_for_object`); one with content is an object like any other. The quarantine and
     ledger prefixes and the clean destination are not among the reasons either: what an uploader
-    puts there is scanned; cosguard's own writes are recognised by their seal (Scanner._own_write)."""
+    puts there is scanned; cosguard's own writes are recognised by their seal (own_writes.py)."""
     if settings.include_prefixes and not any(key.startswith(p) for p in settings.include_prefixes):
         return "outside the included prefixes"
     if any(key.startswith(p) for p in settings.exclude_prefixes):

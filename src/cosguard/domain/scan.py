@@ -19,11 +19,10 @@ from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
 from ..infra.records import Factory, Record
 from ..infra.retry import current_deadline
-from .actions import Actions, is_copy_of, open_manifest, quarantined_status
+from .actions import Actions
 from .history import NO_JOB, About
 from .ledger import (
     CLAIM_LEASE_SECONDS,
-    MAX_DOCUMENT_BYTES,
     ClaimBusy,
     JobEntry,
     Ledger,
@@ -31,6 +30,7 @@ from .ledger import (
     digest,
     version_token,
 )
+from .own_writes import OwnWrites
 from .probe_mode import ProbeMode
 from .removals import removal_after
 from .removals import report as report_removal
@@ -38,7 +38,7 @@ from .rules import skip_reason, skip_reason_for_object, unscannable_reason
 from .seal import Sealer, sealer_for
 from .security import object_ref, upload_callback
 from .setaside import set_aside
-from .status import JOB_TAG, Action, Outcome, ScanStatus
+from .status import Action, Outcome, ScanStatus
 from .tags import merge
 from .uploads import Unreadable, Upload
 
@@ -87,6 +87,7 @@ class Scanner:
         self.actions = Actions(settings, gateway, self.sealer)
         self.clock = clock
         self.probe = ProbeMode(settings, gateway, self.sealer, clock)  # off unless a sealed marker says so
+        self.own_writes = OwnWrites(settings, gateway, self.sealer, self.actions, lambda bucket: self.ledger(bucket))
 
     def ledger(self, bucket: str) -> Ledger:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,
@@ -235,7 +236,7 @@ class Scanner:
         version = version_token(info)
         ledger = self.ledger(bucket)
         try:
-            reason = self._own_write(info) or skip_reason_for_object(self.settings, info, self.sealer)
+            reason = self.own_writes.recognise(info) or skip_reason_for_object(self.settings, info, self.sealer)
             if reason:
                 return ScanResult(bucket, info.key, Outcome.SKIPPED, reason=reason, version=version)
             reason = unscannable_reason(self.settings, info)
@@ -333,41 +334,6 @@ class Scanner:
         as a probe job's for `cosguard probe`'s scratch objects (probe_mode.py)."""
         url = upload_callback(self.settings.callback_url, self.sealer, bucket, ref, self.clock())
         return self.probe.callback_url(url, bucket, key, ref) if url else url
-
-    def _own_write(self, info: ObjectInfo) -> Optional[str]:
-        """cosguard's own writes, recognised by their seal and their exact bytes, never by where
-        they are: an object an uploader put under the quarantine or ledger prefix, or the clean
-        destination, is scanned like any other. What is recognised gets cosguard's status tags
-        again (an uploader may have tagged a quarantined copy `clean`)."""
-        settings = self.settings
-        if info.bucket == settings.quarantine_bucket_for(info.bucket) and \
-                info.key.startswith(settings.quarantine_prefix):
-            manifest = open_manifest(self.sealer, info)
-            if manifest is not None and is_copy_of(manifest, info):
-                job_id = manifest.get("job_id")
-                self._retag_own(info, quarantined_status(manifest), str(job_id) if job_id else None)
-                return "cosguard quarantine copy"
-        if self.sealer.is_promoted_copy(info.bucket, info.key, info.etag, info.metadata, info.crc64):
-            if info.tag_count:  # untagged: cosguard's own tagging (with the user's tags) is still to come
-                self._retag_own(info, ScanStatus.CLEAN, None, keep_job=True)
-            return "cosguard promoted copy"
-        ledger = self.ledger(info.bucket)
-        if info.bucket == ledger.bucket and info.key.startswith(settings.state_prefix) \
-                and info.size <= MAX_DOCUMENT_BYTES and ledger.is_own_document(info.key):
-            return "cosguard ledger document"
-        return None
-
-    def _retag_own(self, info: ObjectInfo, status: ScanStatus, job_id: Optional[str], keep_job: bool = False) -> None:
-        """Re-apply `status` and `job_id` (`keep_job`: the job tag there, which a promoted copy's
-        marker does not name) to a copy of cosguard's own, keeping the other tags. One GET Object
-        tagging, and a PUT only when a tag differs."""
-        try:
-            existing = self.gateway.get_tags(info.bucket, info.key, info.version_id) if info.tag_count else {}
-            if keep_job and existing.get(JOB_TAG):
-                job_id = existing[JOB_TAG]
-            self.actions.tag(info, status, job_id, existing=existing)
-        except NotFoundError:
-            pass   # removed meanwhile (restored, or overwritten: a new write has its own event)
 
     def _record_unfinished(self, bucket: str, key: str, version: str, exc: CloudError) -> None:
         """A failure before the upload was claimed leaves a retry entry, so it is known to more than

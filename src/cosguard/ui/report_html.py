@@ -12,7 +12,7 @@ from .svg import esc, hbars, histogram, latency_bins, stacked_bars, trend
 
 SECTIONS = (("verdicts", "Verdicts over time"), ("latency", "Upload → verdict latency"),
             ("viruses", "Top viruses"), ("pending", "Pending"), ("human", "Needs a human"),
-            ("quarantine", "Quarantine"), ("restores", "Restores"), ("cost", "Cost"))
+            ("quarantine", "Quarantine"), ("restores", "Restores"), ("rescans", "Rescans"), ("cost", "Cost"))
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
@@ -149,10 +149,37 @@ def _restores(f: Figures) -> str:
                      [(r.job_id, r.bucket, r.key or "-", r.when) for r in f.restores], name="restores"))
 
 
+def _rescans(f: Figures) -> str:
+    r = f.rescans
+    totals = r.totals()
+    counts: Dict[Tuple[str, str], int] = {}
+    for row in r.verdicts:
+        counts[(row.period, row.verdict)] = counts.get((row.period, row.verdict), 0) + row.count
+    backlog = "off" if r.backlog is None else r.backlog
+    tiles = (_tile("rescans", sum(totals.values()), "rescans") + _tile("found infected", r.found_total, "rescans-found")
+             + _tile("due now", backlog, "rescans-backlog"))
+    chart = (stacked_bars("rescans", list(f.periods()), VERDICTS, counts) if r.verdicts
+             else '<p class="muted">No rescans in the period.</p>')
+    more = (f'<p class="muted">The newest {len(r.found)} of {r.found_total} objects found infected on rescan '
+            '(--detail).</p>' if len(r.found) < r.found_total else "")
+    schedule = ('Scheduled rescans are off (COSGUARD_RESCAN_AFTER_DAYS unset).' if r.after_days is None else
+                f'"Due now": writes whose clean verdict is older than {r.after_days:g} days, left for the '
+                'scheduled rescans (COSGUARD_RESCAN_AFTER_DAYS).')
+    return (f'<div class="tiles">{tiles}</div>' + chart
+            + "<h3>Found infected on rescan</h3>"
+            + _table(["bucket", "key", "virus", "first verdict (clean, UTC)", "rescan verdict (UTC)", "handled",
+                      "where it is now"],
+                     [(x.bucket, x.key, ", ".join(x.viruses), x.first_verdict or "-", x.when, x.handled, x.now_at)
+                      for x in r.found], name="found-on-rescan") + more
+            + f'<p class="muted">A rescan is a new CI job for a write already found clean (<code>cosguard '
+              f'rescan</code>, or scheduled): its verdicts are counted here, not in "Verdicts over time", and '
+              f'its wait is not an upload latency. {esc(schedule)}</p>')
+
+
 def _cost(f: Figures) -> str:
     c = f.cost
     return (_table(["what", "in the period"],
-                   [("CI virus scans", c.ci_scans), ("CI requests (estimate)", c.ci_requests),
+                   [("CI virus scans (uploads and rescans)", c.ci_scans), ("CI requests (estimate)", c.ci_requests),
                     ("COS requests (estimate)", c.cos_requests),
                     (f"CI cost at {c.price_per_1000} {c.currency} per 1,000 scans", f"{c.amount:.2f} {c.currency}")],
                    numeric=(1,), name="cost")
@@ -162,7 +189,8 @@ def _cost(f: Figures) -> str:
 
 def render(f: Figures) -> str:
     bodies = {"verdicts": _verdicts, "latency": _latency, "viruses": _viruses, "pending": _pending,
-              "human": _human, "quarantine": _quarantine, "restores": _restores, "cost": _cost}
+              "human": _human, "quarantine": _quarantine, "restores": _restores, "rescans": _rescans,
+              "cost": _cost}
     scope = f"bucket {f.bucket}" if f.bucket else "every served bucket"
     warnings = "".join(f'<p class="warn">Not fully read (figures are partial): {esc(u)}</p>' for u in f.unreadable)
     nav = " · ".join(f'<a href="#{key}">{esc(title)}</a>' for key, title in SECTIONS)

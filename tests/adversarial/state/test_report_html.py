@@ -61,3 +61,40 @@ def test_uploader_text_shows_as_text_and_nothing_of_it_is_markup(stack, capsys, 
         assert key in shown, key                                         # each key shown, as its text
     assert "bidi\\u202emoc.exe" in shown and "\u202e" not in html      # a bidi override written out
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
+
+
+def test_keys_found_on_rescan_show_as_text(stack, capsys, tmp_path):
+    """The Rescans section lists what a rescan found infected: uploader keys, escaped like the rest."""
+    import time
+
+    from cosguard.bulk.rescan import Rescan, RescanOptions
+    s = stack()
+    bodies = {key: f"clean at upload {i}\n".encode() for i, key in enumerate(HOSTILE)}
+    for key, body in bodies.items():
+        s.put(key, body)
+    s.scan()
+    s.settle()
+    for key, body in bodies.items():   # CI's signatures update: each of them is known now
+        s.cloud.ci.engine.signatures.add_bytes(body, "<b>Strain</b>\"onmouseover=alert(3)")
+    assert Rescan(s.runtime, RescanOptions(bucket=s.intake, before=time.time() + 1)).run().counts == {
+        "rescanned": len(HOSTILE)}
+    s.settle()
+    page = tmp_path / "report.html"
+    code, doc, err = s.cli(capsys, tmp_path, "report", "--html", str(page))
+    assert code == 0, err
+    assert doc["viruses"] == [] and doc["rescans"]["found_total"] == len(HOSTILE)
+    assert sorted(f["key"] for f in doc["rescans"]["found"]) == sorted(HOSTILE)
+    html = page.read_text(encoding="utf-8")
+    section = html.split('data-section="rescans"', 1)[1].split("</section>", 1)[0]
+    parsed = Page()
+    parsed.feed(html)
+    assert parsed.tags <= OURS, parsed.tags - OURS
+    assert not [a for a in parsed.attributes if a.startswith("on")]
+    assert all(link.startswith("#") for link in parsed.links), parsed.links
+    shown = Page()
+    shown.feed(section)
+    text = "".join(shown.text)
+    for key in HOSTILE[:4]:
+        assert key in text, key                                          # each key shown in the section, as text
+    assert "<b>Strain</b>\"onmouseover=alert(3)" in text and "<b>Strain" not in section
+    assert "bidi\\u202emoc.exe" in text and "\u202e" not in html
