@@ -4,13 +4,20 @@ claim read with where it stands (states.classify, on COS's clock), and the sweep
 (ledger.py), which supplies the sealed reads and writes these build on."""
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 from ..errors import NotFoundError
 from ..infra.clock import Stamp
+from ..infra.retry import current_deadline
 from .claims import ForgedDocument
 from .entries import JobEntry
-from .states import Standing, classify, lease_left
+from .states import JobState, Standing, classify, lease_left
+
+# A callback can arrive between CI accepting a job and the submitter recording its id (a fast scan,
+# a slow COS PUT). CI may never send it again (docs/tencent-facts.md), so rather than answer 503 at
+# once and leave the verdict to the sweep, the callback waits this long (~1.5 s, within its deadline).
+RECORDING_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 class OpenClaim:
@@ -40,6 +47,22 @@ class OpenJobsMixin:
     _read: Callable[[str], Dict[str, Any]]
     _read_entry: Callable[[str], JobEntry]
     _read_entry_stamped: Callable[[str], Tuple[JobEntry, Stamp]]
+
+    open_entry: Callable[[str, str, str], Optional[JobEntry]]
+
+    def recorded_entry(self, bucket: str, key: str, token: str, job_id: str,
+                       entry: Optional[JobEntry], sleep: Callable[[float], None] = time.sleep) -> Optional[JobEntry]:
+        """`entry` (the upload's open entry), read again while its submitter is still recording a
+        job and `job_id` is not yet the one recorded, for at most RECORDING_WAITS (and never past
+        the invocation's deadline). ForgedDocument as `open_entry`."""
+        deadline = current_deadline()
+        for pause in RECORDING_WAITS:
+            if entry is None or entry.job_id == job_id or entry.state != JobState.SUBMITTING.value \
+                    or not deadline.allows(pause):
+                break
+            sleep(pause)
+            entry = self.open_entry(bucket, key, token)
+        return entry
 
     def open_job_keys(self, prefix: str = "") -> Iterator[str]:
         """The ledger keys of every unfinished job (whose name starts with `prefix`): one listing, no

@@ -76,6 +76,7 @@ class VerdictService:
         self.actions = Actions(settings, gateway, self.sealer)
         self.notifier = notifier
         self.clock = clock
+        self.pause: Callable[[float], None] = time.sleep   # waits for a job being recorded (open_jobs.py)
         # Set by the runtime to Scanner.scan_object's path: a version that becomes current again
         # when cosguard removes a newer one (versioned buckets) is scanned like a new upload.
         self.rescan: Optional[Callable[[ObjectInfo], Any]] = None
@@ -144,6 +145,7 @@ class VerdictService:
                 return self._not_current(ledger, bucket, key, job, result, admit, None)
             try:
                 entry = ledger.open_entry(bucket, key, version_token(info))
+                entry = ledger.recorded_entry(bucket, key, version_token(info), job_id, entry, self.pause)
             except ForgedDocument as exc:
                 return self._forged_entry(ledger, info, job_id, result, admit, exc)
             if entry is None or entry.job_id != job_id:
