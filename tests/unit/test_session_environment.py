@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 import requests.sessions
 
-from cosguard.infra.cloud import _session
+from cosguard.infra.sdk_session import session as _session
 
 URLS = ["http://intake-1250000000.cos.ap-guangzhou.myqcloud.com/a.txt",
         "https://intake-1250000000.cos.ap-guangzhou.myqcloud.com/b.txt?tagging",

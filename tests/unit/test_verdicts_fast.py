@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from cosguard.domain.ledger import ACTION_LEASE_SECONDS
+from cosguard.domain.scan import ScanResult
 from cosguard.domain.states import LEASE_MARGIN_SECONDS
 from cosguard.domain.status import Outcome
 from memory_world import INTAKE, World, clean_text, eicar
@@ -96,23 +97,31 @@ def test_an_action_claim_left_behind_by_a_finished_holder_blocks_nothing(world):
     assert world.sweep().applied == {}
 
 
+def _callback_before_the_record(world: World, key: str, callback) -> ScanResult:
+    """Scan `key`; CI's callback (`callback(job_id)`) lands between the submit and the job's record."""
+    put_tags, called = world.gateway.put_tags, []
+
+    def tag_then_callback(bucket, key_, tags, version_id=None):
+        put_tags(bucket, key_, tags, version_id)
+        job_id = tags.get("cosguard-job")
+        if job_id and not called:
+            called.append(job_id)
+            world.ci.finish(job_id)
+            callback(job_id)
+    world.gateway.put_tags = tag_then_callback
+    try:
+        return world.scan(key)
+    finally:
+        world.gateway.put_tags = put_tags
+
+
 def test_a_verdict_before_the_submitter_recorded_its_job_waits(world):
     world.put("race.com", eicar())
     world.verdicts.pause = lambda seconds: None   # the submitter never records while the callback waits
-    answers = []
-    put_tags = world.gateway.put_tags
-
-    def tag_then_callback(bucket, key, tags, version_id=None):
-        put_tags(bucket, key, tags, version_id)
-        job_id = tags.get("cosguard-job")
-        if job_id and not answers:   # CI's callback lands between the submit and the job's record
-            world.ci.finish(job_id)
-            answers.append(world.apply(job_id))
-    world.gateway.put_tags = tag_then_callback
-    result = world.scan("race.com")
+    answers: list = []
+    result = _callback_before_the_record(world, "race.com", lambda job_id: answers.append(world.apply(job_id)))
     assert result.outcome is Outcome.SUBMITTED
     assert answers[0].outcome is Outcome.PENDING and answers[0].http_status == 503
-    world.gateway.put_tags = put_tags
     assert world.apply(result.job_id).outcome is Outcome.QUARANTINED
 
 
@@ -120,30 +129,22 @@ def test_a_verdict_that_lands_while_the_submitter_records_its_job_is_applied_onc
     """CI may not retry a callback (docs/tencent-facts.md): one answered 503 would wait for the
     sweep. The callback waits (RECORDING_WAITS, open_jobs.py) for the record instead."""
     world.put("race.com", eicar())
-    paused, recorded, answers = threading.Event(), threading.Event(), []
+    paused, recorded, answers, callbacks = threading.Event(), threading.Event(), [], []
 
     def wait_for_the_record(seconds):
         paused.set()
         assert recorded.wait(10), "the submitter never recorded the job"
     world.verdicts.pause = wait_for_the_record
-    put_tags = world.gateway.put_tags
 
-    def tag_then_callback(bucket, key, tags, version_id=None):
-        put_tags(bucket, key, tags, version_id)
-        job_id = tags.get("cosguard-job")
-        if job_id and not answers:   # CI's callback lands between the submit and the job's record
-            world.ci.finish(job_id)
-            callback = threading.Thread(target=lambda: answers.append(world.apply(job_id)))
-            answers.append(callback)
-            callback.start()
-            assert paused.wait(10), "the callback did not wait for the record"
-    world.gateway.put_tags = tag_then_callback
-    result = world.scan("race.com")
-    world.gateway.put_tags = put_tags
+    def deliver(job_id):
+        callbacks.append(threading.Thread(target=lambda: answers.append(world.apply(job_id))))
+        callbacks[0].start()
+        assert paused.wait(10), "the callback did not wait for the record"
+    result = _callback_before_the_record(world, "race.com", deliver)
     assert result.outcome is Outcome.SUBMITTED
     recorded.set()
-    answers[0].join(10)
-    assert answers[1].outcome is Outcome.QUARANTINED and answers[1].http_status == 200
+    callbacks[0].join(10)
+    assert [a.outcome for a in answers] == [Outcome.QUARANTINED] and answers[0].http_status == 200
     assert world.gateway.body(INTAKE, "race.com") is None and len(world.quarantined("race.com")) == 1
 
 

@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from ..errors import CloudPermanentError, NotFoundError, PreconditionFailed
 from ..infra.clock import Stamp
 from .entries import JobEntry, digest, key_digest
+from .ledger_parts import LedgerParts
 from .states import ActionState, JobState, RetryState, Standing, lease_over, retry_delay, retry_state
 
 ACTION_LEASE_SECONDS = 300
@@ -52,17 +53,10 @@ class ForgedDocument(NotFoundError):
     stamp: Optional[Stamp] = None
 
 
-class ClaimsMixin:
+class ClaimsMixin(LedgerParts):
     """The Ledger's claim protocol and retry entries; the Ledger (ledger.py) supplies the sealed
     reads and writes of documents that these build on."""
 
-    bucket: str
-    prefix: str
-    gateway: Any
-    clock: Callable[[], float]
-    _key: Callable[[str, str], str]
-    _write: Callable[..., None]
-    _read: Callable[[str], Dict[str, Any]]
     _read_stamped: Callable[[str], Tuple[Dict[str, Any], Stamp]]
     _forget: Callable[[str], None]
     open_job_keys: Callable[..., Iterator[str]]

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from ..errors import NotFoundError, PreconditionFailed
 from .claims import ForgedDocument
 from .entries import key_digest
+from .ledger_parts import LedgerParts
 
 LOSSES = "losses"
 ID_PATTERN = re.compile(r"^[0-9a-f]{40}$")
@@ -51,16 +52,8 @@ class LossEntry(NamedTuple):
     modified: str
 
 
-class LossesMixin:
+class LossesMixin(LedgerParts):
     """`losses/` of the Ledger (ledger.py supplies the sealed reads and writes)."""
-
-    bucket: str
-    prefix: str
-    gateway: Any
-    clock: Callable[[], float]
-    _key: Callable[[str, str], str]
-    _write: Callable[..., None]
-    _read: Callable[[str], Dict[str, Any]]
 
     def loss_key(self, bucket: str, found_id: str) -> str:
         return self._key(LOSSES, f"{bucket}/{found_id}")

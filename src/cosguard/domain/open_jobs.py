@@ -5,13 +5,14 @@ claim read with where it stands (states.classify, on COS's clock), and the sweep
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from ..errors import NotFoundError
 from ..infra.clock import Stamp
 from ..infra.retry import current_deadline
 from .claims import ForgedDocument
 from .entries import JobEntry
+from .ledger_parts import LedgerParts
 from .states import JobState, Standing, classify, lease_left
 
 # A callback can arrive between CI accepting a job and the submitter recording its id (a fast scan,
@@ -35,19 +36,11 @@ class OpenClaim:
         return lease_left(self.entry.submitted_at, self.entry.lease_until, self.stamp)
 
 
-class OpenJobsMixin:
+class OpenJobsMixin(LedgerParts):
     """Listing and reading `jobs/`, and the sweep's cursor."""
 
-    bucket: str
-    prefix: str
-    gateway: Any
-    clock: Callable[[], float]
-    _key: Callable[[str, str], str]
-    _write: Callable[..., None]
-    _read: Callable[[str], Dict[str, Any]]
     _read_entry: Callable[[str], JobEntry]
     _read_entry_stamped: Callable[[str], Tuple[JobEntry, Stamp]]
-
     open_entry: Callable[[str, str, str], Optional[JobEntry]]
 
     def recorded_entry(self, bucket: str, key: str, token: str, job_id: str,

@@ -7,10 +7,8 @@ from __future__ import annotations
 import contextlib
 import json
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
-from urllib.parse import urlsplit
 
-import requests
-from qcloud_cos import CosConfig, CosS3Client
+from qcloud_cos import CosS3Client
 from qcloud_cos.cos_exception import CosClientError, CosServiceError
 
 from ..errors import CloudError, CloudPermanentError, CloudTransientError, NotFoundError, PreconditionFailed
@@ -20,6 +18,7 @@ from .clock import Stamp, http_epoch
 from .config import Settings
 from .records import Factory, Record
 from .retry import Backoff, call_with_retry, current_deadline
+from .sdk_session import client, mount_pool, session
 from .streaming import STREAM_PART_SIZE, StreamingCopy, written_version
 
 SINGLE_COPY_LIMIT = 5 * 1024 ** 3  # COS's PUT Object - copy limit; larger goes multipart
@@ -75,73 +74,6 @@ class ObjectInfo(Record, frozen=True):
     crc64: str = ""
 
 
-def _xml_is_utf8(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-    """COS and CI answer XML, UTF-8 unless declared otherwise; without a declared charset the SDK's
-    `response.text` (it reads every error body so) ran charset detection, about a tenth of a
-    backfill's CPU."""
-    if response.encoding is None:
-        response.encoding = "utf-8"
-    return response
-
-
-class _Session(requests.Session):
-    """requests re-reads the environment (proxy variables, NO_PROXY, the CA bundle) on every
-    request, which cost about as much CPU as preparing the rest of the request; a process's
-    environment does not change while it runs, so the answer is kept per host and per the
-    request's own settings (the first request to a host still reads it, as before)."""
-
-    _CACHE_LIMIT = 256
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._environment: Dict[tuple, Dict[str, Any]] = {}
-        self.hooks["response"].append(_xml_is_utf8)
-
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):
-        parts = urlsplit(url)
-        key = (parts.scheme, parts.netloc, tuple(sorted((proxies or {}).items())), stream, verify,
-               cert if not isinstance(cert, list) else tuple(cert))
-        found = self._environment.get(key)
-        if found is None:
-            found = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            if len(self._environment) >= self._CACHE_LIMIT:
-                self._environment.clear()
-            self._environment[key] = found
-        return {**found, "proxies": dict(found["proxies"])}
-
-
-def _mount_pool(session: requests.Session, connections: int) -> None:
-    """One connection pool for both clients, keeping `connections` per host (at least 10).
-
-    The SDK's built-in pool is shared by every client in the process and keeps 10 connections per
-    host, whatever the first client asked for: with more threads than that, connections beyond the
-    tenth were opened for one request and thrown away.
-    """
-    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=max(10, connections))
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-
-
-def _session(connections: int) -> requests.Session:
-    session = _Session()
-    _mount_pool(session, connections)
-    return session
-
-
-def _client(settings: Settings, endpoint: Optional[str], session: requests.Session) -> CosS3Client:
-    kwargs: Dict[str, Any] = dict(Region=settings.region, SecretId=settings.secret_id,
-                                  SecretKey=settings.secret_key, Token=settings.session_token,
-                                  Timeout=int(max(1, settings.request_timeout)))
-    if endpoint:
-        parts = urlsplit(endpoint)
-        kwargs.update(Scheme=parts.scheme, IP=parts.hostname,
-                      Port=parts.port or (443 if parts.scheme == "https" else 80))
-    else:
-        kwargs.update(Scheme="https")
-    # retry=0: cosguard retries itself, with jitter and within the invocation's deadline.
-    return CosS3Client(CosConfig(**kwargs), retry=0, session=session)
-
-
 def json_document(bucket: str, key: str, raw: bytes, max_bytes: int, stamp: Stamp) -> Tuple[Any, Stamp]:
     """The JSON document in `raw` (at most `max_bytes` of it were read) with its Stamp; anything
     else is CloudPermanentError `NotJSON`, carrying the Stamp as `.stamp` (a takeover of a planted
@@ -162,7 +94,7 @@ class CloudGateway(StreamingCopy):
     def __init__(self, settings: Settings, *, cos_client: Optional[CosS3Client] = None,
                  ci_client: Optional[CosS3Client] = None, backoff: Optional[Backoff] = None):
         self.settings = settings
-        self._session = _session(settings.max_workers + 2)
+        self._session = session(settings.max_workers + 2)
         cos, ci = (cos_client, ci_client) if cos_client and ci_client else self._clients()
         self.cos, self.ci = cos_client or cos, ci_client or ci
         self.backoff = backoff or Backoff()
@@ -175,7 +107,7 @@ class CloudGateway(StreamingCopy):
         COSGUARD_MAX_WORKERS); only grows the pool."""
         adapter = self._session.get_adapter("https://")
         if threads + 2 > getattr(adapter, "_pool_maxsize", 0):
-            _mount_pool(self._session, threads + 2)
+            mount_pool(self._session, threads + 2)
 
     def refresh_credentials(self, env: Mapping[str, str]) -> None:
         """SCF rotates the role's temporary keys: rebuild the clients when they changed.
@@ -196,8 +128,8 @@ class CloudGateway(StreamingCopy):
         """The COS and CI clients for the current credentials, over the one pool (CI at the COS
         endpoint unless its own is set)."""
         s = self.settings
-        return (_client(s, s.cos_endpoint, self._session),
-                _client(s, s.ci_endpoint or s.cos_endpoint, self._session))
+        return (client(s, s.cos_endpoint, self._session),
+                client(s, s.ci_endpoint or s.cos_endpoint, self._session))
 
     def _call(self, operation: str, fn, *args, **kwargs):
         def once():

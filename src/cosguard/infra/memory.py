@@ -14,79 +14,24 @@ on the local cloud, so it cannot drift:
 - DELETE ignores If-Match unless `delete_honours_if_match` (COS: any If-* is ignored);
 - an appendable object cannot be copied (400 InvalidRequest); at most 10 tags; 2 KB of metadata.
 
-CI (memory_ci.py) finishes a job only when the test says so.
+CI (memory_ci.py) finishes a job only when the test says so; the stored versions, the clock and
+the tag limits are memory_store.py's.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import threading
-import time
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Tuple
-
-import crcmod
 
 from ..errors import CloudError, CloudPermanentError, NotFoundError, PreconditionFailed
 from .clock import Stamp
 from .cloud import APPENDABLE, ObjectInfo, json_document
 from .cos_limits import MAX_KEY_BYTES, MAX_METADATA_BYTES, key_bytes, metadata_bytes
 from .memory_ci import MemoryCi
-from .records import Factory, Record
-
-MAX_TAGS = 10   # doc 436/42997
-_crc64 = crcmod.mkCrcFun(0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xFFFFFFFFFFFFFFFF, rev=True)  # ECMA-182
-
-
-class ManualClock:
-    """An injected clock (epoch seconds) that moves only when told: `advance(seconds)`.
-
-    `ManualClock()` starts at a fixed moment; `ManualClock(start=None)` follows the wall clock plus
-    whatever was advanced (for code that also waits on real work, such as the local cloud's)."""
-
-    def __init__(self, start: Optional[float] = 1_800_000_000.0):
-        self._start = start
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        base = time.time() if self._start is None else self._start
-        return base + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-
-class _Version(Record):
-    """One stored write (or delete marker) of a key. Writes pass their ETag (`_etag`)."""
-
-    body: bytes
-    version_id: Optional[str]     # None on a bucket that never had versioning; "null" once it had
-    modified: int
-    metadata: Dict[str, str] = Factory(dict)
-    content_type: str = "application/octet-stream"
-    content_headers: Dict[str, str] = Factory(dict)
-    tags: Dict[str, str] = Factory(dict)
-    storage_class: str = "STANDARD"
-    object_type: str = ""
-    etag: str = ""
-    marker: bool = False          # a delete marker
-
-
-def _etag(body: bytes) -> str:
-    """COS's ETag of a simple upload: the body's MD5, quoted."""
-    return f'"{hashlib.md5(body).hexdigest()}"'
-
-
-class _Bucket(Record):
-    versioning: str = ""          # "", "enabled" or "suspended"
-    keys: Dict[str, List[_Version]] = Factory(dict)   # oldest first
-
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+from .memory_store import MAX_TAGS, ManualClock, StoredBucket, StoredVersion, check_tags, crc64, etag_of, iso
 
 
 class MemoryGateway:
@@ -104,7 +49,7 @@ class MemoryGateway:
         self.calls: Counter = Counter()
         self.faults: Dict[str, CloudError] = {}
         self._lock = threading.RLock()
-        self._buckets: Dict[str, _Bucket] = {}
+        self._buckets: Dict[str, StoredBucket] = {}
         self.inventories: Dict[Tuple[str, str], Dict[str, Any]] = {}
         for name in buckets:
             self.create_bucket(name)
@@ -115,7 +60,7 @@ class MemoryGateway:
     # -- what a test does to the cloud -----------------------------------------------------------
     def create_bucket(self, name: str, versioning: str = "") -> None:
         with self._lock:
-            self._buckets.setdefault(name, _Bucket()).versioning = versioning
+            self._buckets.setdefault(name, StoredBucket()).versioning = versioning
 
     def set_versioning(self, bucket: str, status: str) -> None:
         """`enabled` or `suspended` (COS never returns a bucket to "never versioned")."""
@@ -144,8 +89,8 @@ class MemoryGateway:
                 raise CloudPermanentError(f"AppendObject: {bucket}/{key} is not appendable",
                                           code="ObjectNotAppendable", status=409, operation="AppendObject")
             if current is None:
-                current = _Version(b"", None, int(self.clock()), content_type="application/octet-stream",
-                                   object_type=APPENDABLE, etag=_etag(body))
+                current = StoredVersion(b"", None, int(self.clock()), content_type="application/octet-stream",
+                                   object_type=APPENDABLE, etag=etag_of(body))
                 versions.append(current)
             current.body += body
             current.modified = int(self.clock())
@@ -173,7 +118,7 @@ class MemoryGateway:
 
     def put_tags(self, bucket: str, key: str, tags: Mapping[str, str], version_id: Optional[str] = None) -> None:
         self._op("PutObjectTagging")
-        self._check_tags(tags, "PutObjectTagging")
+        check_tags(tags, "PutObjectTagging")
         with self._lock:
             self._find(bucket, key, version_id).tags = dict(tags)
 
@@ -227,10 +172,10 @@ class MemoryGateway:
                 versions[:] = [v for v in versions if v.version_id != version_id]
             elif state.versioning == "enabled":
                 if versions and not versions[-1].marker:
-                    versions.append(_Version(b"", uuid.uuid4().hex, int(self.clock()), marker=True))
+                    versions.append(StoredVersion(b"", uuid.uuid4().hex, int(self.clock()), marker=True))
             elif state.versioning == "suspended":
                 versions[:] = [v for v in versions if v.version_id != "null"]
-                versions.append(_Version(b"", "null", int(self.clock()), marker=True))
+                versions.append(StoredVersion(b"", "null", int(self.clock()), marker=True))
             else:
                 versions.clear()
             if not versions:
@@ -246,7 +191,7 @@ class MemoryGateway:
                            page_size: int = 1000) -> Dict[str, Any]:
         self._op("ListObjectVersions")
         with self._lock:
-            rows: List[Tuple[str, _Version, bool]] = []
+            rows: List[Tuple[str, StoredVersion, bool]] = []
             for key in sorted(k for k in self._bucket(bucket).keys if k.startswith(prefix)):
                 versions = self._bucket(bucket).keys[key]
                 rows += [(key, v, i == 0) for i, v in enumerate(reversed(versions))]   # newest first
@@ -259,7 +204,7 @@ class MemoryGateway:
         answer: Dict[str, Any] = {"Version": [], "DeleteMarker": [], "IsTruncated": "true" if truncated else "false"}
         for key, version, latest in page:
             item = {"Key": key, "VersionId": version.version_id or "null", "IsLatest": "true" if latest else "false",
-                    "LastModified": _iso(version.modified)}
+                    "LastModified": iso(version.modified)}
             if not version.marker:
                 item.update(ETag=version.etag, Size=str(len(version.body)), StorageClass=version.storage_class)
             answer["DeleteMarker" if version.marker else "Version"].append(item)
@@ -329,7 +274,7 @@ class MemoryGateway:
         if fault is not None:
             raise fault
 
-    def _bucket(self, name: str) -> _Bucket:
+    def _bucket(self, name: str) -> StoredBucket:
         found = self._buckets.get(name)
         if found is None:
             raise NotFoundError(f"{name}: no such bucket", code="NoSuchBucket", status=404)
@@ -354,12 +299,12 @@ class MemoryGateway:
 
     def _store(self, bucket: str, key: str, body: bytes, metadata: Mapping[str, str], content_type: str,
                headers: Mapping[str, str], tags: Mapping[str, str], etag: str = "",
-               forbid_overwrite: bool = False, operation: str = "PutObject") -> _Version:
+               forbid_overwrite: bool = False, operation: str = "PutObject") -> StoredVersion:
         meta = {str(k).lower(): str(v) for k, v in metadata.items()}
         if key_bytes(key) > MAX_KEY_BYTES or metadata_bytes(meta) > MAX_METADATA_BYTES:
             raise CloudPermanentError(f"{operation}: key or metadata too large", code="InvalidArgument",
                                       status=400, operation=operation)
-        self._check_tags(tags, operation)
+        check_tags(tags, operation)
         with self._lock:
             state = self._bucket(bucket)
             versions = state.keys.setdefault(key, [])
@@ -368,39 +313,29 @@ class MemoryGateway:
                 raise PreconditionFailed(f"{operation}: {bucket}/{key} exists", code="FileAlreadyExists",
                                          status=409, operation=operation)
             version_id = {"enabled": uuid.uuid4().hex, "suspended": "null"}.get(state.versioning)
-            written = _Version(bytes(body), version_id, int(self.clock()), meta, content_type, dict(headers),
-                               dict(tags), etag=etag or _etag(body))
+            written = StoredVersion(bytes(body), version_id, int(self.clock()), meta, content_type, dict(headers),
+                               dict(tags), etag=etag or etag_of(body))
             if state.versioning == "enabled":
                 versions.append(written)
             else:
                 versions[:] = [v for v in versions if state.versioning and v.version_id != "null"] + [written]
             return written
 
-    @staticmethod
-    def _check_tags(tags: Mapping[str, str], operation: str) -> None:
-        if len(tags) > MAX_TAGS:
-            raise CloudPermanentError(f"{operation}: more than {MAX_TAGS} tags", code="BadRequest", status=400,
-                                      operation=operation)
-        for name, value in tags.items():
-            if not name or len(name.encode("utf-8")) > 127 or len(str(value).encode("utf-8")) > 255:
-                raise CloudPermanentError(f"{operation}: tag {name!r} out of bounds", code="InvalidTag",
-                                          status=400, operation=operation)
-
     def _listing(self, bucket: str, prefix: str, marker: str) -> List[Dict[str, Any]]:
         with self._lock:
             keys = self._bucket(bucket).keys
-            return [{"Key": key, "Size": str(len(v.body)), "ETag": v.etag, "LastModified": _iso(v.modified),
+            return [{"Key": key, "Size": str(len(v.body)), "ETag": v.etag, "LastModified": iso(v.modified),
                      "StorageClass": v.storage_class}
                     for key in sorted(keys) if key.startswith(prefix) and key > marker
                     for v in keys[key][-1:] if not v.marker]
 
-    def _info(self, bucket: str, key: str, version: _Version) -> ObjectInfo:
+    def _info(self, bucket: str, key: str, version: StoredVersion) -> ObjectInfo:
         return ObjectInfo(bucket=bucket, key=key, size=len(version.body), etag=version.etag,
                           storage_class=version.storage_class, version_id=version.version_id,
                           tag_count=len(version.tags), metadata=dict(version.metadata),
                           content_type=version.content_type, last_modified=version.modified,
                           object_type=version.object_type, content_headers=dict(version.content_headers),
-                          crc64=str(_crc64(version.body)))
+                          crc64=str(crc64(version.body)))
 
 
 __all__ = ["MAX_TAGS", "ManualClock", "MemoryGateway"]

@@ -66,6 +66,10 @@ def test_every_hostile_key_is_scanned_once_and_none_stands_in_for_another(stack,
     assert stack.body("inv/plus+sign.txt") is None          # the infected one of the two spellings
     assert stack.body("inv/plus sign.txt") == HOSTILE["inv/plus sign.txt"]
     assert stack.tags("inv/pctA.txt")["cosguard-status"] == "clean"
+    # CR/LF keys go to CI as a pre-signed Url, which the local CI fetches without its query by
+    # default: a failed scan (COSGUARD_FAILED_ACTION, default tag), never clean (test_crlf_keys.py)
+    assert stack.tags("inv/new\nline.txt")["cosguard-status"] == "error"
+    assert stack.tags("inv/cr\r\nlf.txt")["cosguard-status"] == "error"
 
 
 def test_a_handled_decoy_with_the_same_identity_does_not_skip_the_ambiguous_key(stack):

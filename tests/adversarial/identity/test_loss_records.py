@@ -30,10 +30,11 @@ class Page(HTMLParser):
         self.text.append(data)
 
 
-def _lose_a_write(stack, key: str) -> Dict[str, Any]:
+def _lose_a_write(stack, key: str, scan_the_write: bool = False) -> Dict[str, Any]:
     """An infected upload whose callback CI drops; the sweep applies its verdict, and the uploader's
     clean write lands between cosguard's re-check HEAD and its DELETE, which COS does not make
-    conditional: the clean write is deleted too. Returns the clean write's upload events."""
+    conditional: the clean write is deleted too (`scan_the_write`: its event is handled while the
+    key still holds it). Returns the clean write's upload events."""
     stack.cloud.cos.delete_honours_if_match = False   # COS's documented DELETE (doc 436/7743)
     stack.cloud.ci.faults.drop_callback_rate = 1.0
     stack.put(key, eicar())
@@ -48,6 +49,8 @@ def _lose_a_write(stack, key: str) -> Dict[str, Any]:
         calls.append(key_)
         if key_ == key and len(calls) == 2:
             stack.put(key, clean_text())
+            if scan_the_write:
+                stack.scan()
         return info
     gateway.head = head_then_overwrite
     assert stack.sweep()["applied"] == {"quarantined": 1}
@@ -128,25 +131,7 @@ def test_a_loss_found_twice_is_one_record_listed_with_its_command_until_acknowle
 
 def test_a_loss_found_by_the_lost_writes_own_verdict_is_recorded_once(stack, capsys, tmp_path):
     """The lost write was submitted inside the window; its verdict finds it gone (verdict.py)."""
-    stack.cloud.cos.delete_honours_if_match = False
-    stack.cloud.ci.faults.drop_callback_rate = 1.0
-    stack.put("late.exe", eicar())
-    stack.scan()
-    stack.settle()
-    stack.take_events()
-    gateway = stack.runtime(stack.sweep_handler).gateway
-    head, calls = gateway.head, []
-
-    def head_then_overwrite(bucket, key_, version_id=None):
-        info = head(bucket, key_, version_id)
-        calls.append(key_)
-        if key_ == "late.exe" and len(calls) == 2:
-            stack.put("late.exe", clean_text())
-            stack.scan()                      # its event is handled while the key still holds it
-        return info
-    gateway.head = head_then_overwrite
-    assert stack.sweep()["applied"] == {"quarantined": 1}
-    gateway.head = head
+    _lose_a_write(stack, "late.exe", scan_the_write=True)
     stack.settle()
     assert stack.sweep()["applied"] == {"gone": 1}
     [record] = _records(stack)

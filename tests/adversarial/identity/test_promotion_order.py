@@ -113,6 +113,7 @@ def _older_write_not_promoted(stack, versioned: bool) -> None:
 @pytest.mark.parametrize("parts", [False, True], ids=["single-copy", "multipart-copy"])
 def test_a_newer_write_promoted_just_before_the_older_ones_copy_keeps_the_destination(deploy, versioned, parts):
     stack = deploy(versioned=versioned, COSGUARD_CLEAN_DESTINATION="/released/")
+    stack.cloud.cos.event_vid = "set"   # COS's events then name the version each copy wrote
     _old_verdict_pending(stack, parts)
     newer = NewerWrite(stack)
     first_write = "InitiateMultipartUpload" if parts else "CopyObject"
@@ -133,6 +134,7 @@ def test_a_newer_write_promoted_just_before_the_older_ones_copy_keeps_the_destin
 def test_a_newer_write_promoted_before_the_older_one_takes_the_lock_keeps_the_destination(deploy, versioned):
     """The window between the verdict's check and the promotion's lock: v2 is promoted whole in it."""
     stack = deploy(versioned=versioned, COSGUARD_CLEAN_DESTINATION="/released/")
+    stack.cloud.cos.event_vid = "set"   # COS's events then name the version each copy wrote
     _old_verdict_pending(stack, parts=False)
     newer = NewerWrite(stack)
     prefix = stack.runtime(stack.sweep_handler).settings.state_prefix + "promoting/"
@@ -149,6 +151,7 @@ def test_an_older_version_made_current_by_the_newer_ones_promotion_is_not_promot
     """The mutmut failure, in order: v2's verdict (its callback) promotes v2 first, which makes v1
     current again; v1's verdict (the sweep's) then finds v1 current, and must not promote it."""
     stack = deploy(versioned=True, COSGUARD_CLEAN_DESTINATION="/released/")
+    stack.cloud.cos.event_vid = "set"   # COS's events then name the version each copy wrote
     _old_verdict_pending(stack, parts=False)
     stack.cloud.ci.faults.drop_callback_rate = 0.0
     stack.put(KEY, NEW, Tagging="owner=second")

@@ -4,6 +4,7 @@ In: the bucket from the virtual Host, COS's signature checked, `x-cos-*` headers
 copy-source form turned into S3's, the request re-addressed path-style to this instance's moto
 bucket and account. Out: `x-amz-*` headers as `x-cos-*`, COS storage-class and bucket names,
 COS's error body, an `x-cos-request-id` on every answer; object creations published as events.
+The request's parsing and its headers as moto wants them: request.py.
 """
 from __future__ import annotations
 
@@ -12,24 +13,22 @@ import http
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
-from urllib.parse import parse_qsl, quote
+from typing import Any, Callable, Dict, Iterable, List, Tuple
+from urllib.parse import quote
 from xml.sax.saxutils import escape
 
 from werkzeug.wsgi import ClosingIterator
 
-from ..auth import PRESIGN_FIELDS, SignatureError, verify
+from ..auth import SignatureError, verify
 from . import tagging
-from .addressing import resolve
 from .answers import CRC_HEADER, CosAnswers
 from .events import ObjectCreated
 from .fastpath import FastPath
 from .fastpath import _read_body as read_body
 from .multipart import date_completed, note_initiation
-from .naming import moto_storage_class, parse_copy_source
 from .operations import CREATION_EVENTS, INVENTORY_OPS, classify
 from .postobject import read_form, store_post, verify_post
+from .request import CosRequest, moto_query, parse_request, translate_headers
 from .wire import (
     CosError,
     content_length,
@@ -43,10 +42,6 @@ from .wire import (
 
 log = logging.getLogger("cosguard_local.cos")
 
-_DIRECTIVES = {"copy": "COPY", "replaced": "REPLACE"}
-# Headers the dialect consumes itself, or that moto must not see.
-_CONSUMED = {"x-cos-security-token", "x-cos-forbid-overwrite", "x-cos-sdk-retry",
-             "x-cos-traffic-limit", "authorization", "host", "x-moto-account-id"}
 # Codes for moto's answers that carry no error body.
 # COS's PUT/Copy/Complete (and Initiate, as an early check) honour x-cos-forbid-overwrite on a
 # bucket that never had versioning (docs 436/7742, 436/7746; docs/cos-parity.md).
@@ -56,62 +51,8 @@ _STATUS_ERRORS = {400: ("InvalidArgument", "Invalid argument."), 403: ("AccessDe
                   404: ("NoSuchKey", "The specified key does not exist."),
                   405: ("MethodNotAllowed", "The specified method is not allowed."),
                   412: ("PreconditionFailed", "At least one of the preconditions does not hold.")}
-_EMPTY_MEANS_ABSENT = {"marker", "key-marker", "version-id-marker", "upload-id-marker",
-                       "part-number-marker", "delimiter"}
-_PRESIGN_PARAMS = PRESIGN_FIELDS | {"x-cos-security-token"}   # a pre-signed URL's, not moto's
 _DRAIN_LIMIT = 64 * 1024 * 1024
 _MOTO_DEFAULT_CONTENT_TYPE = "binary/octet-stream"
-
-
-@dataclass
-class CosRequest:
-    """One request as COS sees it: the bucket from Host, the decoded key, lower-cased headers."""
-
-    method: str
-    host: str
-    bucket: str
-    region: Optional[str]
-    key: str
-    raw_path: str
-    query_string: str
-    query: Dict[str, str]
-    headers: Dict[str, str]
-    source_ip: str
-    signed_paths: Tuple[str, ...] = ()   # raw paths the client may have signed (addressing.py)
-    body_read: bool = False     # moto has consumed the request body
-    after_response: List[Callable[[], None]] = field(default_factory=list)
-
-    @property
-    def resource(self) -> str:
-        return f"{self.host}{self.raw_path}"
-
-
-def parse_request(environ: Dict[str, Any]) -> CosRequest:
-    headers = {k[5:].lower().replace("_", "-"): v for k, v in environ.items()
-               if k.startswith("HTTP_")}
-    for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-        if environ.get(name):
-            headers[name.lower().replace("_", "-")] = environ[name]
-    query_string = environ.get("QUERY_STRING", "")
-    host = headers.get("host", "")
-    address = resolve(environ, host)
-    return CosRequest(method=environ.get("REQUEST_METHOD", "GET").upper(), host=host,
-                      bucket=address.bucket, region=address.region, key=address.key,
-                      raw_path=address.raw_path, query_string=query_string,
-                      query=dict(parse_qsl(query_string, keep_blank_values=True)),
-                      headers=headers, source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
-                      signed_paths=address.signed_paths())
-
-
-def _moto_query(query_string: str) -> str:
-    """The query minus empty pagination markers (COS reads `key-marker=` as absent, moto as a
-    marker that skips the first version) and minus a pre-signed URL's signature."""
-    if not query_string:
-        return ""
-    kept = [part for part in query_string.split("&")
-            if (part.split("=", 1)[0].lower() not in _EMPTY_MEANS_ABSENT or part.partition("=")[2])
-            and part.split("=", 1)[0].lower() not in _PRESIGN_PARAMS]
-    return "&".join(kept)
 
 
 class CosDialect:
@@ -205,7 +146,7 @@ class CosDialect:
             if op == "AppendObject" and cos.append_events:   # off by default: not in doc 583/9707
                 self._publish(req, op, request_id, pending.answer[1])
             return pending.answer
-        headers = self._translate_headers(req)
+        headers = translate_headers(req, cos)
         if op == "DeleteObject" and not cos.delete_honours_if_match:
             for name in [n for n in headers if n.startswith("if-")]:
                 del headers[name]   # COS's DELETE Object documents no conditional header
@@ -287,49 +228,11 @@ class CosDialect:
     def _location(self, req: CosRequest) -> str:
         return f"{req.bucket}.cos.{self._cos.region}.myqcloud.com/{quote(req.key, safe='/-_.~')}"
 
-    def _translate_headers(self, req: CosRequest) -> Dict[str, str]:
-        """COS request headers as moto's S3 wants them."""
-        out: Dict[str, str] = {}
-        for name, value in req.headers.items():
-            if name in _CONSUMED:
-                continue
-            if not name.startswith("x-cos-"):
-                out[name] = value
-                continue
-            s3_name = "x-amz-" + name[len("x-cos-"):]
-            if name == "x-cos-storage-class":
-                value = moto_storage_class(value) or ""
-                if not value:
-                    raise CosError(400, "InvalidStorageClass",
-                                   f"The storage class you specified is not valid: {req.headers[name]}")
-            elif name in ("x-cos-metadata-directive", "x-cos-tagging-directive"):
-                value = _DIRECTIVES.get(value.lower(), value)
-            elif name == "x-cos-acl" and value == "default":
-                continue   # COS's "inherit the bucket ACL"; S3 has no such canned ACL
-            elif name == "x-cos-copy-source":
-                value = self._copy_source(value)
-            out[s3_name] = value
-        out["x-moto-account-id"] = self._cos.account_id
-        out["host"] = "localhost"   # moto reads the bucket from the path for this host
-        out["authorization"] = "cosguard-local"   # checked above; without one moto acts anonymous
-        return out
-
-    def _copy_source(self, value: str) -> str:
-        source = parse_copy_source(value)
-        if source is None:
-            raise CosError(400, "InvalidArgument", f"x-cos-copy-source is malformed: {value}")
-        if source.region is not None and source.region != self._cos.region:
-            raise CosError(404, "NoSuchBucket", "The copy source bucket does not exist here.")
-        path = f"/{self._cos.names.to_moto(source.bucket)}/{quote(source.key, safe='/-_.~')}"
-        if source.version_id:
-            path += f"?versionId={quote(source.version_id, safe='')}"
-        return path
-
     def _call(self, environ: Dict[str, Any], req: CosRequest, op: str, headers: Dict[str, str]
               ) -> Tuple[int, List[Tuple[str, str]], bytes]:
         """moto's answer: from the backend directly when the fast path takes it, else from its app."""
         if self._fast is not None:
-            answer = self._fast.answer(environ, req, op, headers, _moto_query(req.query_string))
+            answer = self._fast.answer(environ, req, op, headers, moto_query(req.query_string))
             if answer is not None:
                 return answer
         return self._call_moto(environ, req, headers)
@@ -347,7 +250,7 @@ class CosDialect:
             if req.key:
                 path += "/" + req.key
         env["PATH_INFO"] = path.encode("utf-8").decode("latin-1")
-        query = _moto_query(req.query_string)
+        query = moto_query(req.query_string)
         env["QUERY_STRING"] = query
         raw = quote(path, safe="/-_.~")
         env["RAW_URI"] = env["REQUEST_URI"] = raw + (f"?{query}" if query else "")
