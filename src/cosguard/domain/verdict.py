@@ -31,7 +31,7 @@ from .setaside import set_aside
 from .stale_promotion import withdraw_promotion
 from .states import JobState
 from .status import Outcome, ScanStatus
-from .versions import pinned_scan_failed, superseded
+from .versions import distrust_exposed, pinned_scan_failed, superseded
 
 if TYPE_CHECKING:
     from ..infra.notify import Notifier
@@ -360,8 +360,18 @@ class VerdictService:
             self._rescan_current(entry.bucket, entry.key, lambda current: current.object_type == APPENDABLE)
 
     def _exposed(self, removed: ObjectInfo) -> None:
-        """Removing a version makes the previous one current: it is scanned as an upload of its own."""
-        self._rescan_current(removed.bucket, removed.key, lambda current: current.version_id != removed.version_id)
+        """Removing a version makes the previous one current: it is scanned as an upload of its own,
+        and an open job of it submitted by key (which may have read the removed write) is replaced
+        by one pinned to it (versions.distrust_exposed)."""
+        def wanted(current: ObjectInfo) -> bool:
+            if current.version_id == removed.version_id:
+                return False
+            if not (current.last_modified and current.last_modified > removed.last_modified):
+                # older (or written within the same second: the safe side): it was exposed, not just
+                # left current by the removal of an older version
+                distrust_exposed(self, self.ledger(current.bucket), current)
+            return True
+        self._rescan_current(removed.bucket, removed.key, wanted)
 
     def _rescan_current(self, bucket: str, key: str, wanted: Callable[[ObjectInfo], bool]) -> None:
         """Scan the key's current version as a new upload when `wanted` says it is one to scan."""

@@ -9,6 +9,10 @@ version id; that job's verdict is about v1 and is applied to v1 by version id (q
 tag that version), whatever is current then. The current version has its own event and job; it is
 offered to the scanner here as well (its claim makes that a duplicate when it has one).
 
+The same holds for a version that is current again because cosguard removed a newer one (promoted
+or quarantined it by version id): its job submitted by key may have read the removed write, and
+then nothing at verdict time shows it (distrust_exposed replaces that job at the removal).
+
 Costs per overwritten version: one HEAD by version id, one more CI job (CI's Url input; the
 pre-signed URL is computed locally), two ledger writes, and the current version's claim check.
 """
@@ -23,8 +27,9 @@ from ..infra.gateway import Gateway
 from ..infra.logs import event, get_logger
 from ..infra.retry import current_deadline
 from .jobs import VirusJob
-from .ledger import ACTION_LEASE_SECONDS, JobEntry, Ledger
+from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, version_token
 from .security import object_ref, upload_callback
+from .states import JobState
 from .status import Outcome, ScanStatus
 
 log = get_logger("cosguard.domain.versions")
@@ -46,14 +51,14 @@ def _ref_of(entry: JobEntry) -> str:
     return entry.callback_ref
 
 
-def rescan_pinned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo) -> JobEntry:
+def rescan_pinned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo, reason: str = "") -> JobEntry:
     """Replace the entry's job by one pinned to its version; returns the rebound entry. A cloud
     error propagates (a retryable one: the next delivery or sweep tries again, nothing changed)."""
     job_id = submit_pinned(service.gateway, service.settings, service.sealer, service.clock(), version,
                            _ref_of(entry))
     rebound = ledger.rebind_job(entry, job_id)
     event(log, "version_rescanned_pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
-          version=entry.version_id, job_id=job_id, reason=f"job {entry.job_id} may have read a newer write")
+          version=entry.version_id, job_id=job_id, reason=reason or f"job {entry.job_id} may have read a newer write")
     return rebound
 
 
@@ -81,6 +86,44 @@ def submit_superseded(scanner, ledger: Ledger, entry: JobEntry, version: ObjectI
     event(log, "version_submitted_pinned", logging.WARNING, bucket=entry.bucket, key=entry.key,
           version=entry.version_id, job_id=entry.job_id, reason="overwritten before it was submitted")
     return entry.job_id
+
+
+def distrust_exposed(service, ledger: Ledger, current: ObjectInfo) -> None:
+    """cosguard removed a newer version, making `current` current again. Its open job, when one was
+    submitted by key, may have read the newer write (CI reads the key when it gets to the job, doc
+    436/50132): once its version is current again its verdict would look like its own. That job is
+    replaced by one pinned to the version (rescan_pinned), so its verdict finds its job rebound and
+    is believed for nothing. Costs, per removal on a versioned bucket: one ledger read, and when
+    such a job is open one more CI job and two ledger writes. A failure is logged and leaves the
+    job as it was (as before this check)."""
+    try:
+        entry = ledger.open_entry(current.bucket, current.key, version_token(current))
+    except ForgedDocument:
+        return   # nothing in it is believed: its verdict takes the forged-entry path
+    except CloudError as exc:
+        event(log, "current_version_not_offered", logging.WARNING, bucket=current.bucket, key=current.key,
+              reason=f"its open job could not be read: {exc}")
+        return
+    if entry is None or entry.pinned or not entry.job_id or not entry.version_id or \
+            entry.state != JobState.SUBMITTED.value:
+        return
+    lease = min(ACTION_LEASE_SECONDS, max(0.0, current_deadline().remaining()))
+    try:
+        if ledger.claim_action(entry.job_id, lease=lease) is None:   # its verdict is being acted on now
+            event(log, "current_version_not_offered", logging.WARNING, bucket=current.bucket,
+                  key=current.key, reason=f"job {entry.job_id} was submitted by key and its verdict is "
+                                          "being applied as this version was exposed")
+            return
+        try:
+            reread = ledger.open_entry(entry.bucket, entry.key, entry.identity)
+            if reread is not None and reread.job_id == entry.job_id:
+                rescan_pinned(service, ledger, reread, current,
+                              reason=f"job {entry.job_id} was submitted by key and a newer write was removed")
+        finally:
+            ledger.release_action(entry.job_id)
+    except CloudError as exc:
+        event(log, "current_version_not_offered", logging.WARNING, bucket=current.bucket, key=current.key,
+              reason=f"job {entry.job_id} was submitted by key and could not be replaced by a pinned scan: {exc}")
 
 
 def offer_current(service, current: Optional[ObjectInfo]) -> None:
@@ -175,5 +218,5 @@ def _unscanned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo, jo
     return answer
 
 
-__all__ = ["offer_current", "pinned_scan_failed", "rescan_by_key", "rescan_pinned", "submit_pinned",
+__all__ = ["distrust_exposed", "offer_current", "pinned_scan_failed", "rescan_by_key", "rescan_pinned", "submit_pinned",
            "submit_superseded", "superseded"]

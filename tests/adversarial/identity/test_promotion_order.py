@@ -13,6 +13,7 @@ verdict run just before COS serves the request named (v1's copy to the destinati
 promotion lock, before it is taken), with no sleep."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Dict, List
 
 import pytest
@@ -45,6 +46,14 @@ def _old_verdict_pending(stack, parts: bool) -> None:
         gateway.multipart_part_size = PART
 
 
+def _put_a_second_later(stack) -> None:
+    """v2, a second after v1 (COS's Last-Modified): cosguard's removal of v1 then leaves v2 current
+    without exposing it (within one second it cannot tell, and scans v2 again pinned: the safe side)."""
+    earlier = stack.last_modified(KEY)
+    stack.put(KEY, NEW, Tagging="owner=second")
+    stack.written_within(KEY, earlier + timedelta(seconds=1))
+
+
 class NewerWrite:
     """What the hook runs: v2 uploaded with its own tags, scanned, and its verdict applied as CI's
     callback would apply it (the callback function's own VerdictService)."""
@@ -54,7 +63,7 @@ class NewerWrite:
 
     def __call__(self) -> None:
         stack = self.stack
-        stack.put(KEY, NEW, Tagging="owner=second")
+        _put_a_second_later(stack)
         stack.scan()
         self.job_id = stack.tags(KEY)["cosguard-job"]
         stack.settle()
@@ -154,13 +163,17 @@ def test_an_older_version_made_current_by_the_newer_ones_promotion_is_not_promot
     stack.cloud.cos.event_vid = "set"   # COS's events then name the version each copy wrote
     _old_verdict_pending(stack, parts=False)
     stack.cloud.ci.faults.drop_callback_rate = 0.0
-    stack.put(KEY, NEW, Tagging="owner=second")
+    _put_a_second_later(stack)
     stack.scan()
     job_id = stack.tags(KEY)["cosguard-job"]
     stack.settle()
     assert stack.body(COPY) == NEW and stack.body(KEY) == OLD   # v1 is current again
-    assert stack.sweep()["applied"] == {"clean": 1}
-    stack.settle()
+    # v1's job was submitted by key: exposed by v2's promotion, it was replaced by a scan pinned to v1
+    # (test_exposed_versions.py); the local CI drops its query, so v1 is scanned by key again, as an
+    # upload (those verdicts come by callback, or by the sweep when it gets there first)
+    for _ in range(2):
+        assert "promoted" not in stack.sweep()["applied"]
+        stack.settle()
     _destination_holds_the_newer_write(stack, True, job_id)
     assert [w["size"] for w in _released_writes(stack)] == [len(NEW)]
     _older_write_not_promoted(stack, versioned=True)

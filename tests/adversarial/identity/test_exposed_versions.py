@@ -1,0 +1,104 @@
+"""A version made current again by cosguard's own removal of a newer one: its open job was submitted by
+key, so CI may have read the newer write's bytes, and that verdict is never believed for it.
+
+EICAR v1 is uploaded and its job submitted by key; a clean v2 lands before CI reads the key, so both
+jobs read v2's bytes (clean). v2's verdict is applied first (fail-closed: v2 is promoted, which
+deletes it by version id; or v2 is quarantined): v1 is current again, and its identity still matches
+its open entry, so the late "clean" of v1's job, really about v2's bytes, looked like v1's. The
+exposure now replaces v1's unpinned job by a scan pinned to v1 (versions.distrust_exposed): v1's
+late verdict finds its job replaced, and the pinned scan finds the EICAR.
+
+The order is exact: CI holds both jobs until v2 has landed (`stuck_jobs`), their callbacks are
+dropped, and each verdict is applied as CI's callback would apply it, v2's first. No sleep."""
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import pytest
+
+from cosguard.local.samples import clean_text, eicar
+
+KEY = "setup.exe"
+
+
+def _versions(stack) -> List[Dict]:
+    answer = stack.cos.list_objects_versions(Bucket=stack.intake, Prefix=KEY)
+    versions = answer.get("Version") or []
+    versions = versions if isinstance(versions, list) else [versions]
+    return [v for v in versions if v["Key"] == KEY]
+
+
+def _body(stack, version_id: str) -> Optional[bytes]:
+    if not any(v["VersionId"] == version_id for v in _versions(stack)):
+        return None
+    return stack.cos.get_object(Bucket=stack.intake, Key=KEY, VersionId=version_id)["Body"].get_raw_stream().read()
+
+
+def _tags(stack, version_id: str) -> Dict[str, str]:
+    answer = stack.cos.get_object_tagging(Bucket=stack.intake, Key=KEY, VersionId=version_id)
+    tags = (answer.get("TagSet") or {}).get("Tag") or []
+    return {t["Key"]: t["Value"] for t in (tags if isinstance(tags, list) else [tags])}
+
+
+def _jailed(stack) -> List[bytes]:
+    return [stack.cos.get_object(Bucket=stack.jail, Key=key)["Body"].get_raw_stream().read()
+            for key in stack.quarantined()]
+
+
+def _both_jobs_read_v2(stack, first: bytes, second: bytes) -> tuple:
+    """`first` as v1 and then `second` as v2, each submitted by key on its own event; CI reads the key
+    only once v2 has landed; both callbacks are lost. Returns (v1, v2, v1's job, v2's job)."""
+    ci = stack.cloud.ci
+    ci.faults.stuck_jobs = {KEY}
+    ci.faults.drop_callback_rate = 1.0
+    v1 = stack.put(KEY, first)["x-cos-version-id"]
+    stack.scan()
+    job1 = stack.tags(KEY)["cosguard-job"]
+    v2 = stack.put(KEY, second)["x-cos-version-id"]
+    stack.scan()
+    job2 = stack.tags(KEY)["cosguard-job"]
+    assert job1 != job2
+    ci.backend.release(KEY)
+    stack.settle()
+    assert [ci.backend.jobs[job].object_key for job in (job1, job2)] == [KEY, KEY]   # both by key
+    return v1, v2, job1, job2
+
+
+def _apply(stack, job_id: str) -> str:
+    """The verdict applied as CI's callback applies it (the callback function's own service)."""
+    return stack.runtime(stack._callback).verdicts.apply(stack.intake, job_id).outcome.value
+
+
+def _the_rest_applied(stack) -> None:
+    stack.cloud.ci.faults.drop_callback_rate = 0.0
+    for _ in range(3):   # the pinned job's verdict (or, with its query dropped, the by-key rescan's)
+        stack.settle()
+        stack.sweep()
+
+
+@pytest.mark.parametrize("url_query_kept", [True, False])
+def test_an_eicar_exposed_by_promoting_the_clean_write_ci_read_for_it_is_never_promoted(deploy, url_query_kept):
+    stack = deploy(versioned=True, COSGUARD_CLEAN_DESTINATION="/released/")
+    stack.cloud.ci.faults.url_query_dropped = not url_query_kept
+    v1, v2, job1, job2 = _both_jobs_read_v2(stack, eicar(), clean_text())
+    assert _apply(stack, job2) == "promoted"          # v2 deleted by its version id: v1 is current
+    assert stack.body(f"released/{KEY}") == clean_text() and _body(stack, v2) is None
+    assert _apply(stack, job1) == "already_done"   # its job was replaced: v2's "clean" is not believed for v1
+    _the_rest_applied(stack)
+    assert _body(stack, v1) is None and _jailed(stack) == [eicar()]
+    assert stack.body(f"released/{KEY}") == clean_text()
+    assert stack.body(KEY) is None
+
+
+def test_clean_bytes_exposed_by_quarantining_the_eicar_ci_read_for_them_are_never_moved(deploy):
+    """The other way round: clean v1, EICAR v2, both jobs read v2. Quarantining v2 exposes v1, whose
+    job says `infected` (about v2's bytes): believed, a clean version would be moved."""
+    stack = deploy(versioned=True)
+    stack.cloud.ci.faults.url_query_dropped = False
+    v1, v2, job1, job2 = _both_jobs_read_v2(stack, clean_text(), eicar())
+    assert _apply(stack, job2) == "quarantined"       # v2 moved by its version id: v1 is current
+    assert _apply(stack, job1) == "already_done"   # v2's "infected" is not believed for v1
+    _the_rest_applied(stack)
+    assert _body(stack, v1) == clean_text() and _tags(stack, v1)["cosguard-status"] == "clean"
+    assert _body(stack, v2) is None and _jailed(stack) == [eicar()]
+    assert stack.body(KEY) == clean_text()
