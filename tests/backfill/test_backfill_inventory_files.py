@@ -186,3 +186,22 @@ def test_cli_backfill_inventory_fan_out_signs_one_invoke_per_file(stack, scf, tm
     assert all(r["signature_ok"] for r in api.requests)
     assert scf.wait_idle(60) and _worker_counts(scf) == {"submitted": 20}
     assert set(_jobs_per_key(stack).values()) == {1}
+
+
+def test_rows_per_invocation_splits_a_file_into_ranges_each_scanned_once(stack, scf):
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    items = mixed(22)
+    stack.seed(items)
+    location = stack.inventory(rows_per_file=11)            # 2 files of 11 records
+    sent = []
+    invoker = LocalInvoker(lambda event: (sent.append(event), scf.invoker.enqueue(event)))
+
+    report = Backfill(stack.runtime(), Options(stack.intake, invoker=invoker, inventory=location,
+                                               rows_per_invocation=4)).run()
+
+    assert report.counts == {"files_sent": 2} and report.invocations == 6
+    assert [e[INVENTORY_EVENT_FIELD]["rows"] for e in sent] == [[0, 4], [4, 8], [8, None]] * 2
+    assert scf.wait_idle(60) and scf.invoker.failed == []
+    assert sorted(i.result["records"] for i in scf.scan.invocations) == [3, 3, 4, 4, 4, 4]
+    jobs = _jobs_per_key(stack)
+    assert set(jobs) == {k for k, _ in items} and set(jobs.values()) == {1}

@@ -59,6 +59,7 @@ class Options:
     function: str = "scan_on_upload"
     namespace: str = "default"
     inventory: Optional[str] = None       # <bucket>/<key of manifest.json>: the report is the listing
+    rows_per_invocation: Optional[int] = None   # --inventory --fan-out: records per invocation (None: a file)
     inventory_keys: str = "url"           # "raw": the report's keys are not URL-encoded (not COS's documented form)
 
 
@@ -164,6 +165,8 @@ class Backfill:
             raise BackfillError(f"{o.bucket} is not in COSGUARD_BUCKETS")
         if o.workers < 1 or o.page_size < 1 or o.batch_size < 1 or (o.rps is not None and o.rps <= 0):
             raise BackfillError("--workers, --page-size, --batch-size and --rps must be positive")
+        if o.rows_per_invocation is not None and (o.rows_per_invocation < 1 or not (o.inventory and o.invoker)):
+            raise BackfillError("--rows-per-invocation takes a positive number, with --inventory and --fan-out")
         if o.resume and not o.checkpoint:
             raise BackfillError("--resume needs --checkpoint FILE")
         if o.checkpoint and not o.resume and not o.dry_run and os.path.exists(o.checkpoint):

@@ -10,7 +10,7 @@ written by a run without --fan-out may stop inside a file: that file is sent fro
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 from ..domain.inventory_slice import INVENTORY_EVENT_FIELD
 from ..domain.status import Outcome
@@ -21,16 +21,33 @@ if TYPE_CHECKING:
 FILES_SENT = "files_sent"
 
 
-def slice_event(backfill: "Backfill", index: int, first_row: int = 0) -> Dict[str, Any]:
+def slice_event(backfill: "Backfill", index: int, first_row: int = 0, end_row: Optional[int] = None) -> Dict[str, Any]:
     """The event of file `index`: where the manifest is, which file, its MD5 as the manifest gives
     it (the worker checks the manifest and the file again), the rows, and rescan's cut-off."""
     o, manifest = backfill.options, backfill.manifest
     assert manifest is not None
     data = manifest.files[index]
     return {INVENTORY_EVENT_FIELD: {"manifest": manifest.location, "bucket": o.bucket, "file": data.key,
-                                    "md5": data.md5, "rows": [first_row, None], "prefix": o.prefix,
+                                    "md5": data.md5, "rows": [first_row, end_row], "prefix": o.prefix,
                                     "raw_keys": o.inventory_keys == "raw"},
             **backfill._event_fields()}
+
+
+def ranges(backfill: "Backfill", index: int, first: int) -> Iterator[Tuple[int, Optional[int]]]:
+    """The record ranges of file `index` from record `first` on: the whole file, or with
+    --rows-per-invocation N ranges of N records (the file is then read here once, to count them:
+    no ledger read, memory flat)."""
+    per = backfill.options.rows_per_invocation
+    if not per:
+        yield first, None
+        return
+    assert backfill.rows is not None
+    total = first
+    for total, _ in backfill.rows.file(index, first):
+        pass
+    backfill.rows.take_malformed()   # the worker reports those
+    for start in range(first, max(total, first + 1), per):
+        yield start, min(start + per, total) if start + per < total else None
 
 
 def send_files(backfill: "Backfill", marker: Dict[str, str], sent: List[str]) -> bool:
@@ -47,14 +64,15 @@ def send_files(backfill: "Backfill", marker: Dict[str, str], sent: List[str]) ->
             return False
         data = manifest.files[index]
         try:
-            invoker.invoke(slice_event(backfill, index, row if index == first else 0))
+            for start, end in ranges(backfill, index, row if index == first else 0):
+                invoker.invoke(slice_event(backfill, index, start, end))
+                report.invocations += 1
         except Exception as exc:  # InvokeError, or a bug: stop here, the checkpoint resends this file
             report.counts[Outcome.ERROR.value] = report.counts.get(Outcome.ERROR.value, 0) + 1
             report.errors.append({"key": data.key, "reason": f"invoke failed: {exc}"})
             report.failure = f"Invoke: {exc}"
             backfill._save(marker, complete=False)
             return False
-        report.invocations += 1
         report.counts[FILES_SENT] = report.counts.get(FILES_SENT, 0) + 1
         report.scan_bytes += data.size
         sent.append(data.key)
