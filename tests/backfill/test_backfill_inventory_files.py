@@ -205,3 +205,26 @@ def test_rows_per_invocation_splits_a_file_into_ranges_each_scanned_once(stack, 
     assert sorted(i.result["records"] for i in scf.scan.invocations) == [3, 3, 4, 4, 4, 4]
     jobs = _jobs_per_key(stack)
     assert set(jobs) == {k for k, _ in items} and set(jobs.values()) == {1}
+
+
+def test_an_interrupted_file_fan_out_resumes_with_the_files_not_sent(stack, scf, tmp_path):
+    stack.cloud.ci.faults.drop_callback_rate = 1.0
+    items = mixed(20)
+    stack.seed(items)
+    location = stack.inventory(rows_per_file=5)             # 4 files
+    checkpoint, stop, sent = str(tmp_path / "files.json"), threading.Event(), []
+    invoker = LocalInvoker(lambda event: (sent.append(event[INVENTORY_EVENT_FIELD]["file"]),
+                                          scf.invoker.enqueue(event)))
+
+    first = Backfill(stack.runtime(), Options(stack.intake, invoker=invoker, inventory=location, checkpoint=checkpoint),
+                     stop=stop, on_page=lambda report, marker: stop.set() if report.invocations == 2 else None).run()
+
+    assert first.interrupted and first.counts == {"files_sent": 2}
+    saved = json.loads(open(checkpoint).read())
+    assert saved["marker"] == {"file": "2", "row": "0"} and saved["files_sent"] == sent
+    second = Backfill(stack.runtime(), Options(stack.intake, invoker=invoker, inventory=location,
+                                               checkpoint=checkpoint, resume=True)).run()
+    assert second.complete and second.counts == {"files_sent": 2} and len(set(sent)) == len(sent) == 4
+    assert json.loads(open(checkpoint).read())["files_sent"] == sent
+    assert scf.wait_idle(60) and _worker_counts(scf) == {"submitted": 20}
+    assert set(_jobs_per_key(stack).values()) == {1} and len(_jobs_per_key(stack)) == 20
