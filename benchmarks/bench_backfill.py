@@ -20,7 +20,9 @@ straight into the emulator's store. The serial loop runs in this process; `cosgu
 runs as the operator would, in its own process (`--env-file`, `--json`, default settings): its
 objects/s is its own report (listing included, process start excluded). The fan-out row hands
 batches of 100 synthetic records to scan_on_upload on the local SCF runtime (`--instances` worker
-processes, SCF's async queue) and is timed until every object has its CI job. The local COS and CI
+processes, SCF's async queue) and is timed until every object has its CI job. The inventory
+fan-out row makes a report of 8 data files first (untimed) and sends one invocation per file: each
+worker reads its file (MD5 checked) and scans its rows. The local COS and CI
 answer in this process, on the same 2 CPUs as the backfill: at 0 ms the emulator's CPU is the
 limit, so that row is a floor for a real bucket, not a forecast.
 """
@@ -88,12 +90,12 @@ def per_object(after: dict, before: dict, n: int) -> tuple:
             ", ".join(f"{k} {v / n:.2f}" for k, v in sorted(delta.items(), key=lambda kv: -kv[1]) if v / n >= 0.01))
 
 
-def inventory_report(cloud: LocalCloud, bucket: str, prefix: str) -> str:
+def inventory_report(cloud: LocalCloud, bucket: str, prefix: str, rows_per_file: int = 1000) -> str:
     """A COS inventory report of `prefix`, run now; --inventory's <bucket>/<manifest key>."""
     reports = f"reports-{APPID}"
     if not cloud.cos.bucket_exists(reports):
         cloud.cos.create_bucket(reports)
-    cloud.cos.inventories.dialect.rows_per_file = 1000
+    cloud.cos.inventories.dialect.rows_per_file = rows_per_file
     cloud.client("cos").put_bucket_inventory(Bucket=bucket, Id="bench", InventoryConfiguration={
         "Destination": {"COSBucketDestination": {"Bucket": f"qcs::cos:{cloud.cos.region}::{reports}", "Format": "CSV"}},
         "IsEnabled": "true", "IncludedObjectVersions": "Current", "Schedule": {"Frequency": "Daily"},
@@ -101,8 +103,10 @@ def inventory_report(cloud: LocalCloud, bucket: str, prefix: str) -> str:
     return f"{reports}/{cloud.cos.run_inventory(bucket, 'bench')}"
 
 
-def fan_out(cloud: LocalCloud, env: dict, bucket: str, prefix: str, count: int, instances: int) -> dict:
-    """Backfill --fan-out onto the local SCF runtime: timed until every object has a CI job."""
+def fan_out(cloud: LocalCloud, env: dict, bucket: str, prefix: str, count: int, instances: int,
+            inventory: bool = False) -> dict:
+    """Backfill --fan-out onto the local SCF runtime: timed until every object has a CI job. With
+    `inventory`, from a report of 8 data files made beforehand (untimed): one invocation per file."""
     from cosguard.bulk.backfill import Backfill, Options
     from cosguard.bulk.invoke import LocalInvoker
     from cosguard.local.scf import LocalScf
@@ -111,14 +115,16 @@ def fan_out(cloud: LocalCloud, env: dict, bucket: str, prefix: str, count: int, 
     scf = LocalScf(cloud, env, buckets=[], concurrency=instances, time_limit_ms=600_000).start()
     try:
         runtime = Runtime.from_env(env, require_callback_url=False)
+        location = inventory_report(cloud, bucket, prefix, max(1, count // 8)) if inventory else None
         jobs_before = len(cloud.ci.backend.jobs)
         started = time.perf_counter()
-        report = Backfill(runtime, Options(bucket, prefix, invoker=LocalInvoker(scf.invoker.enqueue),
-                                           batch_size=100)).run()
+        report = Backfill(runtime, Options(bucket, "" if inventory else prefix, inventory=location,
+                                           invoker=LocalInvoker(scf.invoker.enqueue), batch_size=100)).run()
         scf.invoker.wait_idle(600)
         seconds = time.perf_counter() - started
         jobs = len(cloud.ci.backend.jobs) - jobs_before
-        assert report.counts == {"sent": count} and jobs == count and not scf.invoker.failed, (report.counts, jobs)
+        sent = {"files_sent": 8} if inventory else {"sent": count}
+        assert report.counts == sent and jobs == count and not scf.invoker.failed, (report.counts, jobs)
         return {"seconds": seconds, "invocations": report.invocations}
     finally:
         scf.stop()
@@ -132,6 +138,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, help="--workers for cosguard backfill (default: its default)")
     parser.add_argument("--instances", type=int, nargs="*", default=[1, 2, 4],
                         help="scan_on_upload instances for the fan-out rows, at the last latency (default 1 2 4; none: no row)")
+    parser.add_argument("--no-inventory-fan-out", dest="inventory_fan_out", action="store_false",
+                        help="skip the --inventory --fan-out rows (one invocation per data file of 8)")
     parser.add_argument("--rerun", action="store_true", help="also time a re-run (all claimed)")
     args = parser.parse_args(argv)
     n = args.objects
@@ -215,6 +223,14 @@ def main(argv=None) -> int:
                     rows.append([f"{ms:g} ms", f"cosguard backfill --fan-out, {instances} scan_on_upload "
                                  f"instance{'s' if instances > 1 else ''} ({r['invocations']} invocations)", n,
                                  round(r["seconds"], 2), round(rate, 1), f"{rate / serial_rate:.1f}×", "-", "-", "-", "-"])
+                    if has_inventory and args.inventory_fan_out:   # workers read the report's files
+                        seed(cloud, intake, f"invfan{instances}x{tag}/", n)
+                        r = fan_out(cloud, env, intake, f"invfan{instances}x{tag}/", n, instances, inventory=True)
+                        rate = n / r["seconds"]
+                        rows.append([f"{ms:g} ms", f"cosguard backfill --inventory --fan-out, {instances} "
+                                     f"instance{'s' if instances > 1 else ''} ({r['invocations']} files)", n,
+                                     round(r["seconds"], 2), round(rate, 1), f"{rate / serial_rate:.1f}×",
+                                     "-", "-", "-", "-"])
             finally:
                 cloud.cos.faults.latency_ms = cloud.ci.faults.latency_ms = 0
             print(f"  done: {ms:g} ms: {rows[-3:]}", file=sys.stderr)

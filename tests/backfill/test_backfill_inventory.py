@@ -107,7 +107,7 @@ def test_an_interrupted_inventory_run_resumes_from_file_and_record_without_resca
         Backfill(stack.runtime(), Options(stack.intake, checkpoint=checkpoint, resume=True))
 
 
-def test_fan_out_sends_listed_identities_and_workers_skip_handled_writes(stack):
+def test_fan_out_sends_files_and_workers_skip_handled_writes(stack):
     handled, fresh = mixed(20, prefix="a/"), mixed(25, infected_every=25, prefix="b/")
     stack.seed(handled + fresh)
     _handled_first(stack, handled)
@@ -120,8 +120,8 @@ def test_fan_out_sends_listed_identities_and_workers_skip_handled_writes(stack):
         heads = stack.heads()
         report = Backfill(stack.runtime(), Options(stack.intake, invoker=invoker, batch_size=10,
                                                    inventory=location)).run()
-        assert report.counts == {"sent": 45} and report.ledger_claims == 0   # the driver read no claim
-        assert all(r["cosguard"]["listed"] for e in sent for r in e["Records"])
+        assert report.counts == {"files_sent": 2} and report.ledger_claims == 0   # the driver read no claim
+        assert all("Records" not in e and e["cosguard_inventory"]["file"] for e in sent)   # a file each, no rows
         assert scf.wait_idle(60) and scf.invoker.failed == []
         counts = collections.Counter()
         for invocation in scf.scan.invocations:

@@ -26,7 +26,8 @@ from ..infra.cloud import ObjectInfo
 from ..infra.retry import TokenBucket
 from .checkpoint import CHECKPOINT_FORMAT, BackfillError, read_checkpoint, write_checkpoint
 from .claimset import ClaimSet
-from .inventory import InventoryError, Manifest, Rows, listed_identity, read_manifest
+from .inventory import Manifest, ReportError, Rows, listed_identity, read_manifest
+from .inventory_fan_out import FILES_SENT, send_files
 from .invoke import ObjectRef, batch_events, synthetic_record
 from .listing import Entry, Page, pages
 from .run_report import DEFAULT_PRICE_PER_1000, DEFAULT_WORKERS, Options, Report
@@ -59,6 +60,7 @@ class Backfill:
         self._start: Dict[str, str] = {}
         self._totals: Dict[str, int] = {}
         self.manifest: Optional[Manifest] = None
+        self.files_sent: List[str] = []   # --inventory --fan-out: the data files handed to invocations
         self.rows: Optional[Rows] = None
         self._validate()
         if options.inventory:   # a report that cannot be read is refused before anything runs
@@ -74,6 +76,8 @@ class Backfill:
             raise BackfillError(f"{o.bucket} is not in COSGUARD_BUCKETS")
         if o.workers < 1 or o.page_size < 1 or o.batch_size < 1 or (o.rps is not None and o.rps <= 0):
             raise BackfillError("--workers, --page-size, --batch-size and --rps must be positive")
+        if o.rows_per_invocation is not None and (o.rows_per_invocation < 1 or not (o.inventory and o.invoker)):
+            raise BackfillError("--rows-per-invocation takes a positive number, with --inventory and --fan-out")
         if o.resume and not o.checkpoint:
             raise BackfillError("--resume needs --checkpoint FILE")
         if o.checkpoint and not o.resume and not o.dry_run and os.path.exists(o.checkpoint):
@@ -92,6 +96,7 @@ class Backfill:
                                     f"{doc.get('inventory') or 'ListObjects'}, not {o.inventory or 'ListObjects'}")
             self._start = dict(doc.get("marker") or {})
             self._totals = dict(doc.get("totals") or {})
+            self.files_sent = [str(k) for k in doc.get(FILES_SENT) or []]
             self.report.resumed_from = dict(self._start) or None
             self.report.complete = bool(doc.get("complete"))
             if o.versioned is None:
@@ -278,7 +283,7 @@ class Backfill:
             **self._checkpoint_fields(), "kind": self.KIND,
             "format": CHECKPOINT_FORMAT, "bucket": self.options.bucket, "prefix": self.options.prefix,
             "versioned": bool(self.options.versioned), "marker": marker, "complete": complete,
-            "inventory": self.options.inventory,
+            "inventory": self.options.inventory, **({FILES_SENT: self.files_sent} if self.files_sent else {}),
             "totals": totals, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
     def run(self) -> Report:
@@ -293,13 +298,15 @@ class Backfill:
             report.complete = self._pages(marker)
         except CloudError as exc:  # listing kept failing after retries: stop, keep the checkpoint
             report.failure = f"{exc.operation or 'listing'}: {exc}"
-        except InventoryError as exc:  # a report file unreadable or failing its checksum: same
+        except ReportError as exc:  # a report file unreadable or failing its checksum: same
             report.failure = str(exc)
         report.finished = time.monotonic()
         return report
 
     def _pages(self, marker: Dict[str, str]) -> bool:
         """Every page in turn, the checkpoint saved after each; True when the listing was exhausted."""
+        if self.manifest is not None and self.options.invoker is not None and not self.options.dry_run:
+            return send_files(self, marker, self.files_sent)   # one invocation per data file (inventory_fan_out.py)
         report, slots = self.report, threading.Semaphore(self.options.workers)
         with ThreadPoolExecutor(max_workers=self.options.workers, thread_name_prefix="cosguard-backfill") as pool:
             for page in self.pages():

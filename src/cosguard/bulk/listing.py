@@ -9,35 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Dict, Iterator, List
 
-from ..domain.ledger import token_for
-from ..infra.cloud import http_epoch
+from ..domain.inventory_report import Entry
 from ..infra.gateway import Gateway
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One listed object (the latest version of its key in a versioned bucket)."""
-
-    key: str
-    size: int
-    etag: str
-    storage_class: str = "STANDARD"
-    version_id: Optional[str] = None
-    last_modified: int = 0
-    alternates: Tuple[str, ...] = ()   # other spellings of the key (an inventory's ambiguous URL decoding)
-
-    @property
-    def token(self) -> str:
-        """What the ledger keys its claim by."""
-        return token_for(self.version_id, self.etag, self.last_modified)
-
-    @classmethod
-    def listed(cls, item: Mapping[str, Any], version_id: Optional[str] = None) -> "Entry":
-        return cls(str(item["Key"]), int(item.get("Size") or 0), str(item.get("ETag") or ""),
-                   str(item.get("StorageClass") or "STANDARD").upper(), version_id,
-                   http_epoch(item.get("LastModified")))
 
 
 @dataclass

@@ -36,6 +36,7 @@ class Options:
     function: str = "scan_on_upload"
     namespace: str = "default"
     inventory: Optional[str] = None       # <bucket>/<key of manifest.json>: the report is the listing
+    rows_per_invocation: Optional[int] = None   # --inventory --fan-out: records per invocation (None: a file)
     inventory_keys: str = "url"           # "raw": the report's keys are not URL-encoded (not COS's documented form)
 
 

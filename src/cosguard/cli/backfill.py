@@ -66,8 +66,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verbose", action="store_true", help="one JSON log line per object on stderr (by default none: the report says what happened)")
     f = p.add_argument_group("fan-out (SCF as the distributed engine)")
     f.add_argument("--fan-out", action="store_true",
-                   help="invoke scan_on_upload asynchronously with batches of synthetic COS events")
+                   help="invoke scan_on_upload asynchronously with batches of synthetic COS events "
+                        "(with --inventory: one invocation per data file, which reads the file itself)")
     f.add_argument("--batch-size", type=int, default=100, help="records per invocation (default 100)")
+    f.add_argument("--rows-per-invocation", type=int, metavar="N",
+                   help="with --inventory: N records of a data file per invocation (default: the whole file; "
+                        "this process then reads each file once to count its records)")
     f.add_argument("--function", help="deployed scan_on_upload function name, e.g. scan-on-upload-prod-cosguard")
     f.add_argument("--namespace", default="default", help="SCF namespace (default: default)")
     f.add_argument("--qualifier", help="function version or alias (default $LATEST)")
@@ -147,6 +151,7 @@ def summary_line(report: Report, command: str = "backfill") -> str:
     c = report.counts
     parts = [f"{report.listed:,} listed"]
     names: Tuple[str, ...] = ("to_scan", "unscannable", "skipped", "already_scanned") if report.mode == "dry-run" else \
+        ("files_sent", "error") if report.mode == "fan-out" and report.inventory else \
         ("sent", "error", "skipped", "already_scanned") if report.mode == "fan-out" else \
         ("rescanned", "not_due", "submitted", "duplicate", "skipped", "gone", "error") if report.mode == "rescan" \
         else ("submitted", "duplicate", "unscannable", "skipped", "already_scanned", "gone", "error")
@@ -208,7 +213,7 @@ def _run(args: argparse.Namespace, rt: Any, command: str = "backfill",
                             versioned={"auto": None, "yes": True, "no": False}[args.versioned],
                             invoker=invoker, batch_size=args.batch_size, function=args.function or "scan_on_upload",
                             namespace=args.namespace, inventory=args.inventory,
-                            inventory_keys=args.inventory_keys, **extra)
+                            inventory_keys=args.inventory_keys, rows_per_invocation=args.rows_per_invocation, **extra)
     if not (args.dry_run or args.fan_out or rt.settings.callback_url):
         say(f"cosguard {command}: COSGUARD_CALLBACK_URL is not set, so CI will not call back: verdicts "
               "wait for the reconcile sweep", file=sys.stderr)

@@ -18,5 +18,9 @@ class Upload(Record, frozen=True):
     listed: Optional[str] = None      # a backfill's: the write's identity as its listing showed it
 
 
+# An `--inventory --fan-out` invocation's event names a data file of a report here instead of
+# records (domain/inventory_slice.py, loaded only for such an event: the upload path stays light).
+INVENTORY_EVENT_FIELD = "cosguard_inventory"
+
 # A record of the event that could not be read: its index, and why (reported as an error).
 Unreadable = Tuple[int, str]
