@@ -69,3 +69,24 @@ def signing_as_of(seconds_ago: float):
         yield
     finally:
         cos_auth.time = real
+
+
+@contextlib.contextmanager
+def local_scf_deployment():
+    """A LocalCloud (intake and quarantine buckets) with the three functions on a LocalScf whose COS
+    trigger watches the intake bucket; yields (cloud, scf, intake, jail, logs), logs the functions'."""
+    import io
+
+    from cosguard.local.scf import LocalScf
+    from cosguard.local.stack import LocalCloud
+    intake, jail = unique_bucket("intake"), unique_bucket("jail")
+    cloud = LocalCloud([intake, jail], scan_delay=0.05).start()
+    env = cloud.function_env(COSGUARD_CALLBACK_TOKEN=CALLBACK_SECRET, COSGUARD_QUARANTINE_BUCKET=jail,
+                             COSGUARD_MAX_ATTEMPTS="1", COSGUARD_BUCKETS=intake)
+    logs = io.StringIO()
+    scf = LocalScf(cloud, env, buckets=[intake], retry_delays=(0.2, 0.2), log_stream=logs).start()
+    try:
+        yield cloud, scf, intake, jail, logs
+    finally:
+        scf.stop()
+        cloud.stop()

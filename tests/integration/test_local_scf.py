@@ -2,29 +2,20 @@
 CI calls the callback function's URL, errors are retried like SCF's async retries."""
 from __future__ import annotations
 
-import io
 import json
 import time
 
 import pytest
 
 from cosguard.local.samples import clean_text, eicar
-from cosguard.local.scf import Function, FunctionError, LocalScf
-from cosguard.local.stack import LocalCloud
-from helpers import CALLBACK_SECRET, quarantined_keys, unique_bucket
+from cosguard.local.scf import Function, FunctionError
+from helpers import local_scf_deployment, quarantined_keys
 
 
 @pytest.fixture
 def stack():
-    intake, jail = unique_bucket("intake"), unique_bucket("jail")
-    cloud = LocalCloud([intake, jail], scan_delay=0.05).start()
-    env = cloud.function_env(COSGUARD_CALLBACK_TOKEN=CALLBACK_SECRET, COSGUARD_QUARANTINE_BUCKET=jail,
-                             COSGUARD_MAX_ATTEMPTS="1", COSGUARD_BUCKETS=intake)
-    logs = io.StringIO()
-    scf = LocalScf(cloud, env, buckets=[intake], retry_delays=(0.2, 0.2), log_stream=logs).start()
-    yield cloud, scf, intake, jail, logs
-    scf.stop()
-    cloud.stop()
+    with local_scf_deployment() as (cloud, scf, intake, jail, logs):
+        yield cloud, scf, intake, jail, logs
 
 
 def test_upload_is_scanned_and_quarantined_without_calling_anything(stack):

@@ -11,22 +11,14 @@ import pytest
 
 from cosguard.infra.metrics import COUNTERS
 from cosguard.local.samples import clean_text, eicar
-from cosguard.local.scf import Function, LocalScf
-from cosguard.local.stack import LocalCloud
-from helpers import CALLBACK_SECRET, unique_bucket
+from cosguard.local.scf import Function
+from helpers import local_scf_deployment
 
 
 @pytest.fixture
 def stack():
-    intake, jail = unique_bucket("intake"), unique_bucket("jail")
-    cloud = LocalCloud([intake, jail], scan_delay=0.05).start()
-    env = cloud.function_env(COSGUARD_CALLBACK_TOKEN=CALLBACK_SECRET, COSGUARD_QUARANTINE_BUCKET=jail,
-                             COSGUARD_MAX_ATTEMPTS="1", COSGUARD_BUCKETS=intake)
-    logs = io.StringIO()
-    scf = LocalScf(cloud, env, buckets=[intake], retry_delays=(0.2, 0.2), log_stream=logs).start()
-    yield cloud, scf, intake, logs
-    scf.stop()
-    cloud.stop()
+    with local_scf_deployment() as (cloud, scf, intake, jail, logs):
+        yield cloud, scf, intake, logs
 
 
 def metrics_lines(logs: io.StringIO, function: str) -> List[Dict[str, Any]]:

@@ -1,16 +1,7 @@
-"""A COS inventory report (清单, doc 436/33702) as the backfill's listing, streamed.
-
-`--inventory <bucket>/<key of manifest.json>` names a report. The manifest (checked against
-`manifest.checksum`, its MD5) lists the CSV data files and their columns (`fileSchema`); each file is
-read as it downloads (gzip-decoded on the fly, its MD5 checked at its end), one CSV record at a
-time, so memory does not grow with the report. A position is (file index, records read in it): what
-a checkpoint stores, and a resumed run skips that many records of that file without acting on them.
-
-Keys in the CSV are URL-encoded (doc 436/33702). Which URL encoding (space as `+` or `%20`) is not
-documented, so a key whose two decodings differ is tried under both (HEAD tells which exists, and
-a spelling that exists but is another object is only scanned, never skipped). A row is never a
-verdict: the identity it shows (ETag, Last-Modified, version) only picks the ledger record a worker
-reads; what is scanned is what HEAD finds.
+"""A COS inventory report (清单, doc 436/33702) as the backfill's and rescan's listing: the
+deploy's inventory configuration, the pages the CLI reads in one process, and its errors. How a
+report is read (manifest and checksum, streamed CSV(.gz) files, positions, key encodings, and why a
+row is never a verdict) is domain/inventory_report.py's, which fanned-out invocations share.
 """
 from __future__ import annotations
 
