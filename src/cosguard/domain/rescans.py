@@ -169,6 +169,19 @@ def claim_rescan(ledger: "Ledger", info: ObjectInfo, record: Dict[str, Any], lea
     return entry
 
 
+def rescan_dates(entry: JobEntry, infected: bool, detail: str, now: float) -> "tuple[Dict[str, str], str]":
+    """A rescan's verdict as notified: its first, previous and new verdict dates, and (found
+    infected) the detail that names them."""
+    def iso(at: Optional[float]) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at or 0))
+    dates = {"first_verdict_at": iso(entry.first_verdict_at), "previous_verdict_at": iso(entry.verdict_at),
+             "verdict_at": iso(entry.closed_at or now), "rescan_of": entry.rescan_of or ""}
+    if infected:
+        detail = (f"found on rescan: clean on {dates['previous_verdict_at']} (first verdict "
+                  f"{dates['first_verdict_at']}), infected on {dates['verdict_at']}: " + detail)
+    return dates, detail
+
+
 def record_close(ledger: "Ledger", entry: JobEntry, outcome: str, handled: bool) -> None:
     """What a close leaves in claims/ (and removed/, and the rescan index) for the upload."""
     record: Dict[str, Any] = {"bucket": entry.bucket, "key": entry.key, "token": entry.identity,

@@ -24,7 +24,7 @@ from .promotions import PromotionBusy
 from .removals import describe as describe_removal
 from .removals import record as record_loss
 from .removals import removal_after
-from .rescans import record_promoted
+from .rescans import record_promoted, rescan_dates
 from .seal import Sealer, sealer_for
 from .security import object_ref
 from .setaside import set_aside
@@ -261,12 +261,7 @@ class VerdictService:
         answer = result(outcome, detail=detail, location=location)
         answer.alert = bool(fallback or limit or not_promoted)
         if entry.rescan_of:   # "found on rescan": when it was found clean, and when it was found again
-            answer.rescan = {"first_verdict_at": _iso(entry.first_verdict_at), "previous_verdict_at": _iso(
-                entry.verdict_at), "verdict_at": _iso(entry.closed_at or self.clock()), "rescan_of": entry.rescan_of}
-            if job.infected:
-                answer.detail = (f"found on rescan: clean on {answer.rescan['previous_verdict_at']} (first verdict "
-                                 f"{answer.rescan['first_verdict_at']}), infected on {answer.rescan['verdict_at']}: "
-                                 + detail)
+            answer.rescan, answer.detail = rescan_dates(entry, job.infected, detail, self.clock())
         return answer
 
     def _differs(self, ledger: Ledger, entry: JobEntry, info: ObjectInfo, job: VirusJob, scanned: str) -> VerdictResult:
@@ -389,10 +384,6 @@ class VerdictService:
 
 
 __all__ = ["VerdictService", "VerdictResult"]
-
-
-def _iso(at: Optional[float]) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at or 0))
 
 
 def _shown(admit: Optional[Admit], upload_ref: Optional[str]) -> None:
