@@ -21,6 +21,7 @@ from urllib.parse import quote, urlsplit
 from werkzeug.serving import BaseWSGIServer, DechunkedInput, WSGIRequestHandler, make_server
 
 IDLE_SECONDS = 30.0   # an idle persistent connection is closed after this (its thread ends)
+POLL_SECONDS = 0.01   # how soon serve_forever sees stop(): a test suite starts and stops thousands of servers
 _NO_BODY = {204, 304}
 _ONE_WRITE = 256 * 1024   # answers up to this size go out in a single write
 _HEADER = re.compile(r"[\041-\071\073-\176]*:")   # the email parser's header-line test
@@ -292,7 +293,7 @@ class ThreadedServer:
 
     def start(self) -> "ThreadedServer":
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"http:{self.port}",
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
+                                        kwargs={"poll_interval": POLL_SECONDS}, daemon=True)
         self._thread.start()
         return self
 
