@@ -90,3 +90,21 @@ def local_scf_deployment():
     finally:
         scf.stop()
         cloud.stop()
+
+
+def write_around(target, method: str, write, call: int = 1, after: bool = False) -> list:
+    """`write()` lands right before (or `after`) `target`'s `call`-th `method` call: an uploader's
+    write racing cosguard at that exact step (before a gateway's copy is after every check of the
+    verdict). Returns the calls seen, so a test can tell it ran."""
+    real, calls = getattr(target, method), []
+
+    def write_and_call(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call and not after:
+            write()
+        answer = real(*args, **kwargs)
+        if len(calls) == call and after:
+            write()
+        return answer
+    setattr(target, method, write_and_call)
+    return calls

@@ -43,6 +43,30 @@ class Stack(DeployedStack):
         response = self.cos.list_objects(Bucket=self.jail, Prefix="quarantine/")
         return [item["Key"] for item in response.get("Contents", [])]
 
+    def quarantined_bodies(self) -> List[bytes]:
+        return [self.cos.get_object(Bucket=self.jail, Key=key)["Body"].get_raw_stream().read()
+                for key in self.quarantined()]
+
+    # -- versioned intake buckets ---------------------------------------------------------------
+    def versions(self, key: str) -> List[Dict]:
+        """Every version of `key` in the intake bucket, newest first (delete markers left out)."""
+        answer = self.cos.list_objects_versions(Bucket=self.intake, Prefix=key)
+        versions = answer.get("Version") or []
+        versions = versions if isinstance(versions, list) else [versions]
+        return [v for v in versions if v["Key"] == key]
+
+    def version_body(self, key: str, version_id: str) -> Optional[bytes]:
+        """The bytes of one version; None when that version is gone."""
+        if not any(v["VersionId"] == version_id for v in self.versions(key)):
+            return None
+        answer = self.cos.get_object(Bucket=self.intake, Key=key, VersionId=version_id)
+        return answer["Body"].get_raw_stream().read()
+
+    def version_tags(self, key: str, version_id: str) -> Dict[str, str]:
+        answer = self.cos.get_object_tagging(Bucket=self.intake, Key=key, VersionId=version_id)
+        tags = (answer.get("TagSet") or {}).get("Tag") or []
+        return {t["Key"]: t["Value"] for t in (tags if isinstance(tags, list) else [tags])}
+
 
 @pytest.fixture
 def deploy():

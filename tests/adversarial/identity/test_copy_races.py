@@ -15,6 +15,7 @@ from typing import Callable, Dict, List
 import pytest
 
 from cosguard.local.samples import clean_text, eicar, zip_bytes
+from helpers import write_around
 
 KEY = "race.exe"
 COPY = f"released/{KEY}"        # where fail-closed mode promotes KEY (COSGUARD_CLEAN_DESTINATION=/released/)
@@ -56,23 +57,6 @@ def _gateway(stack, parts: bool = False):
     return gateway
 
 
-def _before(gateway, method: str, write: Callable[[], object], call: int = 1, after: bool = False) -> List[int]:
-    """`write()` lands right before (or `after`) the gateway's `call`-th `method` call: before the
-    copy is after every check of the verdict. Returns the calls seen, so a test can tell it ran."""
-    real, calls = getattr(gateway, method), []
-
-    def write_and_call(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == call and not after:
-            write()
-        answer = real(*args, **kwargs)
-        if len(calls) == call and after:
-            write()
-        return answer
-    setattr(gateway, method, write_and_call)
-    return calls
-
-
 def _after_first_part(gateway, write: Callable[[], object]) -> None:
     """`write()` lands between the first and the second part of a multipart copy."""
     real = gateway.cos.upload_part_copy
@@ -103,10 +87,6 @@ def _status(stack, key: str):
     """The object's `cosguard-status` tag, None when it has none (or no tags at all)."""
     tags = (stack.cos.get_object_tagging(Bucket=stack.intake, Key=key).get("TagSet") or {}).get("Tag") or []
     return {t["Key"]: t["Value"] for t in (tags if isinstance(tags, list) else [tags])}.get("cosguard-status")
-
-
-def _quarantined_bodies(stack) -> List[bytes]:
-    return [stack.body(key, bucket=stack.jail) for key in stack.quarantined()]
 
 
 def _alerts(stack, key: str = KEY) -> List[Dict]:
@@ -142,14 +122,14 @@ def test_eicar_written_over_the_intake_object_before_its_promotion_copy_is_never
     stack = deploy(COSGUARD_CLEAN_DESTINATION="/released/")
     clean, infected = _small_pair()
     _verdict_pending(stack, clean)
-    copies = _before(_gateway(stack, parts), "copy", lambda: stack.put(KEY, infected))
+    copies = write_around(_gateway(stack, parts), "copy", lambda: stack.put(KEY, infected))
     assert stack.sweep()["applied"] == {"stale": 1}
     assert copies and (_parts_copied(stack) > 0) is parts
     assert _destination_writes(stack) == []        # nothing promoted, nothing tagged clean
     assert stack.body(KEY) == infected             # left where it landed, for its own scan
     _stale_reported(stack, infected=False)
     _its_own_scan(stack)
-    assert stack.body(KEY) is None and _quarantined_bodies(stack) == [infected]
+    assert stack.body(KEY) is None and stack.quarantined_bodies() == [infected]
     assert _destination(stack) == {}
 
 
@@ -163,7 +143,7 @@ def test_an_overwrite_between_the_parts_of_a_promotion_copy_is_never_promoted(de
     assert _destination_writes(stack) == []        # the multipart copy was aborted
     assert not stack.cos.list_multipart_uploads(Bucket=stack.intake).get("Upload")
     _its_own_scan(stack)
-    assert stack.body(KEY) is None and _quarantined_bodies(stack) == [infected]
+    assert stack.body(KEY) is None and stack.quarantined_bodies() == [infected]
     assert _destination(stack) == {}
 
 
@@ -175,7 +155,7 @@ def test_a_promotion_copied_in_parts_that_turns_stale_takes_its_copy_back(deploy
     clean, _ = _small_pair()
     _verdict_pending(stack, clean)
     gateway = _gateway(stack, parts=True)
-    _before(gateway, "copy", lambda: stack.put(KEY, b"the uploader's newer file"), after=True)
+    write_around(gateway, "copy", lambda: stack.put(KEY, b"the uploader's newer file"), after=True)
     assert stack.sweep()["applied"] == {"stale": 1}
     assert _parts_copied(stack) == 1
     assert _destination(stack) == {}
@@ -203,14 +183,14 @@ def test_eicar_written_over_a_promoted_copy_before_it_is_resealed_is_never_tagge
     _upload_in_one_part(stack, KEY, clean)
     stack.scan()
     stack.settle()
-    copies = _before(_gateway(stack), "copy", lambda: stack.put(COPY, infected), call=2)
+    copies = write_around(_gateway(stack), "copy", lambda: stack.put(COPY, infected), call=2)
     assert stack.sweep()["applied"] == {"promoted": 1}
     assert len(copies) == 2                        # the promotion, then the refused reseal
     assert stack.body(COPY) == infected            # the uploader's write stands...
     assert _status(stack, COPY) is None             # ...never tagged clean
     assert PROMOTED_META not in {k.lower() for k in stack.cos.head_object(Bucket=stack.intake, Key=COPY)}
     _its_own_scan(stack)
-    assert _destination(stack) == {} and _quarantined_bodies(stack) == [infected]
+    assert _destination(stack) == {} and stack.quarantined_bodies() == [infected]
 
 
 def test_on_a_versioned_bucket_only_the_checked_version_is_promoted(deploy):
@@ -219,13 +199,13 @@ def test_on_a_versioned_bucket_only_the_checked_version_is_promoted(deploy):
     stack = deploy(versioned=True, COSGUARD_CLEAN_DESTINATION="/released/")
     clean, infected = _small_pair()
     _verdict_pending(stack, clean)
-    _before(_gateway(stack), "copy", lambda: stack.put(KEY, infected))
+    write_around(_gateway(stack), "copy", lambda: stack.put(KEY, infected))
     assert stack.sweep()["applied"] == {"promoted": 1}
     assert _destination(stack) == {COPY: clean}
     assert stack.tags(COPY)["cosguard-status"] == "clean"
     assert stack.body(KEY) == infected             # the newer version, current, not promoted
     _its_own_scan(stack)                           # and the exposed version's rescan, its callback lost
-    assert stack.body(KEY) is None and _quarantined_bodies(stack) == [infected]
+    assert stack.body(KEY) is None and stack.quarantined_bodies() == [infected]
     assert _destination(stack) == {COPY: clean}
 
 
@@ -235,11 +215,11 @@ def test_on_a_versioned_bucket_only_the_checked_version_is_promoted(deploy):
 def test_a_clean_write_landing_before_the_quarantine_copy_is_never_quarantined(stack, parts):
     clean, infected = _small_pair()
     _verdict_pending(stack, infected)
-    copies = _before(_gateway(stack, parts), "copy", lambda: stack.put(KEY, clean))
+    copies = write_around(_gateway(stack, parts), "copy", lambda: stack.put(KEY, clean))
     assert stack.sweep()["applied"] == {"stale": 1}
     assert copies and (_parts_copied(stack) > 0) is parts
     assert stack.body(KEY) == clean                # neither moved nor deleted
-    assert _quarantined_bodies(stack) == []
+    assert stack.quarantined_bodies() == []
     _stale_reported(stack, infected=True)          # the infected write is reported, with its virus
     _its_own_scan(stack)
     assert stack.body(KEY) == clean and stack.tags(KEY)["cosguard-status"] == "clean"
@@ -251,7 +231,7 @@ def test_a_clean_write_between_the_parts_of_a_quarantine_copy_is_never_quarantin
     _after_first_part(_gateway(stack, parts=True), lambda: stack.put(KEY, clean))
     assert stack.sweep()["applied"] == {"stale": 1}
     assert _parts_copied(stack) == 2
-    assert stack.body(KEY) == clean and _quarantined_bodies(stack) == []
+    assert stack.body(KEY) == clean and stack.quarantined_bodies() == []
     assert not stack.cos.list_multipart_uploads(Bucket=stack.jail).get("Upload")
     _stale_reported(stack, infected=True)
     _its_own_scan(stack)
@@ -262,16 +242,16 @@ def test_on_a_versioned_bucket_only_the_checked_version_is_quarantined(deploy):
     stack = deploy(versioned=True)
     clean, infected = _small_pair()
     _verdict_pending(stack, infected)
-    _before(_gateway(stack), "copy", lambda: stack.put(KEY, clean))
+    write_around(_gateway(stack), "copy", lambda: stack.put(KEY, clean))
     assert stack.sweep()["applied"] == {"quarantined": 1}
-    assert _quarantined_bodies(stack) == [infected]
+    assert stack.quarantined_bodies() == [infected]
     assert stack.body(KEY) == clean                # the clean version stays current, untouched
     versions = stack.cos.list_objects_versions(Bucket=stack.intake, Prefix=KEY).get("Version") or []
     versions = versions if isinstance(versions, list) else [versions]
     assert len(versions) == 1                      # the infected version alone was removed
     _its_own_scan(stack)
     assert stack.body(KEY) == clean and stack.tags(KEY)["cosguard-status"] == "clean"
-    assert _quarantined_bodies(stack) == [infected]
+    assert stack.quarantined_bodies() == [infected]
 
 
 # -- the streamed copy of an appendable object (APPEND Object, doc 436/7741) -----------------------
@@ -321,14 +301,14 @@ def test_eicar_written_over_an_appendable_object_before_its_streamed_promotion_i
     _appendable_verdict_pending(stack, clean)
     gateway = _streamed_in_parts(stack)
     if parts:   # between the first part's read and the second's
-        _before(gateway, "_read_range", lambda: stack.put(KEY, infected), call=2)
+        write_around(gateway, "_read_range", lambda: stack.put(KEY, infected), call=2)
     else:
-        _before(gateway, "stream_copy", lambda: stack.put(KEY, infected))
+        write_around(gateway, "stream_copy", lambda: stack.put(KEY, infected))
     assert stack.sweep()["applied"] == {"stale": 1}
     assert _destination_writes(stack) == []
     assert stack.body(KEY) == infected
     _its_own_scan(stack)
-    assert stack.body(KEY) is None and _quarantined_bodies(stack) == [infected]
+    assert stack.body(KEY) is None and stack.quarantined_bodies() == [infected]
 
 
 def test_a_clean_write_over_an_appendable_eicar_before_its_streamed_quarantine_is_never_quarantined(
@@ -337,9 +317,9 @@ def test_a_clean_write_over_an_appendable_eicar_before_its_streamed_quarantine_i
     _crc64_as_known(stack, crc64_known)
     clean, infected = _small_pair()
     _appendable_verdict_pending(stack, infected)
-    _before(_gateway(stack), "stream_copy", lambda: stack.put(KEY, clean))
+    write_around(_gateway(stack), "stream_copy", lambda: stack.put(KEY, clean))
     assert stack.sweep()["applied"] == {"stale": 1}
-    assert stack.body(KEY) == clean and _quarantined_bodies(stack) == []
+    assert stack.body(KEY) == clean and stack.quarantined_bodies() == []
     _stale_reported(stack, infected=True)
 
 
@@ -352,7 +332,7 @@ def test_an_append_during_a_streamed_promotion_copies_only_the_checked_bytes(dep
     clean, _ = _large_pair()
     _appendable_verdict_pending(stack, clean)
     more = b" and more clean text"
-    _before(_streamed_in_parts(stack), "_read_range", call=2, write=lambda: stack.cos.append_object(
+    write_around(_streamed_in_parts(stack), "_read_range", call=2, write=lambda: stack.cos.append_object(
         Bucket=stack.intake, Key=KEY, Position=len(clean), Data=more))
     assert stack.sweep()["applied"] == {"stale": 1}
     assert _destination(stack) == {}               # a copy of the checked bytes was withdrawn
@@ -388,13 +368,13 @@ def test_an_appendable_object_rewritten_to_the_same_etag_size_and_second_is_neve
         stack.cos.delete_object(Bucket=stack.intake, Key=KEY)
         write(then)
         stack.written_within(KEY, when)
-    _before(_gateway(stack), "stream_copy", rewrite)
+    write_around(_gateway(stack), "stream_copy", rewrite)
     assert stack.sweep()["applied"] == {"stale": 1}
-    assert _destination_writes(stack) == [] and _quarantined_bodies(stack) == []
+    assert _destination_writes(stack) == [] and stack.quarantined_bodies() == []
     assert stack.body(KEY) == then                   # left for a scan of its own
     _its_own_scan(stack)
     assert stack.body(KEY) is None
     if checked == "clean":
-        assert _quarantined_bodies(stack) == [eicar()] and _destination(stack) == {}
+        assert stack.quarantined_bodies() == [eicar()] and _destination(stack) == {}
     else:
-        assert _quarantined_bodies(stack) == [] and _destination(stack) == {COPY: clean}
+        assert stack.quarantined_bodies() == [] and _destination(stack) == {COPY: clean}

@@ -12,37 +12,11 @@ The order is exact: CI holds both jobs until v2 has landed (`stuck_jobs`), their
 dropped, and each verdict is applied as CI's callback would apply it, v2's first. No sleep."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
 import pytest
 
 from cosguard.local.samples import clean_text, eicar
 
 KEY = "setup.exe"
-
-
-def _versions(stack) -> List[Dict]:
-    answer = stack.cos.list_objects_versions(Bucket=stack.intake, Prefix=KEY)
-    versions = answer.get("Version") or []
-    versions = versions if isinstance(versions, list) else [versions]
-    return [v for v in versions if v["Key"] == KEY]
-
-
-def _body(stack, version_id: str) -> Optional[bytes]:
-    if not any(v["VersionId"] == version_id for v in _versions(stack)):
-        return None
-    return stack.cos.get_object(Bucket=stack.intake, Key=KEY, VersionId=version_id)["Body"].get_raw_stream().read()
-
-
-def _tags(stack, version_id: str) -> Dict[str, str]:
-    answer = stack.cos.get_object_tagging(Bucket=stack.intake, Key=KEY, VersionId=version_id)
-    tags = (answer.get("TagSet") or {}).get("Tag") or []
-    return {t["Key"]: t["Value"] for t in (tags if isinstance(tags, list) else [tags])}
-
-
-def _jailed(stack) -> List[bytes]:
-    return [stack.cos.get_object(Bucket=stack.jail, Key=key)["Body"].get_raw_stream().read()
-            for key in stack.quarantined()]
 
 
 def _both_jobs_read_v2(stack, first: bytes, second: bytes) -> tuple:
@@ -82,10 +56,10 @@ def test_an_eicar_exposed_by_promoting_the_clean_write_ci_read_for_it_is_never_p
     stack.cloud.ci.faults.url_query_dropped = not url_query_kept
     v1, v2, job1, job2 = _both_jobs_read_v2(stack, eicar(), clean_text())
     assert _apply(stack, job2) == "promoted"          # v2 deleted by its version id: v1 is current
-    assert stack.body(f"released/{KEY}") == clean_text() and _body(stack, v2) is None
+    assert stack.body(f"released/{KEY}") == clean_text() and stack.version_body(KEY, v2) is None
     assert _apply(stack, job1) == "already_done"   # its job was replaced: v2's "clean" is not believed for v1
     _the_rest_applied(stack)
-    assert _body(stack, v1) is None and _jailed(stack) == [eicar()]
+    assert stack.version_body(KEY, v1) is None and stack.quarantined_bodies() == [eicar()]
     assert stack.body(f"released/{KEY}") == clean_text()
     assert stack.body(KEY) is None
 
@@ -99,6 +73,6 @@ def test_clean_bytes_exposed_by_quarantining_the_eicar_ci_read_for_them_are_neve
     assert _apply(stack, job2) == "quarantined"       # v2 moved by its version id: v1 is current
     assert _apply(stack, job1) == "already_done"   # v2's "infected" is not believed for v1
     _the_rest_applied(stack)
-    assert _body(stack, v1) == clean_text() and _tags(stack, v1)["cosguard-status"] == "clean"
-    assert _body(stack, v2) is None and _jailed(stack) == [eicar()]
+    assert stack.version_body(KEY, v1) == clean_text() and stack.version_tags(KEY, v1)["cosguard-status"] == "clean"
+    assert stack.version_body(KEY, v2) is None and stack.quarantined_bodies() == [eicar()]
     assert stack.body(KEY) == clean_text()

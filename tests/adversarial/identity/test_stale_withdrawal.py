@@ -7,6 +7,7 @@ import json
 
 from cosguard.local.loader import load_handler
 from cosguard.local.samples import clean_text
+from helpers import write_around
 from test_overwrite_race import _alerts, _infected_job_with_lost_callback, _overwrite_at_recheck
 
 
@@ -15,13 +16,7 @@ def test_a_stale_quarantine_is_not_taken_for_a_promotion(stack):
     it reports names no promoted copy (there is none to check or withdraw)."""
     _infected_job_with_lost_callback(stack, "race.exe")
     gateway = stack.runtime(stack.sweep_handler).gateway
-    copy = gateway.copy
-
-    def copy_then_overwrite(*args, **kwargs):
-        copied = copy(*args, **kwargs)
-        stack.put("race.exe", clean_text())
-        return copied
-    gateway.copy = copy_then_overwrite
+    write_around(gateway, "copy", lambda: stack.put("race.exe", clean_text()), after=True)
     assert stack.sweep()["applied"] == {"stale": 1}
     assert stack.body("race.exe") == clean_text()
     alerts = _alerts(stack, "race.exe")
@@ -80,13 +75,8 @@ def test_the_withdrawal_deletes_only_the_bytes_it_checked_and_says_so(deploy, ca
         stack.scan()
         stack.settle()
         gateway = stack.runtime(stack.sweep_handler).gateway
-        copy, head = gateway.copy, gateway.head
-
-        def copy_then_overwrite(*args, **kwargs):
-            copied = copy(*args, **kwargs)
-            gateway.copy = copy
-            stack.put("doc.txt", b"the uploader's newer file")
-            return copied
+        head = gateway.head
+        write_around(gateway, "copy", lambda: stack.put("doc.txt", b"the uploader's newer file"), after=True)
 
         def head_then_write_destination(bucket, key, version_id=None):
             found = head(bucket, key, version_id)
@@ -95,7 +85,7 @@ def test_the_withdrawal_deletes_only_the_bytes_it_checked_and_says_so(deploy, ca
             if key == "released/doc.txt":
                 stack.put("released/doc.txt", b"written after the check")
             return found
-        gateway.copy, gateway.head = copy_then_overwrite, head_then_write_destination
+        gateway.head = head_then_write_destination
         capsys.readouterr()
         assert stack.sweep()["applied"] == {"stale": 1}
         logged = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]

@@ -10,38 +10,14 @@ local CI drops it by default (the worse answer): then the pinned scan fails, and
 handled as a failed scan, notified. Both positions are tested."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import pytest
 
 from cosguard.local.samples import clean_text, eicar
+from helpers import write_around
 
 KEY = "doc.exe"
-
-
-def _versions(stack, key: str = KEY) -> List[Dict]:
-    """Every version of `key` in the intake bucket, newest first (delete markers left out)."""
-    answer = stack.cos.list_objects_versions(Bucket=stack.intake, Prefix=key)
-    versions = answer.get("Version") or []
-    versions = versions if isinstance(versions, list) else [versions]
-    return [v for v in versions if v["Key"] == key]
-
-
-def _body(stack, version_id: str) -> Optional[bytes]:
-    if not any(v["VersionId"] == version_id for v in _versions(stack)):
-        return None
-    answer = stack.cos.get_object(Bucket=stack.intake, Key=KEY, VersionId=version_id)
-    return answer["Body"].get_raw_stream().read()
-
-
-def _tags(stack, version_id: str) -> Dict[str, str]:
-    answer = stack.cos.get_object_tagging(Bucket=stack.intake, Key=KEY, VersionId=version_id)
-    return {t["Key"]: t["Value"] for t in answer.get("TagSet", {}).get("Tag", [])}
-
-
-def _quarantined_bodies(stack) -> List[bytes]:
-    return [stack.cos.get_object(Bucket=stack.jail, Key=key)["Body"].get_raw_stream().read()
-            for key in stack.quarantined()]
 
 
 def _put(stack, body: bytes) -> str:
@@ -89,13 +65,13 @@ def test_an_eicar_overwritten_by_clean_bytes_before_its_verdict_is_handled_by_ve
     stack = deploy(versioned=True, COSGUARD_INFECTED_ACTION=action)
     _pinned_urls_kept(stack)
     v1, v2 = _upload_v1_then_v2(stack, eicar(), clean_text(), ci_reads)
-    assert _body(stack, v2) == clean_text() and _tags(stack, v2)["cosguard-status"] == "clean"
+    assert stack.version_body(KEY, v2) == clean_text() and stack.version_tags(KEY, v2)["cosguard-status"] == "clean"
     if action == "move":
-        assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
+        assert stack.version_body(KEY, v1) is None and stack.quarantined_bodies() == [eicar()]
     elif action == "delete":
-        assert _body(stack, v1) is None and stack.quarantined() == []
+        assert stack.version_body(KEY, v1) is None and stack.quarantined() == []
     else:
-        assert _body(stack, v1) == eicar() and _tags(stack, v1)["cosguard-status"] == "infected"
+        assert stack.version_body(KEY, v1) == eicar() and stack.version_tags(KEY, v1)["cosguard-status"] == "infected"
     assert stack.body(KEY) == clean_text()
     assert _alerts(stack), stack.sink.received   # v1 was left for a rescan: an operator is told
     stack.cos.delete_object(Bucket=stack.intake, Key=KEY, VersionId=v2)   # v1 is current again
@@ -110,8 +86,8 @@ def test_clean_bytes_overwritten_by_an_eicar_are_never_moved(deploy, ci_reads):
     stack = deploy(versioned=True)
     _pinned_urls_kept(stack)
     v1, v2 = _upload_v1_then_v2(stack, clean_text(), eicar(), ci_reads)
-    assert _body(stack, v1) == clean_text() and _tags(stack, v1)["cosguard-status"] == "clean"
-    assert _body(stack, v2) is None and _quarantined_bodies(stack) == [eicar()]
+    assert stack.version_body(KEY, v1) == clean_text() and stack.version_tags(KEY, v1)["cosguard-status"] == "clean"
+    assert stack.version_body(KEY, v2) is None and stack.quarantined_bodies() == [eicar()]
     assert stack.body(KEY) == clean_text()  # removing v2 made v1 current again: it is clean
 
 
@@ -121,11 +97,11 @@ def test_when_ci_drops_the_pinned_urls_query_the_version_is_a_failed_scan_and_no
     stack = deploy(versioned=True, COSGUARD_FAILED_ACTION=failed_action)
     assert stack.cloud.ci.faults.url_query_dropped
     v1, v2 = _upload_v1_then_v2(stack, eicar(), clean_text(), "v2")
-    assert _body(stack, v2) == clean_text()
+    assert stack.version_body(KEY, v2) == clean_text()
     if failed_action == "quarantine":
-        assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
+        assert stack.version_body(KEY, v1) is None and stack.quarantined_bodies() == [eicar()]
     else:
-        assert _tags(stack, v1)["cosguard-status"] == "error"
+        assert stack.version_tags(KEY, v1)["cosguard-status"] == "error"
     assert _alerts(stack)
     failed = [n for n in stack.sink.received if "ResourceDownloadFailed" in str(n)]
     assert failed, stack.sink.received
@@ -142,7 +118,7 @@ def test_a_version_exposed_by_a_promotion_is_scanned(deploy):
     for _ in range(3):
         stack.settle()
     assert stack.body(f"released/{KEY}") == clean_text()
-    assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
+    assert stack.version_body(KEY, v1) is None and stack.quarantined_bodies() == [eicar()]
     assert stack.body(KEY) is None
 
 
@@ -155,7 +131,7 @@ def test_a_clean_old_version_is_tagged_not_promoted_over_the_newer_write(deploy)
     stack.sweep()
     stack.settle()
     assert stack.body(f"released/{KEY}") == b"a newer clean write"
-    assert _tags(stack, v1)["cosguard-status"] == "clean"
+    assert stack.version_tags(KEY, v1)["cosguard-status"] == "clean"
 
 
 def test_a_stale_promotion_removes_its_destination_copy(deploy):
@@ -168,19 +144,11 @@ def test_a_stale_promotion_removes_its_destination_copy(deploy):
     stack.scan()
     stack.settle()
     gateway = stack.runtime(stack.sweep_handler).gateway
-    copy, head = gateway.copy, gateway.head
-
-    def copy_then_overwrite(*args, **kwargs):
-        copied = copy(*args, **kwargs)
-        gateway.copy = copy
-        stack.put(KEY, b"the uploader's newer file")
-        return copied
-    gateway.copy = copy_then_overwrite
+    write_around(gateway, "copy", lambda: stack.put(KEY, b"the uploader's newer file"), after=True)
     assert stack.sweep()["applied"] == {"stale": 1}
     assert not stack.cos.object_exists(Bucket=stack.intake, Key=f"released/{KEY}")
     assert stack.body(KEY) == b"the uploader's newer file"
     assert any("was removed" in str(n) for n in stack.sink.received), stack.sink.received
-    gateway.head = head
     stack.cloud.ci.faults.drop_callback_rate = 0.0
     stack.scan()
     stack.settle()
@@ -204,8 +172,8 @@ def test_a_version_whose_submission_failed_and_was_overwritten_is_submitted_pinn
     assert stack.sweep()["resubmitted"] == {"submitted": 1}
     for _ in range(2):
         stack.settle()
-    assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
-    assert _body(stack, v2) == clean_text() and _tags(stack, v2)["cosguard-status"] == "clean"
+    assert stack.version_body(KEY, v1) is None and stack.quarantined_bodies() == [eicar()]
+    assert stack.version_body(KEY, v2) == clean_text() and stack.version_tags(KEY, v2)["cosguard-status"] == "clean"
     assert stack.sweep()["resubmitted"] == {}
 
 
@@ -237,8 +205,8 @@ def test_a_version_whose_submitter_died_and_was_overwritten_is_submitted_pinned(
     assert stack.sweep()["resubmitted"] == {"submitted": 1}
     for _ in range(2):
         stack.settle()
-    assert _body(stack, v1) is None and _quarantined_bodies(stack) == [eicar()]
-    assert _body(stack, v2) == clean_text() and _tags(stack, v2)["cosguard-status"] == "clean"
+    assert stack.version_body(KEY, v1) is None and stack.quarantined_bodies() == [eicar()]
+    assert stack.version_body(KEY, v2) == clean_text() and stack.version_tags(KEY, v2)["cosguard-status"] == "clean"
 
 
 def test_a_pinned_scan_ci_refuses_for_good_leaves_the_version_tagged_error_and_notified(deploy):
@@ -263,6 +231,6 @@ def test_a_pinned_scan_ci_refuses_for_good_leaves_the_version_tagged_error_and_n
     stack.scan()
     stack.settle()
     assert stack.sweep()["applied"] == {"stale": 1, "clean": 1}
-    assert _tags(stack, v1)["cosguard-status"] == "error"
+    assert stack.version_tags(KEY, v1)["cosguard-status"] == "error"
     left = [n for n in stack.sink.received if "left unscanned" in str(n)]
     assert len(left) == 1 and KEY in str(left[0])
