@@ -89,6 +89,8 @@ class Runtime:
             # a version made current again by removing a newer one is scanned like a new upload
             verdicts.rescan = lambda info: self.scanner.scan_object(info.bucket, [info.key], info.version_id,
                                                                     info=info)
+            # a version deleted by someone else may have been read for another's job: recheck their verdicts
+            verdicts.recheck = lambda bucket, key, since: self.scanner.recheck(bucket, key, since)
             return verdicts
         return self._service("verdicts", build)
 

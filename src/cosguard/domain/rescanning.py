@@ -14,14 +14,15 @@ verdict.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ..errors import CloudError, NotFoundError
 from ..infra.logs import event, get_logger
 from ..infra.retry import current_deadline
 from .entries import digest, version_token
 from .ledger import CLAIM_LEASE_SECONDS
-from .rescans import claim_rescan, is_due, read_verdict
+from .limits import fitting_key
+from .rescans import claim_rescan, is_due, read_verdict, verdict_at
 from .rules import in_clean_destination, skip_reason
 from .status import Outcome
 
@@ -85,6 +86,32 @@ def rescan_uploads(scanner: "Scanner", uploads, before: float) -> "ScanSummary":
     # showed it, so a write not due costs one read and no HEAD, as in a rescan run without fan-out
     return ScanSummary([rescan_object(scanner, u.bucket, u.key_candidates[0], before, u.listed, u.version_id)
                         for u in uploads])
+
+
+def recheck_clean_since(scanner: "Scanner", bucket: str, key: str, since: float) -> List["ScanResult"]:
+    """A write of `bucket`/`key` written at `since` was deleted by someone else (versions.py,
+    removed_by_another): a job of this key submitted by key in its lifetime may have read it. The
+    key's current write, and in fail-closed mode its promoted copy, is rescanned when its clean
+    verdict was given since then (COS's one-second resolution: the same second counts)."""
+    targets = [(bucket, key)]
+    destination = scanner.settings.clean_destination
+    if destination is not None:
+        targets.append((destination.for_source(bucket), fitting_key(destination.prefix, key)))
+    results = []
+    for target_bucket, target_key in targets:
+        try:
+            info = scanner.gateway.head(target_bucket, target_key)
+        except NotFoundError:
+            continue
+        token = version_token(info)
+        record = read_verdict(scanner.ledger(target_bucket), digest(target_bucket, target_key, token))
+        if record is None or verdict_at(record) + 1 < since:
+            continue
+        if (target_bucket, target_key) != (bucket, key) and \
+                (record.get("promoted_from") or {}).get("key") != key:
+            continue   # a copy at the destination key that is not this key's promotion
+        results.append(rescan_object(scanner, target_bucket, target_key, float("inf"), token, info.version_id, record))
+    return results
 
 
 def _not_due(bucket: str, key: str, record, token: Optional[str]) -> "ScanResult":

@@ -41,6 +41,7 @@ from .setaside import set_aside
 from .status import Action, Outcome, ScanStatus
 from .tags import merge
 from .uploads import Unreadable, Upload
+from .versions import removed_by_another
 
 log = get_logger("cosguard.domain.scan")
 
@@ -261,7 +262,15 @@ class Scanner:
         detail = None
         if version_id is None and written_at is not None:
             detail = next(filter(None, (self._check_lost(bucket, key, written_at) for key in keys)), None)
+        elif written_at is not None and self.settings.serves(bucket):   # that version was deleted by its id
+            for key in keys:
+                removed_by_another(self, self.ledger(bucket), bucket, key, version_id, written_at)
         return ScanResult(bucket, keys[0], Outcome.GONE, reason=detail or "object no longer exists")
+
+    def recheck(self, bucket: str, key: str, since: float) -> None:
+        """Rescan the key's clean verdicts given since `since` (rescanning.recheck_clean_since)."""
+        from .rescanning import recheck_clean_since
+        recheck_clean_since(self, bucket, key, since)
 
     def _check_lost(self, bucket: str, key: str, written_at: int, until: Optional[int] = None) -> Optional[str]:
         ledger = self.ledger(bucket)

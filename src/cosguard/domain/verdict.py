@@ -80,6 +80,7 @@ class VerdictService:
         # Set by the runtime to Scanner.scan_object's path: a version that becomes current again
         # when cosguard removes a newer one (versioned buckets) is scanned like a new upload.
         self.rescan: Optional[Callable[[ObjectInfo], Any]] = None
+        self.recheck: Optional[Callable[[str, str, float], Any]] = None   # rescanning.recheck_clean_since
 
     def ledger(self, bucket: str) -> Ledger:
         return Ledger(self.gateway, self.settings.state_bucket_for(bucket), self.settings.state_prefix,

@@ -126,6 +126,34 @@ def distrust_exposed(service, ledger: Ledger, current: ObjectInfo) -> None:
               reason=f"job {entry.job_id} was submitted by key and could not be replaced by a pinned scan: {exc}")
 
 
+def removed_by_another(service, ledger: Ledger, bucket: str, key: str, version_id: Optional[str],
+                       written_at: float) -> None:
+    """A version cosguard did not remove is gone: deleted by its id (an uploader can delete any version
+    of their own key). While it existed, a job of this key submitted by key may have read it (CI reads
+    the key when it gets to the job), and nothing at that job's verdict showed it: the current
+    version's open job of that kind is replaced by a pinned scan (distrust_exposed), and every clean
+    verdict of the key given since that write landed is rescanned (`service.recheck`, rescanning.py).
+    Costs, per version deleted by someone else: one HEAD and one ledger read, plus what the recheck
+    reads (a HEAD and a read, two in fail-closed mode); a scan per verdict found. Best effort: a
+    failure is logged."""
+    try:
+        current: Optional[ObjectInfo] = service.gateway.head(bucket, key)
+    except NotFoundError:
+        current = None
+    except CloudError as exc:
+        event(log, "current_version_not_checked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
+        current = None
+    if current is not None and current.version_id != version_id and not current.last_modified > written_at:
+        distrust_exposed(service, ledger, current)
+    recheck = getattr(service, "recheck", None)
+    if recheck is None or not written_at:
+        return
+    try:
+        recheck(bucket, key, written_at)
+    except CloudError as exc:
+        event(log, "verdicts_not_rechecked", logging.WARNING, bucket=bucket, key=key, reason=str(exc))
+
+
 def offer_current(service, current: Optional[ObjectInfo]) -> None:
     """The key's current version gets its own scan (normally from its own event: then a duplicate)."""
     if current is None or service.rescan is None:
@@ -164,6 +192,7 @@ def superseded(service, ledger: Ledger, entry: JobEntry, job: VirusJob, current:
         version = service.gateway.head(entry.bucket, entry.key, entry.version_id)
     except NotFoundError:
         ledger.close_job(entry, Outcome.GONE.value)
+        removed_by_another(service, ledger, entry.bucket, entry.key, entry.version_id, entry.last_modified)
         return result(Outcome.GONE, detail=f"version {entry.version_id} no longer exists")
     if entry.pinned and job.url:
         return service._claim_and_act(ledger, entry, version, job, result, promotable=False)
@@ -218,5 +247,5 @@ def _unscanned(service, ledger: Ledger, entry: JobEntry, version: ObjectInfo, jo
     return answer
 
 
-__all__ = ["distrust_exposed", "offer_current", "pinned_scan_failed", "rescan_by_key", "rescan_pinned", "submit_pinned",
-           "submit_superseded", "superseded"]
+__all__ = ["distrust_exposed", "offer_current", "pinned_scan_failed", "removed_by_another", "rescan_by_key",
+           "rescan_pinned", "submit_pinned", "submit_superseded", "superseded"]

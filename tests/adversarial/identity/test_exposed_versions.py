@@ -76,3 +76,68 @@ def test_clean_bytes_exposed_by_quarantining_the_eicar_ci_read_for_them_are_neve
     assert stack.version_body(KEY, v1) == clean_text() and stack.version_tags(KEY, v1)["cosguard-status"] == "clean"
     assert stack.version_body(KEY, v2) is None and stack.quarantined_bodies() == [eicar()]
     assert stack.body(KEY) == clean_text()
+
+
+# -- a newer version removed by someone else: the uploader deletes it by its version id -----------------
+# An uploader may delete any version of their own key (DELETE Object with versionId). The EICAR v1's job
+# was submitted by key and CI read the clean v2; v2 is then deleted by its id, v1 is current again and
+# unchanged, and v1's "clean" (v2's bytes) looks like its own. cosguard learns that v2 existed from
+# v2's job (closed `gone`) or v2's event (its version no longer there).
+
+def _removed_by_uploader(stack, version_id: str) -> None:
+    stack.cos.delete_object(Bucket=stack.intake, Key=KEY, VersionId=version_id)
+
+
+@pytest.mark.parametrize("url_query_kept", [True, False])
+def test_an_eicar_whose_job_read_a_version_the_uploader_deleted_is_scanned_again(deploy, url_query_kept):
+    """v2's verdict first: v2 is gone, and v1's open job (by key) is replaced by a pinned scan."""
+    stack = deploy(versioned=True)
+    stack.cloud.ci.faults.url_query_dropped = not url_query_kept
+    v1, v2, job1, job2 = _both_jobs_read_v2(stack, eicar(), clean_text())
+    _removed_by_uploader(stack, v2)
+    assert _apply(stack, job2) == "gone"
+    assert _apply(stack, job1) == "already_done"   # v2's "clean" is not believed for v1
+    _the_rest_applied(stack)
+    assert stack.version_body(KEY, v1) is None and stack.quarantined_bodies() == [eicar()]
+
+
+@pytest.mark.parametrize("layout", ["in-place", "fail-closed"])
+def test_a_clean_verdict_believed_before_the_deleted_version_was_known_is_rescanned(deploy, layout):
+    """v1's verdict first: nothing then shows that CI read v2, and v1 is tagged clean (or promoted).
+    v2's verdict (gone) shows it: every clean verdict of the key given since v2 was written is
+    rescanned, and the EICAR is quarantined (withdrawn from the clean destination when promoted)."""
+    env = {"COSGUARD_CLEAN_DESTINATION": "/released/"} if layout == "fail-closed" else {}
+    stack = deploy(versioned=True, **env)
+    v1, v2, job1, job2 = _both_jobs_read_v2(stack, eicar(), clean_text())
+    _removed_by_uploader(stack, v2)
+    assert _apply(stack, job1) == ("promoted" if env else "clean")   # believed: v2 left no trace yet
+    assert _apply(stack, job2) == "gone"
+    _the_rest_applied(stack)
+    assert stack.quarantined_bodies() == [eicar()]
+    assert stack.body(KEY) is None and stack.body(f"released/{KEY}") is None
+    assert [(n["kind"], n["key"], n["outcome"]) for n in stack.sink.received] == [
+        ("found_on_rescan", f"released/{KEY}" if env else KEY, "quarantined")]
+
+
+def test_a_deleted_version_that_never_got_a_job_is_noticed_by_its_event(deploy):
+    """v2 is deleted before its own event is handled (so it never had a job), after CI read it for
+    v1's job. With COS naming the version in the event (`cos.event_vid = set`), the event finds v2
+    gone: v1's clean verdict, given since v2 was written, is rescanned."""
+    stack = deploy(versioned=True)
+    stack.cloud.cos.event_vid = "set"
+    ci = stack.cloud.ci
+    ci.faults.stuck_jobs = {KEY}
+    v1 = stack.put(KEY, eicar())["x-cos-version-id"]
+    stack.scan()
+    job1 = stack.tags(KEY)["cosguard-job"]
+    v2 = stack.put(KEY, clean_text())["x-cos-version-id"]
+    v2_event = stack.take_events()
+    ci.backend.release(KEY)
+    ci.faults.drop_callback_rate = 1.0
+    stack.settle()                                   # job1 read v2's clean bytes
+    _removed_by_uploader(stack, v2)
+    assert _apply(stack, job1) == "clean"            # believed: v2 left no trace yet
+    stack.take_events()                              # the delete's own event (not an upload)
+    assert stack.scan(v2_event)["counts"] == {"gone": 1}
+    _the_rest_applied(stack)
+    assert stack.version_body(KEY, v1) is None and stack.quarantined_bodies() == [eicar()]
