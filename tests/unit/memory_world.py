@@ -38,6 +38,7 @@ class World:
         self.verdicts = VerdictService(self.settings, self.gateway, clock=self.clock, sealer=self.scanner.sealer)
         self.verdicts.rescan = lambda info: self.scanner.scan_object(info.bucket, [info.key], info.version_id,
                                                                      info=info)
+        self.verdicts.recheck = self.scanner.recheck   # as runtime.py wires them
         self.sweeper = Sweeper(self.settings, self.verdicts, self.scanner, clock=self.clock)
         self.ledger: Ledger = self.scanner.ledger(INTAKE)
 

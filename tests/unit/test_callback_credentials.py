@@ -79,3 +79,16 @@ def test_the_release_marker_verifies_for_its_object_and_bytes_only():
     assert not is_released(SEALER, BUCKET, "k", '"abc"', {})
     assert not is_released(SEALER, BUCKET, "k", '"abc"', {RELEASED_META: ""})
     assert not is_released(SEALER, BUCKET, "k", '"abc"', {"cosguard-promoted": marker})
+
+
+def test_a_missing_bucket_or_ref_is_judged_as_empty_never_a_crash():
+    """A query without `bucket` (or `ref`) is checked as if it named the empty string: a token made
+    for that verifies, any other is a bad token, and nothing raises on the public URL."""
+    query = query_of(callback_url("https://fn.example.com/cb", SEALER, "", "", 2000))
+    assert query.get("bucket", "") == "" and query.get("ref", "") == ""
+    for missing in ({k: v for k, v in query.items() if k not in ("bucket", "ref")},
+                    {k: v for k, v in query.items() if k != "bucket"}):
+        assert check_callback_query(SEALER, missing, now=1000) == (True, "")
+    forged = query_of(callback_url("https://fn.example.com/cb", SEALER, BUCKET, "r" * 32, 2000))
+    forged.pop("bucket")
+    assert check_callback_query(SEALER, forged, now=1000) == (False, "bad token")

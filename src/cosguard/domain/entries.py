@@ -137,6 +137,3 @@ class JobEntry(Record):
     def name(self) -> str:
         return digest(self.bucket, self.key, self.identity)
 
-    def as_object(self) -> ObjectInfo:
-        return ObjectInfo(self.bucket, self.key, self.size, self.etag, "", self.version_id, 0, {},
-                          last_modified=self.last_modified)
