@@ -138,3 +138,40 @@ def test_the_finder_is_recorded_as_given():
     assert new and found_id
     [entry] = world.ledger.loss_entries()
     assert (world.ledger.read_loss(entry) or {}).get("found_by") == "verdict"
+
+
+# -- removal_after: what the ledger's removed/ records and open jobs say ---------------------------
+
+class _Entry:
+    job_id = "job-9"
+
+
+def test_a_removal_closed_after_the_newer_write_is_not_blamed_for_it(monkeypatch):
+    world = World()
+    monkeypatch.setattr(world.ledger, "removals_of", lambda bucket, key: iter([{"outcome": "deleted",
+                                                                               "closed_at": 3000}]))
+    assert removals.removal_after(world.ledger, INTAKE, "k.txt", 1000, until=1500) is None
+    assert removals.removal_after(world.ledger, INTAKE, "k.txt", 1000, until=3000) == {"outcome": "deleted",
+                                                                                       "closed_at": 3000}
+
+
+def test_a_key_found_gone_while_one_of_its_jobs_is_open_is_blamed_on_that_job(monkeypatch):
+    world = World()
+    monkeypatch.setattr(world.ledger, "removals_of", lambda bucket, key: iter([]))
+    monkeypatch.setattr(world.ledger, "open_entries_of", lambda bucket, key: iter([_Entry()]))
+    assert removals.removal_after(world.ledger, INTAKE, "k.txt", 1000) == {
+        "outcome": "acting", "job_id": "job-9", "closed_at": None}
+    assert removals.removal_after(world.ledger, INTAKE, "k.txt", 1000, until=2000) is None   # replaced, not gone
+
+
+def test_removals_that_cannot_be_read_are_reported_as_unknown_and_logged(monkeypatch):
+    world = World()
+
+    def unreadable(bucket, key):
+        raise CloudError("COS is down", code="ServiceUnavailable")
+    monkeypatch.setattr(world.ledger, "removals_of", unreadable)
+    with logged() as lines:
+        assert removals.removal_after(world.ledger, INTAKE, "k.txt", 1000) == {
+            "outcome": "unknown", "job_id": None, "closed_at": None}
+    assert [(line["level"], line["event"], line["bucket"], line["key"], line["reason"]) for line in lines] == [
+        ("WARNING", "removals_not_checked", INTAKE, "k.txt", "COS is down")]
