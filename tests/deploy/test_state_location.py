@@ -68,6 +68,7 @@ def test_the_deploy_claims_its_own_location_and_sets_the_ledgers_retention(run_d
                       ".cosguard/cosguard-prod/index/": 180, ".cosguard/cosguard-prod/removed/": 180,
                       ".cosguard/cosguard-prod/losses/": 180, ".cosguard/cosguard-prod/claims/": 365,
                       ".cosguard/cosguard-prod/rescan-index/": 365, ".cosguard/cosguard-prod/rescan-budget/": 2,
+                      ".cosguard/cosguard-prod/digests/": 2,
                       ".cosguard/cosguard-prod/promoting/": 1, ".cosguard/cosguard-prod/promoted/": 180}
     # the functions got the same location: the derived prefix is theirs too
     scan_env = {v["Key"]: v["Value"] for v in fake.functions["scan-on-upload-prod-cosguard"]["Environment"]["Variables"]}

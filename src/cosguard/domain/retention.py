@@ -19,6 +19,7 @@ from ..infra.config import Settings
 MAX_RULES = 1000          # per bucket (doc 436/8280)
 NONCURRENT_DAYS = 1       # a versioned state bucket keeps each rewrite as a noncurrent version
 RESCAN_BUDGET_DAYS = 2    # a day's rescan budget slots (bulk/rescan_schedule.py) matter on that UTC day only
+DIGEST_MARKER_DAYS = 2    # a day's digest marker (bulk/digest.py) matters on that UTC day only
 
 
 def expiring_kinds(settings: Settings) -> List[Tuple[str, int]]:
@@ -27,6 +28,7 @@ def expiring_kinds(settings: Settings) -> List[Tuple[str, int]]:
              ("index", settings.retain_closed_days), ("removed", settings.retain_closed_days),
              ("losses", settings.retain_closed_days), ("claims", settings.retain_claims_days),
              ("rescan-index", settings.retain_claims_days), ("rescan-budget", RESCAN_BUDGET_DAYS),
+             ("digests", DIGEST_MARKER_DAYS),
              ("promoting", settings.retain_actions_days), ("promoted", settings.retain_closed_days)]
     return [(kind, days) for kind, days in kinds if days > 0]
 
