@@ -92,3 +92,15 @@ def test_a_missing_bucket_or_ref_is_judged_as_empty_never_a_crash():
     forged = query_of(callback_url("https://fn.example.com/cb", SEALER, BUCKET, "r" * 32, 2000))
     forged.pop("bucket")
     assert check_callback_query(SEALER, forged, now=1000) == (False, "bad token")
+
+
+def test_each_missing_parameter_gives_its_own_refusal():
+    """No `exp`: a token made for an empty expiry verifies and is refused as expired (never
+    believed, never a crash); no `token`: missing; a `ref` left out is not some other ref."""
+    made = query_of(callback_url("https://fn.example.com/cb", SEALER, BUCKET, "", 2000))
+    no_ref = {k: v for k, v in made.items() if k != "ref"}
+    assert check_callback_query(SEALER, no_ref, now=1000) == (True, "")
+    no_exp = {"bucket": BUCKET, "ref": "r", "token": callback_token(SEALER, BUCKET, "r", "")}
+    assert check_callback_query(SEALER, no_exp, now=1000) == (False, "expired token")
+    assert check_callback_query(SEALER, {k: v for k, v in made.items() if k != "token"}, now=1000) == (
+        False, "missing token")

@@ -121,3 +121,18 @@ def test_the_runtime_needs_no_typing_extensions():
              "print('typing_extensions' in sys.modules, hasattr(r.Record, '__dataclass_transform__'))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", str(sys.version_info >= (3, 11))]
+
+
+def test_a_write_set_aside_by_moving_it_is_not_kept_in_place():
+    """`unscannable` and `error` end tagged in place, or moved to quarantine (the manifest says
+    where): only the first leaves the write handled at its key."""
+    from cosguard.domain.entries import kept_in_place
+    assert kept_in_place("unscannable", {}) and kept_in_place("error", {"quarantined": None})
+    assert not kept_in_place("unscannable", {"quarantined": {"bucket": "jail", "key": "q/a.exe"}})
+    assert not kept_in_place("quarantined", {})
+
+
+def test_a_ledger_document_that_is_no_object_names_what_it_is():
+    from cosguard.domain.entries import MalformedEntry
+    with pytest.raises(MalformedEntry, match="^a JSON list, not an object$"):
+        JobEntry.from_doc([])
