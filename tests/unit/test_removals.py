@@ -102,7 +102,8 @@ def test_a_loss_is_recorded_logged_and_notified_once_with_every_field():
              line["reason"]) for line in lines] == [
         ("WARNING", "possible_write_loss", INTAKE, "k.txt", "job-1", entry.loss_id, detail)]
     assert [(n["kind"], n["bucket"], n["key"], n["job_id"], n["outcome"], n["detail"]) for n in notifier.sent] == [
-        ("possible_loss", INTAKE, "k.txt", "job-1", "possible_loss", detail)]
+        ("possible_loss", INTAKE, "k.txt", "job-1", "possible_loss",
+         f"{detail}; once dealt with: cosguard ledger ack {entry.loss_id} --bucket {INTAKE}")]
 
 
 def test_a_loss_the_ledger_refuses_is_still_logged_and_notified(monkeypatch):

@@ -38,6 +38,7 @@ from typing import Any, Dict, Optional, Tuple
 from ..errors import CloudError
 from ..infra.logs import event, get_logger
 from .ledger import REMOVED_BY_COSGUARD, Ledger
+from .losses import ack_command
 
 log = get_logger("cosguard.domain.removals")
 
@@ -102,6 +103,11 @@ def record(ledger: Ledger, bucket: str, key: str, written_at: float, claim: Dict
         return None, True
 
 
+def with_ack(detail: str, bucket: str, found_id: Optional[str]) -> str:
+    """What a human is told: the detail, and the command that clears the record once dealt with."""
+    return f"{detail}; once dealt with: {ack_command(bucket, found_id)}" if found_id else detail
+
+
 def report(notifier: Any, ledger: Ledger, bucket: str, key: str, written_at: float, claim: Dict[str, Any]) -> str:
     """Record the loss, then a WARNING + a notification naming the key, once per loss (a loss
     recorded already was reported when it was); returns the detail."""
@@ -114,5 +120,5 @@ def report(notifier: Any, ledger: Ledger, bucket: str, key: str, written_at: flo
     if notifier is not None:
         from ..infra.notify import message  # loaded with the notifier
         notifier.send(message("possible_loss", bucket, key, job_id=claim.get("job_id"),
-                              outcome="possible_loss", detail=detail))
+                              outcome="possible_loss", detail=with_ack(detail, bucket, found_id)))
     return detail

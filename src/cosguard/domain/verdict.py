@@ -23,7 +23,7 @@ from .ledger import ACTION_LEASE_SECONDS, ForgedDocument, JobEntry, Ledger, vers
 from .promotions import PromotionBusy
 from .removals import describe as describe_removal
 from .removals import record as record_loss
-from .removals import removal_after
+from .removals import removal_after, with_ack
 from .rescans import record_promoted, rescan_dates
 from .seal import Sealer, sealer_for
 from .security import object_ref
@@ -296,8 +296,9 @@ class VerdictService:
         if not entry.version_id and entry.last_modified:
             claim = removal_after(ledger, entry.bucket, entry.key, entry.last_modified)
             if claim is not None and claim.get("job_id") != entry.job_id:
-                gone.detail, gone.alert = describe_removal(entry.bucket, entry.key, entry.last_modified, claim), True
-                record_loss(ledger, entry.bucket, entry.key, entry.last_modified, claim, gone.detail, "verdict")
+                detail = describe_removal(entry.bucket, entry.key, entry.last_modified, claim)
+                found_id, _ = record_loss(ledger, entry.bucket, entry.key, entry.last_modified, claim, detail, "verdict")
+                gone.detail, gone.alert = with_ack(detail, entry.bucket, found_id), True
         return gone
 
     def _not_current(self, ledger: Ledger, bucket: str, key: str, job: VirusJob, result,

@@ -101,6 +101,8 @@ def test_a_loss_found_twice_is_one_record_listed_with_its_command_until_acknowle
     [loss] = _losses(doc)
     assert loss["bucket"] == stack.intake and loss["key"] == "tight.exe" and len(loss["id"]) == 40
     assert loss["command"] == f"cosguard ledger ack {loss['id']} --bucket {stack.intake}"
+    [told] = [n for n in stack.sink.received if n.get("kind") == "possible_loss"]
+    assert told["detail"].endswith(f"; once dealt with: {loss['command']}")   # the notification says how to clear it
     assert "re-upload" in loss["reason"] and loss["when"].endswith("Z")
     assert not [h for h in doc["needs_human"] if h["kind"] == "forged document"]
 
