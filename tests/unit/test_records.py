@@ -136,3 +136,12 @@ def test_a_ledger_document_that_is_no_object_names_what_it_is():
     from cosguard.domain.entries import MalformedEntry
     with pytest.raises(MalformedEntry, match="^a JSON list, not an object$"):
         JobEntry.from_doc([])
+
+
+def test_a_null_version_id_is_no_identity():
+    """An object written while versioning was off or suspended may carry the version id `null` (S3's
+    spelling; the local COS leaves the header out): every such write has it, so it would make an
+    overwrite look like the write already handled. Its ETag and second identify it instead."""
+    from cosguard.domain.entries import token_for
+    assert token_for("null", '"e1"', 5) == "e1@5" != token_for("null", '"e2"', 5)
+    assert token_for("v-1", '"e1"', 5) == "v-1" and token_for(None, '"e1"', 0) == "e1"
