@@ -1,0 +1,82 @@
+"""Run mutmut's mutants faster where most tests exercise the mutated function (docs/mutation-testing.md).
+
+mutmut runs a mutant against every test that called its function in the stats run, ordered by
+duration: for a function every upload passes through (a seal, a callback URL, an entry's identity)
+that is hundreds of HTTP tests, minutes per mutant when the first ones do not fail. This runs the
+in-process unit suite first (seconds, `tests/unit` but the slow layer build), then, only for a
+mutant that survives it, the covering tests mutmut recorded, fastest first, stopping at the first
+failure. Same mutants (mutmut's `mutants/` tree and `mutmut-stats.json`), same kill rule (any test
+that passes on the code fails on the mutant), same exclusions as `[tool.mutmut]`.
+
+    .venv-mut/bin/mutmut run "cosguard.domain.layout.x_layout_warnings__mutmut_1"   # builds mutants/ and its stats
+    .venv-mut/bin/mutmut results --all true | grep "cosguard.triggers." | cut -d: -f1 > todo.txt
+    .venv-mut/bin/python tests/mutation/run.py todo.txt --workers 2 > results.jsonl
+
+One JSON line per mutant: its name, `killed` / `survived` / `timeout`, and the first failing test.
+Names already in the files given with `--done` are skipped (a run can be stopped and resumed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Tuple
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# as [tool.mutmut]'s pytest_add_cli_args (pyproject.toml), and the layer build (no domain code, 2 minutes)
+EXCLUDED = ["--ignore=tests/unit/test_cold_start.py", "--ignore=tests/unit/test_log_events.py",
+            "--ignore=tests/integration/test_readme_walkthrough.py",
+            "--deselect=tests/adversarial/state/test_state_layout.py::"
+            "test_preflight_warns_about_state_in_the_intake_bucket",
+            "--deselect=tests/adversarial/state/test_state_layout.py::"
+            "test_preflight_warns_when_uploaders_can_write_the_clean_destination"]
+UNIT = ["tests/unit", "--ignore=tests/unit/test_layers.py"]
+
+
+def run_tests(mutants: pathlib.Path, name: str, tests: List[str], timeout: float) -> Tuple[str, str]:
+    env = dict(os.environ, MUTANT_UNDER_TEST=name, PYTHONPATH="src")
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *EXCLUDED, *tests],
+                              cwd=mutants, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", ""
+    if done.returncode == 0:
+        return "survived", ""
+    failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return "killed", failed[0] if failed else done.stdout.strip().splitlines()[-1:][0] if done.stdout.strip() else ""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", help="a file of mutant names, one a line")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--done", nargs="*", default=[], help="result files whose mutants are skipped")
+    parser.add_argument("--mutants", default=str(ROOT / "mutants"))
+    args = parser.parse_args()
+    mutants = pathlib.Path(args.mutants)
+    stats = json.loads((mutants / "mutmut-stats.json").read_text())
+    covering: Dict[str, List[str]] = stats["tests_by_mangled_function_name"]
+    durations: Dict[str, float] = stats["duration_by_test"]
+    done = {json.loads(line)["name"] for path in args.done for line in open(path) if line.strip()}
+    names = [n.strip() for n in open(args.names) if n.strip() and n.strip() not in done]
+
+    def one(name: str) -> None:
+        function = name.rsplit("__mutmut_", 1)[0]
+        tests = sorted((t for t in covering.get(function, []) if not t.startswith("tests/unit/")),
+                       key=lambda t: durations.get(t, float("inf")))
+        status, by = run_tests(mutants, name, UNIT, 600)
+        if status == "survived" and tests:
+            status, by = run_tests(mutants, name, tests, 2400)
+        print(json.dumps({"name": name, "status": status, "by": by}), flush=True)
+
+    with ThreadPoolExecutor(args.workers) as pool:
+        list(pool.map(one, names))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
