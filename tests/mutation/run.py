@@ -12,7 +12,8 @@ that passes on the code fails on the mutant), same exclusions as `[tool.mutmut]`
     .venv-mut/bin/mutmut results --all true | grep "cosguard.triggers." | cut -d: -f1 > todo.txt
     .venv-mut/bin/python tests/mutation/run.py todo.txt --workers 2 > results.jsonl
 
-One JSON line per mutant: its name, `killed` / `survived` / `timeout`, and the first failing test.
+One JSON line per mutant: its name, `killed` / `survived` / `timeout` / `error` (pytest could not run
+the tests: no verdict), and the first failing test.
 Names already in the files given with `--done` are skipped (a run can be stopped and resumed).
 """
 from __future__ import annotations
@@ -46,6 +47,8 @@ def run_tests(mutants: pathlib.Path, name: str, tests: List[str], timeout: float
         return "timeout", ""
     if done.returncode == 0:
         return "survived", ""
+    if done.returncode != 1:   # pytest's own trouble (usage, no tests collected): no verdict on the mutant
+        return "error", done.stdout.strip().splitlines()[-1:][0] if done.stdout.strip() else done.stderr[-200:]
     failed = [line for line in done.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
     return "killed", failed[0] if failed else done.stdout.strip().splitlines()[-1:][0] if done.stdout.strip() else ""
 
@@ -64,13 +67,22 @@ def main() -> int:
     done = {json.loads(line)["name"] for path in args.done for line in open(path) if line.strip()}
     names = [n.strip() for n in open(args.names) if n.strip() and n.strip() not in done]
 
+    killers: Dict[str, List[str]] = {}   # per function: the tests that killed its other mutants
+
     def one(name: str) -> None:
         function = name.rsplit("__mutmut_", 1)[0]
         tests = sorted((t for t in covering.get(function, []) if not t.startswith("tests/unit/")),
                        key=lambda t: durations.get(t, float("inf")))
         status, by = run_tests(mutants, name, UNIT, 600)
+        tried = list(killers.get(function, []))
+        if status == "survived" and tried:   # a sibling's killer first: a few tests, not hundreds
+            status, by = run_tests(mutants, name, tried, 600)
+            status = "survived" if status == "error" else status
         if status == "survived" and tests:
-            status, by = run_tests(mutants, name, tests, 2400)
+            status, by = run_tests(mutants, name, [t for t in tests if t not in tried], 2400)
+        test = by.split(" - ")[0].split(" ", 1)[1] if by.startswith(("FAILED ", "ERROR ")) else ""
+        if status == "killed" and test in tests and test not in killers.setdefault(function, []):
+            killers[function].append(test)
         print(json.dumps({"name": name, "status": status, "by": by}), flush=True)
 
     with ThreadPoolExecutor(args.workers) as pool:
