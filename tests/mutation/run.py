@@ -3,9 +3,9 @@
 mutmut runs a mutant against every test that called its function in the stats run, ordered by
 duration: for a function every upload passes through (a seal, a callback URL, an entry's identity)
 that is hundreds of HTTP tests, minutes per mutant when the first ones do not fail. This runs the
-in-process unit suite first (seconds, `tests/unit` but the slow layer build), then, only for a
-mutant that survives it, the covering tests mutmut recorded, fastest first, stopping at the first
-failure. Same mutants (mutmut's `mutants/` tree and `mutmut-stats.json`), same kill rule (any test
+in-process unit tests that call the function first (seconds; not the slow layer build), then a
+test that killed another mutant of the same function, then the other covering tests mutmut
+recorded, fastest first, stopping at the first failure. Same mutants (mutmut's `mutants/` tree and `mutmut-stats.json`), same kill rule (any test
 that passes on the code fails on the mutant), same exclusions as `[tool.mutmut]`.
 
     .venv-mut/bin/mutmut run "cosguard.domain.layout.x_layout_warnings__mutmut_1"   # builds mutants/ and its stats
@@ -35,7 +35,6 @@ EXCLUDED = ["--ignore=tests/unit/test_cold_start.py", "--ignore=tests/unit/test_
             "test_preflight_warns_about_state_in_the_intake_bucket",
             "--deselect=tests/adversarial/state/test_state_layout.py::"
             "test_preflight_warns_when_uploaders_can_write_the_clean_destination"]
-UNIT = ["tests/unit", "--ignore=tests/unit/test_layers.py"]
 
 
 def run_tests(mutants: pathlib.Path, name: str, tests: List[str], timeout: float) -> Tuple[str, str]:
@@ -71,9 +70,10 @@ def main() -> int:
 
     def one(name: str) -> None:
         function = name.rsplit("__mutmut_", 1)[0]
-        tests = sorted((t for t in covering.get(function, []) if not t.startswith("tests/unit/")),
-                       key=lambda t: durations.get(t, float("inf")))
-        status, by = run_tests(mutants, name, UNIT, 600)
+        tests = sorted(covering.get(function, []), key=lambda t: durations.get(t, float("inf")))
+        unit = [t for t in tests if t.startswith("tests/unit/") and not t.startswith("tests/unit/test_layers.py")]
+        tests = [t for t in tests if t not in unit]
+        status, by = run_tests(mutants, name, unit, 600) if unit else ("survived", "")
         tried = list(killers.get(function, []))
         if status == "survived" and tried:   # a sibling's killer first: a few tests, not hundreds
             status, by = run_tests(mutants, name, tried, 600)
