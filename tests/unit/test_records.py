@@ -145,3 +145,17 @@ def test_a_null_version_id_is_no_identity():
     from cosguard.domain.entries import token_for
     assert token_for("null", '"e1"', 5) == "e1@5" != token_for("null", '"e2"', 5)
     assert token_for("v-1", '"e1"', 5) == "v-1" and token_for(None, '"e1"', 0) == "e1"
+
+
+def test_an_entry_written_before_its_job_has_no_job_id_and_a_bad_field_is_named():
+    """A claim taken before the submission carries no `job_id` (read back as ""); a field of another
+    type, or a required one missing, is refused with what is wrong, so a forgery report says it."""
+    from cosguard.domain.entries import MalformedEntry
+    info = ObjectInfo("intake-1250000000", "a.exe", 3, '"e"', "STANDARD", None, 0, {}, last_modified=5)
+    doc = JobEntry.for_object(info, now=10.0, lease=60.0).fields_dict()
+    doc.pop("job_id")
+    assert JobEntry.from_doc(doc).job_id == ""
+    with pytest.raises(MalformedEntry, match="^field 'size' is a str$"):
+        JobEntry.from_doc(dict(doc, size="3"))
+    with pytest.raises(MalformedEntry, match="missing required argument 'bucket'$"):
+        JobEntry.from_doc({k: v for k, v in doc.items() if k != "bucket"})
