@@ -108,6 +108,7 @@ def test_settings_stay_frozen_typed_and_keep_secrets_out_of_repr():
 def test_ledger_entries_round_trip_through_their_document():
     info = ObjectInfo("intake-1250000000", "a.exe", 3, '"e"', "STANDARD", None, 0, {}, last_modified=5)
     entry = JobEntry.for_object(info, now=10.0, lease=60.0)
+    assert entry.job_id == "" and entry.state == "submitting"   # a claim has no job until the submission records one
     doc: Dict = entry.fields_dict()
     assert doc["key"] == "a.exe" and doc["manifest"] == {} and doc["state"] == "submitting"
     assert JobEntry.from_doc(dict(doc, unknown_field=1)) == entry
