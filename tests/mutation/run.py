@@ -58,6 +58,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--done", nargs="*", default=[], help="result files whose mutants are skipped")
     parser.add_argument("--mutants", default=str(ROOT / "mutants"))
+    parser.add_argument("--try-first", nargs="*", default=[], metavar="TEST",
+                        help="tests tried after the unit tests, for every mutant (one known to kill many of them, "
+                             "or from a folder the stats run did not cover, such as tests/backfill's)")
     args = parser.parse_args()
     mutants = pathlib.Path(args.mutants)
     stats = json.loads((mutants / "mutmut-stats.json").read_text())
@@ -74,14 +77,14 @@ def main() -> int:
         unit = [t for t in tests if t.startswith("tests/unit/") and not t.startswith("tests/unit/test_layers.py")]
         tests = [t for t in tests if t not in unit]
         status, by = run_tests(mutants, name, unit, 600) if unit else ("survived", "")
-        tried = list(killers.get(function, []))
+        tried = list(dict.fromkeys(killers.get(function, []) + args.try_first))
         if status == "survived" and tried:   # a sibling's killer first: a few tests, not hundreds
             status, by = run_tests(mutants, name, tried, 600)
             status = "survived" if status == "error" else status
         if status == "survived" and tests:
             status, by = run_tests(mutants, name, [t for t in tests if t not in tried], 2400)
         test = by.split(" - ")[0].split(" ", 1)[1] if by.startswith(("FAILED ", "ERROR ")) else ""
-        if status == "killed" and test in tests and test not in killers.setdefault(function, []):
+        if status == "killed" and test in tests + args.try_first and test not in killers.setdefault(function, []):
             killers[function].append(test)
         print(json.dumps({"name": name, "status": status, "by": by}), flush=True)
 
