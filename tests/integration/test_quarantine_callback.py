@@ -275,3 +275,6 @@ def test_debug_logging_masks_the_event_authorization(deploy, capsys):
     out = capsys.readouterr().out
     assert '"event": "cos_event_received"' in out and "q-signature" not in out
     assert deployment.cloud.credentials.secret_key not in out
+    [line] = [json.loads(text) for text in out.splitlines() if '"event": "cos_event_received"' in text]
+    assert line["level"] == "DEBUG"   # the whole event only when asked for
+    assert [r["cos"]["cosObject"]["key"].endswith("d.txt") for r in line["cos_event"]["Records"]] == [True]
