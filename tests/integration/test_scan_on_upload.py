@@ -2,6 +2,7 @@
 exactly-once, faults, tags, odd keys, config and malformed events."""
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -25,6 +26,18 @@ def test_multi_record_event_submits_every_record(quiet):
         tags = deployment.tags(f"docs/file{i}.txt")
         assert tags["cosguard-status"] == "pending"
         assert tags["cosguard-job"] == summary["jobs"][f"docs/file{i}.txt"]
+
+
+def test_a_record_that_cannot_be_read_is_an_error_beside_the_others(quiet):
+    """One unreadable record (no object key) in an event does not stop the others, and is counted
+    as an error, never dropped in silence."""
+    deployment = quiet
+    deployment.put("docs/good.txt", b"hello")
+    event = deployment.combined_event()
+    broken = copy.deepcopy(event["Records"][0])
+    del broken["cos"]["cosObject"]["key"]
+    summary = deployment.scan({"Records": event["Records"] + [broken]})
+    assert summary["counts"] == {"submitted": 1, "error": 1}
 
 
 def test_eicar_gets_a_job_that_ci_reports_as_block(deployment):
