@@ -87,3 +87,21 @@ def test_base64_body_and_size_limit():
     with pytest.raises(CallbackRejected) as caught:
         HttpRequest({"httpMethod": "POST", "body": "!!", "isBase64Encoded": True}).body(100)
     assert caught.value.status == 400
+
+
+def test_a_record_that_cannot_be_read_does_not_hide_the_probes_records_after_it():
+    """Probe mode records the raw records of `cosguard probe`'s scratch objects (triggers/upload.py):
+    a malformed record before one of them is passed over, not the end of the event."""
+    import copy
+    import types
+
+    from cosguard.triggers.upload import record_probe_events
+    good = load_event("cos_put.json")["Records"][0]
+    broken = copy.deepcopy(good)
+    del broken["cos"]["cosObject"]["key"]
+    probe = copy.deepcopy(good)
+    probe["cos"]["cosObject"]["key"] = probe["cos"]["cosObject"]["key"].rsplit("/", 1)[0] + "/cosguard-probe/r1/a.txt"
+    seen = []
+    scanner = types.SimpleNamespace(probe=types.SimpleNamespace(record_event_records=seen.extend))
+    record_probe_events(scanner, CosUploadEvent({"Records": [broken, good, probe]}))
+    assert [keys[0].endswith("cosguard-probe/r1/a.txt") for _, keys, _ in seen] == [True]
