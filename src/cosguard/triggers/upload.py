@@ -41,12 +41,9 @@ def record_probe_events(scanner: Scanner, upload_event: CosUploadEvent) -> None:
     """Probe mode (domain/probe_mode.py): the raw records of `cosguard probe`'s scratch objects are
     recorded for it; every other record costs nothing (its key holds no probe segment)."""
     found = []
-    for record in upload_event.records:
-        try:
-            keys = record.key_candidates
-            if any(PROBE_SEGMENT in key for key in keys):
-                found.append((record.bucket, keys, mask_cos_event({"Records": [dict(record.raw_event)]})["Records"][0]))
-        except Exception:  # noqa: BLE001 - a record the scan will reject on its own
-            continue
+    for record in upload_event.records:   # readable records only: a malformed one is in invalid_records
+        keys = record.key_candidates
+        if any(PROBE_SEGMENT in key for key in keys):
+            found.append((record.bucket, keys, mask_cos_event({"Records": [dict(record.raw_event)]})["Records"][0]))
     if found:
         scanner.probe.record_event_records(found)
