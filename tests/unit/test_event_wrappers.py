@@ -105,3 +105,18 @@ def test_a_record_that_cannot_be_read_does_not_hide_the_probes_records_after_it(
     scanner = types.SimpleNamespace(probe=types.SimpleNamespace(record_event_records=seen.extend))
     record_probe_events(scanner, CosUploadEvent({"Records": [broken, good, probe]}))
     assert [keys[0].endswith("cosguard-probe/r1/a.txt") for _, keys, _ in seen] == [True]
+
+
+def test_each_record_knows_its_place_and_a_missing_part_is_named_with_it():
+    """What an operator reads for a malformed record: which record, and which part is missing."""
+    import copy
+
+    good = load_event("cos_put.json")["Records"][0]
+    no_cos = {k: v for k, v in good.items() if k != "cos"}
+    no_object = copy.deepcopy(good)
+    del no_object["cos"]["cosObject"]
+    event = CosUploadEvent({"Records": [good, no_cos, no_object, good]})
+    assert [record.index for record in event.records] == [0, 3]
+    assert event.invalid_records == [(1, "Records[1] has no 'cos'"), (2, "Records[2].cos has no 'cosObject'")]
+    assert list(next(iter(event.records))) == list(good)   # a record reads as the mapping it wraps
+    assert list(event) == ["Records"]

@@ -48,7 +48,7 @@ def _require(mapping: Any, key: str, where: str) -> Any:
 class CosRecord(DictWrapper):
     """One record of a COS trigger event: `Records[i]`."""
 
-    def __init__(self, data: Mapping[str, Any], index: int = 0):
+    def __init__(self, data: Mapping[str, Any], index: int):
         super().__init__(data)
         self.index = index
         where = f"Records[{index}]"
