@@ -115,8 +115,23 @@ def test_each_record_knows_its_place_and_a_missing_part_is_named_with_it():
     no_cos = {k: v for k, v in good.items() if k != "cos"}
     no_object = copy.deepcopy(good)
     del no_object["cos"]["cosObject"]
-    event = CosUploadEvent({"Records": [good, no_cos, no_object, good]})
+    no_bucket = copy.deepcopy(good)
+    del no_bucket["cos"]["cosBucket"]
+    no_appid = copy.deepcopy(good)
+    del no_appid["cos"]["cosBucket"]["appid"]
+    empty_name = copy.deepcopy(good)
+    empty_name["cos"]["cosBucket"]["name"] = ""
+    no_key = copy.deepcopy(good)
+    del no_key["cos"]["cosObject"]["key"]
+    empty_key = copy.deepcopy(good)
+    empty_key["cos"]["cosObject"]["key"] = ""
+    event = CosUploadEvent({"Records": [good, no_cos, no_object, good, no_bucket, no_appid, empty_name, no_key,
+                                        empty_key]})
     assert [record.index for record in event.records] == [0, 3]
-    assert event.invalid_records == [(1, "Records[1] has no 'cos'"), (2, "Records[2].cos has no 'cosObject'")]
+    assert event.invalid_records == [
+        (1, "Records[1] has no 'cos'"), (2, "Records[2].cos has no 'cosObject'"),
+        (4, "Records[4].cos has no 'cosBucket'"), (5, "Records[5].cos.cosBucket has no 'appid'"),
+        (6, "Records[6].cos.cosBucket.name is empty"), (7, "Records[7].cos.cosObject has no 'key'"),
+        (8, "Records[8].cos.cosObject.key is empty")]
     assert list(next(iter(event.records))) == list(good)   # a record reads as the mapping it wraps
     assert list(event) == ["Records"]
