@@ -135,3 +135,12 @@ def test_each_record_knows_its_place_and_a_missing_part_is_named_with_it():
         (8, "Records[8].cos.cosObject.key is empty")]
     assert list(next(iter(event.records))) == list(good)   # a record reads as the mapping it wraps
     assert list(event) == ["Records"]
+
+
+def test_a_record_whose_event_part_is_no_object_is_read_without_it():
+    import copy
+
+    record = copy.deepcopy(load_event("cos_put.json")["Records"][0])
+    record["event"] = "not an object"
+    [parsed] = CosUploadEvent({"Records": [record]}).records
+    assert parsed.event_name == "" and parsed.event_time is None
