@@ -144,3 +144,18 @@ def test_a_record_whose_event_part_is_no_object_is_read_without_it():
     record["event"] = "not an object"
     [parsed] = CosUploadEvent({"Records": [record]}).records
     assert parsed.event_name == "" and parsed.event_time is None
+
+
+def test_a_backfills_listed_identity_reaches_the_scanner_and_bad_events_say_why():
+    """A fanned-out backfill's record carries the write's identity as listed (bulk/invoke.py): the
+    scanner gets it, so a handled write costs one ledger read and no HEAD."""
+    import copy
+
+    record = copy.deepcopy(load_event("cos_put.json")["Records"][0])
+    record["cosguard"] = {"listed": "etag@1800000000"}
+    plain = load_event("cos_put.json")["Records"][0]
+    assert [u.listed for u in CosUploadEvent({"Records": [record, plain]}).uploads()] == ["etag@1800000000", None]
+    with pytest.raises(EventParseError, match="^event is not a JSON object$"):
+        CosUploadEvent(["Records"])
+    with pytest.raises(EventParseError, match="^event has no Records: not a COS trigger event$"):
+        CosUploadEvent({"Records": []})
