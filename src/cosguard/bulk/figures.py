@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 from ..domain.history import Closed
 from ..domain.ledger import ForgedDocument, Ledger
@@ -52,6 +52,8 @@ from .figures_model import (
     verdict_of,
 )
 from .where import now_at
+
+T = TypeVar("T")
 
 # COS requests per closed job, from `benchmarks/bench_api_calls.py` (docs/performance.md, "API calls
 # per object"): upload trigger 5 + callback 8 for a clean object, 5 + 10 for one moved to quarantine.
@@ -217,29 +219,12 @@ def _newest(found: List[Tuple[Ledger, Closed, str]], detail: int) -> List[Tuple[
     return sorted(found, key=lambda f: (f[1].day, f[1].time), reverse=True)[:detail]
 
 
-def _infections(settings: Settings, gateway: Gateway, infected: List[Tuple[Ledger, Closed, str]],
-                detail: int, workers: int) -> List[Infection]:
-    def read(found: Tuple[Ledger, Closed, str]) -> Optional[Infection]:
-        ledger, item, _ = found
-        try:
-            entry = ledger.get_job(item.job_id)
-        except CloudError:
-            entry = None
-        if entry is None:   # expired, unreadable, or written by a release before facts
-            return None
-        findings = entry.manifest.get("findings", []) if isinstance(entry.manifest, dict) else []
-        viruses = tuple(sorted({str(f.get("virus") or "(unnamed)") for f in findings if isinstance(f, dict)}))
-        return Infection(entry.job_id, entry.bucket, entry.key, item.when, str(entry.outcome),
-                         handled_as(str(entry.outcome)), now_at(settings, entry, gateway),
-                         viruses or ("(unnamed)",), int(entry.size))
-    return [i for i in _parallel(read, _newest(infected, detail), workers) if i is not None]
-
-
-def _found_on_rescan(settings: Settings, gateway: Gateway, found: List[Tuple[Ledger, Closed, str]],
-                     detail: int, workers: int) -> List[RescanFinding]:
-    """The newest `detail` objects found infected on rescan, each with its verdicts' dates (the rescan
-    job's closed/ record: `first_verdict_at`, `verdict_at`; rescans.py)."""
-    def read(item: Tuple[Ledger, Closed, str]) -> Optional[RescanFinding]:
+def _read_closed(found: List[Tuple[Ledger, Closed, str]], detail: int, workers: int,
+                 build: Callable[[Any, Closed, Tuple[str, ...]], T]) -> List[T]:
+    """The newest `detail` closed/ records of `found`, each given to `build(entry, closed, viruses)`
+    (`(unnamed)` when CI named none); a record expired, unreadable, or written by a release before
+    facts is left out."""
+    def read(item: Tuple[Ledger, Closed, str]) -> Optional[T]:
         ledger, closed, _ = item
         try:
             entry = ledger.get_job(closed.job_id)
@@ -249,12 +234,25 @@ def _found_on_rescan(settings: Settings, gateway: Gateway, found: List[Tuple[Led
             return None
         findings = entry.manifest.get("findings", []) if isinstance(entry.manifest, dict) else []
         viruses = tuple(sorted({str(f.get("virus") or "(unnamed)") for f in findings if isinstance(f, dict)}))
-        return RescanFinding(entry.job_id, entry.bucket, entry.key,
-                             iso(entry.first_verdict_at) if entry.first_verdict_at else "",
-                             iso(entry.verdict_at) if entry.verdict_at else "", closed.when, str(entry.outcome),
-                             handled_as(str(entry.outcome)), now_at(settings, entry, gateway),
-                             viruses or ("(unnamed)",))
-    return [f for f in _parallel(read, _newest(found, detail), workers) if f is not None]
+        return build(entry, closed, viruses or ("(unnamed)",))
+    return [r for r in _parallel(read, _newest(found, detail), workers) if r is not None]
+
+
+def _infections(settings: Settings, gateway: Gateway, infected: List[Tuple[Ledger, Closed, str]],
+                detail: int, workers: int) -> List[Infection]:
+    return _read_closed(infected, detail, workers, lambda entry, item, viruses: Infection(
+        entry.job_id, entry.bucket, entry.key, item.when, str(entry.outcome), handled_as(str(entry.outcome)),
+        now_at(settings, entry, gateway), viruses, int(entry.size)))
+
+
+def _found_on_rescan(settings: Settings, gateway: Gateway, found: List[Tuple[Ledger, Closed, str]],
+                     detail: int, workers: int) -> List[RescanFinding]:
+    """The newest `detail` objects found infected on rescan, each with its verdicts' dates (the rescan
+    job's closed/ record: `first_verdict_at`, `verdict_at`; rescans.py)."""
+    return _read_closed(found, detail, workers, lambda entry, closed, viruses: RescanFinding(
+        entry.job_id, entry.bucket, entry.key, iso(entry.first_verdict_at) if entry.first_verdict_at else "",
+        iso(entry.verdict_at) if entry.verdict_at else "", closed.when, str(entry.outcome),
+        handled_as(str(entry.outcome)), now_at(settings, entry, gateway), viruses))
 
 
 def _restores(gateway: Gateway, released: List[Tuple[Ledger, Closed, str]], detail: int,
