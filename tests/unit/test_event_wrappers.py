@@ -159,3 +159,11 @@ def test_a_backfills_listed_identity_reaches_the_scanner_and_bad_events_say_why(
         CosUploadEvent(["Records"])
     with pytest.raises(EventParseError, match="^event has no Records: not a COS trigger event$"):
         CosUploadEvent({"Records": []})
+
+
+def test_an_event_with_no_usable_record_names_every_one():
+    good = load_event("cos_put.json")["Records"][0]
+    event = CosUploadEvent({"Records": ["not an object", good]})
+    assert event.invalid_records == [(0, "Records[0] is not an object")] and len(event) == 1
+    with pytest.raises(EventParseError, match=r"^no usable record: Records\[0\] is not an object; Records\[1\] has no 'cos'$"):
+        CosUploadEvent({"Records": [7, {}]})
