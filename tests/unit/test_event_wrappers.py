@@ -167,3 +167,10 @@ def test_an_event_with_no_usable_record_names_every_one():
     assert event.invalid_records == [(0, "Records[0] is not an object")] and len(event) == 1
     with pytest.raises(EventParseError, match=r"^no usable record: Records\[0\] is not an object; Records\[1\] has no 'cos'$"):
         CosUploadEvent({"Records": [7, {}]})
+
+
+def test_an_http_event_that_is_no_object_is_a_400_that_says_so():
+    with pytest.raises(CallbackRejected) as refused:
+        HttpRequest(["GET", "/"])
+    assert (refused.value.status, refused.value.reason, str(refused.value)) == (
+        400, "not an HTTP event", "400: not an HTTP event")
