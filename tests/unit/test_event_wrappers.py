@@ -174,3 +174,16 @@ def test_an_http_event_that_is_no_object_is_a_400_that_says_so():
         HttpRequest(["GET", "/"])
     assert (refused.value.status, refused.value.reason, str(refused.value)) == (
         400, "not an HTTP event", "400: not an HTTP event")
+
+
+def test_a_body_is_read_up_to_its_limit_exactly_and_refused_past_it():
+    ten = bytes(range(10))
+    assert HttpRequest({}).body(10) == b""
+    assert HttpRequest({"body": base64.b64encode(ten).decode(), "isBase64Encoded": True}).body(10) == ten
+    assert HttpRequest({"body": "x" * 10}).body(10) == b"x" * 10
+    for event, status, reason in (({"body": 7}, 400, "body is not a string"),
+                                  ({"body": "x" * 11}, 413, "body larger than 10 bytes"),
+                                  ({"body": "x" * 18}, 413, "body larger than 10 bytes")):
+        with pytest.raises(CallbackRejected) as refused:
+            HttpRequest(event).body(10)
+        assert (refused.value.status, refused.value.reason) == (status, reason)
